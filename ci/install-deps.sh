@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install everything imgbuild needs to build, test and run, from Debian 12 packages.
+# Idempotent: safe to re-run. Needs root (or sudo).
+set -euo pipefail
+
+packages=(
+    # build
+    build-essential cmake pkg-config clang libclang-rt-14-dev
+    # libraries
+    libcurl4-openssl-dev libarchive-dev libssl-dev libcbor-dev libsystemd-dev libjansson-dev
+    # runtime tools: VMs and base images
+    qemu-system-x86 qemu-utils mmdebstrap e2fsprogs socat
+    # tests: real etcd, systemd-nspawn
+    etcd-server etcd-client systemd-container curl
+)
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+    sudo=(sudo)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all ${#packages[@]} packages already installed"
+    exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -q
+"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+# etcd-server's package starts a system etcd on 127.0.0.1:2379; tests start their own.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+    "${sudo[@]}" systemctl disable --now etcd >/dev/null 2>&1 || true
+fi

@@ -1,0 +1,39 @@
+/* Hashes, MACs, base64 and randomness over OpenSSL. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SHA256_DIGEST_SIZE 32
+#define SHA256_HEX_SIZE 65 /* 64 hex digits + NUL */
+
+void sha256(const void *data, size_t len, uint8_t out[SHA256_DIGEST_SIZE]);
+/* Lower-case hex of data's sha256 into out (65 bytes with NUL). */
+void sha256_hex(const void *data, size_t len, char out[SHA256_HEX_SIZE]);
+/* sha256 of a file's content, streamed. Returns 0 or -errno. */
+int sha256_file_hex(const char *path, char out[SHA256_HEX_SIZE]);
+void hex_encode(const uint8_t *data, size_t len, char *out /* 2*len+1 */);
+
+/* Incremental sha256 for cache keys built from many parts. */
+typedef struct sha256_ctx sha256_ctx;
+sha256_ctx *sha256_new(void);
+void sha256_update(sha256_ctx *c, const void *data, size_t len);
+/* Feed a string with its length first, so ("ab","c") and ("a","bc") hash differently. */
+void sha256_update_str(sha256_ctx *c, const char *s);
+/* Finish into hex and free the context. */
+void sha256_final_hex(sha256_ctx *c, char out[SHA256_HEX_SIZE]);
+void sha256_free(sha256_ctx *c);
+
+void hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
+                 uint8_t out[SHA256_DIGEST_SIZE]);
+
+/* Standard base64 with padding, no newlines. Returns a new NUL-terminated string or NULL. */
+char *base64_encode(const void *data, size_t len);
+/* Decode standard base64 (padding required, whitespace rejected). Returns 0 and a new buffer
+ * (NUL-terminated for convenience, length in ret_len), -EINVAL for bad input, -ENOMEM. */
+int base64_decode(const char *s, uint8_t **ret, size_t *ret_len);
+
+/* Fill with cryptographically strong random bytes. Returns 0 or -EIO. */
+int random_bytes(void *p, size_t n);
+/* Random 64-bit value for jitter (not for secrets). */
+uint64_t random_u64(void);

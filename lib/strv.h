@@ -1,0 +1,24 @@
+/* NULL-terminated string vectors (char **), owned: every element and the array are heap memory. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "macro.h"
+
+size_t strv_length(char *const *l);
+/* Append a copy of s. Returns 0 or -ENOMEM (l unchanged). */
+int strv_push(char ***l, const char *s);
+/* Append s itself, taking ownership on success. */
+int strv_consume(char ***l, char *s);
+int strv_pushf(char ***l, const char *fmt, ...) _printf_(2, 3);
+bool strv_contains(char *const *l, const char *s);
+/* Join with sep; returns a new string or NULL on ENOMEM. */
+char *strv_join(char *const *l, const char *sep);
+/* Split s at any of the separator characters, dropping empty fields. */
+int strv_split(const char *s, const char *separators, char ***ret);
+char **strv_copy(char *const *l);
+void strv_sort(char **l);
+void strv_free(char **l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);
+#define _cleanup_strv_free_ _cleanup_(strv_freep)
