@@ -9,7 +9,7 @@
 #include "buf.h"
 #include "macro.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_t *, json_decref);
+/* jansson provides json_decrefp(). */
 #define _cleanup_json_ _cleanup_(json_decrefp)
 
 /* Parse text (len bytes, need not be NUL-terminated). Returns 0 and a new reference, or -EBADMSG
