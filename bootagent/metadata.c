@@ -1,0 +1,92 @@
+#include "metadata.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+
+int metadata_parse_value(const char *body, size_t len, char **ret) {
+        if (len > 0 && body[len - 1] == '\n')
+                len--;
+        if (len == 0 || len > 255)
+                return -EBADMSG;
+        for (size_t i = 0; i < len; i++)
+                if ((unsigned char) body[i] < 0x21 || (unsigned char) body[i] > 0x7e)
+                        return -EBADMSG;
+        char *s = strndup(body, len);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+int metadata_get(const char *base_url, const char *key, long deadline_ms, char **ret, buf *err) {
+        _cleanup_free_ char *url = NULL;
+        http_response resp = { 0 };
+        int r;
+
+        if (asprintf(&url, "%s/latest/meta-data/%s", base_url, key) < 0)
+                return -ENOMEM;
+        http_request req = {
+                .url = url,
+                .timeout_ms = 2000,
+                .max_body = 4096,
+                .attempts = 1000, /* bounded by the deadline */
+                .backoff_ms = 100,
+                .backoff_max_ms = 2000,
+                .deadline_ms = deadline_ms,
+        };
+        r = http_do(&req, &resp, err);
+        if (r < 0)
+                goto out;
+        if (resp.status == 404) {
+                r = -ENOENT;
+                if (err)
+                        buf_printf(err, "GET %s: not found (404)", url);
+                goto out;
+        }
+        if (resp.status != 200) {
+                r = -EPROTO;
+                if (err)
+                        buf_printf(err, "GET %s: HTTP %ld", url, resp.status);
+                goto out;
+        }
+        r = metadata_parse_value(resp.body.data, resp.body.len, ret);
+        if (r < 0 && err)
+                buf_printf(err, "GET %s: malformed value", url);
+out:
+        http_response_free(&resp);
+        return r;
+}
+
+void identity_done(identity *id) {
+        free(id->instance_id);
+        free(id->zone);
+        free(id->local_ipv4);
+        free(id->public_ipv4);
+        *id = (identity){ 0 };
+}
+
+int identity_fetch(const char *base_url, long deadline_ms, identity *ret, buf *err) {
+        identity id = { 0 };
+        struct {
+                const char *key;
+                char **field;
+        } keys[] = {
+                { "instance-id", &id.instance_id },
+                { "availability-zone", &id.zone },
+                { "local-ipv4", &id.local_ipv4 },
+                { "public-ipv4", &id.public_ipv4 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                int r = metadata_get(base_url, keys[i].key, deadline_ms, keys[i].field, err);
+                if (r < 0) {
+                        identity_done(&id);
+                        return r;
+                }
+        }
+        *ret = id;
+        return 0;
+}

@@ -1,0 +1,25 @@
+/* Instance identity from the metadata service (Exoscale paths, protocols.md §3). */
+#pragma once
+
+#include "buf.h"
+#include "macro.h"
+
+typedef struct identity {
+        char *instance_id;
+        char *zone;
+        char *local_ipv4;
+        char *public_ipv4;
+} identity;
+
+/* Validate one metadata value: plain text, one line (a trailing newline is dropped), printable,
+ * 1..255 bytes. Returns 0 and a new string, or -EBADMSG. */
+int metadata_parse_value(const char *body, size_t len, char **ret);
+
+/* GET <base>/latest/meta-data/<key> with jittered retries until deadline_ms. Returns 0, -ENOENT
+ * for 404, -EBADMSG for a malformed value, -EPROTO for another status, or the transport error;
+ * a one-line reason goes to err. */
+int metadata_get(const char *base_url, const char *key, long deadline_ms, char **ret, buf *err);
+
+/* Fetch instance-id, availability-zone, local-ipv4 and public-ipv4. */
+int identity_fetch(const char *base_url, long deadline_ms, identity *ret, buf *err);
+void identity_done(identity *id);
