@@ -161,20 +161,33 @@ static void test_signals_reset(void) {
         CHECK(sigaction(SIGINT, &old_int, NULL) == 0);
 }
 
+/* A long-running child of the current test, killed at exit if a CHECK fails while it runs
+ * (CHECK exits, which runs atexit handlers). Negative: a process group. */
+static pid_t running;
+
+static void kill_running(void) {
+        if (running != 0)
+                (void) kill(running, SIGKILL);
+}
+
 static void test_process_group(void) {
         spawn_options o = SPAWN_OPTIONS_DEFAULT;
         pid_t pid;
         int status;
 
+        CHECK(atexit(kill_running) == 0);
         CHECK_OK(spawn_start(SPAWN_ARGV("sleep", "30"), &o, &pid));
+        running = pid;
         CHECK(getpgid(pid) == getpgrp());
         CHECK(kill(pid, SIGKILL) == 0);
         CHECK_OK(spawn_wait(pid, &status));
+        running = 0;
         CHECK(status == 128 + SIGKILL);
 
         /* In its own group, killing the group ends the child and its children. */
         o.new_process_group = true;
         CHECK_OK(spawn_start(SPAWN_ARGV("sh", "-c", "sleep 30 & wait"), &o, &pid));
+        running = -pid;
         CHECK(getpgid(pid) == pid);
         CHECK(kill(-pid, SIGTERM) == 0);
         CHECK_OK(spawn_wait(pid, &status));
@@ -183,6 +196,7 @@ static void test_process_group(void) {
         for (int i = 0; i < 100 && kill(-pid, 0) == 0; i++)
                 usleep(10000);
         CHECK(kill(-pid, 0) < 0 && errno == ESRCH);
+        running = 0;
 
         CHECK(spawn_wait(pid, &status) == -ECHILD);
         no_children_left();
