@@ -37,9 +37,17 @@ typedef struct http_response {
         char *content_type;        /* may be NULL */
 } http_response;
 
-/* Perform the request. Returns 0 when a response arrived (any status: check resp->status),
+/* Perform the request. libcurl's own default headers for bodies (form Content-Type,
+ * "Expect: 100-continue") are suppressed: give Content-Type in headers. Every method but GET and
+ * HEAD sends its body, "Content-Length: 0" when there is none.
+ * resp must be zero-initialized or hold a previous response.
+ * Returns 0 when a response arrived (any status: check resp->status),
  * or a negative errno when none did after all attempts (-ETIMEDOUT, -ECONNREFUSED,
- * -EHOSTUNREACH, -ENOBUFS for a body over the cap, -EIO otherwise). On failure err (may be NULL)
+ * -EHOSTUNREACH (name did not resolve), -ECONNRESET (connection dropped mid-exchange), -ENOBUFS
+ * for a body over the cap (not retried), -EINVAL for a malformed URL or a scheme other than
+ * http/https (not retried), -EIO otherwise; TLS trust failures are -EIO and not retried).
+ * When the final attempt got a retryable status, 0 is returned and err still says
+ * "GET http://x/y: HTTP 503 (3 attempts)". On failure err (may be NULL)
  * receives a one-line reason: "GET http://x/y: Connection refused (3 attempts)". The response is
  * reset first and must be freed with http_response_free() either way. Secrets in headers or
  * body are never put into err. */
@@ -47,9 +55,14 @@ int http_do(const http_request *req, http_response *resp, buf *err);
 
 void http_response_free(http_response *resp);
 
-/* Percent-encode s for a URL path segment or query value (unreserved characters stay).
- * Returns a new string or NULL. */
+/* Percent-encode s for a URL path segment or query value (RFC 3986 unreserved characters stay,
+ * everything else becomes %XX). Returns a new string or NULL. */
 char *http_escape(const char *s);
+
+/* Percent-decode the len bytes at s into a new NUL-terminated string in *ret. plus_is_space:
+ * '+' decodes to ' ' (query strings, as HTML forms and Go's url.ParseQuery treat them).
+ * Returns 0, -EBADMSG for a malformed escape or an encoded NUL byte, -ENOMEM. */
+int http_unescape(const char *s, size_t len, bool plus_is_space, char **ret);
 
 /* Global libcurl init; call once from main() before threads. Returns 0 or -EIO. */
 int http_global_init(void);
