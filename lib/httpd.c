@@ -45,6 +45,7 @@ typedef struct conn {
         buf out;
         size_t out_done;
         bool linger;               /* drain input after the reply (error replies) */
+        int io_timeout_ms;
         int64_t deadline;          /* monotonic ms */
 } conn;
 
@@ -57,6 +58,7 @@ struct httpd {
         size_t n_conns;
         struct pollfd *pfds;
         size_t pfds_cap;
+        int io_timeout_ms;
 };
 
 static int64_t now_ms(void) {
@@ -310,6 +312,7 @@ int httpd_new(httpd_handler handler, void *userdata, httpd **ret) {
                 return -ENOMEM;
         h->handler = handler;
         h->userdata = userdata;
+        h->io_timeout_ms = HTTPD_READ_TIMEOUT_MS;
         *ret = h;
         return 0;
 }
@@ -337,6 +340,10 @@ void httpd_free(httpd *h) {
         free(h->listeners);
         free(h->pfds);
         free(h);
+}
+
+void httpd_set_io_timeout(httpd *h, int timeout_ms) {
+        h->io_timeout_ms = timeout_ms > 0 ? timeout_ms : HTTPD_READ_TIMEOUT_MS;
 }
 
 int httpd_listen(httpd *h, const char *addr, uint16_t port, const char *tag) {
@@ -403,7 +410,7 @@ static int conn_queue_response(conn *c, int status, const char *content_type, ch
                 return r;
         c->state = CONN_WRITE;
         c->out_done = 0;
-        c->deadline = now_ms() + HTTPD_READ_TIMEOUT_MS;
+        c->deadline = now_ms() + c->io_timeout_ms;
         return 0;
 }
 
@@ -561,7 +568,8 @@ static int httpd_accept(httpd *h, listener *l) {
                 c->tag = l->tag;
                 /* One read past the head limit, so a head just under it still fits. */
                 c->in = BUF_INIT(HTTPD_MAX_HEAD + HTTPD_READ_CHUNK);
-                c->deadline = now_ms() + HTTPD_READ_TIMEOUT_MS;
+                c->io_timeout_ms = h->io_timeout_ms;
+                c->deadline = now_ms() + c->io_timeout_ms;
                 if (sa.ss_family == AF_INET6)
                         inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &sa)->sin6_addr, c->peer,
                                   sizeof(c->peer));

@@ -46,6 +46,8 @@ int httpd_listen(httpd *h, const char *addr, uint16_t port, const char *tag);
 int httpd_run(httpd *h, volatile sig_atomic_t *stop);
 /* Serve at most one poll round of up to timeout_ms; for tests that drive the loop themselves. */
 int httpd_step(httpd *h, int timeout_ms);
+/* Change the per-connection I/O timeout (default HTTPD_READ_TIMEOUT_MS; <= 0 restores it). */
+void httpd_set_io_timeout(httpd *h, int timeout_ms);
 void httpd_free(httpd *h);
 DEFINE_TRIVIAL_CLEANUP_FUNC(httpd *, httpd_free);
 
@@ -59,7 +61,8 @@ char *httpd_query_param(const httpd_request *req, const char *name);
 int httpd_respond(httpd_response *resp, int status, const char *fmt, ...) _printf_(3, 4);
 
 /* Limits on one request. A head over the limit gets 431, a Content-Length over the body limit
- * 413, a request not complete within the timeout is dropped. */
+ * 413. A connection whose request is not complete within the I/O timeout after accept (or whose
+ * reply is not taken within it) is closed. */
 #define HTTPD_MAX_HEAD (64u * 1024u)
 #define HTTPD_MAX_BODY (8u * 1024u * 1024u)
 #define HTTPD_READ_TIMEOUT_MS 10000

@@ -142,9 +142,10 @@ static void *server_thread(void *userdata) {
         return NULL;
 }
 
-static void server_start(server *s) {
+static void server_start(server *s, int io_timeout_ms) {
         int r;
         CHECK_OK(httpd_new(handler, s, &s->h));
+        httpd_set_io_timeout(s->h, io_timeout_ms);
         r = httpd_listen(s->h, "127.0.0.1", 0, "tag-a");
         CHECK_OK(r);
         s->port_a = (uint16_t) r;
@@ -351,12 +352,41 @@ static void test_many_concurrent(server *s) {
         }
 }
 
+static void test_timeout(void) {
+        server s = {};
+        server_start(&s, 300);
+
+        /* a stalled request is dropped after the I/O timeout, without a reply */
+        int64_t start = now_ms();
+        _cleanup_close_ int fd = connect_to(s.port_a);
+        send_all(fd, "GET /stalled HTTP/1.1\r\n", 24);
+        _cleanup_free_ char *resp = recv_all(fd);
+        int64_t took = now_ms() - start;
+        CHECK_STREQ(resp, "");
+        CHECK(took >= 280 && took < 2000);
+
+        /* the timeout counts from accept, so trickling bytes does not keep a connection alive */
+        _cleanup_close_ int trickle = connect_to(s.port_a);
+        start = now_ms();
+        for (int i = 0; i < 10; i++) {
+                send_all(trickle, "X", 1);
+                struct timespec ts = { .tv_nsec = 50 * 1000 * 1000 };
+                nanosleep(&ts, NULL);
+        }
+        _cleanup_free_ char *resp2 = recv_all(trickle);
+        CHECK_STREQ(resp2, "");
+        CHECK(now_ms() - start < 2000);
+
+        server_stop(&s);
+}
+
 int main(void) {
         test_parse_ok();
         test_parse_bad();
+        test_timeout();
 
         server s = {};
-        server_start(&s);
+        server_start(&s, 0);
         test_round_trip(&s);
         test_listener_tags(&s);
         test_errors(&s);
