@@ -1,11 +1,15 @@
 /* http client against the project's own httpd on 127.0.0.1 (run in a thread): methods, headers,
  * bodies, body cap, retries and backoff under a deadline, error texts. */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "check.h"
@@ -326,6 +330,117 @@ static void test_transport_errors(void) {
         buf_free(&err);
 }
 
+/* ---- TLS against openssl s_server, with a throwaway CA ---- */
+
+static char tls_dir[] = "/tmp/test-http-tls.XXXXXX";
+static const char *const tls_files[] = { "ca.key", "ca.pem", "ca.srl", "server.key", "server.csr",
+                                         "server.pem", "client.key", "client.csr", "client.pem",
+                                         "san.ext" };
+
+static void tls_cleanup(void) {
+        char path[128];
+        for (size_t i = 0; i < ELEMENTSOF(tls_files); i++) {
+                snprintf(path, sizeof(path), "%s/%s", tls_dir, tls_files[i]);
+                unlink(path);
+        }
+        rmdir(tls_dir);
+}
+
+/* Start argv in tls_dir, output discarded; it dies with this process (PDEATHSIG). */
+static pid_t spawn(const char *const argv[]) {
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                if (null < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 || chdir(tls_dir) < 0 ||
+                    prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+                        _exit(127);
+                execvp(argv[0], (char *const *) argv);
+                _exit(127);
+        }
+        return pid;
+}
+
+static void run(const char *const argv[]) {
+        int status;
+        pid_t pid = spawn(argv);
+        CHECK(waitpid(pid, &status, 0) == pid);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                fprintf(stderr, "%s %s failed\n", argv[0], argv[1]);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void make_cert(const char *name, const char *cn) {
+        char key[32], csr[32], pem[32], subj[64];
+        snprintf(key, sizeof(key), "%s.key", name);
+        snprintf(csr, sizeof(csr), "%s.csr", name);
+        snprintf(pem, sizeof(pem), "%s.pem", name);
+        snprintf(subj, sizeof(subj), "/CN=%s", cn);
+        run((const char *[]){ "openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-nodes", "-keyout", key, "-out", csr, "-subj", subj, NULL });
+        run((const char *[]){ "openssl", "x509", "-req", "-in", csr, "-CA", "ca.pem", "-CAkey", "ca.key",
+                        "-CAcreateserial", "-days", "1", "-extfile", "san.ext", "-out", pem, NULL });
+}
+
+static uint16_t unused_port(void);
+
+static void test_tls(void) {
+        char port_arg[32], path[128], u[64];
+        http_response resp = {};
+        buf err = {};
+
+        CHECK(mkdtemp(tls_dir));
+        CHECK(atexit(tls_cleanup) == 0);
+        snprintf(path, sizeof(path), "%s/san.ext", tls_dir);
+        FILE *f = fopen(path, "we");
+        CHECK(f);
+        fputs("subjectAltName=IP:127.0.0.1\n", f);
+        CHECK(fclose(f) == 0);
+
+        run((const char *[]){ "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+                        "-days", "1", "-subj", "/CN=test-ca", NULL });
+        make_cert("server", "127.0.0.1");
+        make_cert("client", "client");
+
+        uint16_t port = unused_port();
+        snprintf(port_arg, sizeof(port_arg), "127.0.0.1:%u", port);
+        /* -Verify: a client certificate signed by the CA is required; -www answers GET / */
+        pid_t s_server = spawn((const char *[]){ "openssl", "s_server", "-accept", port_arg, "-cert",
+                                         "server.pem", "-key", "server.key", "-CAfile", "ca.pem",
+                                         "-Verify", "1", "-www", "-quiet", NULL });
+        snprintf(u, sizeof(u), "https://127.0.0.1:%u/", port);
+
+        char ca[128], cert[128], key[128];
+        snprintf(ca, sizeof(ca), "%s/ca.pem", tls_dir);
+        snprintf(cert, sizeof(cert), "%s/client.pem", tls_dir);
+        snprintf(key, sizeof(key), "%s/client.key", tls_dir);
+        http_request req = { .url = u, .ca_file = ca, .cert_file = cert, .key_file = key,
+                             .attempts = 50, .backoff_ms = 50, .backoff_max_ms = 100,
+                             .deadline_ms = 10000 };
+        /* retried while s_server starts up (connection refused) */
+        CHECK_OK(http_do(&req, &resp, &err));
+        CHECK(resp.status == 200);
+        CHECK(strstr(resp.body.data, "s_server"));
+
+        /* a server the CA did not sign is not trusted, and that is not retried */
+        http_request untrusted = { .url = u, .cert_file = cert, .key_file = key, .attempts = 3,
+                                   .backoff_ms = 5 };
+        CHECK(http_do(&untrusted, &resp, &err) == -EIO);
+        CHECK(strstr(err.data, u));
+        CHECK(strstr(err.data, "certificate"));
+        CHECK(strstr(err.data, "(1 attempt)"));
+
+        /* without a client certificate the server refuses the handshake */
+        http_request anonymous = { .url = u, .ca_file = ca };
+        CHECK(http_do(&anonymous, &resp, &err) < 0);
+
+        CHECK(kill(s_server, SIGTERM) == 0);
+        CHECK(waitpid(s_server, NULL, 0) == s_server);
+        http_response_free(&resp);
+        buf_free(&err);
+}
+
 static void test_escape(void) {
         _cleanup_free_ char *e = http_escape("a b/c?d=é~-._");
         CHECK_STREQ(e, "a%20b%2Fc%3Fd%3D%C3%A9~-._");
@@ -350,6 +465,7 @@ int main(void) {
         CHECK_OK(http_global_init());
         test_escape();
         test_transport_errors();
+        test_tls();
 
         server s = {};
         server_start(&s);
