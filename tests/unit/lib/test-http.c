@@ -267,7 +267,7 @@ static void test_backoff_and_deadline(server *s) {
         CHECK_OK(http_do(&d, &resp, NULL));
         took = now_ms() - start;
         CHECK(resp.status == 503);
-        CHECK(took <= 650);
+        CHECK(took < 800); /* the last attempt is cut short at the deadline */
         CHECK(atomic_load(&s->hits) >= 4 && atomic_load(&s->hits) < 30);
 
         /* the deadline also cuts a slow attempt short */
