@@ -1,0 +1,179 @@
+#include "units.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "spawn.h"
+#include "strv.h"
+
+extern char **environ;
+
+typedef struct job_wait {
+        const char *path;
+        char *result;
+} job_wait;
+
+static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        job_wait *w = userdata;
+        const char *path, *unit, *result;
+        uint32_t id;
+        if (sd_bus_message_read(m, "uoss", &id, &path, &unit, &result) < 0)
+                return 0;
+        if (w->path && streq(path, w->path) && !w->result)
+                w->result = strdup(result);
+        return 0;
+}
+
+static uint64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+int units_start_systemd(const char *unit, long timeout_ms, char **ret_result) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        job_wait w = { 0 };
+        int r;
+
+        r = sd_bus_open_system(&bus);
+        if (r < 0)
+                return r;
+        /* Subscribe before starting so the JobRemoved signal cannot be missed. */
+        r = sd_bus_match_signal(bus, &slot, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                "org.freedesktop.systemd1.Manager", "JobRemoved", on_job_removed, &w);
+        if (r < 0)
+                return r;
+        r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                               "org.freedesktop.systemd1.Manager", "StartUnit", &error, &reply, "ss", unit, "replace");
+        if (r < 0) {
+                sd_bus_error_free(&error);
+                return r;
+        }
+        r = sd_bus_message_read(reply, "o", &w.path);
+        if (r < 0)
+                return r;
+        uint64_t end = now_ms() + (uint64_t) timeout_ms;
+        while (!w.result) {
+                r = sd_bus_process(bus, NULL);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                uint64_t t = now_ms();
+                if (t >= end)
+                        return -ETIMEDOUT;
+                r = sd_bus_wait(bus, (end - t) * 1000);
+                if (r < 0)
+                        return r;
+        }
+        r = streq(w.result, "done") ? 0 : -EIO;
+        if (ret_result)
+                *ret_result = w.result;
+        else
+                free(w.result);
+        return r;
+}
+
+static const char *env_lookup(char *const *env, const char *name, size_t len) {
+        for (; env && *env; env++)
+                if (strneq(*env, name, len) && (*env)[len] == '=')
+                        return *env + len + 1;
+        return NULL;
+}
+
+int units_expand(const char *tmpl, char *const *env, char ***ret_argv) {
+        _cleanup_buf_ buf out = BUF_INIT(64 * 1024);
+        int r;
+        for (const char *p = tmpl; *p;) {
+                if (p[0] == '$' && p[1] == '{') {
+                        const char *end = strchr(p + 2, '}');
+                        if (!end)
+                                return -EINVAL;
+                        const char *v = env_lookup(env, p + 2, (size_t) (end - p - 2));
+                        if (!v)
+                                return -EINVAL;
+                        r = buf_puts(&out, v);
+                        p = end + 1;
+                } else
+                        r = buf_append(&out, p++, 1);
+                if (r < 0)
+                        return r;
+        }
+        return strv_split(out.data ? out.data : "", " \t", ret_argv);
+}
+
+static pid_t read_pid(const char *pid_file) {
+        _cleanup_free_ char *s = NULL;
+        if (read_file(pid_file, 64, &s, NULL) < 0)
+                return 0;
+        long pid = strtol(s, NULL, 10);
+        return pid > 1 ? (pid_t) pid : 0;
+}
+
+int units_start_exec(char *const *argv, char *const *env, const char *pid_file, const char *log_file, pid_t *ret_pid) {
+        _cleanup_strv_free_ char **envp = strv_copy(environ);
+        _cleanup_close_ int log_fd = -1;
+        char pidbuf[32];
+        pid_t pid = read_pid(pid_file);
+        int r;
+
+        if (pid > 0 && kill(pid, 0) == 0) {
+                *ret_pid = pid;
+                return 0;
+        }
+        if (!envp && environ && environ[0])
+                return -ENOMEM;
+        for (char *const *e = env; e && *e; e++)
+                if (strv_push(&envp, *e) < 0)
+                        return -ENOMEM;
+        log_fd = open(log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (log_fd < 0)
+                return negative_errno();
+        spawn_options opts = SPAWN_OPTIONS_DEFAULT;
+        opts.envp = envp;
+        opts.stdout_fd = log_fd;
+        opts.stderr_fd = log_fd;
+        opts.new_process_group = true;
+        r = spawn_start(argv, &opts, &pid);
+        if (r < 0)
+                return r;
+        snprintf(pidbuf, sizeof(pidbuf), "%d\n", (int) pid);
+        r = write_file_atomic(pid_file, pidbuf, strlen(pidbuf), 0644, (uid_t) -1, (gid_t) -1);
+        if (r < 0) {
+                kill(-pid, SIGKILL);
+                return r;
+        }
+        *ret_pid = pid;
+        return 1;
+}
+
+int units_stop_exec(const char *pid_file, long timeout_ms) {
+        pid_t pid = read_pid(pid_file);
+        if (pid <= 0)
+                return 0;
+        if (kill(-pid, SIGTERM) < 0 && errno != ESRCH)
+                return negative_errno();
+        for (long waited = 0; kill(pid, 0) == 0 && waited < timeout_ms; waited += 50)
+                usleep(50 * 1000);
+        if (kill(pid, 0) == 0)
+                kill(-pid, SIGKILL);
+        if (unlink(pid_file) < 0 && errno != ENOENT)
+                return negative_errno();
+        return 0;
+}
+
+void units_notify_ready(const char *status) {
+        (void) sd_notifyf(0, "READY=1\nSTATUS=%s", status);
+}
