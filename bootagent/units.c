@@ -39,7 +39,7 @@ static uint64_t now_ms(void) {
         return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
-int units_start_systemd(const char *unit, long timeout_ms, char **ret_result) {
+int units_systemd_job(const char *method, const char *unit, long timeout_ms, char **ret_result) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
@@ -56,7 +56,7 @@ int units_start_systemd(const char *unit, long timeout_ms, char **ret_result) {
         if (r < 0)
                 return r;
         r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-                               "org.freedesktop.systemd1.Manager", "StartUnit", &error, &reply, "ss", unit, "replace");
+                               "org.freedesktop.systemd1.Manager", method, &error, &reply, "ss", unit, "replace");
         if (r < 0) {
                 sd_bus_error_free(&error);
                 return r;

@@ -5,9 +5,10 @@
 
 #include <sys/types.h>
 
-/* Start unit over the system bus and wait for its job (timeout_ms). Returns 0, -EIO when the job
- * result is not "done" (reason in err), or -errno. */
-int units_start_systemd(const char *unit, long timeout_ms, char **ret_result);
+/* Call method ("StartUnit", "StopUnit", "RestartUnit") for unit over the system bus with mode
+ * "replace" and wait for its job (timeout_ms). Returns 0, -EIO when the job result is not "done"
+ * (*ret_result, may be NULL, receives it), or -errno. */
+int units_systemd_job(const char *method, const char *unit, long timeout_ms, char **ret_result);
 
 /* Expand ${NAME} in tmpl from env ("NAME=value" strings; unknown names: -EINVAL) and split at
  * spaces into argv. */
