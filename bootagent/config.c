@@ -48,6 +48,7 @@ void config_free(agent_config *c) {
         free(c->pki_role);
         free(c->pki_common_name);
         strv_free(c->pki_alt_names);
+        strv_free(c->pki_ip_sans);
         free(c->pki_ttl);
         free(c->cert_file);
         free(c->key_file);
@@ -245,6 +246,11 @@ static int apply_key(agent_config *c, section sec, const char *key, const char *
                         strv_free(c->pki_alt_names);
                         c->pki_alt_names = NULL;
                         return strv_split(v, ", ", &c->pki_alt_names);
+                }
+                if (streq(key, "ip_sans")) {
+                        strv_free(c->pki_ip_sans);
+                        c->pki_ip_sans = NULL;
+                        return strv_split(v, ", ", &c->pki_ip_sans);
                 }
                 if (streq(key, "ttl"))
                         return set_string(&c->pki_ttl, v);

@@ -51,6 +51,7 @@ typedef struct agent_config {
         char *pki_role;           /* NULL: no certificate */
         char *pki_common_name;    /* default: instance id */
         char **pki_alt_names;     /* extra DNS SANs */
+        char **pki_ip_sans;       /* extra IP SANs besides local-ipv4 */
         char *pki_ttl;            /* e.g. "24h"; NULL: role default */
         bool pki_local_key;       /* generate the key locally and send a CSR (pki/sign) */
         char *cert_file, *key_file, *ca_file;

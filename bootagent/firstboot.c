@@ -191,11 +191,22 @@ static int stage_login(agent *a) {
         return stage_end(a, "login", true, NULL);
 }
 
+/* Write atomically unless unchanged, creating the parent directory (0755) first. */
+static int write_file_in_dir(const char *path, const char *data, mode_t mode, uid_t uid, gid_t gid) {
+        _cleanup_free_ char *dir = strdup(path);
+        if (!dir)
+                return -ENOMEM;
+        int r = mkdir_p(dirname(dir), 0755);
+        if (r < 0)
+                return r;
+        return write_file_atomic_if_changed(path, data, strlen(data), mode, uid, gid);
+}
+
 static int write_secret_file(const agent *a, const char *path, const char *data, mode_t mode, uid_t uid, gid_t gid) {
         _cleanup_free_ char *p = config_path(a->root, path);
         if (!p)
                 return -ENOMEM;
-        return write_file_atomic_if_changed(p, data, strlen(data), mode, uid, gid);
+        return write_file_in_dir(p, data, mode, uid, gid);
 }
 
 static int stage_secrets(agent *a) {
@@ -231,7 +242,8 @@ static int stage_secrets(agent *a) {
 static int ensure_certificate(agent *a, bool *ret_issued, char **ret_serial, buf *err) {
         const agent_config *cfg = a->cfg;
         _cleanup_secret_ char *local_key = NULL;
-        _cleanup_free_ char *csr = NULL, *alt = NULL;
+        _cleanup_free_ char *csr = NULL, *alt = NULL, *ips = NULL;
+        _cleanup_free_ char *extra_ips = cfg->pki_ip_sans ? strv_join(cfg->pki_ip_sans, ",") : NULL;
         pki_bundle b = { 0 };
         int r;
 
@@ -255,22 +267,17 @@ static int ensure_certificate(agent *a, bool *ret_issued, char **ret_serial, buf
         alt = strv_join(cfg->pki_alt_names, ",");
         if (!alt)
                 return -ENOMEM;
-        r = vault_pki(&a->vault, cfg->pki_mount, cfg->pki_role, cn, alt, a->id.local_ipv4, cfg->pki_ttl, csr, &b, err);
+        if (asprintf(&ips, "%s%s%s", a->id.local_ipv4, cfg->pki_ip_sans ? "," : "", strempty(extra_ips)) < 0)
+                return -ENOMEM;
+        r = vault_pki(&a->vault, cfg->pki_mount, cfg->pki_role, cn, alt, ips, cfg->pki_ttl, csr, &b, err);
         if (r < 0)
                 return r;
         const char *key = local_key ? local_key : b.private_key;
-        _cleanup_free_ char *key_dir = strdup(a->key_file), *cert_dir = strdup(a->cert_file);
-        if (!key_dir || !cert_dir) {
-                r = -ENOMEM;
-                goto out;
-        }
-        (void) mkdir_p(dirname(key_dir), 0755);
-        (void) mkdir_p(dirname(cert_dir), 0755);
         /* Key first: a crash in between leaves a cert/key mismatch that the freshness check
          * catches, never a fresh-looking certificate without its key. */
-        if ((r = write_file_atomic_if_changed(a->key_file, key, strlen(key), 0600, (uid_t) -1, (gid_t) -1)) < 0 ||
-            (r = write_file_atomic_if_changed(a->ca_file, b.issuing_ca, strlen(b.issuing_ca), 0644, (uid_t) -1, (gid_t) -1)) < 0 ||
-            (r = write_file_atomic_if_changed(a->cert_file, b.certificate, strlen(b.certificate), 0644, (uid_t) -1, (gid_t) -1)) < 0) {
+        if ((r = write_file_in_dir(a->key_file, key, 0600, (uid_t) -1, (gid_t) -1)) < 0 ||
+            (r = write_file_in_dir(a->ca_file, b.issuing_ca, 0644, (uid_t) -1, (gid_t) -1)) < 0 ||
+            (r = write_file_in_dir(a->cert_file, b.certificate, 0644, (uid_t) -1, (gid_t) -1)) < 0) {
                 buf_printf(err, "writing certificate files: %s", strerror(-r));
                 goto out;
         }
@@ -424,9 +431,6 @@ static bool data_dir_populated(const agent *a) {
 
 static int write_env_file(agent *a, const char *initial_cluster, const char *state) {
         _cleanup_buf_ buf env = BUF_INIT(64 * 1024);
-        _cleanup_free_ char *dir = strdup(a->env_file);
-        if (!dir)
-                return -ENOMEM;
         buf_printf(&env,
                    "# Written by bootagent; read by etcd.service (EnvironmentFile=).\n"
                    "ETCD_NAME=%s\nETCD_DATA_DIR=%s\n"
@@ -441,10 +445,7 @@ static int write_env_file(agent *a, const char *initial_cluster, const char *sta
                    a->cert_file, a->key_file, a->ca_file);
         if (!env.data)
                 return -ENOMEM;
-        int r = mkdir_p(dirname(dir), 0755);
-        if (r < 0)
-                return r;
-        return write_file_atomic_if_changed(a->env_file, env.data, env.len, 0644, (uid_t) -1, (gid_t) -1);
+        return write_file_in_dir(a->env_file, env.data, 0644, (uid_t) -1, (gid_t) -1);
 }
 
 /* "name=peerURL,..." for every member (learners and unstarted ones included), ourselves by name. */
@@ -550,7 +551,8 @@ static int join_cluster(agent *a, char **detail, buf *err) {
                         etcd_members added = { 0 };
                         uint64_t id;
                         r = etcd_member_add_learner(&a->tls, endpoint, a->peer_url, &id, &added, err);
-                        if (r == -EINVAL && err->data && strstr(err->data, "too many learner")) {
+                        /* 3.4's gateway maps FailedPrecondition to 412, 3.5's to 400. */
+                        if (r < 0 && err->data && strstr(err->data, "too many learner")) {
                                 /* Another member is joining; wait for its promotion. */
                                 if (now_ms() >= end)
                                         return -ETIMEDOUT;

@@ -1,0 +1,177 @@
+# Shared helpers for the bootagent integration tests (sourced). They run `imgbuild serve` (the
+# local cloud: metadata, Vault-compatible service, Exoscale-compatible API) and bootagents with
+# `units = exec`, which start real etcd 3.4 processes on 127.0.0.11.. . Everything started here
+# is stopped by agent_cleanup (install it with trap).
+
+set -euo pipefail
+
+: "${IMGBUILD:?}" "${BOOTAGENT:?}"
+command -v etcd >/dev/null && command -v etcdctl >/dev/null || { echo "skip: etcd/etcdctl not installed"; exit 77; }
+"$IMGBUILD" serve --help >/dev/null 2>&1 || { echo "skip: imgbuild serve not available"; exit 77; }
+
+T=$(mktemp -d /tmp/agent-test.XXXXXX)
+SERVE_PID=
+# Random port block so parallel runs (and other tests) do not collide.
+BASE=$((20000 + (RANDOM % 400) * 100))
+API_PORT=$((BASE))
+ETCD_CLIENT_PORT=$((BASE + 79))
+ETCD_PEER_PORT=$((BASE + 80))
+POOL_ID=6d540f20-ac97-dd6a-5d67-cc11a5e224a5
+NET_ID=8a1d3c52-0c4f-4c1b-9d0e-1f2e3d4c5b6a
+
+instance_id() { printf '00000000-0000-4000-8000-%012d' "$1"; }
+instance_ip() { echo "127.0.0.$((10 + $1))"; }
+metadata_port() { echo $((BASE + 10 + $1)); }
+vault_port() { echo $((BASE + 20 + $1)); }
+
+log() { echo "[$(date +%T.%3N)] $*" >&2; }
+fail() { log "FAIL: $*"; exit 1; }
+
+agent_cleanup() {
+        local rc=$?
+        set +e
+        for pidfile in "$T"/agent-*/var/lib/bootagent/*.pid; do
+                [ -f "$pidfile" ] || continue
+                local pid; pid=$(cat "$pidfile")
+                # The agent started each etcd as the leader of its own process group.
+                kill -TERM -- "-$pid" 2>/dev/null
+        done
+        [ -n "$SERVE_PID" ] && kill -TERM "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null
+        sleep 0.3
+        for pidfile in "$T"/agent-*/var/lib/bootagent/*.pid; do
+                [ -f "$pidfile" ] && kill -KILL -- "-$(cat "$pidfile")" 2>/dev/null
+        done
+        if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
+                for f in "$T"/serve.log "$T"/agent-*/agent.log "$T"/agent-*/var/lib/bootagent/etcd.service.log; do
+                        [ -f "$f" ] && { echo "==== $f"; tail -n 40 "$f"; }
+                done
+        fi
+        rm -rf "$T"
+        exit $rc
+}
+
+# write_cloud_json N...: the pool holds the listed instance numbers (all "running").
+write_cloud_json() {
+        local members=("$@") inst="" sep="" n
+        for n in "${members[@]}"; do
+                inst+="$sep{\"id\":\"$(instance_id "$n")\",\"name\":\"etcd-$n\",\"state\":\"running\",\"pool\":\"$POOL_ID\",
+                  \"private_ip\":\"$(instance_ip "$n")\",\"public_ip\":\"$(instance_ip "$n")\",
+                  \"security_groups\":[\"etcd\"],\"labels\":{\"role\":\"etcd\"},\"user_data\":\"\",
+                  \"metadata_port\":$(metadata_port "$n"),\"vault_port\":$(vault_port "$n")}"
+                sep=","
+        done
+        cat > "$T/state/cloud.json.tmp" <<JSON
+{
+  "zone": "local", "api_port": $API_PORT,
+  "api_key": "EXOtest0000000000000000000", "api_secret": "test-secret-not-real",
+  "instances": [ $inst ],
+  "pools": [ { "id": "$POOL_ID", "name": "etcd", "size": 3, "template": "etcd@1", "private_network": "$NET_ID" } ],
+  "vault": {
+    "roles": { "etcd": { "pool": "etcd", "security_group": "etcd", "policies": ["etcd"], "ttl": 3600 } },
+    "policies": { "etcd": { "secret/data/etcd/*": ["read", "create", "update"],
+                            "secret/data/bootagent/*": ["read"],
+                            "pki/issue/etcd-peer": ["update"], "pki/sign/etcd-peer": ["update"] } },
+    "pki_roles": { "etcd-peer": { "allowed_domains": ["etcd.local"], "allow_subdomains": true,
+                                  "allow_ip_sans": true, "allow_any_name": true, "max_ttl": 86400 } },
+    "kv": { "bootagent/cloud-api": { "api_key": "EXOtest0000000000000000000", "api_secret": "test-secret-not-real",
+                                     "api_url": "http://127.0.0.1:$API_PORT/v2" },
+            "etcd/shared": { "token": "shared-etcd-token" } }
+  }
+}
+JSON
+        mv "$T/state/cloud.json.tmp" "$T/state/cloud.json"
+}
+
+start_serve() {
+        mkdir -p "$T/state"
+        write_cloud_json "$@"
+        "$IMGBUILD" serve --state-dir "$T/state" > "$T/serve.out" 2> "$T/serve.log" &
+        SERVE_PID=$!
+        local i
+        for i in $(seq 100); do
+                grep -q "serve: ready" "$T/serve.out" 2>/dev/null && return 0
+                kill -0 "$SERVE_PID" 2>/dev/null || fail "imgbuild serve exited"
+                sleep 0.1
+        done
+        fail "imgbuild serve not ready"
+}
+
+# wait_port N: the services re-read cloud.json; wait until instance N's metadata answers.
+wait_metadata() {
+        local i
+        for i in $(seq 100); do
+                curl -sf "http://127.0.0.1:$(metadata_port "$1")/latest/meta-data/instance-id" >/dev/null && return 0
+                sleep 0.1
+        done
+        fail "metadata for instance $1 not served"
+}
+
+# write_agent_config N [extra lines for [pki]]
+write_agent_config() {
+        local n=$1 root="$T/agent-$1"
+        mkdir -p "$root/etc/bootagent"
+        cat > "$root/etc/bootagent/agent.conf" <<CONF
+# bootagent config for test instance $n
+[agent]
+role = etcd
+renew_fraction = 0.5
+
+[metadata]
+url = http://127.0.0.1:$(metadata_port "$n")
+deadline_ms = ${METADATA_DEADLINE_MS:-5000}
+
+[vault]
+address = http://127.0.0.1:$(vault_port "$n")
+role = etcd
+deadline_ms = ${VAULT_DEADLINE_MS:-10000}
+
+[secret]
+path = etcd/shared
+field = token
+file = /etc/etcd/shared-token
+mode = 0640
+
+[pki]
+role = etcd-peer
+common_name = etcd-$n.etcd.local
+alt_names = etcd-$n.etcd.local
+# etcd checks a peer's certificate against its source address, which is 127.0.0.1 on loopback.
+ip_sans = 127.0.0.1
+ttl = 2h
+cert_file = /etc/etcd/pki/etcd.crt
+key_file = /etc/etcd/pki/etcd.key
+ca_file = /etc/etcd/pki/ca.crt
+${PKI_EXTRA:-}
+
+[etcd]
+client_port = $ETCD_CLIENT_PORT
+peer_port = $ETCD_PEER_PORT
+data_dir = /var/lib/etcd
+env_file = /etc/default/etcd-bootagent
+deadline_ms = 60000
+
+[units]
+mode = exec
+start = etcd.service
+exec_start = etcd --heartbeat-interval 100 --election-timeout 1000 --log-level warn
+CONF
+}
+
+run_agent() {
+        local n=$1; shift
+        "$BOOTAGENT" firstboot --root "$T/agent-$n" "$@" >> "$T/agent-$n/agent.log" 2>&1
+}
+
+endpoint() { echo "https://$(instance_ip "$1"):$ETCD_CLIENT_PORT"; }
+
+ctl() {
+        local n=$1; shift
+        local p="$T/agent-$n/etc/etcd/pki"
+        ETCDCTL_API=3 etcdctl --cacert "$p/ca.crt" --cert "$p/etcd.crt" --key "$p/etcd.key" \
+                --dial-timeout 3s --command-timeout 5s --endpoints "$(endpoint "$n")" "$@"
+}
+
+etcd_pid() { cat "$T/agent-$1/var/lib/bootagent/etcd.service.pid"; }
+
+# member_list N: "name peerurl learner?" lines, sorted.
+member_lines() { ctl "$1" member list -w simple | awk -F', ' '{print $3, $4, $6}' | sort; }

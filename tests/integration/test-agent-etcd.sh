@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Three bootagents form one etcd cluster through the local cloud (imgbuild serve); then member 3
+# dies, instance 4 replaces it in the pool, and agent 4 removes the stale member, joins as a
+# learner and is promoted, with the data intact.
+source "$(dirname "$0")/agent-lib.sh"
+trap agent_cleanup EXIT
+
+start_serve 1 2 3
+for n in 1 2 3; do write_agent_config "$n"; done
+
+log "starting three agents"
+pids=()
+for n in 1 2 3; do run_agent "$n" & pids+=($!); done
+for i in 0 1 2; do wait "${pids[$i]}" || fail "agent $((i + 1)) failed"; done
+
+members=$(member_lines 1)
+log "members:"$'\n'"$members"
+[ "$(echo "$members" | wc -l)" -eq 3 ] || fail "expected 3 members"
+echo "$members" | grep -q true && fail "a member is still a learner"
+ctl 1 endpoint health --endpoints "$(endpoint 1),$(endpoint 2),$(endpoint 3)" || fail "endpoints unhealthy"
+# One cluster: every member reports the same cluster id.
+ids=$(for n in 1 2 3; do ctl "$n" endpoint status -w json | grep -o '"cluster_id":[0-9]*'; done | sort -u | wc -l)
+[ "$ids" -eq 1 ] || fail "members report different cluster ids"
+
+# Secrets and certificates landed with the right modes.
+[ "$(cat "$T/agent-1/etc/etcd/shared-token")" = shared-etcd-token ] || fail "secret file content"
+[ "$(stat -c %a "$T/agent-1/etc/etcd/shared-token")" = 640 ] || fail "secret file mode"
+[ "$(stat -c %a "$T/agent-1/etc/etcd/pki/etcd.key")" = 600 ] || fail "key mode"
+grep -q "ETCD_INITIAL_CLUSTER_STATE=" "$T/agent-2/etc/default/etcd-bootagent" || fail "env file"
+
+for k in a b c; do ctl 1 put "/test/$k" "value-$k" >/dev/null; done
+
+# A re-run changes nothing: no new certificate, no member add.
+cert_before=$(sha256sum < "$T/agent-2/etc/etcd/pki/etcd.crt")
+run_agent 2 || fail "re-run of agent 2 failed"
+[ "$(sha256sum < "$T/agent-2/etc/etcd/pki/etcd.crt")" = "$cert_before" ] || fail "re-run re-issued the certificate"
+[ "$(member_lines 1 | wc -l)" -eq 3 ] || fail "re-run changed the member count"
+"$BOOTAGENT" status --root "$T/agent-2" | grep -q "outcome: done" || fail "status after re-run"
+
+log "killing member 3, replacing it with instance 4"
+kill -KILL -- "-$(etcd_pid 3)"
+write_cloud_json 1 2 4
+wait_metadata 4
+write_agent_config 4
+run_agent 4 || fail "agent 4 failed"
+
+members=$(member_lines 1)
+log "members after replacement:"$'\n'"$members"
+[ "$(echo "$members" | wc -l)" -eq 3 ] || fail "expected exactly 3 members after replacement"
+echo "$members" | grep -q "$(instance_ip 3):" && fail "stale member 3 still present"
+echo "$members" | grep -q "$(instance_ip 4):" || fail "member 4 missing"
+echo "$members" | grep -q true && fail "member 4 still a learner"
+[ "$(ctl 4 get /test/b --print-value-only)" = value-b ] || fail "data lost"
+ctl 1 endpoint health --endpoints "$(endpoint 1),$(endpoint 2),$(endpoint 4)" || fail "endpoints unhealthy after replacement"
+
+"$BOOTAGENT" status --root "$T/agent-4" --json | grep -q '"outcome":"done"' || fail "status --json"
+log "PASS"
