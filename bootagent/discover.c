@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include "exoscale.h"
-#include "http.h"
+#include "request.h"
 #include "json.h"
 #include "strv.h"
 
@@ -127,7 +127,7 @@ static int api_get(const cloud_api *api, const char *path, const char *query, js
                 .backoff_ms = 200,
                 .deadline_ms = 30000,
         };
-        r = http_do(&req, &resp, err);
+        r = request_do(&req, &resp, err);
         if (r < 0)
                 goto out;
         if (resp.status != 200) {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
+#include "request.h"
 
 int metadata_parse_value(const char *body, size_t len, char **ret) {
         if (len > 0 && body[len - 1] == '\n')
@@ -38,7 +38,7 @@ int metadata_get(const char *base_url, const char *key, long deadline_ms, char *
                 .backoff_max_ms = 2000,
                 .deadline_ms = deadline_ms,
         };
-        r = http_do(&req, &resp, err);
+        r = request_do(&req, &resp, err);
         if (r < 0)
                 goto out;
         if (resp.status == 404) {

@@ -1,0 +1,199 @@
+/* Bad inputs against a small fake (lib/httpd.h in a thread): metadata down or 404, Vault 403 /
+ * 500 / garbage JSON, etcd unreachable. Every case ends with a bounded retry and a clear error;
+ * a full `firstboot` run against a failing Vault writes no secret or certificate file. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "etcd.h"
+#include "firstboot.h"
+#include "fs.h"
+#include "http.h"
+#include "httpd.h"
+#include "metadata.h"
+#include "vault.h"
+
+typedef enum mode {
+        MODE_OK,
+        MODE_403,
+        MODE_500,
+        MODE_GARBAGE,
+} mode;
+
+static mode vault_mode = MODE_OK;
+static mode kv_mode = MODE_OK;
+static int requests;
+static volatile sig_atomic_t stop;
+
+static int handler(const httpd_request *req, httpd_response *resp, void *userdata) {
+        __atomic_add_fetch(&requests, 1, __ATOMIC_SEQ_CST);
+        if (startswith(req->path, "/latest/meta-data/")) {
+                const char *key = req->path + strlen("/latest/meta-data/");
+                resp->content_type = "text/plain";
+                if (streq(key, "instance-id"))
+                        return httpd_respond(resp, 200, "i-1");
+                if (streq(key, "availability-zone"))
+                        return httpd_respond(resp, 200, "local");
+                if (streq(key, "local-ipv4") || streq(key, "public-ipv4"))
+                        return httpd_respond(resp, 200, "127.0.0.1");
+                return httpd_respond(resp, 404, "not found");
+        }
+        if (streq(req->path, "/v1/sys/health"))
+                return httpd_respond(resp, 200, "{\"initialized\":true,\"sealed\":false}");
+        if (streq(req->path, "/v1/auth/exoscale/login") || streq(req->path, "/v1/auth/token/renew-self")) {
+                switch (vault_mode) {
+                case MODE_403: return httpd_respond(resp, 403, "{\"errors\":[\"permission denied\"]}");
+                case MODE_500: return httpd_respond(resp, 500, "{\"errors\":[\"internal error\"]}");
+                case MODE_GARBAGE: return httpd_respond(resp, 200, "{\"auth\": <html>");
+                case MODE_OK: break;
+                }
+                return httpd_respond(resp, 200, "{\"auth\":{\"client_token\":\"tok\",\"lease_duration\":60}}");
+        }
+        if (startswith(req->path, "/v1/secret/data/")) {
+                switch (kv_mode) {
+                case MODE_500: return httpd_respond(resp, 503, "{\"errors\":[\"sealed\"]}");
+                case MODE_GARBAGE: return httpd_respond(resp, 200, "[\"not\",\"an\",\"object\"]");
+                case MODE_403: return httpd_respond(resp, 403, "{\"errors\":[\"permission denied\"]}");
+                case MODE_OK: break;
+                }
+                return httpd_respond(resp, 200, "{\"data\":{\"data\":{\"token\":\"s3cret\"}}}");
+        }
+        if (startswith(req->path, "/v1/pki/issue/"))
+                return httpd_respond(resp, 500, "{\"errors\":[\"pki backend down\"]}");
+        return httpd_respond(resp, 404, "{\"errors\":[]}");
+}
+
+static void *serve(void *h) {
+        httpd_run(h, &stop);
+        return NULL;
+}
+
+static long elapsed_ms(const struct timespec *t0) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static void test_metadata(int port) {
+        char url[64];
+        _cleanup_buf_ buf err = BUF_INIT(1024);
+        char *v = NULL;
+        struct timespec t0;
+
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+        CHECK(metadata_get(url, "no-such-key", 1000, &v, &err) == -ENOENT);
+        CHECK(strstr(err.data, "not found (404)"));
+
+        /* Nothing listens on port 1: retried until the deadline, then a clear reason. */
+        buf_clear(&err);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int r = metadata_get("http://127.0.0.1:1", "instance-id", 800, &v, &err);
+        CHECK(r < 0);
+        CHECK(elapsed_ms(&t0) < 3000);
+        CHECK(err.data && strstr(err.data, "127.0.0.1:1"));
+}
+
+static void test_vault(int port) {
+        char addr[64];
+        _cleanup_buf_ buf err = BUF_INIT(1024);
+        struct timespec t0;
+        snprintf(addr, sizeof(addr), "http://127.0.0.1:%d", port);
+        vault v = { .addr = addr, .deadline_ms = 1000 };
+
+        vault_mode = MODE_403;
+        int before = requests;
+        CHECK(vault_login(&v, "exoscale", "etcd", "i-1", &err) == -EACCES);
+        CHECK(strstr(err.data, "HTTP 403: permission denied"));
+        CHECK(requests - before == 1); /* a refusal is not retried */
+        CHECK(v.token == NULL);
+
+        vault_mode = MODE_500;
+        buf_clear(&err);
+        before = requests;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        CHECK(vault_login(&v, "exoscale", "etcd", "i-1", &err) == -EIO);
+        CHECK(elapsed_ms(&t0) < 3000);
+        CHECK(requests - before >= 2); /* retried, within the deadline */
+        CHECK(strstr(err.data, "internal error"));
+
+        vault_mode = MODE_GARBAGE;
+        buf_clear(&err);
+        CHECK(vault_login(&v, "exoscale", "etcd", "i-1", &err) == -EBADMSG);
+
+        vault_mode = MODE_OK;
+        CHECK_OK(vault_login(&v, "exoscale", "etcd", "i-1", NULL));
+        CHECK_STREQ(v.token, "tok");
+        kv_mode = MODE_GARBAGE;
+        json_t *data = NULL;
+        buf_clear(&err);
+        CHECK(vault_kv_read(&v, "secret", "x", &data, &err) == -EBADMSG);
+        kv_mode = MODE_OK;
+        vault_done(&v);
+        CHECK(v.token == NULL);
+}
+
+static void test_etcd_unreachable(void) {
+        _cleanup_buf_ buf err = BUF_INIT(1024);
+        etcd_tls tls = { 0 };
+        etcd_members m = { 0 };
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        CHECK(etcd_member_list(&tls, "http://127.0.0.1:1", &m, &err) < 0);
+        CHECK(elapsed_ms(&t0) < 12000);
+        CHECK(err.data && strstr(err.data, "127.0.0.1:1"));
+        CHECK(etcd_health(&tls, "http://127.0.0.1:1", NULL) < 0);
+}
+
+/* A whole firstboot against a Vault whose PKI fails: the secret (read before) is written, no
+ * certificate or key is, and the journal records the failed stage. */
+static void test_firstboot_pki_down(int port) {
+        char root[] = "/tmp/test-failures.XXXXXX", path[256], conf[1024];
+        struct stat st;
+        CHECK(mkdtemp(root));
+        snprintf(conf, sizeof(conf),
+                 "[agent]\nrole = node\n[metadata]\nurl = http://127.0.0.1:%d\ndeadline_ms = 1000\n"
+                 "[vault]\naddress = http://127.0.0.1:%d\ndeadline_ms = 1000\n"
+                 "[secret]\npath = node/token\nfield = token\nfile = /etc/node/token\n"
+                 "[pki]\nrole = node\ncert_file = /etc/node/pki/node.crt\nkey_file = /etc/node/pki/node.key\n"
+                 "ca_file = /etc/node/pki/ca.crt\n[units]\nmode = exec\nexec_start = true\n",
+                 port, port);
+        snprintf(path, sizeof(path), "%s/agent.conf", root);
+        CHECK_OK(write_file_atomic(path, conf, strlen(conf), 0600, (uid_t) -1, (gid_t) -1));
+        char *argv[] = { (char *) "firstboot", (char *) "--config", path, (char *) "--root", root, NULL };
+        CHECK(cmd_firstboot(5, argv) == 1);
+
+        snprintf(path, sizeof(path), "%s/etc/node/token", root);
+        CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == 0600);
+        snprintf(path, sizeof(path), "%s/etc/node/pki/node.key", root);
+        CHECK(stat(path, &st) < 0);
+        snprintf(path, sizeof(path), "%s/etc/node/pki/node.crt", root);
+        CHECK(stat(path, &st) < 0);
+        snprintf(path, sizeof(path), "%s/agent.conf", root);
+        char *sargv[] = { (char *) "status", (char *) "--config", path, (char *) "--root", root, NULL };
+        CHECK(cmd_status(5, sargv) == 1); /* last stage failed */
+        CHECK_OK(rm_rf(root));
+}
+
+int main(void) {
+        _cleanup_(httpd_freep) httpd *h = NULL;
+        pthread_t t;
+        CHECK_OK(http_global_init());
+        CHECK_OK(httpd_new(handler, NULL, &h));
+        int port = httpd_listen(h, "127.0.0.1", 0, "fake");
+        CHECK_OK(port);
+        CHECK(pthread_create(&t, NULL, serve, h) == 0);
+
+        test_metadata(port);
+        test_vault(port);
+        test_etcd_unreachable();
+        test_firstboot_pki_down(port);
+
+        stop = 1;
+        pthread_join(t, NULL);
+        return 0;
+}
