@@ -703,6 +703,7 @@ static int stage_promote(agent *a) {
         for (;;) {
                 _cleanup_free_ char *endpoint = NULL;
                 _cleanup_(etcd_members_done) etcd_members m = { 0 };
+                uint64_t probe_start = now_ms();
                 buf_clear(&err);
                 r = find_voting_endpoint(a, &endpoint);
                 if (r == -ENOENT) {
@@ -727,6 +728,8 @@ static int stage_promote(agent *a) {
                         if (r >= 0)
                                 continue; /* confirm with the next list */
                 }
+                /* Probes that did not finish the stage were waiting for etcd to start or catch up. */
+                a->stage_wait += now_ms() - probe_start;
                 if (now_ms() >= end) {
                         if (!err.len)
                                 buf_printf(&err, "not promoted within %ld ms", a->cfg->etcd_deadline_ms);
