@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Three bootagents form one etcd cluster through the local cloud (imgbuild serve); then member 3
 # dies, instance 4 replaces it in the pool, and agent 4 removes the stale member, joins as a
-# learner and is promoted, with the data intact.
+# learner and is promoted, with the data intact. Then renew (fresh: nothing; stale: re-issued)
+# and leave (member 2 removes itself cleanly).
 source "$(dirname "$0")/agent-lib.sh"
 trap agent_cleanup EXIT
 
@@ -54,4 +55,26 @@ echo "$members" | grep -q true && fail "member 4 still a learner"
 ctl 1 endpoint health --endpoints "$(endpoint 1),$(endpoint 2),$(endpoint 4)" || fail "endpoints unhealthy after replacement"
 
 "$BOOTAGENT" status --root "$T/agent-4" --json | grep -q '"outcome":"done"' || fail "status --json"
+
+# renew: nothing to do while the certificate is fresh; re-issued once past renew_fraction.
+issued() { grep -c "issued certificate .*instance $(instance_id "$1"))" "$T/serve.log" || true; }
+cert_before=$(sha256sum < "$T/agent-1/etc/etcd/pki/etcd.crt")
+"$BOOTAGENT" renew --root "$T/agent-1" >> "$T/agent-1/agent.log" 2>&1 || fail "renew failed"
+[ "$(issued 1)" -eq 1 ] || fail "renew re-issued a fresh certificate"
+sed -i 's/^renew_fraction = .*/renew_fraction = 0.0001/' "$T/agent-1/etc/bootagent/agent.conf"
+sleep 1
+"$BOOTAGENT" renew --root "$T/agent-1" >> "$T/agent-1/agent.log" 2>&1 || fail "renew failed"
+[ "$(issued 1)" -eq 2 ] || fail "renew did not re-issue a stale certificate"
+[ "$(sha256sum < "$T/agent-1/etc/etcd/pki/etcd.crt")" != "$cert_before" ] || fail "certificate file unchanged"
+ctl 1 endpoint health >/dev/null || fail "member 1 unhealthy with the renewed certificate"
+
+# leave: member 2 removes itself, its etcd stops, its data is wiped.
+etcd2=$(etcd_pid 2)
+"$BOOTAGENT" leave --root "$T/agent-2" >> "$T/agent-2/agent.log" 2>&1 || fail "leave failed"
+members=$(member_lines 1)
+[ "$(echo "$members" | wc -l)" -eq 2 ] || fail "expected 2 members after leave"
+echo "$members" | grep -q "$(instance_ip 2):" && fail "member 2 still present after leave"
+kill -0 "$etcd2" 2>/dev/null && fail "etcd 2 still running after leave"
+[ ! -e "$T/agent-2/var/lib/etcd" ] || fail "data dir of member 2 not wiped"
+[ "$(ctl 4 get /test/c --print-value-only)" = value-c ] || fail "data lost after leave"
 log "PASS"
