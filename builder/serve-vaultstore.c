@@ -11,7 +11,9 @@
 #include "json.h"
 #include "serve-vaultstore.h"
 
-#define VAULT_JSON_MAX (16u * 1024u * 1024u)
+#define VAULT_JSON_MAX (64u * 1024u * 1024u)
+/* Like Vault's KV v2 default max_versions: older versions are dropped. */
+#define KV_MAX_VERSIONS 10
 
 struct vault_store {
         char *path;
@@ -82,6 +84,18 @@ static void token_hash(const char *token, char out[SHA256_HEX_SIZE]) {
         sha256_hex(token, strlen(token), out);
 }
 
+/* Forget every expired token, so logins that are never used again do not pile up. */
+static void purge_expired_tokens(vault_store *v, time_t now) {
+        json_t *tokens = section(v, "tokens"), *entry;
+        const char *hash;
+        void *tmp;
+        int64_t expire;
+
+        json_object_foreach_safe(tokens, tmp, hash, entry)
+                if (json_path_i64(entry, "expire_time", &expire) < 0 || expire <= now)
+                        json_object_del(tokens, hash);
+}
+
 int vault_store_token_create(vault_store *v, const char *instance_id, const char *role,
                              json_t *policies, int64_t ttl, time_t now, char **ret_token,
                              json_t **ret_entry) {
@@ -102,6 +116,7 @@ int vault_store_token_create(vault_store *v, const char *instance_id, const char
         if (!token)
                 return -ENOMEM;
         token_hash(token, hash);
+        purge_expired_tokens(v, now);
 
         json_t *entry = json_pack("{s:s,s:s,s:O,s:I,s:I,s:I,s:s}", "instance_id", instance_id,
                                   "role", role, "policies", policies, "issue_time", (json_int_t) now,
@@ -214,6 +229,10 @@ int vault_store_kv_write(vault_store *v, const char *path, json_t *data, int64_t
             json_object_set_new(secret, "current_version", json_integer(current + 1)) < 0 ||
             json_object_set_new(secret, "updated_time", json_string(when)) < 0)
                 return -ENOMEM;
+        if (current + 1 > KV_MAX_VERSIONS) {
+                snprintf(key, sizeof(key), "%lld", (long long) (current + 1 - KV_MAX_VERSIONS));
+                json_object_del(json_object_get(secret, "versions"), key);
+        }
         if ((r = store_save(v)) < 0)
                 return r;
         json_t *meta = version_metadata(entry, current + 1);
@@ -238,11 +257,14 @@ int vault_store_kv_metadata(vault_store *v, const char *path, json_t **ret) {
                                               json_object_get(entry, "created_time"), "deletion_time",
                                               json_object_get(entry, "deletion_time"), "destroyed",
                                               json_object_get(entry, "destroyed")));
-        json_t *meta = json_pack("{s:O,s:i,s:O,s:O,s:i,s:b,s:s,s:n,s:o}", "current_version",
-                                 json_object_get(secret, "current_version"), "oldest_version", 1,
+        int64_t current = 0;
+        (void) json_path_i64(secret, "current_version", &current);
+        json_t *meta = json_pack("{s:I,s:I,s:O,s:O,s:i,s:b,s:s,s:n,s:o}", "current_version",
+                                 (json_int_t) current, "oldest_version",
+                                 (json_int_t) (current > KV_MAX_VERSIONS ? current - KV_MAX_VERSIONS + 1 : 1),
                                  "created_time", json_object_get(secret, "created_time"),
                                  "updated_time", json_object_get(secret, "updated_time"),
-                                 "max_versions", 0, "cas_required", 0, "delete_version_after", "0s",
+                                 "max_versions", KV_MAX_VERSIONS, "cas_required", 0, "delete_version_after", "0s",
                                  "custom_metadata", "versions", versions);
         if (!meta)
                 return -ENOMEM;

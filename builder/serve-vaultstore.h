@@ -23,7 +23,8 @@ int vault_store_seed(vault_store *v, json_t *seeds, time_t now);
 /* Tokens. A token entry is an object {instance_id, role, policies, issue_time, expire_time, ttl,
  * accessor}; returned entries are borrowed and valid until the next call that changes the store. */
 
-/* Create a token: "hvs." + 32 random hex bytes. *ret_token is new (wipe and free it). */
+/* Create a token: "hvs." + 32 random bytes in hex. Expired tokens are forgotten on the way.
+ * *ret_token is new (wipe and free it). */
 int vault_store_token_create(vault_store *v, const char *instance_id, const char *role,
                              json_t *policies, int64_t ttl, time_t now, char **ret_token,
                              json_t **ret_entry);
@@ -39,7 +40,7 @@ int vault_store_token_revoke(vault_store *v, const char *token);
  * Read a version (0: the current one). *ret is a borrowed {data, created_time, deletion_time,
  * destroyed, version}. Returns 0 or -ENOENT. */
 int vault_store_kv_read(vault_store *v, const char *path, int64_t version, json_t **ret);
-/* Write data (copied) as a new version. cas < 0: unconditional; cas == 0: only if the secret does
+/* Write data (copied) as a new version; only the last 10 versions are kept. cas < 0: unconditional; cas == 0: only if the secret does
  * not exist; cas > 0: only if the current version is cas. Returns 0 and the new version's
  * metadata (new reference), -ESTALE for a cas mismatch, -errno if saving failed. */
 int vault_store_kv_write(vault_store *v, const char *path, json_t *data, int64_t cas, time_t now,
