@@ -52,7 +52,6 @@ int serve_metadata(serve *s, const char *instance_id, const httpd_request *req, 
 
         if (!streq(req->method, "GET") && !streq(req->method, "HEAD"))
                 return reply_text(resp, 405, "method not allowed\n");
-        /* An instance removed from cloud.json keeps its (now idle) listener. */
         if (!in)
                 return reply_text(resp, 404, "not found\n");
         if (streq(req->path, "/latest/user-data"))

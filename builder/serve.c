@@ -1,4 +1,4 @@
-/* The serve object: state loading, listener binding by tag, dispatch and cloud.json reloads. */
+/* The serve object: state loading, listeners, dispatch by port and cloud.json reloads. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,52 +27,54 @@ int serve_vault_error(httpd_response *resp, int status, const char *message) {
 
 static time_t real_now(void) { return time(NULL); }
 
+/* A listener's tag is its port; what the port serves, and for which instance, is looked up in
+ * the current cloud.json at each request. So a port handed from a removed instance to a new one
+ * (or moved between services) follows cloud.json without rebinding. */
 static int dispatch(const httpd_request *req, httpd_response *resp, void *userdata) {
         serve *s = userdata;
-        const char *id;
+        const cloud_state *c = s->cloud;
+        unsigned port;
 
-        if (streq(req->listener_tag, "api"))
+        if (sscanf(req->listener_tag, "port:%u", &port) != 1)
+                return -EINVAL;
+        if (port == c->api_port)
                 return serve_api(s, req, resp);
-        if ((id = startswith(req->listener_tag, "meta:")))
-                return serve_metadata(s, id, req, resp);
-        if ((id = startswith(req->listener_tag, "vault:")))
-                return serve_vault(s, id, req, resp);
-        return httpd_respond(resp, 404, "{\"errors\":[\"unknown listener\"]}");
+        for (size_t i = 0; i < c->n_instances; i++) {
+                if (port == c->instances[i].metadata_port)
+                        return serve_metadata(s, c->instances[i].id, req, resp);
+                if (port == c->instances[i].vault_port)
+                        return serve_vault(s, c->instances[i].id, req, resp);
+        }
+        /* An instance removed from cloud.json leaves its listener idle. */
+        return serve_vault_error(resp, 404, "no service on this port");
 }
 
-/* Bind tag on 127.0.0.1:port unless this exact listener exists already. On failure err says
- * which listener. */
-static int bind_listener(serve *s, const char *tag, uint16_t port, buf *err) {
-        _cleanup_free_ char *key = NULL;
+/* Listen on 127.0.0.1:port unless that is done already. On failure err says which port. */
+static int bind_port(serve *s, uint16_t port, buf *err) {
+        char tag[16];
         int r;
 
-        if (asprintf(&key, "%s %u", tag, port) < 0)
-                return -ENOMEM;
-        if (strv_contains(s->bound, key))
+        snprintf(tag, sizeof(tag), "port:%u", port);
+        if (strv_contains(s->bound, tag))
                 return 0;
         r = httpd_listen(s->httpd, "127.0.0.1", port, tag);
         if (r < 0) {
                 buf_clear(err);
-                (void) buf_printf(err, "127.0.0.1:%u (%s): %s", port, tag, strerror(-r));
+                (void) buf_printf(err, "127.0.0.1:%u: %s", port, strerror(-r));
                 return r;
         }
-        return strv_consume(&s->bound, TAKE_PTR(key));
+        return strv_push(&s->bound, tag);
 }
 
-/* Bind every listener cloud.json asks for. Keeps going past a failure so one busy port does
- * not hide the others; returns the first error. */
+/* Bind every port cloud.json names. Keeps going past a failure so one busy port does not hide
+ * the others; returns the first error. */
 static int bind_all(serve *s, buf *err) {
-        char tag[512];
-        int r = bind_listener(s, "api", s->cloud->api_port, err);
+        int r = bind_port(s, s->cloud->api_port, err);
 
         for (size_t i = 0; i < s->cloud->n_instances; i++) {
-                const cloud_instance *in = &s->cloud->instances[i];
-                int k;
-                snprintf(tag, sizeof(tag), "meta:%s", in->id);
-                k = bind_listener(s, tag, in->metadata_port, err);
+                int k = bind_port(s, s->cloud->instances[i].metadata_port, err);
                 r = r < 0 ? r : k;
-                snprintf(tag, sizeof(tag), "vault:%s", in->id);
-                k = bind_listener(s, tag, in->vault_port, err);
+                k = bind_port(s, s->cloud->instances[i].vault_port, err);
                 r = r < 0 ? r : k;
         }
         return r;

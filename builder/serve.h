@@ -1,7 +1,9 @@
-/* `imgbuild serve`: the local cloud's services on one httpd event loop. Listeners are tagged
- * "api" (Exoscale-compatible API), "meta:<instance-id>" (that instance's metadata service) and
- * "vault:<instance-id>" (its Vault-compatible service): the tag tells a handler who is calling,
- * the way the source IP does in the cloud. DIR/cloud.json is re-read when it changes. */
+/* `imgbuild serve`: the local cloud's services on one httpd event loop. Every port cloud.json
+ * names gets a listener tagged "port:<n>"; each request is routed by looking the port up in the
+ * current cloud.json: api_port -> the Exoscale-compatible API, an instance's metadata_port -> its
+ * metadata service, its vault_port -> its Vault-compatible service. The port tells a handler who
+ * is calling, the way the source IP does in the cloud. DIR/cloud.json is re-read when it changes,
+ * and a port handed to another instance follows without rebinding. */
 #pragma once
 
 #include <signal.h>
@@ -22,7 +24,7 @@ typedef struct serve {
         localpki *pki;
         vault_store *vault;
         httpd *httpd;
-        char **bound;               /* "<tag> <port>" of every listener bound so far */
+        char **bound;               /* tags ("port:<n>") of every listener bound so far */
         time_t (*now)(void);        /* clock; tests replace it */
 } serve;
 
@@ -42,7 +44,8 @@ int serve_reload_if_changed(serve *s);
  * -errno if the event loop failed. */
 int serve_run(serve *s, volatile sig_atomic_t *stop);
 
-/* The three services (serve-metadata.c, serve-vault.c, serve-api.c). */
+/* The three services (serve-metadata.c, serve-vault.c, serve-api.c). instance_id: the instance
+ * whose port the request came in on. */
 int serve_metadata(serve *s, const char *instance_id, const httpd_request *req, httpd_response *resp);
 int serve_vault(serve *s, const char *instance_id, const httpd_request *req, httpd_response *resp);
 int serve_api(serve *s, const httpd_request *req, httpd_response *resp);

@@ -57,8 +57,8 @@ static void pick_test_ports(test_ports *p) {
 #define TEST_API_KEY "EXOxxxxxxxxxxxxxxxxxxxxxxxx"
 #define TEST_API_SECRET "XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
 
-/* Instances: i-1 and i-2 in the etcd pool (running); i-3 outside any pool. With
- * with_fourth, also i-4 in the pool on the third metadata/vault ports, replacing i-3's. */
+/* Instances: i-1 and i-2 in the etcd pool (running); i-3 outside any pool. with_fourth: i-4, in
+ * the pool, instead of i-3. The third instance uses p->meta[2] and p->vault[2]. */
 static char *test_cloud_json(const test_ports *p, bool with_fourth) {
         char *s = NULL;
         CHECK(asprintf(&s,

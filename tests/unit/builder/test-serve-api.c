@@ -138,39 +138,49 @@ static void test_metadata(void) {
         CHECK(request_full("POST", T.ports.meta[0], "/latest/user-data", "x", NULL, NULL, NULL) == 405);
 }
 
-/* Replacing cloud.json: i-3 leaves, i-4 (on new ports) joins the pool and can be reached. */
-static void test_reload(void) {
-        _cleanup_json_ json_t *j = NULL;
-        uint16_t fresh[2];
-
-        pick_ports(fresh, 2);
-        T.ports.meta[2] = fresh[0];
-        T.ports.vault[2] = fresh[1];
-        test_server_write_cloud(&T, true);
-
-        long status = 0;
+/* Poll port until path answers with status and (if not NULL) body: the server re-reads
+ * cloud.json between requests. */
+static void wait_for(uint16_t port, const char *path, long status, const char *body) {
         for (int i = 0; i < 100; i++) {
-                http_response resp = {};
                 _cleanup_free_ char *url = NULL;
-                CHECK(asprintf(&url, "http://127.0.0.1:%u/latest/meta-data/instance-id", fresh[0]) >= 0);
+                http_response resp = {};
+                CHECK(asprintf(&url, "http://127.0.0.1:%u%s", port, path) >= 0);
                 http_request req = { .url = url, .timeout_ms = 1000 };
-                if (http_do(&req, &resp, NULL) >= 0 && resp.status == 200) {
-                        status = resp.status;
-                        CHECK_STREQ(resp.body.data, "i-4");
-                        http_response_free(&resp);
-                        break;
-                }
+                bool done = http_do(&req, &resp, NULL) >= 0 && resp.status == status &&
+                            (!body || streq(resp.body.data, body));
                 http_response_free(&resp);
+                if (done)
+                        return;
                 usleep(50 * 1000);
         }
-        CHECK(status == 200);
+        fprintf(stderr, "port %u %s never answered %ld %s\n", port, path, status, strempty(body));
+        exit(1);
+}
 
-        _cleanup_free_ char *token = vault_login_as(&T, 2, "i-4");
-        CHECK(token);
+/* Replacing cloud.json: i-3 leaves and i-4 joins the pool on i-3's old ports; then i-4 moves to
+ * new ports, which get listeners, and the old ones go idle. */
+static void test_reload(void) {
+        _cleanup_json_ json_t *j = NULL;
+        uint16_t old_meta = T.ports.meta[2], old_vault = T.ports.vault[2];
+
+        test_server_write_cloud(&T, true);
+        wait_for(old_meta, "/latest/meta-data/instance-id", 200, "i-4");
+        free(vault_login_as(&T, 2, "i-4"));
         CHECK(api_ok("/v2/private-network/" TEST_NET, &j) == 200);
         CHECK(json_array_size(json_object_get(j, "leases")) == 3);
         json_decref(TAKE_PTR(j));
         CHECK(api_ok("/v2/instance/i-3", NULL) == 404);
+
+        uint16_t fresh[2];
+        pick_ports(fresh, 2);
+        T.ports.meta[2] = fresh[0];
+        T.ports.vault[2] = fresh[1];
+        test_server_write_cloud(&T, true);
+        wait_for(fresh[0], "/latest/meta-data/instance-id", 200, "i-4");
+        free(vault_login_as(&T, 2, "i-4"));
+        wait_for(old_meta, "/latest/meta-data/instance-id", 404, NULL);
+        CHECK(vault_request("POST", old_vault, "/v1/auth/exoscale/login", NULL,
+                            "{\"role\":\"etcd\",\"instance\":\"i-4\"}", NULL) == 404);
 
         /* a broken cloud.json is ignored: the previous state stays */
         _cleanup_free_ char *path = NULL;
