@@ -126,23 +126,21 @@ static int list_zones(serve *s, httpd_response *resp) {
         return serve_reply_json(resp, 200, json_pack("{s:[{s:s}]}", "zones", "name", s->cloud->zone));
 }
 
-static int check_signature(serve *s, const httpd_request *req, httpd_response *resp) {
+/* The reason a request's signature is refused, or NULL when it is good. */
+static const char *signature_problem(serve *s, const httpd_request *req) {
         const char *auth = httpd_request_header(req, "authorization");
-        int r;
-
         if (!auth)
-                return api_error(resp, 403, "missing Authorization header") < 0 ? -ENOMEM : 1;
-        r = exo_verify(auth, req->method, req->raw_path, req->query, req->body, req->body_len,
-                       s->cloud->api_key, s->cloud->api_secret, s->now());
-        switch (r) {
+                return "missing Authorization header";
+        switch (exo_verify(auth, req->method, req->raw_path, req->query, req->body, req->body_len,
+                           s->cloud->api_key, s->cloud->api_secret, s->now())) {
         case 0:
-                return 0;
+                return NULL;
         case -ETIME:
-                return api_error(resp, 403, "request expired") < 0 ? -ENOMEM : 1;
+                return "request expired";
         case -EBADMSG:
-                return api_error(resp, 403, "malformed Authorization header") < 0 ? -ENOMEM : 1;
+                return "malformed Authorization header";
         default:
-                return api_error(resp, 403, "invalid request signature") < 0 ? -ENOMEM : 1;
+                return "invalid request signature";
         }
 }
 
@@ -153,11 +151,10 @@ static const char *one_segment(const char *path, const char *prefix) {
 }
 
 int serve_api(serve *s, const httpd_request *req, httpd_response *resp) {
-        const char *id;
-        int r;
+        const char *id, *problem = signature_problem(s, req);
 
-        if ((r = check_signature(s, req, resp)) != 0)
-                return r < 0 ? r : 0;
+        if (problem)
+                return api_error(resp, 403, problem);
         if (!streq(req->method, "GET"))
                 return api_error(resp, 405, "method not allowed: this API is read-only");
 

@@ -258,7 +258,8 @@ static int vault_login(vault_call *c) {
         if (!role)
                 return failf(c, 400, "role \"%s\" not found", role_name);
         if (!instance_passes_role(c, role, instance)) {
-                log_info("vault: login as role %s for instance %s denied", role_name, c->instance_id);
+                log_info("vault: login as role %s for instance %s through %s's port denied", role_name,
+                         instance, c->instance_id);
                 return fail_denied(c);
         }
         r = vault_store_token_create(c->s->vault, instance, role_name, role->policies, role->ttl,
@@ -335,8 +336,18 @@ static int vault_health(vault_call *c) {
 
 /* ---- KV v2 ---- */
 
+/* Secret paths are plain keys, but "a/../b" would read like a traversal in policies and logs:
+ * refuse empty, "." and ".." segments. */
 static bool kv_path_ok(const char *p) {
-        return *p && p[strlen(p) - 1] != '/' && !strstr(p, "//") && p[0] != '/';
+        _cleanup_strv_free_ char **parts = NULL;
+        size_t n = strlen(p);
+
+        if (n == 0 || p[0] == '/' || p[n - 1] == '/' || strstr(p, "//") || strv_split(p, "/", &parts) < 0)
+                return false;
+        for (char **s = parts; *s; s++)
+                if (streq(*s, ".") || streq(*s, ".."))
+                        return false;
+        return true;
 }
 
 static int vault_kv_read(vault_call *c) {

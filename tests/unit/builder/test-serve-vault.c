@@ -145,6 +145,8 @@ static void test_kv(void) {
 
         /* strict input */
         CHECK(vault_request("POST", T.ports.vault[0], "/v1/secret/data/etcd/y", token, "{\"data\":\"x\"}", NULL) == 400);
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/secret/data/etcd/%2E%2E/y", token, "{\"data\":{}}", NULL) == 400);
+        CHECK(vault_request("GET", T.ports.vault[0], "/v1/secret/data/etcd/x/", token, NULL, NULL) == 400);
         CHECK(vault_request("POST", T.ports.vault[0], "/v1/secret/data/etcd/y", token,
                             "{\"data\":{},\"options\":{\"cas\":-1}}", NULL) == 400);
         CHECK(vault_request("POST", T.ports.vault[0], "/v1/secret/data/etcd/y", token,
