@@ -155,6 +155,8 @@ static int parse_duration(json_t *v, int64_t *ret) {
                 default: return -EINVAL;
                 }
                 total += n * unit;
+                if (total > 100LL * 365 * 86400)
+                        return -EINVAL;
         }
         *ret = total;
         return 0;
