@@ -67,6 +67,9 @@ int cli_load_recipe(const char *path, const RecipeOptions *o, Recipe **ret) {
         diagnostics_free(&diag);
         if (r == -ENOMEM)
                 return log_error_errno(r, "Failed to parse %s: %m", path);
+        if (r >= 0)
+                log_debug("%s: template %s %s, %zu variables, %zu steps", path, (*ret)->template_name,
+                          (*ret)->template_version, (*ret)->n_vars, (*ret)->n_steps);
         return r;
 }
 

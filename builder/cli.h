@@ -31,8 +31,8 @@ enum { CLI_OPT_VAR = 0x100, CLI_OPT_VAR_FILE, CLI_OPT_FIRST_FREE };
 int cli_var_option(RecipeOptions *o, int opt, const char *arg);
 void cli_recipe_options_done(RecipeOptions *o);
 #define CLI_VAR_OPTIONS_HELP                                                                  \
-        "  --var NAME=VALUE   set a variable (repeatable; overrides everything else)\n"     \
-        "  --var-file FILE    read NAME = \"VALUE\" lines (repeatable; later files win)\n"  \
+        "      --var NAME=VALUE  set a variable (repeatable; overrides everything else)\n"  \
+        "      --var-file FILE   read NAME = \"VALUE\" lines (repeatable; later files win)\n" \
         "Variables also come from IMGBUILD_VAR_<NAME> in the environment, which a\n"        \
         "--var-file or --var overrides.\n"
 

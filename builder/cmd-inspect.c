@@ -14,8 +14,8 @@ static void inspect_help(void) {
                "settings, and every step with its location and expanded arguments.\n"
                "\n"
                "Options:\n"
-               "  -h, --help         show this help\n"
-               "      --json         print JSON instead of text\n"
+               "  -h, --help            show this help\n"
+               "      --json            print JSON instead of text\n"
                CLI_VAR_OPTIONS_HELP
                "\n"
                "Exit status: 0 on success, 2 if the recipe has errors, 1 on usage errors.\n");

@@ -15,7 +15,7 @@ static void validate_help(void) {
                "allowed here (a build needs them).\n"
                "\n"
                "Options:\n"
-               "  -h, --help         show this help\n"
+               "  -h, --help            show this help\n"
                CLI_VAR_OPTIONS_HELP
                "\n"
                "Exit status: 0 if all are valid, 2 if any has errors, 1 on usage errors.\n");

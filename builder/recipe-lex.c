@@ -153,7 +153,30 @@ static bool is_blank_or_comment(const char *s, size_t len) {
         return i == len || s[i] == '#';
 }
 
+static int lex_next_line_any(LexFile *f, LexLine *ret);
+
 int lex_next_line(LexFile *f, LexLine *ret) {
+        for (;;) {
+                LexLine l;
+                int r = lex_next_line_any(f, &l);
+                if (r <= 0)
+                        return r;
+
+                /* Recipes are UTF-8 text: everything downstream (JSON output, the guest) expects it. */
+                size_t bad = utf8_invalid_offset(l.text, l.len);
+                if (bad == (size_t) -1) {
+                        *ret = l;
+                        return 1;
+                }
+                r = diagnostics_full(f->diag) ? 0 : lex_error(&l, bad, "invalid UTF-8");
+                lex_line_done(&l);
+                if (r < 0)
+                        return r;
+        }
+}
+
+/* The next logical line that is not blank or a comment, whatever its bytes. */
+static int lex_next_line_any(LexFile *f, LexLine *ret) {
         /* Skip blank lines and comments. */
         for (;;) {
                 if (f->pos >= f->len)
@@ -207,15 +230,6 @@ int lex_next_line(LexFile *f, LexLine *ret) {
                         break;
         }
 
-        /* Recipes are UTF-8 text: everything downstream (JSON output, the guest) expects it. */
-        size_t bad = utf8_invalid_offset(l.text, l.len);
-        if (bad != (size_t) -1) {
-                int r = lex_error(&l, bad, "invalid UTF-8");
-                lex_line_done(&l);
-                if (r < 0)
-                        return r;
-                return lex_next_line(f, ret);
-        }
         *ret = l;
         return 1;
 }

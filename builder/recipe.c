@@ -1071,7 +1071,7 @@ static int do_agent(Parser *p, const LexLine *l, const LexWords *ws, const char 
         if (r >= 0)
                 r = step_arg(s, role, role);
         if (r >= 0 && config)
-                r = step_arg(s, config, config);
+                r = step_arg(s, config, config_display);
         if (r >= 0 && !(s->role = strdup(vals[0])))
                 r = -ENOMEM;
         if (r >= 0 && vals[1] && !(s->config = path_join(dir, vals[1])))
