@@ -352,7 +352,7 @@ static int load_var_file(Parser *p, const char *path) {
                         name = strndup(ws.items[0].value, (size_t) (eq - ws.items[0].value));
                         value = eq + 1;
                 } else {
-                        r = lex_error(&l, 0, "expected NAME = \"VALUE\"");
+                        r = lex_error(&l, ws.items[0].offset, "expected NAME = \"VALUE\"");
                         if (r < 0)
                                 break;
                         continue;
@@ -362,7 +362,7 @@ static int load_var_file(Parser *p, const char *path) {
                         break;
                 }
                 if (!name_valid(name, false)) {
-                        r = lex_error(&l, 0, "invalid variable name '%s'", name);
+                        r = lex_error(&l, ws.items[0].offset, "invalid variable name '%s'", name);
                         if (r < 0)
                                 break;
                         continue;

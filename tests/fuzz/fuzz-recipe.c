@@ -10,8 +10,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        static char *vars[] = { (char *) "fuzz=value", NULL };
-        RecipeOptions o = { .vars = vars, .no_host_files = true, .no_environment = true };
+        RecipeOptions o = { .no_host_files = true, .no_environment = true };
         Diagnostics diag = {};
         Recipe *r = NULL;
 

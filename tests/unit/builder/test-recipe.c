@@ -299,6 +299,21 @@ static void test_override_order(void) {
         diagnostics_free(&diag);
         recipe_free(r);
 
+        /* Mistakes in a var file are reported at their place. */
+        char bad[80];
+        snprintf(bad, sizeof(bad), "%s/bad.vars", dir);
+        write_text(bad, "x = \"ok\"\n  what is this\n9x=1\n");
+        char *bad_files[] = { bad, NULL };
+        o.var_files = bad_files;
+        CHECK(recipe_parse_buffer("test.recipe", text, strlen(text), &o, &diag, &r) == -EINVAL);
+        CHECK(diag.n == 2);
+        CHECK(diag.items[0].line == 2 && diag.items[0].col == 3);
+        CHECK_STREQ(diag.items[0].message, "expected NAME = \"VALUE\"");
+        CHECK(diag.items[1].line == 3 && diag.items[1].col == 1);
+        CHECK_STREQ(diag.items[1].message, "invalid variable name '9x'");
+        diagnostics_free(&diag);
+        unlink(bad);
+
         unsetenv("IMGBUILD_VAR_x");
         unlink(f1);
         unlink(f2);
