@@ -189,6 +189,18 @@ static bool lower_dash_valid(const char *s) {
         return true;
 }
 
+/* A directory name under images/: no path separators, no leading dot, no "..". */
+static bool base_name_valid(const char *s) {
+        if (!islower((unsigned char) s[0]) && !isdigit((unsigned char) s[0]))
+                return false;
+        if (strstr(s, ".."))
+                return false;
+        for (; *s; s++)
+                if (!islower((unsigned char) *s) && !isdigit((unsigned char) *s) && *s != '-' && *s != '.')
+                        return false;
+        return true;
+}
+
 static bool version_valid(const char *s) {
         unsigned parts = 0;
         for (;;) {
@@ -451,9 +463,9 @@ static int do_base(Parser *p, const LexLine *l, const LexWords *ws, const char *
         if (ws->n != 2)
                 return REPORT(l, ws->n > 2 ? ws->items[2].offset : l->len, "expected 'base NAME'");
         const char *name = ws->items[1].value;
-        if (!lower_dash_valid(name) && !(strchr(name, '.') && !strstr(name, "..") && !strchr(name, '/') &&
-                                         name[0] != '.'))
-                return REPORT(l, ws->items[1].offset, "invalid base image name '%s'", name);
+        if (!base_name_valid(name))
+                return REPORT(l, ws->items[1].offset,
+                              "invalid base image name '%s': use lower-case letters, digits, '-' and '.'", name);
         p->recipe->base_name = strdup(name);
         if (!p->recipe->base_name)
                 return -ENOMEM;
