@@ -1,4 +1,5 @@
-/* Hashes, MACs, base64 and randomness over OpenSSL. */
+/* Hashes, MACs, base64 and randomness over OpenSSL. The void hash functions cannot fail short of
+ * OpenSSL running out of memory, in which case they abort(). */
 #pragma once
 
 #include <stddef.h>
@@ -16,12 +17,15 @@ void hex_encode(const uint8_t *data, size_t len, char *out /* 2*len+1 */);
 
 /* Incremental sha256 for cache keys built from many parts. */
 typedef struct sha256_ctx sha256_ctx;
+/* Returns a new context or NULL on ENOMEM. */
 sha256_ctx *sha256_new(void);
 void sha256_update(sha256_ctx *c, const void *data, size_t len);
-/* Feed a string with its length first, so ("ab","c") and ("a","bc") hash differently. */
+/* Feed a string with its length first (8 bytes big-endian), so ("ab","c") and ("a","bc") hash
+ * differently. NULL is accepted and hashes differently from "". */
 void sha256_update_str(sha256_ctx *c, const char *s);
 /* Finish into hex and free the context. */
 void sha256_final_hex(sha256_ctx *c, char out[SHA256_HEX_SIZE]);
+/* Free without finishing (error paths). Accepts NULL. */
 void sha256_free(sha256_ctx *c);
 
 void hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
@@ -29,8 +33,9 @@ void hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
 
 /* Standard base64 with padding, no newlines. Returns a new NUL-terminated string or NULL. */
 char *base64_encode(const void *data, size_t len);
-/* Decode standard base64 (padding required, whitespace rejected). Returns 0 and a new buffer
- * (NUL-terminated for convenience, length in ret_len), -EINVAL for bad input, -ENOMEM. */
+/* Decode standard base64 (padding required; whitespace and non-zero padding bits rejected).
+ * Returns 0 and a new buffer (NUL-terminated for convenience, length in ret_len, which may be
+ * NULL), -EINVAL for bad input, -ENOMEM. */
 int base64_decode(const char *s, uint8_t **ret, size_t *ret_len);
 
 /* Fill with cryptographically strong random bytes. Returns 0 or -EIO. */

@@ -21,20 +21,26 @@ int frame_encode(const cbor_item_t *item, size_t max, buf *out);
 /* Write one frame to fd (handles short writes, EINTR). */
 int frame_write(int fd, const cbor_item_t *item, size_t max);
 /* Read one frame from fd. Returns 0 and a new item, -EMSGSIZE when the length exceeds max
- * (the frame is not consumed), -EBADMSG for bytes that are not exactly one CBOR item,
- * -EPIPE on clean EOF before a frame, -EIO on EOF inside a frame. */
+ * (checked before allocating; the 4-byte header has been read but not the payload, so the stream
+ * cannot be resynchronised: drop it), -EBADMSG for bytes that are not exactly one well-formed
+ * CBOR item (also: a declared array/map/string size larger than the rest of the payload,
+ * nesting deeper than 64, or any tag: frames carry untagged items only), -EPIPE on clean EOF before a frame, -EIO on EOF inside a frame. */
 int frame_read(int fd, size_t max, cbor_item_t **ret);
 /* Decode one frame from the start of data. Returns the number of bytes consumed (> 0), 0 if more
  * data is needed, or a negative errno as frame_read. */
 ssize_t frame_decode(const void *data, size_t len, size_t max, cbor_item_t **ret);
 
-/* Map helpers. cbor_map_get: value for a text key or NULL (borrowed). */
+/* Map helpers. Keys are definite-length text strings; other keys are skipped.
+ * cbor_map_get: value for a text key or NULL (borrowed). */
 cbor_item_t *cbor_map_get(const cbor_item_t *map, const char *key);
-/* Copy a text string value; NULL if missing or not text. */
+/* Copy a text string value; NULL if missing, not definite-length text, containing a NUL byte,
+ * or on ENOMEM. */
 char *cbor_map_get_string(const cbor_item_t *map, const char *key);
 /* Unsigned integer value; -ENOENT if missing, -EBADMSG if not an unsigned int. */
 int cbor_map_get_uint(const cbor_item_t *map, const char *key, uint64_t *ret);
-/* Add key -> value to a definite or indefinite map; takes its own references (caller keeps theirs). */
+/* Add key -> value to a definite or indefinite map; takes its own references (caller keeps theirs).
+ * Returns 0, -ENOSPC when a definite map is full, -ENOMEM (also when value is NULL, so a failed
+ * cbor_build_*() can be passed straight in). Integers are stored in the smallest width. */
 int cbor_map_put(cbor_item_t *map, const char *key, cbor_item_t *value);
 int cbor_map_put_string(cbor_item_t *map, const char *key, const char *value);
 int cbor_map_put_uint(cbor_item_t *map, const char *key, uint64_t value);

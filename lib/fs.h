@@ -24,7 +24,9 @@ int read_file(const char *path, size_t max, char **ret_data, size_t *ret_len);
 /* mkdir -p with the given mode for created directories. Existing directories are fine. */
 int mkdir_p(const char *path, mode_t mode);
 
-/* Remove path recursively (like rm -rf, without following symlinks). Missing path is fine. */
+/* Remove path recursively (like rm -rf, without following symlinks). Missing path is fine.
+ * Does not descend into directories on another file system (mount points): their content is
+ * kept, removal continues with the rest, and -EBUSY is returned. */
 int rm_rf(const char *path);
 
 /* fsync the directory containing path. */

@@ -13,15 +13,19 @@
 #define _cleanup_json_ _cleanup_(json_decrefp)
 
 /* Parse text (len bytes, need not be NUL-terminated). Returns 0 and a new reference, or -EBADMSG
- * with "line L column C: reason" in err (may be NULL). Rejects duplicate keys in objects. */
+ * with "line L column C: reason" in err (may be NULL; its old content is replaced). Rejects
+ * duplicate keys in objects and NUL bytes in strings; any value (not only objects) is accepted
+ * at the top level. */
 int json_parse(const char *text, size_t len, json_t **ret, buf *err);
 
-/* Look up a dotted path ("data.data.token"); NULL if any part is missing. Borrowed reference. */
+/* Look up a dotted path ("data.data.token"); NULL if any part is missing. A part made of decimal
+ * digits indexes an array ("kvs.0.value"). Borrowed reference. */
 json_t *json_path(json_t *root, const char *path);
 /* Typed lookups by dotted path: NULL / false when missing or of another type. Borrowed. */
 const char *json_path_string(json_t *root, const char *path);
-/* Accept an integer, or a string of decimal digits (etcd sends 64-bit values as strings).
- * Returns 0, -ENOENT when missing, -EBADMSG when of another type or out of range. */
+/* Accept an integer, or a string of decimal digits (etcd sends 64-bit values as strings; only
+ * json_path_i64 accepts a leading '-'; no '+', spaces or other bytes). Returns 0, -ENOENT when
+ * missing, -EBADMSG when of another type or out of range (*ret untouched on failure). */
 int json_path_u64(json_t *root, const char *path, uint64_t *ret);
 int json_path_i64(json_t *root, const char *path, int64_t *ret);
 bool json_path_bool(json_t *root, const char *path);
