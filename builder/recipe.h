@@ -165,7 +165,9 @@ const char *recipe_var_source_to_string(RecipeVarSource s);
  * where step i contributes its canonical encoding and, for every host file it reads, the file's
  * name relative to the step source and the sha256 of its content. ret_keys receives n_steps
  * lower-case hex strings (a strv, caller frees). Returns 0, or -errno when a file cannot be read
- * (its path in *ret_failed_path if not NULL, caller frees), -ENOMEM. */
+ * (its path in *ret_failed_path if not NULL, caller frees), -ENOMEM.
+ * Variables enter a key through the expanded arguments and env of the steps that use them, so
+ * changing a variable re-runs only the steps from the first one that refers to it. */
 int recipe_step_keys(const Recipe *r, const char *base_digest, char ***ret_keys, char **ret_failed_path);
 
 /* The resolved model as JSON (secrets masked), for inspect --json. NULL on ENOMEM. */
