@@ -139,6 +139,21 @@ static void test_golden(void) {
         }
         globfree(&g);
         CHECK(n_bad >= 5 && n_good >= 2);
+
+        /* A secret given on the command line stays hidden; its source is shown. */
+        char *out, *err;
+        CHECK(run_cli(&out, &err, "inspect", "--json", "--var", "token=s3kr1t", "good-full.recipe", NULL) == 0);
+        CHECK(!strstr(out, "s3kr1t"));
+        CHECK(strstr(out, "\"source\": \"command line\""));
+        free(out);
+        free(err);
+
+        /* validate goes on after a bad recipe and reports the good ones. */
+        CHECK(run_cli(&out, &err, "validate", "bad-utf8.recipe", "good-minimal.recipe", NULL) == EXIT_RECIPE_ERROR);
+        CHECK_STREQ(out, "good-minimal.recipe: ok\n");
+        CHECK(startswith(err, "bad-utf8.recipe:4:10: error: invalid UTF-8\n"));
+        free(out);
+        free(err);
 }
 
 /* The shipped recipes must validate, from the repository root. */
