@@ -327,8 +327,9 @@ static int expand_dollar(const LexLine *l, size_t *i, const LexScope *scope, Lex
                 if (hint)
                         r = lex_error(l, start, "undefined variable '%s'; did you mean '%s'?", name, hint);
                 else
-                        r = lex_error(l, start, "undefined variable '%s' (declare it with 'var %s' before use)",
-                                      name, name);
+                        r = lex_error(l, start,
+                                      "undefined variable '%s' (declare it with 'var %s' before use, or write $${%s} for a literal ${%s})",
+                                      name, name, name, name);
                 return r < 0 ? r : 1;
         }
         if (!v) {
