@@ -405,7 +405,7 @@ int lex_words(const LexLine *l, size_t start, const LexScope *scope, LexWords *r
         const char *t = l->text;
         LexWords ws = {};
         int errors = 0, r;
-        size_t i = start;
+        size_t i = start, total = 0;
 
         for (;;) {
                 while (i < l->len && ascii_isblank(t[i]))
@@ -468,6 +468,14 @@ int lex_words(const LexLine *l, size_t start, const LexScope *scope, LexWords *r
                         if (r < 0)
                                 goto fail;
                         errors++;
+                }
+                total += value.len;
+                if (total > LEX_MAX_LINE) {
+                        r = lex_error(l, w.offset, "line expands to more than %u bytes", LEX_MAX_LINE);
+                        if (r < 0)
+                                goto fail;
+                        errors++;
+                        break;
                 }
                 r = finish_word(&w, &value, &display);
                 if (r < 0)

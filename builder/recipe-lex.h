@@ -78,6 +78,8 @@ typedef struct LexScope {
 
 /* Expanded words are capped so that variables built from variables cannot grow without bound. */
 #define LEX_MAX_WORD (64u * 1024u)
+/* And so are all the words of a line together. */
+#define LEX_MAX_LINE (1024u * 1024u)
 
 typedef struct LexWord {
         char *value;       /* expanded */

@@ -144,7 +144,8 @@ static char *path_join(const char *dir, const char *rel) {
         char *s;
         if (rel[0] == '/' || streq(dir, "."))
                 return strdup(rel);
-        if (asprintf(&s, "%s/%s", dir, rel) < 0)
+        size_t n = strlen(dir);
+        if (asprintf(&s, "%s%s%s", dir, n > 0 && dir[n - 1] == '/' ? "" : "/", rel) < 0)
                 return NULL;
         return s;
 }

@@ -1,9 +1,11 @@
-/* Fuzz the recipe parser from memory. no_host_files keeps it off the filesystem (includes are
- * errors, copied files are not checked) and no_environment keeps runs reproducible. Successful
- * parses also go through the JSON model and the diagnostics printer. */
+/* Fuzz the recipe and image definition parsers from memory. no_host_files keeps the recipe
+ * parser off the filesystem (includes are errors, copied files and the base are not checked) and
+ * no_environment keeps runs reproducible. Successful parses also go through the JSON model, and
+ * every diagnostic through the printer. */
 #include <stdint.h>
 #include <stdio.h>
 
+#include "image.h"
 #include "json.h"
 #include "recipe.h"
 
@@ -23,6 +25,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 json_decref(j);
                 recipe_free(r);
         }
+        /* Base image definitions share the lexer: parse the same bytes as one. */
+        Image *img = NULL;
+        if (image_parse_buffer("fuzz.conf", (const char *) data, size, &diag, &img) >= 0)
+                image_free(img);
+
         FILE *devnull = fopen("/dev/null", "we");
         if (devnull) {
                 diagnostics_print(&diag, devnull);
