@@ -136,8 +136,10 @@ int imgbuild_main(int argc, char **argv) {
         if (cli_is_recipe_argument(name)) {
                 /* imgbuild RECIPE [options]: build, with the recipe as its argument. */
                 _cleanup_free_ char **args = calloc((size_t) (argc - optind) + 2, sizeof(char *));
-                if (!args)
-                        return log_error_errno(-ENOMEM, "Failed to allocate: %m"), EXIT_FAILURE_GENERIC;
+                if (!args) {
+                        log_error_errno(-ENOMEM, "Failed to allocate: %m");
+                        return EXIT_FAILURE_GENERIC;
+                }
                 args[0] = (char *) "build";
                 for (int i = optind; i < argc; i++)
                         args[i - optind + 1] = argv[i];

@@ -49,8 +49,10 @@ int cmd_build(int argc, char **argv) {
 
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
                 r = cli_var_option(&o.recipe, c, optarg);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to record option: %m"), EXIT_FAILURE_GENERIC;
+                if (r < 0) {
+                        log_error_errno(r, "Failed to record option: %m");
+                        return EXIT_FAILURE_GENERIC;
+                }
                 if (r > 0)
                         continue;
                 switch (c) {

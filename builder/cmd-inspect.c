@@ -74,8 +74,10 @@ int cmd_inspect(int argc, char **argv) {
 
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
                 r = cli_var_option(&o, c, optarg);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to record option: %m"), EXIT_FAILURE_GENERIC;
+                if (r < 0) {
+                        log_error_errno(r, "Failed to record option: %m");
+                        return EXIT_FAILURE_GENERIC;
+                }
                 if (r > 0)
                         continue;
                 switch (c) {
@@ -104,8 +106,10 @@ int cmd_inspect(int argc, char **argv) {
         }
         _cleanup_json_ json_t *j = recipe_to_json(recipe);
         _cleanup_free_ char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
-        if (!text)
-                return log_error_errno(-ENOMEM, "Failed to format JSON: %m"), EXIT_FAILURE_GENERIC;
+        if (!text) {
+                log_error_errno(-ENOMEM, "Failed to format JSON: %m");
+                return EXIT_FAILURE_GENERIC;
+        }
         printf("%s\n", text);
         return EXIT_OK;
 }

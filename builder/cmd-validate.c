@@ -32,8 +32,10 @@ int cmd_validate(int argc, char **argv) {
 
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
                 r = cli_var_option(&o, c, optarg);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to record option: %m"), EXIT_FAILURE_GENERIC;
+                if (r < 0) {
+                        log_error_errno(r, "Failed to record option: %m");
+                        return EXIT_FAILURE_GENERIC;
+                }
                 if (r > 0)
                         continue;
                 if (c == 'h') {
