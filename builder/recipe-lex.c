@@ -254,7 +254,9 @@ static int lex_diagv(const LexLine *l, bool warning, size_t offset, const char *
         if (offset > l->len)
                 offset = l->len;
         unsigned line = l->lines[offset], col = l->cols[offset];
-        _cleanup_free_ char *src = lex_physical_line(l->file, line);
+        _cleanup_free_ char *src = NULL;
+        if (!l->file->hide_source && !(src = lex_physical_line(l->file, line)))
+                return -ENOMEM;
         return diagnostics_addv(l->file->diag, warning, l->file->path, line, col, src, fmt, ap);
 }
 

@@ -49,6 +49,7 @@ typedef struct LexFile {
         size_t pos;     /* where the next logical line starts */
         unsigned next_line;
         Diagnostics *diag;
+        bool hide_source; /* diagnostics leave out the line (it may hold a secret value) */
 } LexFile;
 
 /* A logical line: physical lines joined at '\' continuations, with the position of every byte. */

@@ -18,7 +18,6 @@ typedef struct Override {
         char *value;
         char *file;      /* var file, or NULL for --var */
         unsigned line, col;
-        char *source_line;
         bool used;
 } Override;
 
@@ -299,7 +298,7 @@ static const char *scope_suggest(void *userdata, const char *name) {
 }
 
 static int override_add(Parser *p, const char *name, const char *value, const char *file,
-                        unsigned line, unsigned col, const char *source_line) {
+                        unsigned line, unsigned col) {
         Override *o = reallocarray(p->overrides, p->n_overrides + 1, sizeof(Override));
         if (!o)
                 return -ENOMEM;
@@ -311,13 +310,11 @@ static int override_add(Parser *p, const char *name, const char *value, const ch
                 .file = file ? strdup(file) : NULL,
                 .line = line,
                 .col = col,
-                .source_line = source_line ? strdup(source_line) : NULL,
         };
-        if (!o->name || !o->value || (file && !o->file) || (source_line && !o->source_line)) {
+        if (!o->name || !o->value || (file && !o->file)) {
                 free(o->name);
                 free_secret(o->value);
                 free(o->file);
-                free(o->source_line);
                 return -ENOMEM;
         }
         p->n_overrides++;
@@ -343,10 +340,12 @@ static int load_var_file(Parser *p, const char *path) {
                 lex_file_done(&f);
                 return -ENOMEM;
         }
+        /* Variable files hold values, some of them secret: never echo their lines. */
+        f.hide_source = true;
         for (;;) {
                 _cleanup_(lex_line_done) LexLine l = {};
                 _cleanup_(lex_words_done) LexWords ws = {};
-                _cleanup_free_ char *name = NULL, *src = NULL;
+                _cleanup_free_ char *name = NULL;
                 const char *value;
 
                 r = lex_next_line(&f, &l);
@@ -380,13 +379,7 @@ static int load_var_file(Parser *p, const char *path) {
                                 break;
                         continue;
                 }
-                /* Keep the line for a later "not declared" warning. */
-                src = lex_physical_line(&f, l.lines[0]);
-                if (!src) {
-                        r = -ENOMEM;
-                        break;
-                }
-                r = override_add(p, name, value, path, l.lines[0], l.cols[0], src);
+                r = override_add(p, name, value, path, l.lines[0], ws.items[0].offset + 1);
                 if (r < 0)
                         break;
         }
@@ -411,7 +404,7 @@ static int load_overrides(Parser *p) {
                                 return r;
                         continue;
                 }
-                r = override_add(p, name, eq + 1, NULL, 0, 0, NULL);
+                r = override_add(p, name, eq + 1, NULL, 0, 0);
                 if (r < 0)
                         return r;
         }
@@ -1357,7 +1350,6 @@ static void parser_done(Parser *p) {
                 free(p->overrides[i].name);
                 free_secret(p->overrides[i].value);
                 free(p->overrides[i].file);
-                free(p->overrides[i].source_line);
         }
         free(p->overrides);
 }
@@ -1387,7 +1379,7 @@ static int parse_finish(Parser *p) {
                 /* A --var for nothing is a mistake; a shared variable file may well hold values
                  * for other recipes, so there it is only a warning (as in Packer). */
                 if (o->file)
-                        r = diagnostics_add(p->diag, true, o->file, o->line, o->col, o->source_line,
+                        r = diagnostics_add(p->diag, true, o->file, o->line, o->col, NULL,
                                             "variable '%s' is not declared in %s%s", o->name, rc->path,
                                             strempty(suffix));
                 else
