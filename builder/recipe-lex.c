@@ -324,8 +324,13 @@ static int expand_dollar(const LexLine *l, size_t *i, const LexScope *scope, Lex
 
         const char *v = NULL;
         bool secret = false;
-        if (!scope || scope->lookup(scope->userdata, name, &v, &secret) == 0) {
-                const char *hint = scope && scope->suggest ? scope->suggest(scope->userdata, name) : NULL;
+        if (!scope) {
+                r = lex_error(l, start, "variable references are not allowed here; write $${%s} for a literal ${%s}",
+                              name, name);
+                return r < 0 ? r : 1;
+        }
+        if (scope->lookup(scope->userdata, name, &v, &secret) == 0) {
+                const char *hint = scope->suggest ? scope->suggest(scope->userdata, name) : NULL;
                 if (hint)
                         r = lex_error(l, start, "undefined variable '%s'; did you mean '%s'?", name, hint);
                 else

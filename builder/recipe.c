@@ -522,11 +522,15 @@ static int do_var(Parser *p, const LexLine *l, const LexWords *ws, size_t first,
                 return REPORT(l, nw->offset, "variable '%s' is already declared at %s:%u", name, old->file,
                               old->line);
 
+        /* A default built from a variable without a value has no value either. */
+        if (def && def->unresolved)
+                def_value = NULL;
+
         RecipeVar v = {
                 .name = TAKE_PTR(name),
                 .secret = secret || (def && def->secret),
                 .required = !def,
-                .source = def ? RECIPE_VAR_DEFAULT : RECIPE_VAR_UNSET,
+                .source = def_value ? RECIPE_VAR_DEFAULT : RECIPE_VAR_UNSET,
                 .file = strdup(l->file->path),
                 .line = l->lines[0],
         };

@@ -292,6 +292,11 @@ static void test_override_order(void) {
         CHECK(r->steps[0].unresolved);
         CHECK_STREQ(r->steps[0].command, "echo ${y}");
         recipe_free(r);
+        /* ... also through another variable's default. */
+        r = parse_text("template t 1\nbase b\nvar y\nvar z = \"a-${y}\"\ncopy ${z} /z\n", &o, 0);
+        CHECK(!r->vars[1].value && !r->vars[1].required && r->vars[1].source == RECIPE_VAR_UNSET);
+        CHECK(r->steps[0].unresolved);
+        recipe_free(r);
         o.require_values = true;
         parse_text(needs, &o, -EINVAL);
         char *y[] = { (char *) "y=1", NULL };
