@@ -769,19 +769,23 @@ static int netstring(buf *b, const char *s) {
         return buf_printf(b, "%zu:%s,", strlen(s), s);
 }
 
+static int netstring_count(buf *b, size_t n) {
+        char count[32];
+        snprintf(count, sizeof(count), "%zu", n);
+        return netstring(b, count);
+}
+
 static int step_canonical(RecipeStep *s) {
         _cleanup_buf_ buf b = BUF_INIT(0);
         int r = netstring(&b, "imgbuild-step/1");
         if (r >= 0)
                 r = netstring(&b, recipe_step_kind_to_string(s->kind));
         if (r >= 0)
-                r = buf_printf(&b, "%zu:%zu,", (size_t) snprintf(NULL, 0, "%zu", strv_length(s->args)),
-                               strv_length(s->args));
+                r = netstring_count(&b, strv_length(s->args));
         for (char **a = s->args; r >= 0 && a && *a; a++)
                 r = netstring(&b, *a);
         if (r >= 0)
-                r = buf_printf(&b, "%zu:%zu,", (size_t) snprintf(NULL, 0, "%zu", strv_length(s->env)),
-                               strv_length(s->env));
+                r = netstring_count(&b, strv_length(s->env));
         for (char **e = s->env; r >= 0 && e && *e; e++)
                 r = netstring(&b, *e);
         if (r < 0) {
