@@ -3,7 +3,7 @@
 #include <signal.h>
 #include <stdio.h>
 
-#include "cmd-serve.h"
+#include "cli.h"
 #include "log.h"
 #include "serve.h"
 
