@@ -460,6 +460,23 @@ static char *initial_cluster(const agent *a, const etcd_members *m) {
         return buf_steal(&b);
 }
 
+/* member/remove, retried while etcd answers "unhealthy cluster" (503): it refuses a removal
+ * that would leave fewer members active than a quorum, and a member counts as active only after
+ * the leader has been connected to it for a few seconds (e.g. right after a join). An unknown
+ * member is already gone. */
+static int remove_member(agent *a, const char *endpoint, uint64_t id, buf *err) {
+        uint64_t end = now_ms() + (uint64_t) a->cfg->etcd_deadline_ms;
+        for (;;) {
+                buf_clear(err);
+                int r = etcd_member_remove(&a->tls, endpoint, id, err);
+                if (r == -ENOENT)
+                        return 0;
+                if (r != -EAGAIN || now_ms() >= end)
+                        return r;
+                agent_sleep(a, 1000);
+        }
+}
+
 /* Remove members whose peer IP left the pool, one at a time, only while quorum holds. */
 static int remove_stale_members(agent *a, const char *endpoint, unsigned *ret_removed, buf *err) {
         unsigned removed = 0;
@@ -495,8 +512,8 @@ static int remove_stale_members(agent *a, const char *endpoint, unsigned *ret_re
                         return -EBUSY;
                 }
                 log_info("Removing stale etcd member %" PRIx64 " (%s): its address left the pool", stale->id, stale->peer_urls[0]);
-                r = etcd_member_remove(&a->tls, endpoint, stale->id, err);
-                if (r < 0 && r != -ENOENT)
+                r = remove_member(a, endpoint, stale->id, err);
+                if (r < 0)
                         return r;
                 removed++;
         }
@@ -543,8 +560,8 @@ static int join_cluster(agent *a, char **detail, buf *err) {
                         /* Started under our peer URL but our data dir is gone: a replacement
                          * that lost its disk. Remove the old identity, then add again. */
                         log_info("Member %" PRIx64 " holds our peer URL with no data dir here: removing it", me->id);
-                        r = etcd_member_remove(&a->tls, endpoint, me->id, err);
-                        if (r < 0 && r != -ENOENT)
+                        r = remove_member(a, endpoint, me->id, err);
+                        if (r < 0)
                                 return r;
                         continue;
                 } else {
@@ -828,8 +845,8 @@ int cmd_leave(int argc, char **argv) {
         if (me) {
                 _cleanup_free_ char *endpoint = NULL;
                 const char *via = find_voting_endpoint(&a, &endpoint) >= 0 ? endpoint : a.client_url;
-                r = etcd_member_remove(&a.tls, via, me->id, &err);
-                if (r < 0 && r != -ENOENT) {
+                r = remove_member(&a, via, me->id, &err);
+                if (r < 0) {
                         r = stage_fail(&a, "leave", r, &err);
                         goto out;
                 }
