@@ -254,6 +254,8 @@ static int apply_key(agent_config *c, section sec, const char *key, const char *
                 }
                 if (streq(key, "ttl"))
                         return set_string(&c->pki_ttl, v);
+                if (streq(key, "owner"))
+                        return parse_owner(v, &c->pki_uid, &c->pki_gid);
                 if (streq(key, "local_key"))
                         return parse_bool(v, &c->pki_local_key);
                 if (streq(key, "cert_file"))
@@ -326,6 +328,8 @@ static int fill_defaults(agent_config *c) {
         for (size_t i = 0; i < ELEMENTSOF(defaults); i++)
                 if (!*defaults[i].field && set_string(defaults[i].field, defaults[i].value) < 0)
                         return -ENOMEM;
+        if (!c->units && c->role == ROLE_ETCD && strv_push(&c->units, "etcd.service") < 0)
+                return -ENOMEM;
         return 0;
 }
 
@@ -353,6 +357,8 @@ int config_parse(const char *text, const char *filename, agent_config **ret, buf
         c->metadata_deadline_ms = 60000;
         c->vault_deadline_ms = 60000;
         c->etcd_deadline_ms = 120000;
+        c->pki_uid = (uid_t) -1; /* keep the agent's own (root) */
+        c->pki_gid = (gid_t) -1;
         c->etcd_client_port = 2379;
         c->etcd_peer_port = 2380;
 

@@ -55,9 +55,11 @@ typedef struct agent_config {
         char *pki_ttl;            /* e.g. "24h"; NULL: role default */
         bool pki_local_key;       /* generate the key locally and send a CSR (pki/sign) */
         char *cert_file, *key_file, *ca_file;
+        uid_t pki_uid;            /* owner of key and certificate ("owner = etcd"); default root */
+        gid_t pki_gid;
 
         unsigned etcd_client_port, etcd_peer_port;
-        char *etcd_data_dir;      /* default /var/lib/etcd */
+        char *etcd_data_dir;      /* default /var/lib/etcd; recreated 0700, owned like the key */
         char *etcd_name_prefix;   /* default "etcd-" */
         char *etcd_env_file;      /* default /etc/default/etcd-bootagent */
         long etcd_deadline_ms;    /* join + promote */

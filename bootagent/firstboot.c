@@ -275,9 +275,9 @@ static int ensure_certificate(agent *a, bool *ret_issued, char **ret_serial, buf
         const char *key = local_key ? local_key : b.private_key;
         /* Key first: a crash in between leaves a cert/key mismatch that the freshness check
          * catches, never a fresh-looking certificate without its key. */
-        if ((r = write_file_in_dir(a->key_file, key, 0600, (uid_t) -1, (gid_t) -1)) < 0 ||
-            (r = write_file_in_dir(a->ca_file, b.issuing_ca, 0644, (uid_t) -1, (gid_t) -1)) < 0 ||
-            (r = write_file_in_dir(a->cert_file, b.certificate, 0644, (uid_t) -1, (gid_t) -1)) < 0) {
+        if ((r = write_file_in_dir(a->key_file, key, 0600, cfg->pki_uid, cfg->pki_gid)) < 0 ||
+            (r = write_file_in_dir(a->ca_file, b.issuing_ca, 0644, cfg->pki_uid, cfg->pki_gid)) < 0 ||
+            (r = write_file_in_dir(a->cert_file, b.certificate, 0644, cfg->pki_uid, cfg->pki_gid)) < 0) {
                 buf_printf(err, "writing certificate files: %s", strerror(-r));
                 goto out;
         }
@@ -427,6 +427,20 @@ static bool data_dir_populated(const agent *a) {
         _cleanup_free_ char *p = NULL;
         struct stat st;
         return asprintf(&p, "%s/member", a->data_dir) >= 0 && stat(p, &st) == 0;
+}
+
+/* Empty the data dir for a fresh member: etcd (running as the key's owner) needs it to exist
+ * with mode 0700 and cannot create it under a root-owned parent. */
+static int reset_data_dir(const agent *a) {
+        int r = rm_rf(a->data_dir);
+        if (r < 0)
+                return r;
+        r = mkdir_p(a->data_dir, 0700);
+        if (r < 0)
+                return r;
+        if (chown(a->data_dir, a->cfg->pki_uid, a->cfg->pki_gid) < 0 || chmod(a->data_dir, 0700) < 0)
+                return negative_errno();
+        return 0;
 }
 
 static int write_env_file(agent *a, const char *initial_cluster, const char *state) {
@@ -596,7 +610,7 @@ static int join_cluster(agent *a, char **detail, buf *err) {
                 break;
         }
         /* A member removed earlier cannot restart from its old data dir. */
-        r = rm_rf(a->data_dir);
+        r = reset_data_dir(a);
         if (r < 0)
                 return r;
         r = write_env_file(a, cluster, "existing");
@@ -623,7 +637,7 @@ static int stage_member(agent *a, bool seed) {
                         r = stop_etcd(a);
                         if (r < 0)
                                 log_warning_errno(r, "Failed to stop etcd: %m");
-                        r = rm_rf(a->data_dir);
+                        r = reset_data_dir(a);
                         if (r < 0)
                                 return stage_fail(a, "member", r, NULL);
                 } else {
@@ -635,7 +649,7 @@ static int stage_member(agent *a, bool seed) {
                 _cleanup_free_ char *cluster = NULL;
                 if (asprintf(&cluster, "%s=%s", a->name, a->peer_url) < 0)
                         return -ENOMEM;
-                r = rm_rf(a->data_dir);
+                r = reset_data_dir(a);
                 if (r >= 0)
                         r = write_env_file(a, cluster, "new");
                 if (r < 0)
@@ -814,6 +828,9 @@ out:
 int cmd_renew(int argc, char **argv) {
         agent a;
         int r = agent_init(&a, argc, argv, true);
+        /* Before the first boot is done, certificates are its business. */
+        if (r >= 0 && !journal_find_ok(&a.journal, "done"))
+                r = log_error_errno(-EAGAIN, "First boot has not completed yet: nothing to renew");
         if (r >= 0 && (r = stage_identity(&a)) >= 0 && (r = stage_login(&a)) >= 0)
                 r = stage_pki(&a);
         agent_done(&a);

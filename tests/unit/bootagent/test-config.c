@@ -34,6 +34,7 @@ static const char *const valid =
         "alt_names = a.etcd.local, b.etcd.local\n"
         "ip_sans = 127.0.0.1\n"
         "local_key = yes\n"
+        "owner = 0:5\n"
         "cert_file = /etc/etcd/pki/etcd.crt\n"
         "key_file = /etc/etcd/pki/etcd.key\n"
         "ca_file = /etc/etcd/pki/ca.crt\n"
@@ -65,12 +66,26 @@ static void test_valid(void) {
         CHECK(strv_length(c->pki_alt_names) == 2);
         CHECK_STREQ(c->pki_alt_names[1], "b.etcd.local");
         CHECK(c->pki_local_key);
+        CHECK(c->pki_uid == 0 && c->pki_gid == 5);
         CHECK(c->etcd_client_port == 12379 && c->etcd_peer_port == 12380);
         CHECK_STREQ(c->etcd_data_dir, "/var/lib/etcd");
         CHECK(c->units_exec);
         CHECK_STREQ(c->units[0], "etcd.service");
         CHECK_STREQ(c->exec_start, "etcd --name ${ETCD_NAME}");
         CHECK_STREQ(c->state_dir, "/var/lib/bootagent");
+}
+
+static void test_defaults(void) {
+        _cleanup_(config_freep) agent_config *c = NULL;
+        CHECK_OK(config_parse("[agent]\nrole = etcd\n[vault]\naddress = http://v:8200\n[pki]\nrole = r\n"
+                              "cert_file = /c\nkey_file = /k\nca_file = /ca\n", "x.conf", &c, NULL));
+        CHECK_STREQ(c->units[0], "etcd.service");
+        CHECK(!c->units_exec);
+        CHECK(c->pki_uid == (uid_t) -1);
+        CHECK(c->etcd_client_port == 2379 && c->etcd_peer_port == 2380);
+        CHECK_STREQ(c->vault_role, "etcd");
+        CHECK_STREQ(c->metadata_url, "http://169.254.169.254");
+        CHECK(c->renew_fraction > 0.66 && c->renew_fraction < 0.67);
 }
 
 /* Replace the first occurrence of from in valid with to, parse, expect an error naming where. */
@@ -97,7 +112,7 @@ static void test_errors(void) {
         expect_error("mode = 0640", "mode = rw", "agent.conf:17: invalid value for 'mode'");
         expect_error("owner = 0:4", "owner = no-such-user-here", "agent.conf:18: unknown user");
         expect_error("field = x\n", "", "agent.conf:19: [secret] needs path, field and file");
-        expect_error("client_port = 12379", "client_port = 70000", "agent.conf:32: invalid value");
+        expect_error("client_port = 12379", "client_port = 70000", "agent.conf:33: invalid value");
         expect_error("client_port = 12379", "client_port = 12380", "client_port and peer_port must differ");
         expect_error("url = http://127.0.0.1:1234", "url = ftp://x", "agent.conf:7: invalid value for 'url'");
         expect_error("url = http://127.0.0.1:1234", "url =", "agent.conf:7: empty value");
@@ -106,7 +121,7 @@ static void test_errors(void) {
         expect_error("address = https://vault.internal:8200\n", "", "missing 'address' in [vault]");
         expect_error("role = etcd\n", "", "missing 'role' in [agent]");
         expect_error("exec_start = etcd --name ${ETCD_NAME}\n", "", "needs 'exec_start'");
-        expect_error("cert_file = /etc/etcd/pki/etcd.crt", "cert_file = etcd.crt", "agent.conf:28: invalid value");
+        expect_error("cert_file = /etc/etcd/pki/etcd.crt", "cert_file = etcd.crt", "agent.conf:29: invalid value");
         expect_error("# comment\n", "role = etcd\n", "agent.conf:1: 'role' outside of a section");
         expect_error("[pki]", "[pki", "agent.conf:23: section header without closing ']'");
 }
@@ -120,6 +135,7 @@ static void test_load_missing(void) {
 
 int main(void) {
         test_valid();
+        test_defaults();
         test_errors();
         test_load_missing();
         _cleanup_free_ char *p = config_path("/tmp/root", "/etc/x");
