@@ -7,7 +7,9 @@ source "$(dirname "$0")/agent-lib.sh"
 trap agent_cleanup EXIT
 
 start_serve 1 2 3
-for n in 1 2 3; do write_agent_config "$n"; done
+for n in 1 2; do write_agent_config "$n"; done
+# Agent 3 keeps its key local: it sends a CSR to pki/sign instead of calling pki/issue.
+PKI_EXTRA="local_key = yes" write_agent_config 3
 
 log "starting three agents"
 pids=()
@@ -28,6 +30,9 @@ ids=$(for n in 1 2 3; do ctl "$n" endpoint status -w json | grep -o '"cluster_id
 [ "$(stat -c %a "$T/agent-1/etc/etcd/shared-token")" = 640 ] || fail "secret file mode"
 [ "$(stat -c %a "$T/agent-1/etc/etcd/pki/etcd.key")" = 600 ] || fail "key mode"
 grep -q "ETCD_INITIAL_CLUSTER_STATE=" "$T/agent-2/etc/default/etcd-bootagent" || fail "env file"
+
+grep -q "signed certificate .*instance $(instance_id 3))" "$T/serve.log" || fail "agent 3 did not use pki/sign"
+grep -q "issued certificate .*instance $(instance_id 3))" "$T/serve.log" && fail "agent 3 used pki/issue"
 
 for k in a b c; do ctl 1 put "/test/$k" "value-$k" >/dev/null; done
 
