@@ -11,6 +11,17 @@ issued() { grep -c "issued certificate .*instance $(instance_id "$1"))" "$T/serv
 start_serve 1 2 3
 for n in 1 2 3; do write_agent_config "$n"; done
 
+# Agent 1 wins the seed election and stops. Agent 2 finds no voting member to join through:
+# it gives up at its deadline with one clear reason, adds nothing and writes no etcd settings.
+rc=0; BOOTAGENT_ABORT_AFTER=seed run_agent 1 || rc=$?
+[ "$rc" -eq 99 ] || fail "agent 1 abort after seed: exit $rc"
+sed -i '/^\[etcd\]/,/^\[/ s/^deadline_ms = .*/deadline_ms = 2000/' "$T/agent-2/etc/bootagent/agent.conf"
+rc=0; run_agent 2 || rc=$?
+[ "$rc" -eq 1 ] || fail "agent 2 without a cluster: exit $rc, expected 1"
+grep -q "stage member failed: no healthy voting etcd member" "$T/agent-2/agent.log" || fail "agent 2: no clear reason"
+[ ! -e "$T/agent-2/etc/default/etcd-bootagent" ] || fail "agent 2 wrote etcd settings"
+sed -i '/^\[etcd\]/,/^\[/ s/^deadline_ms = .*/deadline_ms = 60000/' "$T/agent-2/etc/bootagent/agent.conf"
+
 # Agent 1 (bootstraps alone first): stopped after every stage in turn, then finishes.
 for stage in identity login secrets pki discover seed member units; do
         rc=0
