@@ -1,5 +1,7 @@
 #include "agent.h"
 
+#include <jansson.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,8 +29,18 @@ static void usage(FILE *f) {
                 fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
 }
 
+/* Vault replies (tokens, KV secrets, private keys) are parsed by jansson: wipe every block it
+ * frees so secrets do not linger in freed heap memory. */
+static void json_free_wiped(void *p) {
+        if (p) {
+                explicit_bzero(p, malloc_usable_size(p));
+                free(p);
+        }
+}
+
 int bootagent_main(int argc, char **argv) {
         log_set_program("bootagent");
+        json_set_alloc_funcs(malloc, json_free_wiped);
         if (argc < 2) {
                 usage(stderr);
                 return 2;
