@@ -172,7 +172,8 @@ static int stage_identity(agent *a) {
         int r = identity_fetch(a->cfg->metadata_url, a->cfg->metadata_deadline_ms, &a->id, &err);
         if (r < 0)
                 return stage_fail(a, "identity", r, &err);
-        snprintf(detail, sizeof(detail), "instance %s, zone %s, ip %s", a->id.instance_id, a->id.zone, a->id.local_ipv4);
+        snprintf(detail, sizeof(detail), "instance %s, zone %s, ip %s, public ip %s", a->id.instance_id, a->id.zone,
+                 a->id.local_ipv4, a->id.public_ipv4);
         return stage_end(a, "identity", true, detail);
 }
 
@@ -239,7 +240,7 @@ static int stage_secrets(agent *a) {
 }
 
 /* Issue (or sign) a certificate unless the one on disk is still fresh. */
-static int ensure_certificate(agent *a, bool *ret_issued, char **ret_serial, buf *err) {
+static int ensure_certificate(agent *a, bool *ret_issued, char **ret_serial, int64_t *ret_expiration, buf *err) {
         const agent_config *cfg = a->cfg;
         _cleanup_secret_ char *local_key = NULL;
         _cleanup_free_ char *csr = NULL, *alt = NULL, *ips = NULL;
@@ -283,6 +284,7 @@ static int ensure_certificate(agent *a, bool *ret_issued, char **ret_serial, buf
         }
         *ret_issued = true;
         *ret_serial = TAKE_PTR(b.serial);
+        *ret_expiration = b.expiration;
         r = 0;
 out:
         pki_bundle_done(&b);
@@ -293,16 +295,17 @@ static int stage_pki(agent *a) {
         _cleanup_buf_ buf err = BUF_INIT(4096);
         _cleanup_free_ char *serial = NULL;
         bool issued = false;
+        int64_t expiration = 0;
         char detail[256];
 
         if (!a->cfg->pki_role)
                 return 0;
         stage_begin(a);
-        int r = ensure_certificate(a, &issued, &serial, &err);
+        int r = ensure_certificate(a, &issued, &serial, &expiration, &err);
         if (r < 0)
                 return stage_fail(a, "pki", r, &err);
         if (issued)
-                snprintf(detail, sizeof(detail), "issued serial %s", serial);
+                snprintf(detail, sizeof(detail), "issued serial %s, expires %" PRId64 " (unix)", serial, expiration);
         else
                 snprintf(detail, sizeof(detail), "certificate on disk is fresh");
         return stage_end(a, "pki", true, detail);

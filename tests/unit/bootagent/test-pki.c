@@ -1,0 +1,88 @@
+/* Certificate freshness on disk and local key + CSR generation. The certificate is made here
+ * with OpenSSL from the CSR's key, valid from now-100 s to now+100 s, with one IP SAN. */
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+#include "fs.h"
+#include "pki.h"
+
+static char *make_cert(const char *key_pem, const char *csr_pem, const char *ip, time_t now) {
+        BIO *kb = BIO_new_mem_buf(key_pem, -1), *rb = BIO_new_mem_buf(csr_pem, -1), *out = BIO_new(BIO_s_mem());
+        EVP_PKEY *key = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL);
+        X509_REQ *req = PEM_read_bio_X509_REQ(rb, NULL, NULL, NULL);
+        X509 *x = X509_new();
+        char san[64];
+        CHECK(key && req && x && out);
+        CHECK(X509_REQ_verify(req, key) == 1);
+        X509_set_version(x, 2);
+        ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+        X509_set_subject_name(x, X509_REQ_get_subject_name(req));
+        X509_set_issuer_name(x, X509_REQ_get_subject_name(req));
+        ASN1_TIME_set(X509_getm_notBefore(x), now - 100);
+        ASN1_TIME_set(X509_getm_notAfter(x), now + 100);
+        X509_set_pubkey(x, key);
+        snprintf(san, sizeof(san), "IP:%s", ip);
+        X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, san);
+        CHECK(ext && X509_add_ext(x, ext, -1) == 1);
+        CHECK(X509_sign(x, key, EVP_sha256()) > 0);
+        CHECK(PEM_write_bio_X509(out, x) == 1);
+        char *p;
+        long n = BIO_get_mem_data(out, &p);
+        char *pem = strndup(p, (size_t) n);
+        X509_EXTENSION_free(ext);
+        X509_free(x);
+        X509_REQ_free(req);
+        EVP_PKEY_free(key);
+        BIO_free(kb);
+        BIO_free(rb);
+        BIO_free(out);
+        return pem;
+}
+
+int main(void) {
+        char dir[] = "/tmp/test-pki.XXXXXX", cert[128], key[128], other[128];
+        char *key_pem, *csr_pem, *key2_pem, *csr2_pem;
+        time_t now = time(NULL);
+
+        CHECK(mkdtemp(dir));
+        snprintf(cert, sizeof(cert), "%s/c.pem", dir);
+        snprintf(key, sizeof(key), "%s/k.pem", dir);
+        snprintf(other, sizeof(other), "%s/k2.pem", dir);
+
+        CHECK(pki_cert_fresh(cert, key, NULL, 0.5, now) == 0); /* missing */
+
+        CHECK_OK(pki_make_csr("etcd-1.etcd.local", &key_pem, &csr_pem));
+        CHECK(strstr(key_pem, "-----BEGIN PRIVATE KEY-----"));
+        CHECK(strstr(csr_pem, "-----BEGIN CERTIFICATE REQUEST-----"));
+        char *cert_pem = make_cert(key_pem, csr_pem, "10.0.0.5", now);
+        CHECK_OK(write_file_atomic(cert, cert_pem, strlen(cert_pem), 0644, (uid_t) -1, (gid_t) -1));
+        CHECK_OK(write_file_atomic(key, key_pem, strlen(key_pem), 0600, (uid_t) -1, (gid_t) -1));
+
+        /* Lifetime 200 s, 100 s elapsed. */
+        CHECK(pki_cert_fresh(cert, key, "10.0.0.5", 0.9, now) == 1);
+        CHECK(pki_cert_fresh(cert, key, NULL, 0.9, now) == 1);
+        CHECK(pki_cert_fresh(cert, key, "10.0.0.5", 0.4, now) == 0);   /* past its renewal point */
+        CHECK(pki_cert_fresh(cert, key, "10.0.0.6", 0.9, now) == 0);   /* wrong IP */
+        CHECK(pki_cert_fresh(cert, key, "10.0.0.5", 0.9, now + 1000) == 0); /* expired */
+
+        /* A key that does not belong to the certificate (crash between the two writes). */
+        CHECK_OK(pki_make_csr("x", &key2_pem, &csr2_pem));
+        CHECK_OK(write_file_atomic(other, key2_pem, strlen(key2_pem), 0600, (uid_t) -1, (gid_t) -1));
+        CHECK(pki_cert_fresh(cert, other, "10.0.0.5", 0.9, now) == 0);
+
+        /* Garbage instead of a certificate. */
+        CHECK_OK(write_file_atomic(cert, "junk", 4, 0644, (uid_t) -1, (gid_t) -1));
+        CHECK(pki_cert_fresh(cert, key, NULL, 0.9, now) == 0);
+
+        free_secret(key_pem);
+        free_secret(key2_pem);
+        free(csr_pem);
+        free(csr2_pem);
+        free(cert_pem);
+        CHECK_OK(rm_rf(dir));
+        return 0;
+}
