@@ -55,6 +55,12 @@ int units_systemd_job(const char *method, const char *unit, long timeout_ms, cha
                                 "org.freedesktop.systemd1.Manager", "JobRemoved", on_job_removed, &w);
         if (r < 0)
                 return r;
+        /* On the API bus systemd sends job signals only to subscribers (or the job's requester). */
+        r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                               "org.freedesktop.systemd1.Manager", "Subscribe", &error, NULL, NULL);
+        sd_bus_error_free(&error);
+        if (r < 0)
+                return r;
         r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
                                "org.freedesktop.systemd1.Manager", method, &error, &reply, "ss", unit, "replace");
         if (r < 0) {
