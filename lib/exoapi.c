@@ -442,7 +442,7 @@ static long now_ms(void) {
 
 /* egoscale v3's pollInterval scaled to base b: b for the first 10 b, then rising linearly to
  * 20 b at 300 b (3 s, 30 s, 60 s and 15 min for b = 3 s), then 20 b. */
-static long poll_interval_ms(long base, long elapsed) {
+long exoapi_poll_interval_ms(long base, long elapsed) {
         if (elapsed < 10 * base)
                 return base;
         long interval = base + (elapsed - 10 * base) * 19 / 290;
@@ -478,7 +478,7 @@ int exoapi_wait_operation(exoapi *c, json_t *op, char **ret_reference_id) {
                 if (elapsed >= c->operation_timeout_ms)
                         return set_error(c, -ETIME, "operation %s still pending after %ld s", o.id,
                                          elapsed / 1000);
-                long wait = poll_interval_ms(c->poll_base_ms, elapsed);
+                long wait = exoapi_poll_interval_ms(c->poll_base_ms, elapsed);
                 if (wait > c->operation_timeout_ms - elapsed)
                         wait = c->operation_timeout_ms - elapsed;
                 nanosleep(&(struct timespec){ wait / 1000, (wait % 1000) * 1000000 }, NULL);

@@ -50,9 +50,9 @@ int exoapi_set_endpoint(exoapi *c, const char *url_template);
  * zone's endpoint). Returns 0 or -ENOMEM. */
 int exoapi_set_zone(exoapi *c, const char *zone);
 const char *exoapi_zone(const exoapi *c);
-/* Operation polling: base interval (default 3000 ms; 3 s for the first 10 intervals, then rising
- * linearly to 20 intervals at 300 intervals, as egoscale v3 does), and the deadline for one
- * operation (default 3600 s: template registration is slow). */
+/* Operation polling: the base interval b (default 3000 ms; waits are b for the first 10 b, then
+ * rise linearly to 20 b at 300 b and stay there: egoscale v3's 3 s, 30 s, 60 s, 15 min), and the
+ * deadline for one operation (default 3600 s: template registration is slow). */
 void exoapi_set_poll_interval(exoapi *c, long base_ms);
 void exoapi_set_operation_timeout(exoapi *c, long timeout_ms);
 /* Added to the local clock when computing the signature's expiry (tests; hosts with skew). */
@@ -76,6 +76,9 @@ int exoapi_request(exoapi *c, const char *method, const char *path, const char *
  * "operation ID failed: reason: message". On success, *ret_reference_id (may be NULL) gets
  * reference.id (-EBADMSG if it is missing then). */
 int exoapi_wait_operation(exoapi *c, json_t *op, char **ret_reference_id);
+
+/* The wait before the next poll, elapsed_ms into an operation (exposed for tests). */
+long exoapi_poll_interval_ms(long base_ms, long elapsed_ms);
 
 /* Parsed operation object, for exoapi_wait_operation() and the fuzzer. Strings are borrowed from
  * the JSON. */

@@ -415,6 +415,17 @@ static void test_error_message(void) {
         CHECK(strlen(m) == 512);
 }
 
+static void test_poll_interval(void) {
+        /* egoscale v3: 3 s for the first 30 s, linear to 60 s at 15 min, then 60 s. */
+        CHECK(exoapi_poll_interval_ms(3000, 0) == 3000);
+        CHECK(exoapi_poll_interval_ms(3000, 30000) == 3000);
+        CHECK(exoapi_poll_interval_ms(3000, 465000) == 31500);
+        CHECK(exoapi_poll_interval_ms(3000, 900000) == 60000);
+        CHECK(exoapi_poll_interval_ms(3000, 7200000) == 60000);
+        CHECK(exoapi_poll_interval_ms(10, 50) == 10);
+        CHECK(exoapi_poll_interval_ms(10, 100000) == 200);
+}
+
 static void test_credentials(void) {
         char dir[] = "/tmp/test-exoapi-XXXXXX", path[64];
         exoapi_credentials cr = {};
@@ -484,6 +495,7 @@ int main(void) {
 
         CHECK_OK(http_global_init());
         test_error_message();
+        test_poll_interval();
         test_credentials();
         start_fake();
         c = client(SECRET, "ch-gva-2");
