@@ -22,13 +22,19 @@ static pid_t fake_pid;
 static int fake_port;
 static char endpoint[128];
 
-static void stop_fake(void) {
-        int status;
+/* Returns the fake's exit status: 0 after a clean shutdown (and no sanitizer reports). */
+static int stop_fake(void) {
+        int status = -1;
         if (fake_pid > 0) {
                 kill(fake_pid, SIGTERM);
                 (void) spawn_wait(fake_pid, &status);
                 fake_pid = 0;
         }
+        return status;
+}
+
+static void stop_fake_at_exit(void) {
+        (void) stop_fake();
 }
 
 static void start_fake(void) {
@@ -41,7 +47,7 @@ static void start_fake(void) {
         spawn_options opts = SPAWN_OPTIONS_DEFAULT;
         opts.stdout_fd = fds[1];
         CHECK_OK(spawn_start(SPAWN_ARGV(FAKE_EXOSCALE, "--pending-polls", "2"), &opts, &fake_pid));
-        atexit(stop_fake);
+        atexit(stop_fake_at_exit);
         close(fds[1]);
         CHECK(read(fds[0], line, sizeof(line) - 1) > 0);
         close(fds[0]);
@@ -143,6 +149,7 @@ static char *test_template_flow(exoapi *c, const char *type_id, const char *base
         CHECK_OK(exoapi_snapshot_create(c, inst, &snap));
         CHECK_OK(exoapi_snapshot_get(c, snap, &j));
         CHECK_STREQ(json_path_string(j, "instance.id"), inst);
+        json_decref(TAKE_PTR(j));
         CHECK_OK(exoapi_snapshot_export(c, snap, &s));
         const char *url = json_path_string(s, "export.presigned-url");
         const char *md5 = json_path_string(s, "export.md5sum");
@@ -507,5 +514,6 @@ int main(void) {
         test_pool(c, type_id, base_id, template_id);
         test_errors(c);
         test_smoke();
+        CHECK(stop_fake() == 0);
         return 0;
 }
