@@ -89,8 +89,9 @@ static int credentials_parse(const char *path, char *text, exoapi_credentials *r
                 else if (streq(k, "api_secret"))
                         slot = &c.secret;
                 else {
-                        (void) buf_printf(err, "%s:%u: unknown key \"%s\" (expected api_key or api_secret)",
-                                          path, line, k);
+                        /* Not echoed: a mangled line may hold (part of) the secret. */
+                        (void) buf_printf(err, "%s:%u: unknown key (expected api_key or api_secret)",
+                                          path, line);
                         r = -EBADMSG;
                         goto fail;
                 }

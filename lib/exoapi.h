@@ -23,7 +23,7 @@ typedef struct exoapi_credentials {
 } exoapi_credentials;
 
 /* From EXOSCALE_API_KEY and EXOSCALE_API_SECRET. Returns 0, -ENOKEY when either is unset or
- * empty (err says which), -ENOMEM. */
+ * empty (err, which must not be NULL, says which), -ENOMEM. */
 int exoapi_credentials_from_env(exoapi_credentials *ret, buf *err);
 /* From a file of "key = value" lines (api_key, api_secret; '#' comments and blank lines
  * allowed). The file must not be readable or writable by group or others: -EPERM otherwise.

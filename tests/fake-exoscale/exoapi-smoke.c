@@ -41,17 +41,23 @@ int main(int argc, char **argv) {
                 return 2;
         }
         r = http_global_init();
-        if (r < 0)
-                return log_error_errno(r, "Failed to initialize libcurl: %m"), 1;
+        if (r < 0) {
+                log_error_errno(r, "Failed to initialize libcurl: %m");
+                return 1;
+        }
         r = exoapi_credentials_from_env(&creds, &err);
-        if (r < 0)
-                return log_error("%s", err.data), 1;
+        if (r < 0) {
+                log_error("%s", err.data);
+                return 1;
+        }
         r = exoapi_new(&creds, argv[1], &c);
         exoapi_credentials_done(&creds);
         if (r >= 0 && endpoint)
                 r = exoapi_set_endpoint(c, endpoint);
-        if (r < 0)
-                return log_error_errno(r, "Failed to set up the client: %m"), 1;
+        if (r < 0) {
+                log_error_errno(r, "Failed to set up the client: %m");
+                return 1;
+        }
 
         if (list(c, "/zone", NULL, "zones", "name") < 0 ||
             list(c, "/template", "visibility=private", "templates", "name") < 0 ||

@@ -458,7 +458,7 @@ static void test_credentials(void) {
                 { "api_key = k\n", "api_secret is missing" },
                 { "api_key = k\napi_secret " SECRET "\n", ":2: expected \"key = value\"" },
                 { "api_key = k\napi_key = k\n", ":2: api_key given twice" },
-                { "zone = ch-gva-2\n", ":1: unknown key \"zone\"" },
+                { "api_secret: " SECRET " = x\n", ":1: unknown key (expected api_key or api_secret)" },
                 { "api_key =\n", ":1: api_key is empty" },
         };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
