@@ -59,13 +59,14 @@ int localpki_private_key_pem(EVP_PKEY *key, char **ret) {
         return bio_to_string(b, ret);
 }
 
-/* 16 random bytes with the top bit clear: a positive serial, unique in practice. */
+/* 16 random bytes, top bit clear (a positive serial) and the next one set, so every serial has
+ * exactly 16 bytes (a leading zero byte would shorten it). Unique in practice. */
 static int set_random_serial(X509 *x) {
         uint8_t bytes[16];
         int r = random_bytes(bytes, sizeof(bytes));
         if (r < 0)
                 return r;
-        bytes[0] &= 0x7f;
+        bytes[0] = (uint8_t) ((bytes[0] & 0x3f) | 0x40);
         BIGNUM *bn = BN_bin2bn(bytes, sizeof(bytes), NULL);
         int ok = bn && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
         BN_free(bn);
