@@ -21,6 +21,7 @@ static const Command commands[] = {
         { "validate", cmd_validate, "Check recipes for errors without building" },
         { "inspect", cmd_inspect, "Show a recipe's variables, provider settings and steps" },
         { "serve", cmd_serve, "Run the local cloud services (metadata, Vault, API) for a state dir" },
+        { "pool", cmd_pool, "Create, inspect, scale, roll and delete local instance pools" },
 };
 
 static void help(void) {
