@@ -343,23 +343,43 @@ static int write_agent_config(pool_provider *p, const pool_member *m, int index,
         return r;
 }
 
-/* Run `bootagent VERB --root ROOT`, output appended to ROOT/agent.log. */
+static char *agent_pid_path(const char *root) {
+        char *s;
+        return asprintf(&s, "%s/agent.pid", root) < 0 ? NULL : s;
+}
+
+/* Run `bootagent VERB --root ROOT`, output appended to ROOT/agent.log. Its PID is kept in
+ * ROOT/agent.pid: if an earlier imgbuild was killed while its agent ran, that agent is waited
+ * for first, so two agents never work on one root. */
 static int run_agent(pool_provider *p, const char *verb, const char *root, buf *err) {
-        _cleanup_free_ char *log_path = NULL;
+        _cleanup_free_ char *log_path = NULL, *pid_path = agent_pid_path(root);
         _cleanup_close_ int fd = -1;
+        char pidbuf[32];
+        pid_t pid, previous;
         int status, r;
 
-        if (asprintf(&log_path, "%s/agent.log", root) < 0)
+        if (!pid_path || asprintf(&log_path, "%s/agent.log", root) < 0)
                 return -ENOMEM;
+        previous = read_pid_file(pid_path);
+        for (int i = 0; i < 1200 && process_is(previous, "bootagent"); i++)
+                sleep_ms(100);
+        if (process_is(previous, "bootagent"))
+                return buf_printf(err, "an earlier bootagent (pid %d) still runs on %s", (int) previous, root), -EBUSY;
         fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (fd < 0)
                 return buf_printf(err, "opening %s: %m", log_path), -errno;
         spawn_options opts = SPAWN_OPTIONS_DEFAULT;
         opts.stdout_fd = fd;
         opts.stderr_fd = fd;
-        r = spawn_run(SPAWN_ARGV(state_str(p, "bootagent"), verb, "--root", root), &opts, &status);
+        r = spawn_start(SPAWN_ARGV(state_str(p, "bootagent"), verb, "--root", root), &opts, &pid);
         if (r < 0)
                 return buf_printf(err, "running %s: %s", state_str(p, "bootagent"), strerror(-r)), r;
+        snprintf(pidbuf, sizeof(pidbuf), "%d\n", (int) pid);
+        (void) write_file_atomic(pid_path, pidbuf, strlen(pidbuf), 0644, (uid_t) -1, (gid_t) -1);
+        r = spawn_wait(pid, &status);
+        (void) unlink(pid_path);
+        if (r < 0)
+                return buf_printf(err, "waiting for bootagent %s: %s", verb, strerror(-r)), r;
         if (status != 0)
                 return buf_printf(err, "bootagent %s exited with status %d, see %s", verb, status, log_path), -EIO;
         return 0;
@@ -427,8 +447,15 @@ static int host_destroy_member(pool_provider *p, const pool_member *m, buf *err)
         size_t i;
         int r;
 
-        if (!root || !pid_path)
+        _cleanup_free_ char *agent_pid = root ? agent_pid_path(root) : NULL;
+        pid_t pid;
+
+        if (!root || !pid_path || !agent_pid)
                 return -ENOMEM;
+        /* An agent a killed imgbuild left running, then the etcd it started. */
+        pid = read_pid_file(agent_pid);
+        if (process_is(pid, "bootagent"))
+                (void) kill(pid, SIGKILL);
         stop_group(read_pid_file(pid_path), "etcd");
         json_array_foreach(instances, i, inst)
                 if (streq(strempty(json_string_value(json_object_get(inst, "id"))), m->id)) {
