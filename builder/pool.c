@@ -404,7 +404,8 @@ static int cluster_check(pool *p, buf *why) {
 }
 
 /* The gate before every membership change. A member whose machine is down is started again
- * once (the provider repairs it); if the cluster is still not healthy the step is refused. */
+ * once (the provider repairs it); if the cluster is still not healthy soon after (a restarted
+ * member gets time to catch up) the step is refused. */
 static int ensure_healthy(pool *p, buf *err) {
         _cleanup_buf_ buf why = BUF_INIT(8192);
         bool restarted = false;
@@ -423,7 +424,8 @@ static int ensure_healthy(pool *p, buf *err) {
                         r = p->provider->start_member(p->provider, m, &start_err);
                         if (r < 0)
                                 log_warning("pool %s: restarting member %s failed: %s", p->name, m->id, start_err.data);
-                        restarted = true;
+                        else
+                                restarted = true;
                 }
         }
         deadline = now_ms() + (restarted ? HEAL_TIMEOUT_MS : 5000);
