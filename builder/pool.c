@@ -660,14 +660,18 @@ int pool_roll(pool *p, const char *target, buf *err) {
                         return -ENOMEM;
                 long start = now_ms();
                 log_info("pool %s: replacing member %s (%s, %s)", p->name, old->id, old->ip, old->template);
-                r = ensure_healthy(p, err);
-                if (r < 0)
-                        return r;
-                r = add_member(p, target, err);
-                if (r >= 0)
-                        r = finish_joining(p, &p->members[p->n_members - 1], err);
-                if (r >= 0)
+                /* A surge member from a resumed step is already in: it replaces this one. */
+                if (p->n_members <= p->size) {
                         r = ensure_healthy(p, err);
+                        if (r < 0)
+                                return r;
+                        r = add_member(p, target, err);
+                        if (r >= 0)
+                                r = finish_joining(p, &p->members[p->n_members - 1], err);
+                        if (r < 0)
+                                return r;
+                }
+                r = ensure_healthy(p, err);
                 if (r < 0)
                         return r;
                 /* add_member moved the array: find the old member again. */
