@@ -5,6 +5,8 @@
 # 2. One old member's etcd is killed during the next roll: the roll stops with exit status 4
 #    (quorum floor) or recovers by restarting it; re-run, it completes with no stale member, and
 #    writes never stop for long (quorum is never lost).
+# 3. A member that cannot come back: the next roll is refused (exit status 4) before anything
+#    changes; once it can, --abort restarts it and the cluster is healthy again.
 source "$(dirname "$0")/pool-lib.sh"
 trap pool_cleanup EXIT
 
@@ -62,20 +64,31 @@ log "writes: $(wc -l < "$T/acked") acknowledged, availability $(write_availabili
 [ "$(longest_outage_ms)" -lt 10000 ] || fail "writes stopped for $(longest_outage_ms) ms"
 check_final etcd@2
 
-log "3: a member that cannot be restarted: the quorum floor refuses the next roll"
+log "3: a member that cannot come back: the quorum floor refuses the next roll"
 victim=$(pool_json | jq -r '.members[0].id')
-conf="$POOL_DIR/members/$victim/etc/bootagent/agent.conf"
-cp "$conf" "$T/agent.conf.good"
-sed -i 's|^exec_start = etcd |exec_start = /nonexistent/etcd |' "$conf"
+victim_ip=$(pool_json | jq -r '.members[0].ip')
 kill -KILL -- "-$(cat "$POOL_DIR/members/$victim/var/lib/bootagent/etcd.service.pid")"
+# Something else holds its client port, so a restarted etcd cannot serve.
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+for _ in range(50):
+    try: s.bind((sys.argv[1], int(sys.argv[2]))); break
+    except OSError: time.sleep(0.1)
+s.listen(); open(sys.argv[3], "w").close(); time.sleep(300)' "$victim_ip" "$(etcd_port)" "$T/blocked" &
+blocker=$!
+for i in $(seq 50); do [ -e "$T/blocked" ] && break; sleep 0.1; done
+[ -e "$T/blocked" ] || fail "could not take the port of $victim"
+
+BG_PIDS+=("$blocker")
 before=$(pool_json | jq -c '[.members[].id]')
 rc=0; pool roll "$POOL" --template etcd@3 2> "$T/roll4.log" || rc=$?
 [ $rc -eq 4 ] || { cat "$T/roll4.log"; fail "expected exit status 4, got $rc"; }
 grep -q "refusing to change membership: member $victim .* is not healthy" "$T/roll4.log" || fail "unclear refusal: $(cat "$T/roll4.log")"
 [ "$(pool_json | jq -c '[.members[].id]')" = "$before" ] || fail "membership changed although refused"
 [ "$(ctl member list -w json | jq '.members | length')" -eq 3 ] || fail "etcd membership changed although refused"
-log "repairing the member and aborting the refused roll"
-cp "$T/agent.conf.good" "$conf"
+log "freeing the port and aborting the refused roll (which restarts the member)"
+kill "$blocker"; wait "$blocker" 2>/dev/null || true
+unset 'BG_PIDS[-1]'
 pool roll "$POOL" --abort 2> "$T/abort2.log" || { cat "$T/abort2.log"; fail "abort after repair"; }
 ctl endpoint health >/dev/null 2>&1 || fail "endpoints unhealthy after repair"
 [ "$(pool_json | jq -r '.roll_target // "none"')" = none ] || fail "roll still recorded after abort"
