@@ -315,7 +315,8 @@ int main(void) {
 
         /* The quorum floor: a member that is down and cannot be started again stops the roll
          * before anything changes. */
-        const char *victim = p->members[0].ip;
+        char victim[32], leaver[32];
+        snprintf(victim, sizeof(victim), "%s", p->members[0].ip);
         pthread_mutex_lock(&lock);
         find(victim)->up = false;
         fail_start_ip = victim;
@@ -330,7 +331,8 @@ int main(void) {
         check_clean(p);
 
         /* A member that cannot leave by itself is removed through a healthy one. */
-        fail_leave_ip = p->members[0].ip;
+        snprintf(leaver, sizeof(leaver), "%s", p->members[0].ip);
+        fail_leave_ip = leaver;
         CHECK_OK(pool_roll(p, "etcd@6", &err));
         CHECK(strstr(events, "removed ") != NULL);
         check_clean(p);
