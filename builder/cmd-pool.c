@@ -68,10 +68,10 @@ static void print_status(json_t *st) {
                json_integer_value(json_object_get(st, "size")), json_path_string(st, "provider"),
                json_path_string(st, "roll_target") ? ", rolling to " : "",
                strempty(json_path_string(st, "roll_target")));
-        printf("%-36s  %-13s  %-10s  %-7s  %-7s  %-9s  %-7s  %s\n", "INSTANCE", "IP", "TEMPLATE", "STATE",
+        printf("%-36s  %-13s  %-10s  %-7s  %-7s  %-11s  %-7s  %s\n", "INSTANCE", "IP", "TEMPLATE", "STATE",
                "MACHINE", "ETCD", "HEALTH", "AGENT");
         json_array_foreach(json_object_get(st, "members"), i, m) {
-                printf("%-36s  %-13s  %-10s  %-7s  %-7s  %-9s  %-7s  %s\n", json_path_string(m, "id"),
+                printf("%-36s  %-13s  %-10s  %-7s  %-7s  %-11s  %-7s  %s\n", json_path_string(m, "id"),
                        json_path_string(m, "ip"), json_path_string(m, "template"), json_path_string(m, "state"),
                        json_path_string(m, "machine"), strempty(json_path_string(m, "etcd.role")),
                        json_path_bool(m, "etcd.healthy") ? "healthy" : "DOWN",
