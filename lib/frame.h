@@ -23,8 +23,8 @@ int frame_write(int fd, const cbor_item_t *item, size_t max);
 /* Read one frame from fd. Returns 0 and a new item, -EMSGSIZE when the length exceeds max
  * (checked before allocating; the 4-byte header has been read but not the payload, so the stream
  * cannot be resynchronised: drop it), -EBADMSG for bytes that are not exactly one well-formed
- * CBOR item (also: a declared array/map/string size larger than the rest of the payload, or
- * nesting deeper than 64), -EPIPE on clean EOF before a frame, -EIO on EOF inside a frame. */
+ * CBOR item (also: a declared array/map/string size larger than the rest of the payload,
+ * nesting deeper than 64, or any tag: frames carry untagged items only), -EPIPE on clean EOF before a frame, -EIO on EOF inside a frame. */
 int frame_read(int fd, size_t max, cbor_item_t **ret);
 /* Decode one frame from the start of data. Returns the number of bytes consumed (> 0), 0 if more
  * data is needed, or a negative errno as frame_read. */

@@ -19,7 +19,9 @@ typedef struct http_request {
         /* Retries: transport errors, and statuses in retry_status (or 429/5xx when retry_status
          * is NULL) are retried with exponential jittered backoff starting at backoff_ms (0: 200)
          * and capped at backoff_max_ms (0: 5000), until attempts are used up (0: 1 attempt)
-         * or deadline_ms (total, 0: none) would be exceeded. */
+         * or deadline_ms (total, 0: none) would be exceeded. Each wait is random in [d/2, d]
+         * for the current delay d, which doubles after every attempt. The deadline also cuts
+         * an attempt's own timeout short. */
         unsigned attempts;
         long backoff_ms;
         long backoff_max_ms;
@@ -37,19 +39,34 @@ typedef struct http_response {
         char *content_type;        /* may be NULL */
 } http_response;
 
-/* Perform the request. Returns 0 when a response arrived (any status: check resp->status),
- * or a negative errno when none did after all attempts (-ETIMEDOUT, -ECONNREFUSED,
- * -EHOSTUNREACH, -ENOBUFS for a body over the cap, -EIO otherwise). On failure err (may be NULL)
- * receives a one-line reason: "GET http://x/y: Connection refused (3 attempts)". The response is
- * reset first and must be freed with http_response_free() either way. Secrets in headers or
+/* Perform the request. resp must be zero-initialized or hold a previous response; it is reset
+ * first and must be freed with http_response_free() either way.
+ *
+ * Headers and body go out exactly as given: libcurl's own form Content-Type and
+ * "Expect: 100-continue" are suppressed (give Content-Type in headers). Every method but GET and
+ * HEAD sends its body, "Content-Length: 0" when there is none. Loopback and the metadata address
+ * never go through a proxy from the environment.
+ *
+ * Returns 0 when a response arrived (any status: check resp->status). When the final attempt
+ * got a retryable status, err (may be NULL) still says "GET http://x/y: HTTP 503 (3 attempts)".
+ * Returns a negative errno when no response arrived after all attempts: -ETIMEDOUT,
+ * -ECONNREFUSED, -EHOSTUNREACH (name did not resolve), -ECONNRESET (connection dropped),
+ * -ENOBUFS (body over the cap; not retried), -EINVAL (malformed URL or a scheme other than
+ * http/https; not retried), -EIO otherwise (TLS trust failures among them; not retried), and err
+ * receives one line: "GET http://x/y: Connection refused (3 attempts)". Secrets in headers or
  * body are never put into err. */
 int http_do(const http_request *req, http_response *resp, buf *err);
 
 void http_response_free(http_response *resp);
 
-/* Percent-encode s for a URL path segment or query value (unreserved characters stay).
- * Returns a new string or NULL. */
+/* Percent-encode s for a URL path segment or query value (RFC 3986 unreserved characters stay,
+ * everything else becomes %XX). Returns a new string or NULL. */
 char *http_escape(const char *s);
+
+/* Percent-decode the len bytes at s into a new NUL-terminated string in *ret. plus_is_space:
+ * '+' decodes to ' ' (query strings, as HTML forms and Go's url.ParseQuery treat them).
+ * Returns 0, -EBADMSG for a malformed escape or an encoded NUL byte, -ENOMEM. */
+int http_unescape(const char *s, size_t len, bool plus_is_space, char **ret);
 
 /* Global libcurl init; call once from main() before threads. Returns 0 or -EIO. */
 int http_global_init(void);

@@ -99,7 +99,11 @@ char **strv_copy(char *const *l) {
 
 static int cmp(const void *a, const void *b) { return strcmp(*(char *const *) a, *(char *const *) b); }
 
-void strv_sort(char **l) { qsort(l, strv_length(l), sizeof(char *), cmp); }
+void strv_sort(char **l) {
+        /* qsort's array argument must not be NULL, even for zero elements. */
+        if (l)
+                qsort(l, strv_length(l), sizeof(char *), cmp);
+}
 
 void strv_free(char **l) {
         for (size_t i = 0; l && l[i]; i++)

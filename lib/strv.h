@@ -9,7 +9,7 @@
 size_t strv_length(char *const *l);
 /* Append a copy of s. Returns 0 or -ENOMEM (l unchanged). */
 int strv_push(char ***l, const char *s);
-/* Append s itself, taking ownership on success. */
+/* Append s itself, taking ownership in every case: s is freed if this fails (-ENOMEM). */
 int strv_consume(char ***l, char *s);
 int strv_pushf(char ***l, const char *fmt, ...) _printf_(2, 3);
 bool strv_contains(char *const *l, const char *s);

@@ -152,6 +152,8 @@ static void test_bad_payloads(void) {
                 { "indefinite string with int chunk", "\x7f\x01\xff", 3 },
                 { "indefinite integer", "\x1f", 1 },
                 { "tag without item", "\xc1", 1 },
+                { "tag", "\xc1\x01", 2 },
+                { "tag libcbor cannot read back", "\xc9\x01", 2 },
         };
         cbor_item_t *item = (cbor_item_t *) 0x1;
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -180,11 +182,11 @@ static void test_bad_payloads(void) {
                         CHECK(r == -EBADMSG);
         }
 
-        /* Valid odd shapes: indefinite text split in chunks, tags, floats, simple values. */
-        static const uint8_t good[] = { 0, 0, 0, 17, 0x83, 0x7f, 0x62, 'a', 'b', 0x61, 'c', 0xff,
-                                        0xc1, 0x1a, 0, 0, 0, 1, 0xf9, 0x3c, 0x00 };
+        /* Valid odd shapes: indefinite text split in chunks, 32-bit int, half float, simple. */
+        static const uint8_t good[] = { 0, 0, 0, 17, 0x84, 0x7f, 0x62, 'a', 'b', 0x61, 'c', 0xff,
+                                        0x1a, 0, 0, 0, 1, 0xf9, 0x3c, 0x00, 0xf5 };
         CHECK(frame_decode(good, sizeof(good), FRAME_MAX_DEFAULT, &item) == (ssize_t) sizeof(good));
-        CHECK(cbor_isa_array(item) && cbor_array_size(item) == 3);
+        CHECK(cbor_isa_array(item) && cbor_array_size(item) == 4);
         cbor_decref(&item);
 }
 

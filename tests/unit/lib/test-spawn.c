@@ -1,5 +1,6 @@
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/wait.h>
 
@@ -161,28 +162,66 @@ static void test_signals_reset(void) {
         CHECK(sigaction(SIGINT, &old_int, NULL) == 0);
 }
 
+/* A long-running child of the current test, killed at exit if a CHECK fails while it runs
+ * (CHECK exits, which runs atexit handlers). Negative: a process group. */
+static pid_t running;
+
+static void kill_running(void) {
+        if (running != 0)
+                (void) kill(running, SIGKILL);
+}
+
 static void test_process_group(void) {
         spawn_options o = SPAWN_OPTIONS_DEFAULT;
         pid_t pid;
         int status;
 
+        CHECK(atexit(kill_running) == 0);
         CHECK_OK(spawn_start(SPAWN_ARGV("sleep", "30"), &o, &pid));
+        running = pid;
         CHECK(getpgid(pid) == getpgrp());
         CHECK(kill(pid, SIGKILL) == 0);
         CHECK_OK(spawn_wait(pid, &status));
+        running = 0;
         CHECK(status == 128 + SIGKILL);
 
-        /* In its own group, killing the group ends the child and its children. */
+        /* In its own group, killing the group ends the child and its children. The shell
+         * reports its background child's pid so we can watch it die. */
         o.new_process_group = true;
-        CHECK_OK(spawn_start(SPAWN_ARGV("sh", "-c", "sleep 30 & wait"), &o, &pid));
+        int p[2];
+        CHECK(pipe2(p, O_CLOEXEC) == 0);
+        o.stdout_fd = p[1];
+        CHECK_OK(spawn_start(SPAWN_ARGV("sh", "-c", "sleep 30 & echo $!; wait"), &o, &pid));
+        running = -pid;
+        close(p[1]);
+        char line[32] = { 0 };
+        CHECK(read(p[0], line, sizeof(line) - 1) > 0);
+        close(p[0]);
+        pid_t grandchild = (pid_t) atoi(line);
+        CHECK(grandchild > 0 && getpgid(grandchild) == pid);
         CHECK(getpgid(pid) == pid);
         CHECK(kill(-pid, SIGTERM) == 0);
         CHECK_OK(spawn_wait(pid, &status));
         CHECK(status == 128 + SIGTERM);
-        /* The grandchild got the signal too: the group is empty (or only zombies reaped by init). */
-        for (int i = 0; i < 100 && kill(-pid, 0) == 0; i++)
-                usleep(10000);
-        CHECK(kill(-pid, 0) < 0 && errno == ESRCH);
+        /* The grandchild is now another process's child: gone, or a zombie until reaped. */
+        bool dead = false;
+        for (int i = 0; i < 500 && !dead; i++) {
+                char path[64], stat_line[256] = { 0 };
+                snprintf(path, sizeof(path), "/proc/%d/stat", (int) grandchild);
+                FILE *f = fopen(path, "re");
+                if (!f) {
+                        dead = true;
+                        break;
+                }
+                bool ok = fgets(stat_line, sizeof(stat_line), f) != NULL;
+                fclose(f);
+                const char *end = strrchr(stat_line, ')');
+                dead = !ok || (end && end[1] == ' ' && end[2] == 'Z');
+                if (!dead)
+                        usleep(10000);
+        }
+        CHECK(dead);
+        running = 0;
 
         CHECK(spawn_wait(pid, &status) == -ECHILD);
         no_children_left();

@@ -1,0 +1,375 @@
+/* HTTP client over libcurl. One easy handle per attempt keeps attempts independent (no reused
+ * connection to a server that just failed). Every foreign code (CURLcode) is converted to a
+ * negative errno here, once. */
+#include "http.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <strings.h>
+#include <time.h>
+
+#include "crypto.h"
+
+#define HTTP_DEFAULT_TIMEOUT_MS 10000L
+#define HTTP_DEFAULT_MAX_BODY (4u * 1024u * 1024u)
+#define HTTP_DEFAULT_BACKOFF_MS 200L
+#define HTTP_DEFAULT_BACKOFF_MAX_MS 5000L
+
+int http_global_init(void) { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -EIO; }
+
+void http_response_free(http_response *resp) {
+        if (!resp)
+                return;
+        buf_free(&resp->body);
+        free(resp->content_type);
+        resp->content_type = NULL;
+        resp->status = 0;
+}
+
+char *http_escape(const char *s) {
+        static const char hex[] = "0123456789ABCDEF";
+        size_t len = strlen(s);
+        char *out = malloc(len * 3 + 1), *p = out;
+        if (!out)
+                return NULL;
+        for (const unsigned char *c = (const unsigned char *) s; *c; c++) {
+                /* RFC 3986 unreserved: ALPHA / DIGIT / "-" / "." / "_" / "~" */
+                if ((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+                    *c == '-' || *c == '.' || *c == '_' || *c == '~')
+                        *p++ = (char) *c;
+                else {
+                        *p++ = '%';
+                        *p++ = hex[*c >> 4];
+                        *p++ = hex[*c & 15];
+                }
+        }
+        *p = 0;
+        return out;
+}
+
+static int hex_digit(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+int http_unescape(const char *s, size_t len, bool plus_is_space, char **ret) {
+        char *out = malloc(len + 1), *p = out;
+        if (!out)
+                return -ENOMEM;
+        for (size_t i = 0; i < len; i++) {
+                char c = s[i];
+                if (c == '%') {
+                        int hi = i + 2 < len ? hex_digit(s[i + 1]) : -1;
+                        int lo = hi >= 0 ? hex_digit(s[i + 2]) : -1;
+                        if (lo < 0 || (hi | lo) == 0) {
+                                free(out);
+                                return -EBADMSG;
+                        }
+                        c = (char) (hi << 4 | lo);
+                        i += 2;
+                } else if (c == '+' && plus_is_space)
+                        c = ' ';
+                else if (c == 0) {
+                        free(out);
+                        return -EBADMSG;
+                }
+                *p++ = c;
+        }
+        *p = 0;
+        *ret = out;
+        return 0;
+}
+
+static int64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms) {
+        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+        while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR)
+                ;
+}
+
+static int curl_code_to_errno(CURLcode c) {
+        switch (c) {
+        case CURLE_OK:
+                return 0;
+        case CURLE_COULDNT_CONNECT:
+                return -ECONNREFUSED;
+        case CURLE_OPERATION_TIMEDOUT:
+                return -ETIMEDOUT;
+        case CURLE_COULDNT_RESOLVE_HOST:
+        case CURLE_COULDNT_RESOLVE_PROXY:
+                return -EHOSTUNREACH;
+        case CURLE_SEND_ERROR:
+        case CURLE_RECV_ERROR:
+        case CURLE_GOT_NOTHING:
+        case CURLE_PARTIAL_FILE:
+                return -ECONNRESET;
+        case CURLE_OUT_OF_MEMORY:
+                return -ENOMEM;
+        case CURLE_URL_MALFORMAT:
+        case CURLE_UNSUPPORTED_PROTOCOL:
+        case CURLE_BAD_FUNCTION_ARGUMENT:
+                return -EINVAL;
+        default:
+                return -EIO;
+        }
+}
+
+/* Transport failures worth another attempt: the server may come up, the network may recover.
+ * A bad URL, an oversized body or a TLS trust failure will fail the same way again. */
+static bool curl_code_retryable(CURLcode c) {
+        switch (c) {
+        case CURLE_OUT_OF_MEMORY:
+        case CURLE_URL_MALFORMAT:
+        case CURLE_UNSUPPORTED_PROTOCOL:
+        case CURLE_BAD_FUNCTION_ARGUMENT:
+        case CURLE_WRITE_ERROR: /* our body cap */
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_CACERT_BADFILE:
+        case CURLE_SSL_CERTPROBLEM:
+        case CURLE_SSL_CIPHER:
+        case CURLE_SSL_ENGINE_NOTFOUND:
+        case CURLE_SSL_ENGINE_SETFAILED:
+                return false;
+        default:
+                return true;
+        }
+}
+
+static bool status_retryable(const http_request *req, long status) {
+        if (!req->retry_status)
+                return status == 429 || (status >= 500 && status <= 599);
+        for (const int *s = req->retry_status; *s; s++)
+                if (*s == status)
+                        return true;
+        return false;
+}
+
+static bool has_header(char *const *headers, const char *name) {
+        size_t n = strlen(name);
+        for (char *const *h = headers; h && *h; h++)
+                if (strncasecmp(*h, name, n) == 0 && (*h)[n] == ':')
+                        return true;
+        return false;
+}
+
+typedef struct write_ctx {
+        buf *body;
+        int error;
+} write_ctx;
+
+static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata) {
+        write_ctx *w = userdata;
+        int r = buf_append(w->body, data, size * nmemb);
+        if (r < 0) {
+                w->error = r;
+                return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+        }
+        return size * nmemb;
+}
+
+/* Every method but GET and HEAD carries its body, possibly empty, so a bodiless PUT still sends
+ * "Content-Length: 0"; a GET carries one only when given. */
+static bool sends_body(const char *method, size_t body_len) {
+        return !streq(method, "HEAD") && (!streq(method, "GET") || body_len > 0);
+}
+
+static struct curl_slist *build_headers(const http_request *req, const char *method,
+                                        int *ret_error) {
+        struct curl_slist *list = NULL, *l;
+
+        for (char *const *h = req->headers; h && *h; h++) {
+                l = curl_slist_append(list, *h);
+                if (!l)
+                        goto fail;
+                list = l;
+        }
+        /* The headers go out exactly as given: drop libcurl's own form Content-Type for bodies
+         * and its "Expect: 100-continue" round trip. */
+        if (sends_body(method, req->body_len) && !has_header(req->headers, "content-type")) {
+                l = curl_slist_append(list, "Content-Type:");
+                if (!l)
+                        goto fail;
+                list = l;
+        }
+        if (!has_header(req->headers, "expect")) {
+                l = curl_slist_append(list, "Expect:");
+                if (!l)
+                        goto fail;
+                list = l;
+        }
+        *ret_error = 0;
+        return list;
+fail:
+        curl_slist_free_all(list);
+        *ret_error = -ENOMEM;
+        return NULL;
+}
+
+/* One attempt. Returns 0 with resp->status set when a response arrived, or a negative errno,
+ * *ret_retryable and libcurl's message in errbuf (CURL_ERROR_SIZE bytes) when none did. */
+static int http_attempt(const http_request *req, const char *method, struct curl_slist *headers,
+                        long timeout_ms, http_response *resp, char *errbuf, bool *ret_retryable) {
+        write_ctx w = { .body = &resp->body };
+        CURLcode c;
+
+        buf_clear(&resp->body);
+        free(resp->content_type);
+        resp->content_type = NULL;
+        resp->status = 0;
+
+        CURL *curl = curl_easy_init();
+        if (!curl) {
+                *ret_retryable = false;
+                return -ENOMEM;
+        }
+
+        errbuf[0] = 0;
+        curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+        curl_easy_setopt(curl, CURLOPT_URL, req->url);
+        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+        curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(curl, CURLOPT_NOPROXY, "127.0.0.1,localhost,169.254.169.254");
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_cb);
+        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &w);
+        if (req->ca_file)
+                curl_easy_setopt(curl, CURLOPT_CAINFO, req->ca_file);
+        if (req->cert_file)
+                curl_easy_setopt(curl, CURLOPT_SSLCERT, req->cert_file);
+        if (req->key_file)
+                curl_easy_setopt(curl, CURLOPT_SSLKEY, req->key_file);
+
+        if (streq(method, "HEAD"))
+                curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+        else if (sends_body(method, req->body_len)) {
+                /* POSTFIELDS makes it a POST; CUSTOMREQUEST renames the method, keeping the body. */
+                curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+                curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
+                if (!streq(method, "POST"))
+                        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+        }
+
+        c = curl_easy_perform(curl);
+        if (c == CURLE_OK) {
+                const char *ct = NULL;
+                curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
+                if (curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct) {
+                        resp->content_type = strdup(ct);
+                        if (!resp->content_type) {
+                                curl_easy_cleanup(curl);
+                                *ret_retryable = false;
+                                return -ENOMEM;
+                        }
+                }
+        }
+        curl_easy_cleanup(curl);
+
+        if (c == CURLE_OK)
+                return 0;
+        *ret_retryable = curl_code_retryable(c);
+        if (!errbuf[0])
+                snprintf(errbuf, CURL_ERROR_SIZE, "%s", curl_easy_strerror(c));
+        if (c == CURLE_WRITE_ERROR && w.error < 0)
+                return w.error;
+        return curl_code_to_errno(c);
+}
+
+static void set_error(buf *err, const char *method, const char *url, const char *reason,
+                      unsigned attempts) {
+        if (!err)
+                return;
+        buf_clear(err);
+        /* Best effort: a failure to format the message must not mask the real error. */
+        (void) buf_printf(err, "%s %s: %s (%u attempt%s)", method, url, reason, attempts,
+                          attempts == 1 ? "" : "s");
+}
+
+int http_do(const http_request *req, http_response *resp, buf *err) {
+        const char *method = req->method ? req->method : "GET";
+        long timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : HTTP_DEFAULT_TIMEOUT_MS;
+        long delay = req->backoff_ms > 0 ? req->backoff_ms : HTTP_DEFAULT_BACKOFF_MS;
+        long delay_max = req->backoff_max_ms > 0 ? req->backoff_max_ms : HTTP_DEFAULT_BACKOFF_MAX_MS;
+        if (delay > delay_max)
+                delay = delay_max;
+        unsigned max_attempts = req->attempts > 0 ? req->attempts : 1;
+        int64_t deadline = req->deadline_ms > 0 ? now_ms() + req->deadline_ms : 0;
+        unsigned attempt = 0;
+        char curl_error[CURL_ERROR_SIZE] = "";
+        int r = 0;
+
+        http_response_free(resp);
+        resp->body = BUF_INIT(req->max_body > 0 ? req->max_body : HTTP_DEFAULT_MAX_BODY);
+
+        struct curl_slist *headers = build_headers(req, method, &r);
+        if (r < 0) {
+                set_error(err, method, req->url, strerror(-r), 0);
+                return r;
+        }
+
+        for (;;) {
+                long t = timeout_ms;
+                bool retryable = false;
+
+                if (deadline > 0) {
+                        int64_t left = deadline - now_ms();
+                        if (left <= 0) {
+                                /* Only reachable before the first attempt with a tiny deadline. */
+                                r = -ETIMEDOUT;
+                                break;
+                        }
+                        if (left < t)
+                                t = (long) left;
+                }
+
+                attempt++;
+                r = http_attempt(req, method, headers, t, resp, curl_error, &retryable);
+                if (r == 0 && !status_retryable(req, resp->status))
+                        break;
+                if (r < 0 && !retryable)
+                        break;
+                if (attempt >= max_attempts)
+                        break;
+
+                /* Jitter in [d/2, d] spreads clients that failed together. */
+                long sleep = delay / 2 + (long) (random_u64() % (uint64_t) (delay - delay / 2 + 1));
+                if (deadline > 0 && now_ms() + sleep >= deadline)
+                        break;
+                sleep_ms(sleep);
+                delay = delay > delay_max / 2 ? delay_max : delay * 2;
+        }
+        curl_slist_free_all(headers);
+
+        if (r == 0) {
+                if (status_retryable(req, resp->status) && err) {
+                        char reason[32];
+                        snprintf(reason, sizeof(reason), "HTTP %ld", resp->status);
+                        set_error(err, method, req->url, reason, attempt);
+                }
+                return 0;
+        }
+
+        if (r == -ENOBUFS) {
+                char reason[64];
+                snprintf(reason, sizeof(reason), "response body larger than %zu bytes",
+                         resp->body.max);
+                set_error(err, method, req->url, reason, attempt);
+        } else if (r == -EHOSTUNREACH)
+                set_error(err, method, req->url, "Could not resolve host", attempt);
+        else if (r == -EIO && curl_error[0])
+                /* Unmapped failures (TLS trust, protocol errors): libcurl's text says more. */
+                set_error(err, method, req->url, curl_error, attempt);
+        else
+                set_error(err, method, req->url, strerror(-r), attempt);
+        return r;
+}

@@ -1,0 +1,478 @@
+/* http client against the project's own httpd on 127.0.0.1 (run in a thread): methods, headers,
+ * bodies, body cap, retries and backoff under a deadline, error texts. */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "check.h"
+#include "http.h"
+#include "httpd.h"
+#include "strv.h"
+
+typedef struct server {
+        httpd *h;
+        pthread_t thread;
+        volatile sig_atomic_t stop;
+        int run_result;
+        uint16_t port;
+        atomic_int hits;           /* requests to the retry endpoints */
+} server;
+
+static void sleep_ms(long ms) {
+        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+}
+
+static int64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int handler(const httpd_request *req, httpd_response *resp, void *userdata) {
+        server *s = userdata;
+
+        if (streq(req->path, "/echo")) {
+                const char *x = httpd_request_header(req, "x-test");
+                const char *ct = httpd_request_header(req, "content-type");
+                const char *cl = httpd_request_header(req, "content-length");
+                const char *expect = httpd_request_header(req, "expect");
+                resp->content_type = "text/plain; charset=utf-8";
+                int r = strv_push(&resp->headers, "X-Served: 1");
+                if (r < 0)
+                        return r;
+                r = buf_printf(&resp->body, "%s x=%s ct=%s cl=%s expect=%s body=", req->method,
+                               x ? x : "-", ct ? ct : "-", cl ? cl : "-", expect ? expect : "-");
+                if (r < 0)
+                        return r;
+                return buf_append(&resp->body, req->body, req->body_len);
+        }
+        if (streq(req->path, "/big")) {
+                resp->content_type = "application/octet-stream";
+                for (int i = 0; i < 1000; i++) {
+                        int r = buf_puts(&resp->body, "0123456789abcdef0123456789abcdef"
+                                                      "0123456789abcdef0123456789abcdef");
+                        if (r < 0)
+                                return r;
+                }
+                return 0;
+        }
+        if (streq(req->path, "/flaky")) {
+                /* 503 for the first three requests, then success */
+                int n = atomic_fetch_add(&s->hits, 1) + 1;
+                return n <= 3 ? httpd_respond(resp, 503, "{\"error\":\"busy\"}")
+                              : httpd_respond(resp, 200, "{\"attempt\":%d}", n);
+        }
+        if (streq(req->path, "/status")) {
+                atomic_fetch_add(&s->hits, 1);
+                _cleanup_free_ char *code = httpd_query_param(req, "code");
+                return httpd_respond(resp, code ? atoi(code) : 200, "{}");
+        }
+        if (streq(req->path, "/slow")) {
+                sleep_ms(400);
+                return httpd_respond(resp, 200, "{}");
+        }
+        return httpd_respond(resp, 404, "{\"error\":\"not found\"}");
+}
+
+static void *server_thread(void *userdata) {
+        server *s = userdata;
+        s->run_result = httpd_run(s->h, &s->stop);
+        return NULL;
+}
+
+static void server_start(server *s) {
+        CHECK_OK(httpd_new(handler, s, &s->h));
+        int r = httpd_listen(s->h, "127.0.0.1", 0, "test");
+        CHECK_OK(r);
+        s->port = (uint16_t) r;
+        CHECK(pthread_create(&s->thread, NULL, server_thread, s) == 0);
+}
+
+static void server_stop(server *s) {
+        s->stop = 1;
+        CHECK(pthread_join(s->thread, NULL) == 0);
+        CHECK_OK(s->run_result);
+        httpd_free(s->h);
+}
+
+static char *url(const server *s, const char *path) {
+        char *u = NULL;
+        CHECK(asprintf(&u, "http://127.0.0.1:%u%s", s->port, path) > 0);
+        return u;
+}
+
+static void test_methods(server *s) {
+        _cleanup_free_ char *u = url(s, "/echo");
+        char *headers[] = { (char *) "X-Test: one two", (char *) "Content-Type: application/json",
+                            NULL };
+        static const char *const methods[] = { "POST", "PUT", "DELETE", "PATCH" };
+
+        for (size_t i = 0; i < ELEMENTSOF(methods); i++) {
+                http_response resp = {};
+                buf err = {};
+                http_request req = { .method = methods[i], .url = u, .headers = headers,
+                                     .body = "{\"a\":1}\0tail", .body_len = 12 };
+                CHECK_OK(http_do(&req, &resp, &err));
+                CHECK(resp.status == 200);
+                CHECK_STREQ(resp.content_type, "text/plain; charset=utf-8");
+                char expected[256];
+                int n = snprintf(expected, sizeof(expected),
+                                 "%s x=one two ct=application/json cl=12 expect=- body=", methods[i]);
+                CHECK(resp.body.len == (size_t) n + 12);
+                CHECK(memcmp(resp.body.data, expected, (size_t) n) == 0);
+                /* the body arrives byte for byte, NUL included */
+                CHECK(memcmp(resp.body.data + n, "{\"a\":1}\0tail", 12) == 0);
+                CHECK(err.len == 0);
+                http_response_free(&resp);
+                buf_free(&err);
+        }
+
+        /* GET: no body, no Content-Length; default method */
+        http_response resp = {};
+        http_request get = { .url = u };
+        CHECK_OK(http_do(&get, &resp, NULL));
+        CHECK(resp.status == 200);
+        CHECK_STREQ(resp.body.data, "GET x=- ct=- cl=- expect=- body=");
+
+        /* PUT without a body still says Content-Length: 0; curl's form Content-Type is not added
+         * to a body without one, and large bodies go without "Expect: 100-continue" */
+        http_request put = { .method = "PUT", .url = u };
+        CHECK_OK(http_do(&put, &resp, NULL));
+        CHECK_STREQ(resp.body.data, "PUT x=- ct=- cl=0 expect=- body=");
+
+        size_t big_len = 2 * 1024 * 1024;
+        char *big = malloc(big_len);
+        CHECK(big);
+        memset(big, 'b', big_len);
+        http_request post = { .method = "POST", .url = u, .body = big, .body_len = big_len,
+                              .max_body = 4 * 1024 * 1024 };
+        int64_t start = now_ms();
+        CHECK_OK(http_do(&post, &resp, NULL));
+        free(big);
+        CHECK(now_ms() - start < 900); /* no 1 s wait for a 100-continue that never comes */
+        CHECK(startswith(resp.body.data, "POST x=- ct=- cl=2097152 expect=- body=bbbb"));
+        CHECK(resp.body.len == strlen("POST x=- ct=- cl=2097152 expect=- body=") + big_len);
+
+        /* HEAD */
+        http_request head = { .method = "HEAD", .url = u };
+        CHECK_OK(http_do(&head, &resp, NULL));
+        CHECK(resp.status == 200);
+        CHECK(resp.body.len == 0);
+
+        /* a status other than 2xx is a response, not an error */
+        _cleanup_free_ char *missing = url(s, "/nope");
+        http_request nf = { .url = missing };
+        CHECK_OK(http_do(&nf, &resp, NULL));
+        CHECK(resp.status == 404);
+        CHECK_STREQ(resp.content_type, "application/json");
+        CHECK_STREQ(resp.body.data, "{\"error\":\"not found\"}");
+        http_response_free(&resp);
+}
+
+static void test_body_cap(server *s) {
+        _cleanup_free_ char *u = url(s, "/big");
+        http_response resp = {};
+        buf err = {};
+        http_request req = { .url = u, .max_body = 64000, .attempts = 3, .backoff_ms = 1 };
+        CHECK_OK(http_do(&req, &resp, NULL));
+        CHECK(resp.body.len == 64000);
+
+        req.max_body = 63999;
+        CHECK(http_do(&req, &resp, &err) == -ENOBUFS);
+        /* not retried: the same body comes back every time */
+        _cleanup_free_ char *expected = NULL;
+        CHECK(asprintf(&expected, "GET %s: response body larger than 63999 bytes (1 attempt)", u) > 0);
+        CHECK_STREQ(err.data, expected);
+        http_response_free(&resp);
+        buf_free(&err);
+}
+
+static void test_retries(server *s) {
+        _cleanup_free_ char *u = url(s, "/flaky");
+        http_response resp = {};
+        buf err = {};
+
+        atomic_store(&s->hits, 0);
+        http_request req = { .url = u, .attempts = 5, .backoff_ms = 10, .backoff_max_ms = 40 };
+        CHECK_OK(http_do(&req, &resp, &err));
+        CHECK(resp.status == 200);
+        CHECK_STREQ(resp.body.data, "{\"attempt\":4}");
+        CHECK(atomic_load(&s->hits) == 4);
+        CHECK(err.len == 0);
+
+        /* attempts used up: the last response is returned and err names the status */
+        atomic_store(&s->hits, 0);
+        req.attempts = 3;
+        CHECK_OK(http_do(&req, &resp, &err));
+        CHECK(resp.status == 503);
+        CHECK_STREQ(resp.body.data, "{\"error\":\"busy\"}");
+        CHECK(atomic_load(&s->hits) == 3);
+        _cleanup_free_ char *expected = NULL;
+        CHECK(asprintf(&expected, "GET %s: HTTP 503 (3 attempts)", u) > 0);
+        CHECK_STREQ(err.data, expected);
+
+        /* a 4xx is final by default */
+        _cleanup_free_ char *conflict = url(s, "/status?code=409");
+        atomic_store(&s->hits, 0);
+        http_request c = { .url = conflict, .attempts = 3, .backoff_ms = 1 };
+        CHECK_OK(http_do(&c, &resp, NULL));
+        CHECK(resp.status == 409);
+        CHECK(atomic_load(&s->hits) == 1);
+
+        /* ... unless listed; and a custom list replaces the 429/5xx default */
+        static const int retry_409[] = { 409, 0 };
+        c.retry_status = retry_409;
+        atomic_store(&s->hits, 0);
+        CHECK_OK(http_do(&c, &resp, NULL));
+        CHECK(atomic_load(&s->hits) == 3);
+
+        _cleanup_free_ char *unavailable = url(s, "/status?code=503");
+        c.url = unavailable;
+        atomic_store(&s->hits, 0);
+        CHECK_OK(http_do(&c, &resp, NULL));
+        CHECK(resp.status == 503);
+        CHECK(atomic_load(&s->hits) == 1);
+
+        http_response_free(&resp);
+        buf_free(&err);
+}
+
+static void test_backoff_and_deadline(server *s) {
+        _cleanup_free_ char *u = url(s, "/status?code=503");
+        http_response resp = {};
+
+        /* backoff 100, 200, 400 (jittered to at least half): >= 350 ms over four attempts */
+        atomic_store(&s->hits, 0);
+        http_request req = { .url = u, .attempts = 4, .backoff_ms = 100, .backoff_max_ms = 1000 };
+        int64_t start = now_ms();
+        CHECK_OK(http_do(&req, &resp, NULL));
+        int64_t took = now_ms() - start;
+        CHECK(atomic_load(&s->hits) == 4);
+        CHECK(took >= 350 && took < 2000);
+
+        /* the deadline stops retrying long before the attempts run out */
+        atomic_store(&s->hits, 0);
+        http_request d = { .url = u, .attempts = 1000, .backoff_ms = 50, .backoff_max_ms = 100,
+                           .deadline_ms = 600 };
+        start = now_ms();
+        CHECK_OK(http_do(&d, &resp, NULL));
+        took = now_ms() - start;
+        CHECK(resp.status == 503);
+        CHECK(took < 800); /* the last attempt is cut short at the deadline */
+        CHECK(atomic_load(&s->hits) >= 4 && atomic_load(&s->hits) < 30);
+
+        /* the deadline also cuts a slow attempt short */
+        _cleanup_free_ char *slow = url(s, "/slow");
+        buf err = {};
+        http_request t = { .url = slow, .attempts = 5, .deadline_ms = 150 };
+        start = now_ms();
+        CHECK(http_do(&t, &resp, &err) == -ETIMEDOUT);
+        took = now_ms() - start;
+        CHECK(took >= 140 && took < 400);
+        _cleanup_free_ char *expected = NULL;
+        CHECK(asprintf(&expected, "GET %s: Connection timed out (1 attempt)", slow) > 0);
+        CHECK_STREQ(err.data, expected);
+        sleep_ms(400); /* let the server finish the slow handler */
+
+        /* and the per-attempt timeout */
+        http_request pt = { .url = slow, .timeout_ms = 100 };
+        CHECK(http_do(&pt, &resp, NULL) == -ETIMEDOUT);
+        sleep_ms(400);
+
+        http_response_free(&resp);
+        buf_free(&err);
+}
+
+static uint16_t unused_port(void) {
+        /* Bind an ephemeral port and release it: nothing listens there afterwards. */
+        struct sockaddr_in sa = { .sin_family = AF_INET };
+        socklen_t len = sizeof(sa);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        CHECK(fd >= 0);
+        CHECK(bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0);
+        CHECK(getsockname(fd, (struct sockaddr *) &sa, &len) == 0);
+        close(fd);
+        return ntohs(sa.sin_port);
+}
+
+static void test_transport_errors(void) {
+        http_response resp = {};
+        buf err = {};
+        char u[64];
+
+        snprintf(u, sizeof(u), "http://127.0.0.1:%u/v1/x?y=1", unused_port());
+        char *headers[] = { (char *) "Authorization: Bearer s3cr3t", NULL };
+        http_request req = { .method = "POST", .url = u, .headers = headers, .body = "password",
+                             .body_len = 8, .attempts = 3, .backoff_ms = 5 };
+        CHECK(http_do(&req, &resp, &err) == -ECONNREFUSED);
+        CHECK(resp.status == 0);
+        _cleanup_free_ char *expected = NULL;
+        CHECK(asprintf(&expected, "POST %s: Connection refused (3 attempts)", u) > 0);
+        CHECK_STREQ(err.data, expected);
+        CHECK(!strstr(err.data, "s3cr3t") && !strstr(err.data, "password"));
+
+        /* only http and https; a bad scheme is not retried */
+        http_request ftp = { .url = "ftp://127.0.0.1/x", .attempts = 3, .backoff_ms = 5 };
+        CHECK(http_do(&ftp, &resp, &err) == -EINVAL);
+        CHECK(strstr(err.data, "(1 attempt)"));
+
+        http_response_free(&resp);
+        buf_free(&err);
+}
+
+/* ---- TLS against openssl s_server, with a throwaway CA ---- */
+
+static char tls_dir[] = "/tmp/test-http-tls.XXXXXX";
+static const char *const tls_files[] = { "ca.key", "ca.pem", "ca.srl", "server.key", "server.csr",
+                                         "server.pem", "client.key", "client.csr", "client.pem",
+                                         "san.ext" };
+
+static void tls_cleanup(void) {
+        char path[128];
+        for (size_t i = 0; i < ELEMENTSOF(tls_files); i++) {
+                snprintf(path, sizeof(path), "%s/%s", tls_dir, tls_files[i]);
+                unlink(path);
+        }
+        rmdir(tls_dir);
+}
+
+/* Start argv in tls_dir, output discarded; it dies with this process (PDEATHSIG). */
+static pid_t spawn(const char *const argv[]) {
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+                if (null < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 || chdir(tls_dir) < 0 ||
+                    prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+                        _exit(127);
+                execvp(argv[0], (char *const *) argv);
+                _exit(127);
+        }
+        return pid;
+}
+
+static void run(const char *const argv[]) {
+        int status;
+        pid_t pid = spawn(argv);
+        CHECK(waitpid(pid, &status, 0) == pid);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                fprintf(stderr, "%s %s failed\n", argv[0], argv[1]);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void make_cert(const char *name, const char *cn) {
+        char key[32], csr[32], pem[32], subj[64];
+        snprintf(key, sizeof(key), "%s.key", name);
+        snprintf(csr, sizeof(csr), "%s.csr", name);
+        snprintf(pem, sizeof(pem), "%s.pem", name);
+        snprintf(subj, sizeof(subj), "/CN=%s", cn);
+        run((const char *[]){ "openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-nodes", "-keyout", key, "-out", csr, "-subj", subj, NULL });
+        run((const char *[]){ "openssl", "x509", "-req", "-in", csr, "-CA", "ca.pem", "-CAkey", "ca.key",
+                        "-CAcreateserial", "-days", "1", "-extfile", "san.ext", "-out", pem, NULL });
+}
+
+static uint16_t unused_port(void);
+
+static void test_tls(void) {
+        char port_arg[32], path[128], u[64];
+        http_response resp = {};
+        buf err = {};
+
+        CHECK(mkdtemp(tls_dir));
+        CHECK(atexit(tls_cleanup) == 0);
+        snprintf(path, sizeof(path), "%s/san.ext", tls_dir);
+        FILE *f = fopen(path, "we");
+        CHECK(f);
+        fputs("subjectAltName=IP:127.0.0.1\n", f);
+        CHECK(fclose(f) == 0);
+
+        run((const char *[]){ "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+                        "-days", "1", "-subj", "/CN=test-ca", NULL });
+        make_cert("server", "127.0.0.1");
+        make_cert("client", "client");
+
+        uint16_t port = unused_port();
+        snprintf(port_arg, sizeof(port_arg), "127.0.0.1:%u", port);
+        /* -Verify: a client certificate signed by the CA is required; -www answers GET / */
+        pid_t s_server = spawn((const char *[]){ "openssl", "s_server", "-accept", port_arg, "-cert",
+                                         "server.pem", "-key", "server.key", "-CAfile", "ca.pem",
+                                         "-Verify", "1", "-www", "-quiet", NULL });
+        snprintf(u, sizeof(u), "https://127.0.0.1:%u/", port);
+
+        char ca[128], cert[128], key[128];
+        snprintf(ca, sizeof(ca), "%s/ca.pem", tls_dir);
+        snprintf(cert, sizeof(cert), "%s/client.pem", tls_dir);
+        snprintf(key, sizeof(key), "%s/client.key", tls_dir);
+        http_request req = { .url = u, .ca_file = ca, .cert_file = cert, .key_file = key,
+                             .attempts = 50, .backoff_ms = 50, .backoff_max_ms = 100,
+                             .deadline_ms = 10000 };
+        /* retried while s_server starts up (connection refused) */
+        CHECK_OK(http_do(&req, &resp, &err));
+        CHECK(resp.status == 200);
+        CHECK(strstr(resp.body.data, "s_server"));
+
+        /* a server the CA did not sign is not trusted, and that is not retried */
+        http_request untrusted = { .url = u, .cert_file = cert, .key_file = key, .attempts = 3,
+                                   .backoff_ms = 5 };
+        CHECK(http_do(&untrusted, &resp, &err) == -EIO);
+        CHECK(strstr(err.data, u));
+        CHECK(strstr(err.data, "certificate"));
+        CHECK(strstr(err.data, "(1 attempt)"));
+
+        /* without a client certificate the server refuses the handshake */
+        http_request anonymous = { .url = u, .ca_file = ca };
+        CHECK(http_do(&anonymous, &resp, &err) < 0);
+
+        CHECK(kill(s_server, SIGTERM) == 0);
+        CHECK(waitpid(s_server, NULL, 0) == s_server);
+        http_response_free(&resp);
+        buf_free(&err);
+}
+
+static void test_escape(void) {
+        _cleanup_free_ char *e = http_escape("a b/c?d=é~-._");
+        CHECK_STREQ(e, "a%20b%2Fc%3Fd%3D%C3%A9~-._");
+
+        char *d = NULL;
+        CHECK_OK(http_unescape(e, strlen(e), false, &d));
+        CHECK_STREQ(d, "a b/c?d=é~-._");
+        free(d);
+        CHECK_OK(http_unescape("a+b%2B", 6, true, &d));
+        CHECK_STREQ(d, "a b+");
+        free(d);
+        CHECK_OK(http_unescape("a+b", 3, false, &d));
+        CHECK_STREQ(d, "a+b");
+        free(d);
+        /* length bounds the input: the escape at the end is cut short */
+        CHECK(http_unescape("ab%41", 4, false, &d) == -EBADMSG);
+        CHECK(http_unescape("%g1", 3, false, &d) == -EBADMSG);
+        CHECK(http_unescape("%00", 3, false, &d) == -EBADMSG);
+}
+
+int main(void) {
+        CHECK_OK(http_global_init());
+        test_escape();
+        test_transport_errors();
+        test_tls();
+
+        server s = {};
+        server_start(&s);
+        test_methods(&s);
+        test_body_cap(&s);
+        test_retries(&s);
+        test_backoff_and_deadline(&s);
+        server_stop(&s);
+        return 0;
+}
