@@ -13,7 +13,9 @@
  *        -> any number of {id, stdout: bytes} / {id, stderr: bytes} in the order produced,
  *           then {id, exit: uint} (exit code, or 128+signal when killed).
  *           stdin is /dev/null; env entries are added to (or replace entries of) the server's
- *           environment.
+ *           environment. The exit frame comes once the command has exited and its stdout and
+ *           stderr are closed: a daemon it leaves behind must not keep them open. The command
+ *           runs in its own process group, killed if the session breaks.
  *   {op: "put", id, path: text}, then {id, data: bytes}..., then {id, end: true}
  *        -> {id, ok: true} once the tar stream in the data frames has been extracted under the
  *           directory path (created 0755 if missing). Modes, owners and mtimes are kept; entries
