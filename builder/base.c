@@ -62,7 +62,15 @@ int base_store_dir(const char *dir, char **ret) {
         const char *e;
         char *s;
 
-        if (dir)
+        if (dir && dir[0] != '/') {
+                /* Layers name their parents by absolute path: the store must not depend on the
+                 * current directory. */
+                _cleanup_free_ char *cwd = getcwd(NULL, 0);
+                if (!cwd)
+                        return negative_errno();
+                if (asprintf(&s, "%s/%s", cwd, dir) < 0)
+                        s = NULL;
+        } else if (dir)
                 s = strdup(dir);
         else if ((e = getenv("IMGBUILD_CACHE_DIR")) && *e)
                 s = strdup(e);

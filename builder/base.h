@@ -34,7 +34,7 @@ void base_image_done(base_image *b);
 #define BASE_COMM_PORT "org.imgbuild.comm"
 
 /* The image store: dir if given, else $IMGBUILD_CACHE_DIR, $XDG_CACHE_HOME/imgbuild or
- * ~/.cache/imgbuild. Returns 0 and a new string, or -errno (-ENOENT when no home is known). */
+ * ~/.cache/imgbuild; a relative dir is made absolute. Returns 0 and a new string, or -errno (-ENOENT when no home is known). */
 int base_store_dir(const char *dir, char **ret);
 
 /* Locate the bootagent binary baked into images: explicit path if given, else

@@ -19,6 +19,9 @@
 #include "spawn.h"
 #include "strv.h"
 
+/* The -drive id, the block device QMP snapshots name. */
+#define QEMU_DISK_ID "disk0"
+
 struct qemu_vm {
         pid_t pid;          /* QEMU, leader of its own process group */
         bool exited;
@@ -286,20 +289,30 @@ static int qmp_read_reply(qemu_vm *vm, unsigned timeout_ms) {
         }
 }
 
-static int qmp_execute(qemu_vm *vm, const char *command) {
-        _cleanup_free_ char *text = NULL;
-        int len = asprintf(&text, "{\"execute\":\"%s\"}\n", command);
-        if (len < 0)
+/* Send {"execute": command, "arguments": arguments} (arguments may be NULL) and wait for its
+ * answer. */
+static int qmp_execute_args(qemu_vm *vm, const char *command, json_t *arguments) {
+        _cleanup_(json_decrefp) json_t *msg = json_pack("{s:s}", "execute", command);
+        if (!msg || (arguments && json_object_set(msg, "arguments", arguments) < 0))
                 return -ENOMEM;
-        for (int done = 0; done < len;) {
-                ssize_t k = write(vm->qmp_fd, text + done, (size_t) (len - done));
+        _cleanup_free_ char *text = json_dump_compact(msg);
+        if (!text)
+                return -ENOMEM;
+        size_t len = strlen(text);
+        text[len++] = '\n'; /* replaces the NUL: written by length */
+        for (size_t done = 0; done < len;) {
+                ssize_t k = write(vm->qmp_fd, text + done, len - done);
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k < 0)
                         return negative_errno();
-                done += (int) k;
+                done += (size_t) k;
         }
-        return qmp_read_reply(vm, 10000);
+        return qmp_read_reply(vm, 30000);
+}
+
+static int qmp_execute(qemu_vm *vm, const char *command) {
+        return qmp_execute_args(vm, command, NULL);
 }
 
 static int build_argv(const qemu_vm_config *config, qemu_vm *vm, char ***ret) {
@@ -333,7 +346,7 @@ static int build_argv(const qemu_vm_config *config, qemu_vm *vm, char ***ret) {
         ADD("-drive");
         /* The overlay is throw-away until a clean power-off, which flushes it: no need to pay
          * for guest flushes on the way. */
-        ADDF("file=%s,if=virtio,format=qcow2,cache=unsafe,discard=unmap", config->disk);
+        ADDF("file=%s,id=" QEMU_DISK_ID ",if=virtio,format=qcow2,cache=unsafe,discard=unmap", config->disk);
         ADD("-chardev");
         ADDF("file,id=console,path=%s", vm->console_log);
         ADD("-serial");
@@ -496,6 +509,20 @@ void qemu_vm_set_deadline(qemu_vm *vm, unsigned timeout_sec) {
         deadline_pgid = timeout_sec > 0 ? vm->pid : 0;
         if (timeout_sec > 0)
                 alarm(timeout_sec);
+}
+
+int qemu_vm_snapshot(qemu_vm *vm, const char *overlay) {
+        _cleanup_(json_decrefp) json_t *args = json_pack("{s:s, s:s, s:s, s:s}", "device", QEMU_DISK_ID,
+                                                          "snapshot-file", overlay, "format", "qcow2",
+                                                          "mode", "absolute-paths");
+        int r;
+
+        if (!args)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        r = qmp_execute_args(vm, "blockdev-snapshot-sync", args);
+        if (r < 0)
+                return log_error_errno(r, "Failed to switch the VM's disk to the new layer %s: %m", overlay);
+        return 0;
 }
 
 int qemu_vm_powerdown(qemu_vm *vm, unsigned timeout_sec) {

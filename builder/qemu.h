@@ -55,6 +55,11 @@ bool qemu_deadline_expired(void);
  * is complete and can be snapshotted). Returns 0, or -ETIMEDOUT after killing it (logged). */
 int qemu_vm_powerdown(qemu_vm *vm, unsigned timeout_sec);
 
+/* Freeze the VM's current disk layer while it runs: QEMU creates overlay (qcow2, backed by the
+ * current layer) and sends every later write there (QMP blockdev-snapshot-sync). The frozen layer
+ * is as consistent as a crash at this point: sync the guest first. Returns 0 or -errno (logged). */
+int qemu_vm_snapshot(qemu_vm *vm, const char *overlay);
+
 /* Print the console log's last lines to stderr. */
 void qemu_vm_show_console(qemu_vm *vm, unsigned lines);
 

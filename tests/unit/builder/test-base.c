@@ -15,6 +15,12 @@ static void test_store_dir(void) {
         CHECK_OK(base_store_dir("/explicit", &s));
         CHECK_STREQ(s, "/explicit");
         free(s);
+        CHECK_OK(base_store_dir("rel/store", &s));
+        char *cwd = getcwd(NULL, 0), want[4200];
+        snprintf(want, sizeof(want), "%s/rel/store", cwd);
+        CHECK_STREQ(s, want);
+        free(s);
+        free(cwd);
         CHECK_OK(base_store_dir(NULL, &s));
         CHECK_STREQ(s, "/env/cache");
         free(s);
