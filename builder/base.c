@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -463,9 +464,43 @@ static int build_into(const char *tmp, const base_spec *spec, const char *bootag
         return 0;
 }
 
+/* One build per key at a time: an exclusive lock on BASE/.KEY.lock, released when fd closes. */
+static int lock_key(const char *base_dir, const char *key, int *ret_fd) {
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/.%.12s.lock", base_dir, key) < 0)
+                return -ENOMEM;
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return negative_errno();
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                if (errno != EWOULDBLOCK)
+                        return negative_errno();
+                log_info("Waiting for another build of base image %.12s", key);
+                if (flock(fd, LOCK_EX) < 0)
+                        return negative_errno();
+        }
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+static int remove_stale(const char *base_dir, const char *key) {
+        _cleanup_free_ char *pattern = NULL;
+        glob_t g = {};
+        int r = 0;
+
+        if (asprintf(&pattern, "%s/.tmp-%.12s-*", base_dir, key) < 0)
+                return -ENOMEM;
+        if (glob(pattern, GLOB_NOSORT, NULL, &g) == 0)
+                for (size_t i = 0; i < g.gl_pathc && r >= 0; i++)
+                        r = rm_rf(g.gl_pathv[i]);
+        globfree(&g);
+        return r;
+}
+
 int base_build(const char *store, const base_spec *spec, const char *bootagent, bool force, base_image *ret) {
         _cleanup_(base_image_done) base_image b = {};
         _cleanup_free_ char *base_dir = NULL, *tmp = NULL;
+        _cleanup_close_ int lock_fd = -1;
         int r;
 
         r = base_lookup(store, spec, bootagent, &b);
@@ -491,6 +526,21 @@ int base_build(const char *store, const base_spec *spec, const char *bootagent, 
         r = mkdir_p(base_dir, 0755);
         if (r < 0)
                 return log_error_errno(r, "Failed to create %s: %m", base_dir);
+        r = lock_key(base_dir, key, &lock_fd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to lock the base image %.12s: %m", key);
+        /* Holding the lock, anything left in a temporary directory for this key is from a build
+         * that was killed: reclaim the space. */
+        r = remove_stale(base_dir, key);
+        if (r < 0)
+                log_warning_errno(r, "Failed to remove what a killed build left in %s: %m", base_dir);
+        /* Another build may have finished it while we waited for the lock. */
+        if (!force && access(b.disk, F_OK) == 0) {
+                log_info("Base image %.12s is up to date: %s", b.key, b.dir);
+                *ret = b;
+                b = (base_image) {};
+                return 0;
+        }
         if (!mkdtemp(tmp))
                 return log_error_errno(errno, "Failed to create a directory in %s: %m", base_dir);
         /* mkdtemp makes it 0700; the store is readable like any cache. */
