@@ -35,8 +35,8 @@ static int definition_path(const char *image, char **ret) {
         return 0;
 }
 
-/* Parse the definition and build (or find) its base image. Logs failures. */
-static int ensure_base(const char *image, const base_args *args, base_image *ret) {
+int base_ensure(const char *image, const char *cache_dir, const char *bootagent_path, bool force,
+                base_image *ret) {
         _cleanup_free_ char *path = NULL, *text = NULL, *store = NULL, *bootagent = NULL;
         _cleanup_(image_freep) Image *img = NULL;
         Diagnostics diag = {};
@@ -57,10 +57,10 @@ static int ensure_base(const char *image, const base_args *args, base_image *ret
         diagnostics_print(&diag, stderr); /* warnings */
         diagnostics_free(&diag);
 
-        r = base_store_dir(args->cache_dir, &store);
+        r = base_store_dir(cache_dir, &store);
         if (r < 0)
                 return log_error_errno(r, "Failed to find the image store (set --cache-dir or IMGBUILD_CACHE_DIR): %m");
-        r = base_find_bootagent(args->bootagent, &bootagent);
+        r = base_find_bootagent(bootagent_path, &bootagent);
         if (r < 0)
                 return log_error_errno(r, "Failed to find the bootagent binary to bake in (use --bootagent): %m");
 
@@ -73,7 +73,7 @@ static int ensure_base(const char *image, const base_args *args, base_image *ret
                 .initrd_modules = img->initrd_modules,
                 .disk_size = img->disk_size,
         };
-        r = base_build(store, &spec, bootagent, args->force, ret);
+        r = base_build(store, &spec, bootagent, force, ret);
         return r < 0 ? r : 0;
 }
 
@@ -147,7 +147,7 @@ int cmd_base(int argc, char **argv) {
                 fprintf(stderr, "%s", usage);
                 return 2;
         }
-        r = ensure_base(argv[optind], &args, &b);
+        r = base_ensure(argv[optind], args.cache_dir, args.bootagent, args.force, &b);
         if (r < 0)
                 return 1;
         printf("%s\n", b.dir);
@@ -226,7 +226,7 @@ int cmd_vm_exec(int argc, char **argv) {
                 fprintf(stderr, "%s", usage);
                 return 2;
         }
-        r = ensure_base(argv[optind], &args, &b);
+        r = base_ensure(argv[optind], args.cache_dir, args.bootagent, args.force, &b);
         if (r < 0)
                 return 1;
         r = vm_exec(&b, &args, argv + optind + 2);
