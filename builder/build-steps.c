@@ -1,12 +1,15 @@
 #include "build-steps.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
 #include "comm-client.h"
 #include "crypto.h"
+#include "fs.h"
 #include "log.h"
 #include "runner.h"
+#include "spawn.h"
 #include "strv.h"
 
 /* Where copied files wait in the guest before they are installed at their destination. */
@@ -174,6 +177,28 @@ static int run_recipe_step(comm_client *c, void *userdata) {
         }
 }
 
+/* What must not ship in a template: identity that every clone would share, host keys, caches and
+ * logs of the build. Runs last, in its own layer, so the recipe's steps stay reusable. */
+static const char hygiene_script[] =
+        "set -e\n"
+        ": > /etc/machine-id\n"
+        "rm -f /var/lib/dbus/machine-id /etc/ssh/ssh_host_*\n"
+        "rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb "
+        GUEST_STAGING "\n"
+        "find /tmp /var/tmp -mindepth 1 -delete\n"
+        "rm -f /root/.bash_history /root/.lesshst /home/*/.bash_history\n"
+        "find /var/log -type f \\( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \\) -delete\n"
+        "find /var/log -type f -exec truncate -s 0 {} +\n"
+        "rm -rf /var/log/journal/*\n"
+        "sync\n";
+
+static int run_hygiene(comm_client *c, void *userdata) {
+        const RecipeStep *last = userdata;
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) hygiene_script, NULL };
+        RecipeStep s = { .file = last ? last->file : (char *) "hygiene", .line = last ? last->line : 0 };
+        return guest_run(c, &s, argv, NULL);
+}
+
 /* "run systemctl mask ..." for progress lines: display arguments only (secrets masked), cut short. */
 static char *step_name(const RecipeStep *s) {
         _cleanup_free_ char *args = strv_join(s->display_args ? s->display_args : (char *[]) { NULL }, " ");
@@ -200,7 +225,7 @@ int build_steps_run(const Recipe *recipe, const base_image *base, const char *st
         if (r < 0)
                 return log_error_errno(r, "Failed to compute step keys (reading %s): %m", strempty(failed));
 
-        steps = calloc(recipe->n_steps + 1, sizeof(*steps));
+        steps = calloc(recipe->n_steps + 1, sizeof(*steps)); /* + hygiene */
         if (!steps)
                 return log_error_errno(-ENOMEM, "Out of memory");
         for (size_t i = 0; i < recipe->n_steps; i++) {
@@ -217,11 +242,62 @@ int build_steps_run(const Recipe *recipe, const base_image *base, const char *st
                 };
         }
 
+        /* Hygiene's key follows the last step's, so it is cached with it. */
+        char hygiene_key[SHA256_HEX_SIZE];
+        sha256_ctx *ctx = sha256_new();
+        if (!ctx)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        sha256_update_str(ctx, recipe->n_steps > 0 ? keys[recipe->n_steps - 1] : base->key);
+        sha256_update_str(ctx, hygiene_script);
+        sha256_final_hex(ctx, hygiene_key);
+        steps[recipe->n_steps] = (runner_step) {
+                .key = hygiene_key,
+                .name = "hygiene (machine-id, host keys, apt lists, logs, history)",
+                .run = run_hygiene,
+                .userdata = recipe->n_steps > 0 ? &recipe->steps[recipe->n_steps - 1] : NULL,
+        };
+
         runner_config config = {
                 .store = store,
                 .base = base,
                 .memory_mb = (unsigned) (recipe->qemu.memory / (1024 * 1024)),
                 .cpus = recipe->qemu.cpus,
         };
-        return runner_run(&config, steps, recipe->n_steps, ret_disk);
+        return runner_run(&config, steps, recipe->n_steps + 1, ret_disk);
+}
+
+int build_export(const char *layer, const char *out) {
+        _cleanup_free_ char *tmp = NULL;
+        int r, status;
+
+        if (asprintf(&tmp, "%s.tmp-XXXXXX", out) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return log_error_errno(errno, "Failed to create a file next to %s: %m", out);
+        /* zstd: several times faster than the default zlib for the same size class. */
+        char *argv[] = { (char *) "qemu-img", (char *) "convert", (char *) "-c", (char *) "-O", (char *) "qcow2",
+                         (char *) "-o", (char *) "compression_type=zstd", (char *) layer, tmp, NULL };
+        log_info("Exporting %s to %s", layer, out);
+        r = spawn_run(argv, NULL, &status);
+        if (r < 0) {
+                log_error_errno(r, "Failed to run qemu-img: %m");
+                goto fail;
+        }
+        if (status != 0) {
+                log_error("qemu-img convert failed with status %d", status);
+                r = -EPROTO;
+                goto fail;
+        }
+        if (fsync(fd) < 0 || rename(tmp, out) < 0) {
+                r = log_error_errno(errno, "Failed to move the export into place at %s: %m", out);
+                goto fail;
+        }
+        r = fsync_parent_dir(out);
+        if (r < 0)
+                log_warning_errno(r, "Failed to sync the directory of %s: %m", out);
+        return 0;
+fail:
+        (void) unlink(tmp);
+        return r;
 }

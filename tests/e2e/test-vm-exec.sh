@@ -14,7 +14,7 @@ cleanup() {
 trap cleanup EXIT
 
 set +e
-"$IMGBUILD" vm-exec --cache-dir "$CACHE_DIR" --bootagent "$BOOTAGENT" --timeout 600 "$IMAGE" -- \
+"$IMGBUILD" vm-exec --cache-dir "$CACHE_DIR" --bootagent "$GUEST_BOOTAGENT" --timeout 600 "$IMAGE" -- \
     sh -c 'uname -a; echo "agent: $(readlink -f /proc/$PPID/exe)"; exit 3' >"$out" &
 pid=$!
 wait "$pid"

@@ -14,7 +14,7 @@ cleanup() {
 trap cleanup EXIT
 
 for sig in TERM INT; do
-    "$IMGBUILD" vm-exec --cache-dir "$CACHE_DIR" --bootagent "$BOOTAGENT" "$IMAGE" -- sleep 600 &
+    "$IMGBUILD" vm-exec --cache-dir "$CACHE_DIR" --bootagent "$GUEST_BOOTAGENT" "$IMAGE" -- sleep 600 &
     pid=$!
     # Wait for its QEMU to appear.
     for _ in $(seq 1 200); do

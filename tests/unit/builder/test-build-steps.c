@@ -11,6 +11,7 @@
 #include "crypto.h"
 #include "fs.h"
 #include "runner.h"
+#include "spawn.h"
 
 static char root[] = "/var/tmp/test-build-steps-XXXXXX";
 
@@ -93,7 +94,33 @@ static void test_vm(const char *base_dir) {
                          "from-a\n"
                          "downloaded\n");
         CHECK(strstr(last, "/layers/"));
+
+        /* The export is one flat image holding the steps' files, after hygiene. */
+        char exported[700], raw[700];
+        snprintf(exported, sizeof(exported), "%s/t.qcow2", root);
+        snprintf(raw, sizeof(raw), "%s/t.raw", root);
+        CHECK_OK(build_export(last, exported));
         free(last);
+        char *info[] = { (char *) "qemu-img", (char *) "info", (char *) "--output=json", exported, NULL };
+        buf qi = BUF_INIT(1 << 20);
+        int status;
+        CHECK_OK(spawn_capture(info, NULL, &qi, &status));
+        CHECK(status == 0 && !strstr(qi.data, "backing-filename"));
+        buf_free(&qi);
+        char *to_raw[] = { (char *) "qemu-img", (char *) "convert", (char *) "-O", (char *) "raw", exported, raw, NULL };
+        CHECK_OK(spawn_run(to_raw, NULL, &status));
+        CHECK(status == 0);
+        char *conf[] = { (char *) "debugfs", (char *) "-R", (char *) "cat /etc/t/conf", raw, NULL };
+        qi = BUF_INIT(1 << 20);
+        CHECK_OK(spawn_capture(conf, NULL, &qi, &status));
+        CHECK_STREQ(qi.data, "secret-ish\n");
+        buf_free(&qi);
+        char *mid[] = { (char *) "debugfs", (char *) "-R", (char *) "stat /etc/machine-id", raw, NULL };
+        qi = BUF_INIT(1 << 20);
+        CHECK_OK(spawn_capture(mid, NULL, &qi, &status));
+        CHECK(strstr(qi.data, "Size: 0\n"));
+        buf_free(&qi);
+        CHECK(unlink(raw) == 0);
 
         /* Rebuild: every step cached, nothing boots. */
         CHECK_OK(build_steps_run(recipe, &base, store, NULL));
