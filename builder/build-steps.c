@@ -3,10 +3,12 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "comm-client.h"
 #include "crypto.h"
 #include "fs.h"
+#include "json.h"
 #include "log.h"
 #include "runner.h"
 #include "spawn.h"
@@ -209,7 +211,17 @@ static char *step_name(const RecipeStep *s) {
         return name;
 }
 
-int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, char **ret_disk) {
+void build_result_done(build_result *r) {
+        for (size_t i = 0; i < r->n_steps; i++) {
+                free(r->steps[i].key);
+                free(r->steps[i].name);
+        }
+        free(r->steps);
+        free(r->disk);
+        *r = (build_result) {};
+}
+
+int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, build_result *ret) {
         _cleanup_strv_free_ char **keys = NULL, **names = NULL;
         _cleanup_free_ char *failed = NULL;
         _cleanup_free_ runner_step *steps = NULL;
@@ -263,7 +275,101 @@ int build_steps_run(const Recipe *recipe, const base_image *base, const char *st
                 .memory_mb = (unsigned) (recipe->qemu.memory / (1024 * 1024)),
                 .cpus = recipe->qemu.cpus,
         };
-        return runner_run(&config, steps, recipe->n_steps + 1, ret_disk);
+        _cleanup_free_ char *disk = NULL;
+        size_t n = recipe->n_steps + 1;
+        r = runner_run(&config, steps, n, &disk);
+        if (r < 0 || !ret)
+                return r;
+
+        _cleanup_(build_result_done) build_result res = { .steps = calloc(n, sizeof(build_step_result)) };
+        if (!res.steps)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        for (size_t i = 0; i < n; i++) {
+                res.steps[i] = (build_step_result) { .key = strdup(steps[i].key), .name = strdup(steps[i].name),
+                                                     .cached = steps[i].cached, .seconds = steps[i].seconds };
+                res.n_steps++;
+                if (!res.steps[i].key || !res.steps[i].name)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+        }
+        res.disk = TAKE_PTR(disk);
+        *ret = res;
+        res = (build_result) {};
+        return 0;
+}
+
+/* sha256 over the names and contents of every file the recipe was read from. */
+static int recipe_digest(const Recipe *recipe, char out[SHA256_HEX_SIZE]) {
+        sha256_ctx *ctx = sha256_new();
+        if (!ctx)
+                return -ENOMEM;
+        for (char **f = recipe->files; f && *f; f++) {
+                char hex[SHA256_HEX_SIZE];
+                int r = sha256_file_hex(*f, hex);
+                if (r < 0) {
+                        sha256_free(ctx);
+                        return r;
+                }
+                const char *base = strrchr(*f, '/');
+                sha256_update_str(ctx, base ? base + 1 : *f);
+                sha256_update_str(ctx, hex);
+        }
+        sha256_final_hex(ctx, out);
+        return 0;
+}
+
+int build_manifest_write(const char *path, const Recipe *recipe, const base_image *base,
+                         const build_result *result, const char *export_path) {
+        char digest[SHA256_HEX_SIZE], output[SHA256_HEX_SIZE];
+        _cleanup_free_ char *base_info_path = NULL, *base_info_text = NULL, *text = NULL;
+        _cleanup_(json_decrefp) json_t *base_info = NULL;
+        int r;
+
+        r = recipe_digest(recipe, digest);
+        if (r < 0)
+                return log_error_errno(r, "Failed to hash the recipe's files: %m");
+        r = sha256_file_hex(export_path, output);
+        if (r < 0)
+                return log_error_errno(r, "Failed to hash %s: %m", export_path);
+        if (asprintf(&base_info_path, "%s/base.json", base->dir) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        r = read_file(base_info_path, 1024 * 1024, &base_info_text, NULL);
+        if (r >= 0)
+                r = json_parse(base_info_text, strlen(base_info_text), &base_info, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read %s: %m", base_info_path);
+        json_t *base_packages = json_path(base_info, "packages");
+
+        _cleanup_(json_decrefp) json_t *packages = json_array(), *steps = json_array();
+        if (!packages || !steps)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        for (size_t i = 0; i < recipe->n_steps; i++)
+                for (char **p = recipe->steps[i].packages; p && *p; p++)
+                        if (json_array_append_new(packages, json_string(*p)) < 0)
+                                return log_error_errno(-ENOMEM, "Out of memory");
+        for (size_t i = 0; i < result->n_steps; i++) {
+                const build_step_result *s = &result->steps[i];
+                if (json_array_append_new(steps, json_pack("{s:s, s:s, s:b, s:f}", "key", s->key, "name", s->name,
+                                                           "cached", s->cached, "seconds", s->seconds)) < 0)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+        }
+        _cleanup_(json_decrefp) json_t *m = json_pack(
+                "{s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:O*}, s:O, s:O, s:{s:s, s:s}, s:I}",
+                "template", "name", recipe->template_name, "version", recipe->template_version,
+                "recipe", "path", recipe->path, "digest", digest,
+                "base", "key", base->key, "packages", base_packages,
+                "packages", packages,
+                "steps", steps,
+                "output", "path", export_path, "sha256", output,
+                "created", (json_int_t) time(NULL));
+        if (!m)
+                return log_error_errno(-ENOMEM, "Failed to build the manifest");
+        text = json_dump_compact(m);
+        if (!text)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        r = write_file_atomic(path, text, strlen(text), 0644, (uid_t) -1, (gid_t) -1);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write %s: %m", path);
+        return 0;
 }
 
 int build_export(const char *layer, const char *out) {

@@ -17,9 +17,31 @@
 #include "base.h"
 #include "recipe.h"
 
-/* Run every step not cached yet, then hygiene. On success *ret_disk (may be NULL) is the last
- * layer. Returns 0 or -errno (logged). */
-int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, char **ret_disk);
+typedef struct build_step_result {
+        char *key;
+        char *name;      /* display form, secrets masked */
+        bool cached;
+        double seconds;  /* 0 when cached */
+} build_step_result;
+
+typedef struct build_result {
+        char *disk;                /* the last layer (after hygiene) */
+        build_step_result *steps;  /* the recipe's steps, then hygiene */
+        size_t n_steps;
+} build_result;
+
+void build_result_done(build_result *r);
+
+/* Run every step not cached yet, then hygiene. On success fills *ret (may be NULL). Returns 0 or
+ * -errno (logged). */
+int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, build_result *ret);
+
+/* Write the build manifest (JSON, atomically) to path: template name and version, recipe digest
+ * (sha256 over every recipe/include file's name and content), base key and package list, the
+ * packages the recipe installs, per-step keys, cache state and timings, and the exported file's
+ * path and sha256. Returns 0 or -errno (logged). */
+int build_manifest_write(const char *path, const Recipe *recipe, const base_image *base,
+                         const build_result *result, const char *export_path);
 
 /* Flatten layer (and its whole backing chain) into one zstd-compressed qcow2 at out, written
  * next to it and renamed into place. Returns 0 or -errno (logged). */

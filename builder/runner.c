@@ -88,7 +88,7 @@ static int guest_sync(qemu_vm *vm) {
         return 0;
 }
 
-int runner_run(const runner_config *config, const runner_step *steps, size_t n, char **ret_disk) {
+int runner_run(const runner_config *config, runner_step *steps, size_t n, char **ret_disk) {
         _cleanup_(qemu_vm_freep) qemu_vm *vm = NULL;
         _cleanup_free_ char *layers_dir = NULL, *parent = NULL, *layer = NULL;
         size_t first;
@@ -97,6 +97,10 @@ int runner_run(const runner_config *config, const runner_step *steps, size_t n, 
         r = runner_cached_prefix(config->store, steps, n, &first);
         if (r < 0)
                 return log_error_errno(r, "Failed to look up cached steps: %m");
+        for (size_t i = 0; i < n; i++) {
+                steps[i].cached = i < first;
+                steps[i].seconds = 0;
+        }
         for (size_t i = 0; i < first; i++)
                 log_info("Step %zu/%zu %s: cached (%.12s)", i + 1, n, steps[i].name, steps[i].key);
 
@@ -179,7 +183,8 @@ int runner_run(const runner_config *config, const runner_step *steps, size_t n, 
                         log_error_errno(r, "Failed to keep the layer of step %zu: %m", i + 1);
                         goto fail;
                 }
-                log_info("Step %zu/%zu %s: done in %.1f s", i + 1, n, steps[i].name, elapsed_since(&start));
+                steps[i].seconds = elapsed_since(&start);
+                log_info("Step %zu/%zu %s: done in %.1f s", i + 1, n, steps[i].name, steps[i].seconds);
         }
         if (ret_disk)
                 *ret_disk = TAKE_PTR(layer);

@@ -21,6 +21,9 @@ typedef struct runner_step {
         /* Do the step through the communicator. Returns 0, or -errno after logging why. */
         int (*run)(comm_client *c, void *userdata);
         void *userdata;
+        /* Set by runner_run: */
+        bool cached;         /* its layer was reused */
+        double seconds;      /* time it took when it ran */
 } runner_step;
 
 typedef struct runner_config {
@@ -41,4 +44,4 @@ int runner_cached_prefix(const char *store, const runner_step *steps, size_t n, 
 /* Run every step not cached yet, then power off. On success *ret_disk (may be NULL) is the last
  * step's layer (the base disk when n == 0). Returns 0 or -errno (logged; -EINTR when imgbuild was
  * interrupted). */
-int runner_run(const runner_config *config, const runner_step *steps, size_t n, char **ret_disk);
+int runner_run(const runner_config *config, runner_step *steps, size_t n, char **ret_disk);

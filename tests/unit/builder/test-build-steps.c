@@ -43,7 +43,7 @@ static Recipe *parse(const char *text) {
 static void test_vm(const char *base_dir) {
         char store[600], kernel[600], initrd[600], disk[600], hex[SHA256_HEX_SIZE];
         const char *key = strrchr(base_dir, '/') + 1;
-        base_image base = { .kernel = kernel, .initrd = initrd, .disk = disk };
+        base_image base = { .dir = (char *) base_dir, .kernel = kernel, .initrd = initrd, .disk = disk };
         snprintf(base.key, sizeof(base.key), "%s", key);
         snprintf(kernel, sizeof(kernel), "%s/vmlinuz", base_dir);
         snprintf(initrd, sizeof(initrd), "%s/initrd.img", base_dir);
@@ -78,8 +78,8 @@ static void test_vm(const char *base_dir) {
         fflush(stdout);
         int saved = dup(STDOUT_FILENO);
         CHECK(saved >= 0 && dup2(out, STDOUT_FILENO) == STDOUT_FILENO);
-        char *last = NULL;
-        int r = build_steps_run(recipe, &base, store, &last);
+        _cleanup_(build_result_done) build_result res = {};
+        int r = build_steps_run(recipe, &base, store, &res);
         CHECK(dup2(saved, STDOUT_FILENO) == STDOUT_FILENO);
         close(saved);
         CHECK_OK(r);
@@ -93,14 +93,17 @@ static void test_vm(const char *base_dir) {
                          "b.txt 640\n"
                          "from-a\n"
                          "downloaded\n");
-        CHECK(strstr(last, "/layers/"));
+        CHECK(strstr(res.disk, "/layers/"));
+        CHECK(res.n_steps == 5); /* the recipe's four, then hygiene */
+        for (size_t i = 0; i < res.n_steps; i++)
+                CHECK(!res.steps[i].cached && res.steps[i].seconds > 0);
+        CHECK(strneq(res.steps[4].name, "hygiene", 7));
 
         /* The export is one flat image holding the steps' files, after hygiene. */
         char exported[700], raw[700];
         snprintf(exported, sizeof(exported), "%s/t.qcow2", root);
         snprintf(raw, sizeof(raw), "%s/t.raw", root);
-        CHECK_OK(build_export(last, exported));
-        free(last);
+        CHECK_OK(build_export(res.disk, exported));
         char *info[] = { (char *) "qemu-img", (char *) "info", (char *) "--output=json", exported, NULL };
         buf qi = BUF_INIT(1 << 20);
         int status;
@@ -122,8 +125,25 @@ static void test_vm(const char *base_dir) {
         buf_free(&qi);
         CHECK(unlink(raw) == 0);
 
+        /* The manifest names the output by checksum and lists every step. */
+        char manifest[700], want[200];
+        snprintf(manifest, sizeof(manifest), "%s/manifest.json", root);
+        CHECK_OK(build_manifest_write(manifest, recipe, &base, &res, exported));
+        char *m = NULL, out_hex[SHA256_HEX_SIZE];
+        CHECK_OK(read_file(manifest, 1 << 20, &m, NULL));
+        CHECK_OK(sha256_file_hex(exported, out_hex));
+        snprintf(want, sizeof(want), "\"sha256\":\"%s\"", out_hex);
+        CHECK(strstr(m, want));
+        snprintf(want, sizeof(want), "\"key\":\"%s\"", res.steps[0].key);
+        CHECK(strstr(m, want));
+        CHECK(strstr(m, "\"name\":\"t\"") && strstr(m, "\"linux-image-cloud-amd64\""));
+        free(m);
+
         /* Rebuild: every step cached, nothing boots. */
-        CHECK_OK(build_steps_run(recipe, &base, store, NULL));
+        _cleanup_(build_result_done) build_result again = {};
+        CHECK_OK(build_steps_run(recipe, &base, store, &again));
+        CHECK(again.n_steps == 5 && again.steps[0].cached && again.steps[4].cached);
+        CHECK_STREQ(again.disk, res.disk);
 
         /* A pin the file does not match fails the download step (a new key: it runs again and
          * checks); the copies before it stay cached. */
