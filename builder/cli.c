@@ -14,12 +14,13 @@ typedef struct Command {
         const char *summary;
 } Command;
 
-/* The one dispatch table. Commands still to come (base, gc, templates, serve, pool) go here as
+/* The one dispatch table. Commands still to come (base, gc, templates, pool) go here as
  * rows like these, with their cmd_<name>() declared in cli.h and defined in cmd-<name>.c. */
 static const Command commands[] = {
         { "build", cmd_build, "Build a template from a recipe (also: imgbuild RECIPE)" },
         { "validate", cmd_validate, "Check recipes for errors without building" },
         { "inspect", cmd_inspect, "Show a recipe's variables, provider settings and steps" },
+        { "serve", cmd_serve, "Run the local cloud services (metadata, Vault, API) for a state dir" },
 };
 
 static void help(void) {

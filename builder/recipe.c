@@ -149,15 +149,6 @@ static char *path_join(const char *dir, const char *rel) {
         return s;
 }
 
-static char *dir_of(const char *path) {
-        const char *slash = strrchr(path, '/');
-        if (!slash)
-                return strdup(".");
-        if (slash == path)
-                return strdup("/");
-        return strndup(path, (size_t) (slash - path));
-}
-
 /* The parent of a directory given as a display path, kept relative when it was relative. */
 static char *parent_dir(const char *dir) {
         const char *last = strrchr(dir, '/');
@@ -166,7 +157,7 @@ static char *parent_dir(const char *dir) {
                 return path_join(dir, "..");
         if (streq(dir, "/"))
                 return strdup("/");
-        return dir_of(dir);
+        return path_dirname(dir);
 }
 
 /* ---- small validators ---- */
@@ -1327,7 +1318,7 @@ static int parse_line(Parser *p, const LexLine *l, const char *dir) {
 }
 
 static int parse_text(Parser *p, LexFile *f) {
-        _cleanup_free_ char *dir = dir_of(f->path);
+        _cleanup_free_ char *dir = path_dirname(f->path);
         if (!dir)
                 return -ENOMEM;
         for (;;) {

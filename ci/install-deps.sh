@@ -11,7 +11,7 @@ packages=(
     # runtime tools: VMs and base images
     qemu-system-x86 qemu-utils mmdebstrap e2fsprogs socat
     # tests: real etcd, systemd-nspawn
-    etcd-server etcd-client systemd-container curl
+    etcd-server etcd-client systemd-container curl jq openssl
 )
 
 sudo=()

@@ -1,4 +1,5 @@
 #include "frame.h"
+#include "fs.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -6,21 +7,6 @@
 
 /* Deeper nesting is rejected: libcbor frees and serializes items recursively. */
 #define FRAME_MAX_DEPTH 64
-
-static int write_all(int fd, const void *data, size_t len) {
-        const uint8_t *p = data;
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += n;
-                len -= (size_t) n;
-        }
-        return 0;
-}
 
 /* Read exactly len bytes. Returns len, or fewer at EOF, or -errno. */
 static ssize_t read_full(int fd, void *data, size_t len) {

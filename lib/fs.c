@@ -9,8 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Directory part of path ("a/b" -> "a", "b" -> ".", "/b" -> "/"). Returns a new string or NULL. */
-static char *dir_of(const char *path) {
+char *path_dirname(const char *path) {
         const char *slash = strrchr(path, '/');
         if (!slash)
                 return strdup(".");
@@ -19,7 +18,7 @@ static char *dir_of(const char *path) {
         return strndup(path, (size_t) (slash - path));
 }
 
-static int write_all(int fd, const void *data, size_t len) {
+int write_all(int fd, const void *data, size_t len) {
         const char *p = data;
         while (len > 0) {
                 ssize_t n = write(fd, p, len);
@@ -35,7 +34,7 @@ static int write_all(int fd, const void *data, size_t len) {
 }
 
 int fsync_parent_dir(const char *path) {
-        _cleanup_free_ char *dir = dir_of(path);
+        _cleanup_free_ char *dir = path_dirname(path);
         if (!dir)
                 return -ENOMEM;
         _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -47,7 +46,7 @@ int fsync_parent_dir(const char *path) {
 }
 
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, uid_t uid, gid_t gid) {
-        _cleanup_free_ char *dir = dir_of(path);
+        _cleanup_free_ char *dir = path_dirname(path);
         if (!dir)
                 return -ENOMEM;
         const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;

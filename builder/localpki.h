@@ -1,0 +1,58 @@
+/* The local services' certificate authority: an EC P-256 CA created on first start in
+ * DIR/pki/{ca.pem,ca.key} and reused afterwards, which issues leaf certificates the way Vault's
+ * PKI engine does (key generated here, or taken from a verified CSR). Role policy (which names
+ * and TTLs are allowed) is the caller's business; this module only builds certificates. */
+#pragma once
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "macro.h"
+
+typedef struct localpki localpki;
+
+/* Load the CA from dir (ca.pem, ca.key), or create dir and a new CA there if neither file exists.
+ * A half-present or mismatched pair is -EBADMSG rather than being overwritten. Returns 0 or
+ * -errno. */
+int localpki_open(const char *dir, localpki **ret);
+void localpki_free(localpki *p);
+DEFINE_TRIVIAL_CLEANUP_FUNC(localpki *, localpki_free);
+
+/* The CA certificate as PEM (borrowed). */
+const char *localpki_ca_pem(const localpki *p);
+/* When the CA certificate expires (leaf certificates never outlive it). */
+time_t localpki_ca_not_after(const localpki *p);
+
+typedef struct localpki_request {
+        const char *common_name;
+        char **dns_names;      /* subjectAltName DNS entries (NULL-terminated, may be NULL) */
+        char **ip_addresses;   /* subjectAltName IP entries, textual IPv4/IPv6 */
+        int64_t ttl;           /* seconds from now */
+} localpki_request;
+
+typedef struct localpki_cert {
+        char *certificate;     /* PEM */
+        char *serial_number;   /* colon-separated lower-case hex, like Vault */
+        int64_t expiration;    /* UNIX seconds (notAfter) */
+} localpki_cert;
+
+/* Issue a certificate for public_key signed by the CA, valid from now - 30 s (clock skew) for
+ * ttl seconds (cut at the CA's own expiry). Returns 0, -EINVAL for an unparsable IP, -ENOMEM, -EIO
+ * for other OpenSSL failures. */
+int localpki_issue(localpki *p, const localpki_request *req, EVP_PKEY *public_key, time_t now,
+                   localpki_cert *ret);
+void localpki_cert_done(localpki_cert *c);
+
+/* A new EC P-256 key. Returns 0 or -EIO. */
+int localpki_generate_key(EVP_PKEY **ret);
+/* The private key as a PEM string in the traditional format ("EC PRIVATE KEY" for EC keys, as
+ * Vault returns with private_key_format der/pem). The caller wipes and frees it. */
+int localpki_private_key_pem(EVP_PKEY *key, char **ret);
+
+/* Parse a PEM CSR and verify its self-signature. Returns 0, or -EBADMSG for anything else. */
+int localpki_parse_csr(const char *pem, X509_REQ **ret);
+/* The CSR's subject CN (NULL if none) and its DNS and IP subjectAltNames (new strv's, may be
+ * empty). Returns 0 or -ENOMEM/-EBADMSG. */
+int localpki_csr_names(X509_REQ *csr, char **ret_cn, char ***ret_dns, char ***ret_ips);

@@ -1,0 +1,187 @@
+/* The serve object: state loading, listeners, dispatch by port and cloud.json reloads. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "json.h"
+#include "log.h"
+#include "serve.h"
+#include "strv.h"
+
+int serve_reply_json(httpd_response *resp, int status, json_t *doc) {
+        _cleanup_json_ json_t *j = doc;
+        if (!j)
+                return -ENOMEM;
+        _cleanup_free_ char *text = json_dump_compact(j);
+        if (!text)
+                return -ENOMEM;
+        resp->status = status;
+        resp->content_type = "application/json";
+        buf_clear(&resp->body);
+        return buf_puts(&resp->body, text);
+}
+
+int serve_vault_error(httpd_response *resp, int status, const char *message) {
+        return serve_reply_json(resp, status, json_pack("{s:[s]}", "errors", message));
+}
+
+static time_t real_now(void) { return time(NULL); }
+
+/* A listener's tag is its port; what the port serves, and for which instance, is looked up in
+ * the current cloud.json at each request. So a port handed from a removed instance to a new one
+ * (or moved between services) follows cloud.json without rebinding. */
+static int dispatch(const httpd_request *req, httpd_response *resp, void *userdata) {
+        serve *s = userdata;
+        const cloud_state *c = s->cloud;
+        unsigned port;
+
+        if (sscanf(req->listener_tag, "port:%u", &port) != 1)
+                return -EINVAL;
+        if (port == c->api_port)
+                return serve_api(s, req, resp);
+        for (size_t i = 0; i < c->n_instances; i++) {
+                if (port == c->instances[i].metadata_port)
+                        return serve_metadata(s, c->instances[i].id, req, resp);
+                if (port == c->instances[i].vault_port)
+                        return serve_vault(s, c->instances[i].id, req, resp);
+        }
+        /* An instance removed from cloud.json leaves its listener idle. */
+        return serve_vault_error(resp, 404, "no service on this port");
+}
+
+/* Listen on 127.0.0.1:port unless that is done already. On failure err says which port. */
+static int bind_port(serve *s, uint16_t port, buf *err) {
+        char tag[16];
+        int r;
+
+        snprintf(tag, sizeof(tag), "port:%u", port);
+        if (strv_contains(s->bound, tag))
+                return 0;
+        r = httpd_listen(s->httpd, "127.0.0.1", port, tag);
+        if (r < 0) {
+                buf_clear(err);
+                (void) buf_printf(err, "127.0.0.1:%u: %s", port, strerror(-r));
+                return r;
+        }
+        return strv_push(&s->bound, tag);
+}
+
+/* Bind every port cloud.json names. Keeps going past a failure so one busy port does not hide
+ * the others; returns the first error. */
+static int bind_all(serve *s, buf *err) {
+        int r = bind_port(s, s->cloud->api_port, err);
+
+        for (size_t i = 0; i < s->cloud->n_instances; i++) {
+                int k = bind_port(s, s->cloud->instances[i].metadata_port, err);
+                r = r < 0 ? r : k;
+                k = bind_port(s, s->cloud->instances[i].vault_port, err);
+                r = r < 0 ? r : k;
+        }
+        return r;
+}
+
+int serve_new(const char *state_dir, serve **ret, buf *err) {
+        _cleanup_(serve_freep) serve *s = NULL;
+        _cleanup_free_ char *pki_dir = NULL, *vault_path = NULL;
+        int r;
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->now = real_now;
+        s->state_dir = strdup(state_dir);
+        if (!s->state_dir || asprintf(&s->cloud_path, "%s/cloud.json", state_dir) < 0 ||
+            asprintf(&pki_dir, "%s/pki", state_dir) < 0 ||
+            asprintf(&vault_path, "%s/vault.json", state_dir) < 0)
+                return -ENOMEM;
+
+        if (stat(s->cloud_path, &s->cloud_stat) < 0) {
+                r = negative_errno();
+                (void) buf_printf(err, "%s: %s", s->cloud_path, strerror(-r));
+                return r;
+        }
+        r = cloud_state_load(s->cloud_path, &s->cloud, err);
+        if (r == -EINVAL) {
+                /* Put the file name in front of the JSON path. */
+                _cleanup_free_ char *detail = buf_steal(err);
+                (void) buf_printf(err, "%s: %s", s->cloud_path, strempty(detail));
+                return r;
+        }
+        if (r < 0) {
+                (void) buf_printf(err, "Failed to read %s: %s", s->cloud_path, strerror(-r));
+                return r;
+        }
+        if ((r = localpki_open(pki_dir, &s->pki)) < 0) {
+                (void) buf_printf(err, "Failed to open the CA in %s: %s", pki_dir, strerror(-r));
+                return r;
+        }
+        if ((r = vault_store_open(vault_path, &s->vault)) < 0 ||
+            (r = vault_store_seed(s->vault, s->cloud->kv_seeds, s->now())) < 0) {
+                (void) buf_printf(err, "Failed to open %s: %s", vault_path, strerror(-r));
+                return r;
+        }
+        if ((r = httpd_new(dispatch, s, &s->httpd)) < 0)
+                return r;
+        if ((r = bind_all(s, err)) < 0)
+                return r;
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+void serve_free(serve *s) {
+        if (!s)
+                return;
+        httpd_free(s->httpd);
+        vault_store_free(s->vault);
+        localpki_free(s->pki);
+        cloud_state_free(s->cloud);
+        strv_free(s->bound);
+        free(s->cloud_path);
+        free(s->state_dir);
+        free(s);
+}
+
+static bool stat_changed(const struct stat *a, const struct stat *b) {
+        return a->st_ino != b->st_ino || a->st_size != b->st_size ||
+               a->st_mtim.tv_sec != b->st_mtim.tv_sec || a->st_mtim.tv_nsec != b->st_mtim.tv_nsec;
+}
+
+int serve_reload_if_changed(serve *s) {
+        _cleanup_(cloud_state_freep) cloud_state *next = NULL;
+        _cleanup_buf_ buf err = BUF_INIT(4096);
+        struct stat st;
+        int r;
+
+        if (stat(s->cloud_path, &st) < 0 || !stat_changed(&st, &s->cloud_stat))
+                return 0;
+        s->cloud_stat = st;
+        r = cloud_state_load(s->cloud_path, &next, &err);
+        if (r == -EINVAL) {
+                log_error("serve: Ignoring changed %s, keeping the previous state: %s", s->cloud_path, err.data);
+                return 0;
+        }
+        if (r < 0) {
+                log_error_errno(r, "serve: Ignoring changed %s, keeping the previous state: %m", s->cloud_path);
+                return 0;
+        }
+        cloud_state_free(s->cloud);
+        s->cloud = TAKE_PTR(next);
+        r = vault_store_seed(s->vault, s->cloud->kv_seeds, s->now());
+        if (r < 0)
+                log_warning_errno(r, "serve: Failed to seed new KV secrets: %m");
+        r = bind_all(s, &err);
+        if (r < 0)
+                log_error("serve: Failed to listen on %s", err.data);
+        log_info("serve: reloaded %s (%zu instances)", s->cloud_path, s->cloud->n_instances);
+        return 1;
+}
+
+int serve_run(serve *s, volatile sig_atomic_t *stop) {
+        while (!*stop) {
+                int r = httpd_step(s->httpd, 200);
+                if (r < 0)
+                        return r;
+                (void) serve_reload_if_changed(s);
+        }
+        return 0;
+}
