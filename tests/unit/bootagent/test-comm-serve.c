@@ -9,11 +9,11 @@
 #include "comm.h"
 #include "frame.h"
 #include "fs.h"
-#include "serve.h"
+#include "comm-serve.h"
 
 static pid_t server_pid;
 
-/* Start serve_loop in a child on one end of a socketpair; returns the other end. */
+/* Start comm_serve_loop in a child on one end of a socketpair; returns the other end. */
 static int start_server(void) {
         int sv[2];
         CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
@@ -21,7 +21,7 @@ static int start_server(void) {
         CHECK(server_pid >= 0);
         if (server_pid == 0) {
                 close(sv[0]);
-                int r = serve_loop(sv[1], sv[1]);
+                int r = comm_serve_loop(sv[1], sv[1]);
                 _exit(r < 0 ? 100 : r);
         }
         close(sv[1]);

@@ -1,4 +1,4 @@
-#include "serve.h"
+#include "comm-serve.h"
 
 #include <fcntl.h>
 #include <getopt.h>
@@ -170,7 +170,7 @@ static int serve_get(int out_fd, const comm_msg *m) {
         return 0;
 }
 
-int serve_loop(int in_fd, int out_fd) {
+int comm_serve_loop(int in_fd, int out_fd) {
         int r;
 
         for (;;) {
@@ -242,7 +242,7 @@ static int open_device(const char *path, int *ret) {
 
 static void sigpipe_noop(int sig) {}
 
-int cmd_serve(int argc, char **argv) {
+int cmd_comm_serve(int argc, char **argv) {
         static const struct option options[] = {
                 { "device", required_argument, NULL, 'd' },
                 { "stdio", no_argument, NULL, 's' },
@@ -280,7 +280,7 @@ int cmd_serve(int argc, char **argv) {
         (void) sigaction(SIGPIPE, &sa, NULL);
 
         if (use_stdio) {
-                r = serve_loop(STDIN_FILENO, STDOUT_FILENO);
+                r = comm_serve_loop(STDIN_FILENO, STDOUT_FILENO);
                 if (r < 0)
                         return log_error_errno(r, "Communicator session failed: %m"), 1;
                 return 0;
@@ -290,7 +290,7 @@ int cmd_serve(int argc, char **argv) {
         r = open_device(device, &fd);
         if (r < 0)
                 return log_error_errno(r, "Failed to open %s: %m", device), 1;
-        r = serve_loop(fd, fd);
+        r = comm_serve_loop(fd, fd);
         if (r < 0)
                 return log_error_errno(r, "Communicator session on %s failed: %m", device), 1;
         if (r == 0)
