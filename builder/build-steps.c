@@ -274,6 +274,7 @@ int build_steps_run(const Recipe *recipe, const base_image *base, const char *st
                 .base = base,
                 .memory_mb = (unsigned) (recipe->qemu.memory / (1024 * 1024)),
                 .cpus = recipe->qemu.cpus,
+                .disk_size = recipe->qemu.disk,
         };
         _cleanup_free_ char *disk = NULL;
         size_t n = recipe->n_steps + 1;

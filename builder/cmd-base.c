@@ -168,7 +168,7 @@ static int vm_exec(const base_image *b, const base_args *args, char **command) {
                 r = log_error_errno(-ENOMEM, "Out of memory");
                 goto out;
         }
-        r = qemu_overlay_create(b->disk, overlay);
+        r = qemu_overlay_create(b->disk, overlay, 0);
         if (r < 0)
                 goto out;
 

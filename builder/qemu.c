@@ -1,6 +1,7 @@
 #include "qemu.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -152,11 +153,39 @@ const char *qemu_accel(void) {
         return accel = "kvm";
 }
 
-int qemu_overlay_create(const char *parent, const char *overlay) {
-        char *argv[] = { (char *) "qemu-img", (char *) "create", (char *) "-q", (char *) "-f", (char *) "qcow2",
-                         (char *) "-b", (char *) parent, (char *) "-F", (char *) "qcow2", (char *) overlay, NULL };
+int qemu_image_virtual_size(const char *image, uint64_t *ret) {
+        char *argv[] = { (char *) "qemu-img", (char *) "info", (char *) "--output=json", (char *) image, NULL };
+        _cleanup_buf_ buf out = BUF_INIT(4 * 1024 * 1024);
+        _cleanup_(json_decrefp) json_t *info = NULL;
         int r, status;
 
+        r = spawn_capture(argv, NULL, &out, &status);
+        if (r < 0)
+                return r;
+        if (status != 0)
+                return -EPROTO;
+        r = json_parse(out.data ?: "", out.len, &info, NULL);
+        if (r < 0)
+                return r;
+        return json_path_u64(info, "virtual-size", ret);
+}
+
+int qemu_overlay_create(const char *parent, const char *overlay, uint64_t min_size) {
+        char size[32] = "";
+        int r, status;
+
+        if (min_size > 0) {
+                uint64_t current;
+                r = qemu_image_virtual_size(parent, &current);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to read the size of %s: %m", parent);
+                /* Only ever grow: a smaller view would cut the file system short. */
+                if (min_size > current)
+                        snprintf(size, sizeof(size), "%" PRIu64, min_size);
+        }
+        char *argv[] = { (char *) "qemu-img", (char *) "create", (char *) "-q", (char *) "-f", (char *) "qcow2",
+                         (char *) "-b", (char *) parent, (char *) "-F", (char *) "qcow2", (char *) overlay,
+                         size[0] ? size : NULL, NULL };
         r = spawn_run(argv, NULL, &status);
         if (r < 0)
                 return log_error_errno(r, "Failed to run qemu-img: %m");
@@ -164,7 +193,7 @@ int qemu_overlay_create(const char *parent, const char *overlay) {
                 log_error("qemu-img create of %s on %s failed with status %d", overlay, parent, status);
                 return -EPROTO;
         }
-        return 0;
+        return size[0] ? 1 : 0;
 }
 
 static int connect_unix(const char *path, int *ret) {

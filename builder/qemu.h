@@ -30,9 +30,13 @@ typedef struct qemu_vm_config {
  * opens; otherwise TCG, with a one-line notice the first time. Returns the -accel value. */
 const char *qemu_accel(void);
 
-/* Create overlay as a qcow2 whose backing file is parent (qemu-img create -b parent -F qcow2).
- * Returns 0 or -errno (logged). */
-int qemu_overlay_create(const char *parent, const char *overlay);
+/* Create overlay as a qcow2 whose backing file is parent (qemu-img create -b parent -F qcow2). If
+ * min_size (bytes) exceeds the parent's virtual size, the overlay is that large (the guest then
+ * has to grow its file system). Returns 1 if it grew, 0 if not, or -errno (logged). */
+int qemu_overlay_create(const char *parent, const char *overlay, uint64_t min_size);
+
+/* Virtual disk size of a qcow2 image in bytes. Returns 0 or -errno. */
+int qemu_image_virtual_size(const char *image, uint64_t *ret);
 
 /* Start QEMU and connect to its communicator and QMP sockets. Returns 0 and a new VM, or -errno
  * (logged, with the console's last lines when QEMU died). */

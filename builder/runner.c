@@ -88,6 +88,24 @@ static int guest_sync(qemu_vm *vm) {
         return 0;
 }
 
+/* The root file system lies directly on /dev/vda: ext4 grows online to the new disk size. */
+static int guest_grow_root(qemu_vm *vm) {
+        char *argv[] = { (char *) "resize2fs", (char *) "/dev/vda", NULL };
+        _cleanup_free_ char *error = NULL;
+        int status, r;
+
+        r = comm_client_exec(qemu_vm_comm(vm), argv, NULL, "/", -1, STDERR_FILENO, &status, &error);
+        if (r == -EREMOTEIO)
+                return log_error("Failed to grow the guest's file system: %s", error), -EREMOTEIO;
+        if (r < 0)
+                return log_error_errno(r, "Failed to grow the guest's file system: %m");
+        if (status != 0) {
+                log_error("resize2fs in the guest failed with status %d", status);
+                return -EPROTO;
+        }
+        return 0;
+}
+
 int runner_run(const runner_config *config, runner_step *steps, size_t n, char **ret_disk) {
         _cleanup_(qemu_vm_freep) qemu_vm *vm = NULL;
         _cleanup_free_ char *layers_dir = NULL, *parent = NULL, *layer = NULL;
@@ -127,9 +145,10 @@ int runner_run(const runner_config *config, runner_step *steps, size_t n, char *
                 r = runner_layer_path(config->store, steps[first].key, &layer);
         if (r < 0)
                 return log_error_errno(r, "Failed to prepare the layer of step %zu: %m", first + 1);
-        r = qemu_overlay_create(parent, layer);
+        r = qemu_overlay_create(parent, layer, config->disk_size);
         if (r < 0)
                 return r;
+        bool grown = r > 0;
 
         /* A VM's NIC is decided at boot: open it if any remaining step needs the mirror. */
         bool network = false;
@@ -140,6 +159,8 @@ int runner_run(const runner_config *config, runner_step *steps, size_t n, char *
         r = qemu_vm_start(&vc, &vm);
         if (r >= 0)
                 r = qemu_vm_wait_ready(vm, config->boot_timeout ?: 300);
+        if (r >= 0 && grown)
+                r = guest_grow_root(vm);
         if (r < 0)
                 goto fail;
 

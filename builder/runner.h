@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base.h"
 #include "comm-client.h"
@@ -33,6 +34,8 @@ typedef struct runner_config {
         unsigned boot_timeout;     /* seconds; 0: 300 */
         unsigned memory_mb;        /* 0: provider default */
         unsigned cpus;             /* 0: provider default */
+        uint64_t disk_size;        /* bytes; 0: the base's. Grows (never shrinks) the disk and the
+                                    * root file system in the first layer that is built */
 } runner_config;
 
 /* Path of the layer for key (whether or not it exists). Returns 0 and a new string or -ENOMEM. */

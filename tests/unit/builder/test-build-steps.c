@@ -62,12 +62,14 @@ static void test_vm(const char *base_dir) {
         snprintf(text, sizeof(text),
                  "template t 1\n"
                  "base debian-12\n"
+                 "qemu disk=3G\n"
                  "env GREETING=hello\n"
                  "copy files/conf /etc/t/conf mode=0600 owner=nobody:nogroup\n"
                  "copy files/dir /opt/t owner=daemon:daemon\n"
                  "download files/dl.sh /usr/local/bin/dl sha256=%s mode=0755\n"
                  "run echo \"greeting=$GREETING\"; stat -c 'conf %%a %%U:%%G' /etc/t/conf; "
-                 "stat -c 'a.sh %%a %%U' /opt/t/a.sh; stat -c 'b.txt %%a' /opt/t/sub/b.txt; /opt/t/a.sh; /usr/local/bin/dl\n",
+                 "stat -c 'a.sh %%a %%U' /opt/t/a.sh; stat -c 'b.txt %%a' /opt/t/sub/b.txt; /opt/t/a.sh; /usr/local/bin/dl; "
+                 "test $(($(stat -f -c '%%b*%%S' /))) -gt 2800000000 && echo grown\n",
                  hex);
         _cleanup_(recipe_freep) Recipe *recipe = parse(text);
         CHECK(recipe->n_steps == 4);
@@ -92,7 +94,8 @@ static void test_vm(const char *base_dir) {
                          "a.sh 755 daemon\n"
                          "b.txt 640\n"
                          "from-a\n"
-                         "downloaded\n");
+                         "downloaded\n"
+                         "grown\n");
         CHECK(strstr(res.disk, "/layers/"));
         CHECK(res.n_steps == 5); /* the recipe's four, then hygiene */
         for (size_t i = 0; i < res.n_steps; i++)

@@ -43,7 +43,10 @@ static void test_overlay(void) {
                 TEST_SKIP("qemu-img not installed");
         CHECK(status == 0);
 
-        CHECK_OK(qemu_overlay_create(parent, child));
+        CHECK(qemu_overlay_create(parent, child, 0) == 0);
+        uint64_t size;
+        CHECK_OK(qemu_image_virtual_size(child, &size));
+        CHECK(size == 16u << 20);
         char *info[] = { (char *) "qemu-img", (char *) "info", (char *) "--output=json", child, NULL };
         buf out = BUF_INIT(1 << 20);
         CHECK_OK(spawn_capture(info, NULL, &out, &status));
@@ -54,10 +57,21 @@ static void test_overlay(void) {
         CHECK(strstr(out.data, want));
         buf_free(&out);
 
+        /* Grown on request, never shrunk. */
+        char grown[300], same[300];
+        snprintf(grown, sizeof(grown), "%s/grown.qcow2", dir);
+        snprintf(same, sizeof(same), "%s/same.qcow2", dir);
+        CHECK(qemu_overlay_create(parent, grown, 64u << 20) == 1);
+        CHECK_OK(qemu_image_virtual_size(grown, &size));
+        CHECK(size == 64u << 20);
+        CHECK(qemu_overlay_create(parent, same, 8u << 20) == 0);
+        CHECK_OK(qemu_image_virtual_size(same, &size));
+        CHECK(size == 16u << 20);
+
         /* A missing parent fails cleanly. */
         snprintf(parent, sizeof(parent), "%s/missing.qcow2", dir);
         snprintf(child, sizeof(child), "%s/child2.qcow2", dir);
-        CHECK(qemu_overlay_create(parent, child) < 0);
+        CHECK(qemu_overlay_create(parent, child, 0) < 0);
         CHECK_OK(rm_rf(dir));
 }
 
