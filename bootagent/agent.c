@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "comm-serve.h"
 #include "firstboot.h"
 #include "http.h"
 #include "log.h"
@@ -21,6 +22,7 @@ static const command commands[] = {
         { "renew", cmd_renew, "re-issue certificates past their renewal point" },
         { "leave", cmd_leave, "remove this etcd member from its cluster and wipe its data" },
         { "status", cmd_status, "show the journal: stages, outcome, timeline (--json)" },
+        { "serve", cmd_comm_serve, "serve the imgbuild communicator (build VMs; --device PATH | --stdio)" },
 };
 
 static void usage(FILE *f) {

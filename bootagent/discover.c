@@ -4,12 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "exoscale.h"
-#include "request.h"
 #include "json.h"
-#include "strv.h"
 
 void pool_view_done(pool_view *v) {
         free(v->pool_id);
@@ -51,8 +47,7 @@ static int peer_cmp(const void *a, const void *b) {
         return strcmp(((const pool_peer *) a)->instance_id, ((const pool_peer *) b)->instance_id);
 }
 
-int discover_parse_peers(json_t *instances, json_t *network, pool_view *view) {
-        json_t *list = json_object_get(instances, "instances");
+int discover_parse_peers(json_t *list, json_t *network, pool_view *view) {
         json_t *leases = json_object_get(network, "leases");
         size_t i, j;
         json_t *inst, *lease;
@@ -93,92 +88,27 @@ int discover_parse_peers(json_t *instances, json_t *network, pool_view *view) {
         return 0;
 }
 
-/* Signed GET <api->url><path>?<query>; *ret a new JSON reference. */
-static int api_get(const cloud_api *api, const char *path, const char *query, json_t **ret, buf *err) {
-        _cleanup_free_ char *url = NULL, *url_path = NULL;
-        _cleanup_buf_ buf auth = BUF_INIT(4096);
-        _cleanup_buf_ buf e = BUF_INIT(1024);
-        _cleanup_strv_free_ char **headers = NULL;
-        http_response resp = { 0 };
-        int r;
-
-        if (asprintf(&url, "%s%s%s%s", api->url, path, query ? "?" : "", strempty(query)) < 0)
-                return -ENOMEM;
-        /* The signed path is the URL path, including the /v2 prefix. */
-        const char *p = strstr(api->url, "://");
-        p = p ? strchr(p + 3, '/') : NULL;
-        if (asprintf(&url_path, "%s%s", strempty(p), path) < 0)
-                return -ENOMEM;
-        r = buf_puts(&auth, "Authorization: ");
-        if (r < 0)
-                return r;
-        r = exo_sign("GET", url_path, query, NULL, 0, api->key, api->secret, time(NULL) + 600, &auth);
-        if (r < 0)
-                return r;
-        r = strv_push(&headers, auth.data);
-        if (r < 0)
-                return r;
-        http_request req = {
-                .url = url,
-                .headers = headers,
-                .timeout_ms = 5000,
-                .max_body = 4 * 1024 * 1024,
-                .attempts = 5,
-                .backoff_ms = 200,
-                .deadline_ms = 30000,
-        };
-        r = request_do(&req, &resp, err);
-        if (r < 0)
-                goto out;
-        if (resp.status != 200) {
-                _cleanup_json_ json_t *j = NULL;
-                const char *msg = NULL;
-                if (json_parse(resp.body.data, resp.body.len, &j, NULL) >= 0)
-                        msg = json_path_string(j, "message");
-                if (err)
-                        buf_printf(err, "GET %s: HTTP %ld%s%.200s", url, resp.status, msg ? ": " : "", strempty(msg));
-                r = resp.status == 404 ? -ENOENT : resp.status == 403 ? -EACCES : -EIO;
-                goto out;
-        }
-        r = json_parse(resp.body.data, resp.body.len, ret, &e);
-        if (r < 0 && err)
-                buf_printf(err, "GET %s: bad JSON: %s", url, strempty(e.data));
-out:
-        http_response_free(&resp);
-        return r;
-}
-
-int discover_pool(const cloud_api *api, const char *instance_id, pool_view *ret, buf *err) {
+int discover_pool(exoapi *api, const char *instance_id, pool_view *ret, buf *err) {
         _cleanup_json_ json_t *self = NULL, *instances = NULL, *network = NULL;
-        _cleanup_free_ char *path = NULL, *query = NULL, *net_id = NULL, *esc = http_escape(instance_id);
+        _cleanup_free_ char *net_id = NULL;
         pool_view view = { 0 };
         int r;
 
-        if (!esc || asprintf(&path, "/instance/%s", esc) < 0)
-                return -ENOMEM;
-        r = api_get(api, path, NULL, &self, err);
+        r = exoapi_instance_get(api, instance_id, &self);
         if (r < 0)
-                return r;
+                goto api_fail;
         r = discover_parse_manager(self, &view.pool_id, &net_id);
         if (r < 0) {
                 if (err)
                         buf_printf(err, "instance %s is not an instance-pool member on a private network", instance_id);
                 return r;
         }
-        _cleanup_free_ char *pool_esc = http_escape(view.pool_id), *net_esc = http_escape(net_id);
-        free(path);
-        path = NULL;
-        if (!pool_esc || !net_esc || asprintf(&query, "manager-id=%s&manager-type=instance-pool", pool_esc) < 0 ||
-            asprintf(&path, "/private-network/%s", net_esc) < 0) {
-                r = -ENOMEM;
-                goto fail;
-        }
-        r = api_get(api, "/instance", query, &instances, err);
+        r = exoapi_instance_list_by_pool(api, view.pool_id, &instances);
         if (r < 0)
-                goto fail;
-        r = api_get(api, path, NULL, &network, err);
+                goto api_fail;
+        r = exoapi_private_network_get(api, net_id, &network);
         if (r < 0)
-                goto fail;
+                goto api_fail;
         r = discover_parse_peers(instances, network, &view);
         if (r < 0) {
                 if (err)
@@ -187,6 +117,10 @@ int discover_pool(const cloud_api *api, const char *instance_id, pool_view *ret,
         }
         *ret = view;
         return 0;
+
+api_fail:
+        if (err)
+                buf_puts(err, exoapi_error(api));
 fail:
         pool_view_done(&view);
         return r;

@@ -1,16 +1,11 @@
-/* Pool discovery over the Exoscale API v2 (signed with lib/exoscale.h): own instance -> pool ->
- * pool instances -> private network leases. */
+/* Pool discovery over the Exoscale API v2 (lib/exoapi.h): own instance -> pool -> pool instances
+ * -> private network leases. */
 #pragma once
 
 #include <jansson.h>
 
 #include "buf.h"
-
-typedef struct cloud_api {
-        const char *url;        /* e.g. https://api-ch-gva-2.exoscale.com/v2 (borrowed) */
-        const char *key;        /* borrowed */
-        const char *secret;     /* borrowed secret */
-} cloud_api;
+#include "exoapi.h"
 
 typedef struct pool_peer {
         char *instance_id;
@@ -25,9 +20,11 @@ typedef struct pool_view {
 
 /* Parsers for the API replies (fuzzed). */
 int discover_parse_manager(json_t *instance, char **ret_pool_id, char **ret_network_id);
-/* Fill peers from an instance list and a private network: running instances with a lease. */
+/* Fill peers from an instance list (the "instances" array) and a private network: running
+ * instances with a lease. */
 int discover_parse_peers(json_t *instances, json_t *network, pool_view *view);
 
-int discover_pool(const cloud_api *api, const char *instance_id, pool_view *ret, buf *err);
+/* Discover the pool of instance_id through api. On failure err gets the API's error line. */
+int discover_pool(exoapi *api, const char *instance_id, pool_view *ret, buf *err);
 void pool_view_done(pool_view *v);
 const pool_peer *pool_view_find_ip(const pool_view *v, const char *ip);

@@ -323,20 +323,24 @@ static int stage_discover(agent *a) {
         r = vault_kv_read(&a->vault, a->cfg->kv_mount, a->cfg->cloud_api_secret, &creds, &err);
         if (r < 0)
                 return stage_fail(a, "discover", r, &err);
-        cloud_api api = {
-                .url = json_path_string(creds, "api_url"),
-                .key = json_path_string(creds, "api_key"),
-                .secret = json_path_string(creds, "api_secret"),
+        const char *url = json_path_string(creds, "api_url");
+        exoapi_credentials key = {
+                .key = (char *) json_path_string(creds, "api_key"),
+                .secret = (char *) json_path_string(creds, "api_secret"),
         };
-        if (!api.url || !api.key || !api.secret) {
+        if (!url || !key.key || !key.secret) {
                 buf_printf(&err, "secret %s needs api_url, api_key and api_secret", a->cfg->cloud_api_secret);
                 return stage_fail(a, "discover", -EINVAL, &err);
         }
-        r = discover_pool(&api, a->id.instance_id, &a->pool, &err);
-        /* The API secret is only needed here. */
-        json_t *s = json_object_get(creds, "api_secret");
-        if (json_is_string(s))
-                explicit_bzero((char *) json_string_value(s), strlen(json_string_value(s)));
+        _cleanup_(exoapi_freep) exoapi *api = NULL;
+        r = exoapi_new(&key, a->id.zone && *a->id.zone ? a->id.zone : "local", &api);
+        /* The client holds its own copy of the API secret (wiped when freed): wipe this one. */
+        explicit_bzero(key.secret, strlen(key.secret));
+        if (r >= 0)
+                r = exoapi_set_endpoint(api, url);
+        if (r < 0)
+                return stage_fail(a, "discover", r, &err);
+        r = discover_pool(api, a->id.instance_id, &a->pool, &err);
         if (r < 0)
                 return stage_fail(a, "discover", r, &err);
         if (!pool_view_find_ip(&a->pool, a->id.local_ipv4)) {

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cmd-base.h"
 #include "log.h"
 #include "strv.h"
 
@@ -14,12 +15,14 @@ typedef struct Command {
         const char *summary;
 } Command;
 
-/* The one dispatch table. Commands still to come (base, gc, templates, pool) go here as
+/* The one dispatch table. Commands still to come (gc, templates, pool) go here as
  * rows like these, with their cmd_<name>() declared in cli.h and defined in cmd-<name>.c. */
 static const Command commands[] = {
         { "build", cmd_build, "Build a template from a recipe (also: imgbuild RECIPE)" },
         { "validate", cmd_validate, "Check recipes for errors without building" },
         { "inspect", cmd_inspect, "Show a recipe's variables, provider settings and steps" },
+        { "base", cmd_base, "Build (or find) the base image of an image definition" },
+        { "vm-exec", cmd_vm_exec, "Boot a base image and run one command in it" },
         { "serve", cmd_serve, "Run the local cloud services (metadata, Vault, API) for a state dir" },
         { "pool", cmd_pool, "Create, inspect, scale, roll and delete local instance pools" },
 };

@@ -143,9 +143,9 @@ static void test_discover(void) {
         free(net);
         CHECK(discover_parse_manager(lonely, &pool, &net) == -EBADMSG);
 
-        _cleanup_json_ json_t *instances = parse("{\"instances\":[{\"id\":\"i2\",\"state\":\"running\"},"
+        _cleanup_json_ json_t *instances = parse("[{\"id\":\"i2\",\"state\":\"running\"},"
                                                  "{\"id\":\"i1\",\"state\":\"running\"},{\"id\":\"i3\",\"state\":\"stopped\"},"
-                                                 "{\"id\":\"i4\",\"state\":\"running\"}]}");
+                                                 "{\"id\":\"i4\",\"state\":\"running\"}]");
         _cleanup_json_ json_t *network = parse("{\"leases\":[{\"instance-id\":\"i1\",\"ip\":\"10.0.0.1\"},"
                                                "{\"instance-id\":\"i2\",\"ip\":\"10.0.0.2\"},{\"instance-id\":\"i3\",\"ip\":\"10.0.0.3\"}]}");
         pool_view v = { 0 };

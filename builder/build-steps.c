@@ -1,0 +1,410 @@
+#include "build-steps.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "comm-client.h"
+#include "crypto.h"
+#include "fs.h"
+#include "json.h"
+#include "log.h"
+#include "runner.h"
+#include "spawn.h"
+#include "strv.h"
+
+/* Where copied files wait in the guest before they are installed at their destination. */
+#define GUEST_STAGING "/run/imgbuild-staging"
+
+/* Run argv in the guest with the step's env, output streamed to ours. 0 only on exit status 0. */
+static int guest_run(comm_client *c, const RecipeStep *s, char *const *argv, char *const *extra_env) {
+        _cleanup_strv_free_ char **env = strv_copy(s->env ? s->env : (char *[]) { NULL });
+        _cleanup_free_ char *error = NULL;
+        int r, status;
+
+        if (!env)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        for (char *const *e = extra_env; e && *e; e++)
+                if (strv_push(&env, *e) < 0)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+        r = comm_client_exec(c, argv, env, "/", STDOUT_FILENO, STDERR_FILENO, &status, &error);
+        if (r == -EREMOTEIO) {
+                log_error("%s:%u: Failed to start %s in the VM: %s", s->file, s->line, argv[0], error);
+                return r;
+        }
+        if (r < 0)
+                return log_error_errno(r, "%s:%u: Lost the VM while running %s: %m", s->file, s->line, argv[0]);
+        if (status != 0) {
+                log_error("%s:%u: %s exited with status %d", s->file, s->line, argv[0], status);
+                return -EPROTO;
+        }
+        return 0;
+}
+
+static int step_packages(comm_client *c, const RecipeStep *s) {
+        static char *const apt_env[] = { (char *) "DEBIAN_FRONTEND=noninteractive", NULL };
+        /* The base image does not wait for the network at boot. */
+        char *wait[] = { (char *) "/lib/systemd/systemd-networkd-wait-online", (char *) "--any",
+                         (char *) "--timeout=90", NULL };
+        char *update[] = { (char *) "apt-get", (char *) "update", (char *) "-q", NULL };
+        _cleanup_strv_free_ char **install = NULL;
+        int r;
+
+        r = strv_split("apt-get install -y -q --no-install-recommends", " ", &install);
+        for (char **p = s->packages; r >= 0 && p && *p; p++)
+                r = strv_push(&install, *p);
+        if (r < 0)
+                return log_error_errno(r, "Out of memory");
+        r = guest_run(c, s, wait, NULL);
+        if (r >= 0)
+                r = guest_run(c, s, update, apt_env);
+        if (r >= 0)
+                r = guest_run(c, s, install, apt_env);
+        return r;
+}
+
+static int step_run(comm_client *c, const RecipeStep *s) {
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c", s->command, NULL };
+        return guest_run(c, s, argv, NULL);
+}
+
+/* Put a host file or directory into a fresh staging directory in the guest. */
+static int put_staged(comm_client *c, const RecipeStep *s, const char *source) {
+        char *clean[] = { (char *) "rm", (char *) "-rf", (char *) GUEST_STAGING, NULL };
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        r = guest_run(c, s, clean, NULL);
+        if (r < 0)
+                return r;
+        r = comm_client_put(c, source, GUEST_STAGING, &error);
+        if (r == -EREMOTEIO)
+                return log_error("%s:%u: Failed to copy %s into the VM: %s", s->file, s->line, source, error), r;
+        if (r < 0)
+                return log_error_errno(r, "%s:%u: Failed to copy %s into the VM: %m", s->file, s->line, source);
+        return 0;
+}
+
+/* Install the staged file NAME at dest with mode and owner (owner NULL: root). */
+static int install_staged_file(comm_client *c, const RecipeStep *s, const char *name, const char *dest,
+                               mode_t mode, const char *owner) {
+        static const char script[] =
+                "set -e; mkdir -p \"$(dirname \"$2\")\"; cp -f \"$1\" \"$2\"; "
+                "chown \"$3\" \"$2\"; chmod \"$4\" \"$2\"; rm -rf " GUEST_STAGING;
+        _cleanup_free_ char *staged = NULL;
+        char mode_text[16];
+
+        if (asprintf(&staged, GUEST_STAGING "/%s", name) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        snprintf(mode_text, sizeof(mode_text), "%04o", (unsigned) mode);
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) script, (char *) "sh", staged,
+                         (char *) dest, (char *) (owner ?: "root:root"), mode_text, NULL };
+        return guest_run(c, s, argv, NULL);
+}
+
+static int step_copy(comm_client *c, const RecipeStep *s) {
+        struct stat st;
+        int r;
+
+        if (stat(s->source, &st) < 0)
+                return log_error_errno(errno, "%s:%u: %s: %m", s->file, s->line, s->source);
+        r = put_staged(c, s, s->source);
+        if (r < 0)
+                return r;
+        if (!S_ISDIR(st.st_mode)) {
+                const char *base = strrchr(s->source, '/');
+                return install_staged_file(c, s, base ? base + 1 : s->source, s->dest, s->mode, s->owner);
+        }
+        static const char script[] =
+                "set -e; mkdir -p \"$1\"; cp -a " GUEST_STAGING "/. \"$1\"/; chown -R \"$2\" \"$1\"; "
+                "rm -rf " GUEST_STAGING;
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) script, (char *) "sh", s->dest, s->owner, NULL };
+        return guest_run(c, s, argv, NULL);
+}
+
+static int step_download(comm_client *c, const RecipeStep *s) {
+        int r;
+
+        if (s->source) {
+                char hex[SHA256_HEX_SIZE];
+                r = sha256_file_hex(s->source, hex);
+                if (r < 0)
+                        return log_error_errno(r, "%s:%u: Failed to read %s: %m", s->file, s->line, s->source);
+                if (!streq(hex, s->sha256)) {
+                        log_error("%s:%u: %s has sha256 %s, the recipe pins %s", s->file, s->line, s->source, hex,
+                                  s->sha256);
+                        return -EBADMSG;
+                }
+                r = put_staged(c, s, s->source);
+                if (r < 0)
+                        return r;
+                const char *base = strrchr(s->source, '/');
+                return install_staged_file(c, s, base ? base + 1 : s->source, s->dest, s->mode, NULL);
+        }
+
+        static const char script[] =
+                "set -e; d=$(mktemp -d); trap 'rm -rf \"$d\"' EXIT; "
+                "curl -fsSL --retry 3 -o \"$d/f\" \"$1\"; echo \"$2  $d/f\" | sha256sum -c --quiet -; "
+                "mkdir -p \"$(dirname \"$3\")\"; install -m \"$4\" \"$d/f\" \"$3\"";
+        char mode_text[16];
+        snprintf(mode_text, sizeof(mode_text), "%04o", (unsigned) s->mode);
+        char *wait[] = { (char *) "/lib/systemd/systemd-networkd-wait-online", (char *) "--any",
+                         (char *) "--timeout=90", NULL };
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) script, (char *) "sh", s->url, s->sha256,
+                         s->dest, mode_text, NULL };
+        r = guest_run(c, s, wait, NULL);
+        if (r < 0)
+                return r;
+        return guest_run(c, s, argv, NULL);
+}
+
+static int run_recipe_step(comm_client *c, void *userdata) {
+        const RecipeStep *s = userdata;
+
+        switch (s->kind) {
+        case RECIPE_STEP_PACKAGES:
+                return step_packages(c, s);
+        case RECIPE_STEP_COPY:
+                return step_copy(c, s);
+        case RECIPE_STEP_RUN:
+                return step_run(c, s);
+        case RECIPE_STEP_DOWNLOAD:
+                return step_download(c, s);
+        case RECIPE_STEP_AGENT:
+        default:
+                log_error("%s:%u: '%s' steps cannot be run by the builder yet", s->file, s->line,
+                          recipe_step_kind_to_string(s->kind));
+                return -EOPNOTSUPP;
+        }
+}
+
+/* What must not ship in a template: identity that every clone would share, host keys, caches and
+ * logs of the build. Runs last, in its own layer, so the recipe's steps stay reusable. */
+static const char hygiene_script[] =
+        "set -e\n"
+        ": > /etc/machine-id\n"
+        "rm -f /var/lib/dbus/machine-id /etc/ssh/ssh_host_*\n"
+        "rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb "
+        GUEST_STAGING "\n"
+        "find /tmp /var/tmp -mindepth 1 -delete\n"
+        "rm -f /root/.bash_history /root/.lesshst /home/*/.bash_history\n"
+        "find /var/log -type f \\( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \\) -delete\n"
+        "find /var/log -type f -exec truncate -s 0 {} +\n"
+        "rm -rf /var/log/journal/*\n"
+        "sync\n";
+
+static int run_hygiene(comm_client *c, void *userdata) {
+        const RecipeStep *last = userdata;
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) hygiene_script, NULL };
+        RecipeStep s = { .file = last ? last->file : (char *) "hygiene", .line = last ? last->line : 0 };
+        return guest_run(c, &s, argv, NULL);
+}
+
+/* "run systemctl mask ..." for progress lines: display arguments only (secrets masked), cut short. */
+static char *step_name(const RecipeStep *s) {
+        _cleanup_free_ char *args = strv_join(s->display_args ? s->display_args : (char *[]) { NULL }, " ");
+        char *name;
+        if (!args || asprintf(&name, "%s %.60s%s", recipe_step_kind_to_string(s->kind), args,
+                              strlen(args) > 60 ? "..." : "") < 0)
+                return NULL;
+        return name;
+}
+
+void build_result_done(build_result *r) {
+        for (size_t i = 0; i < r->n_steps; i++) {
+                free(r->steps[i].key);
+                free(r->steps[i].name);
+        }
+        free(r->steps);
+        free(r->disk);
+        *r = (build_result) {};
+}
+
+int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, build_result *ret) {
+        _cleanup_strv_free_ char **keys = NULL, **names = NULL;
+        _cleanup_free_ char *failed = NULL;
+        _cleanup_free_ runner_step *steps = NULL;
+        int r;
+
+        for (size_t i = 0; i < recipe->n_steps; i++)
+                if (recipe->steps[i].unresolved) {
+                        log_error("%s:%u: step refers to a variable without a value", recipe->steps[i].file,
+                                  recipe->steps[i].line);
+                        return -EINVAL;
+                }
+        r = recipe_step_keys(recipe, base->key, &keys, &failed);
+        if (r < 0)
+                return log_error_errno(r, "Failed to compute step keys (reading %s): %m", strempty(failed));
+
+        steps = calloc(recipe->n_steps + 1, sizeof(*steps)); /* + hygiene */
+        if (!steps)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        for (size_t i = 0; i < recipe->n_steps; i++) {
+                const RecipeStep *s = &recipe->steps[i];
+                r = strv_consume(&names, step_name(s));
+                if (r < 0)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+                steps[i] = (runner_step) {
+                        .key = keys[i],
+                        .name = names[i],
+                        .network = s->kind == RECIPE_STEP_PACKAGES || (s->kind == RECIPE_STEP_DOWNLOAD && !s->source),
+                        .run = run_recipe_step,
+                        .userdata = (void *) s,
+                };
+        }
+
+        /* Hygiene's key follows the last step's, so it is cached with it. */
+        char hygiene_key[SHA256_HEX_SIZE];
+        sha256_ctx *ctx = sha256_new();
+        if (!ctx)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        sha256_update_str(ctx, recipe->n_steps > 0 ? keys[recipe->n_steps - 1] : base->key);
+        sha256_update_str(ctx, hygiene_script);
+        sha256_final_hex(ctx, hygiene_key);
+        steps[recipe->n_steps] = (runner_step) {
+                .key = hygiene_key,
+                .name = "hygiene (machine-id, host keys, apt lists, logs, history)",
+                .run = run_hygiene,
+                .userdata = recipe->n_steps > 0 ? &recipe->steps[recipe->n_steps - 1] : NULL,
+        };
+
+        runner_config config = {
+                .store = store,
+                .base = base,
+                .memory_mb = (unsigned) (recipe->qemu.memory / (1024 * 1024)),
+                .cpus = recipe->qemu.cpus,
+                .disk_size = recipe->qemu.disk,
+        };
+        _cleanup_free_ char *disk = NULL;
+        size_t n = recipe->n_steps + 1;
+        r = runner_run(&config, steps, n, &disk);
+        if (r < 0 || !ret)
+                return r;
+
+        _cleanup_(build_result_done) build_result res = { .steps = calloc(n, sizeof(build_step_result)) };
+        if (!res.steps)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        for (size_t i = 0; i < n; i++) {
+                res.steps[i] = (build_step_result) { .key = strdup(steps[i].key), .name = strdup(steps[i].name),
+                                                     .cached = steps[i].cached, .seconds = steps[i].seconds };
+                res.n_steps++;
+                if (!res.steps[i].key || !res.steps[i].name)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+        }
+        res.disk = TAKE_PTR(disk);
+        *ret = res;
+        res = (build_result) {};
+        return 0;
+}
+
+/* sha256 over the names and contents of every file the recipe was read from. */
+static int recipe_digest(const Recipe *recipe, char out[SHA256_HEX_SIZE]) {
+        sha256_ctx *ctx = sha256_new();
+        if (!ctx)
+                return -ENOMEM;
+        for (char **f = recipe->files; f && *f; f++) {
+                char hex[SHA256_HEX_SIZE];
+                int r = sha256_file_hex(*f, hex);
+                if (r < 0) {
+                        sha256_free(ctx);
+                        return r;
+                }
+                const char *base = strrchr(*f, '/');
+                sha256_update_str(ctx, base ? base + 1 : *f);
+                sha256_update_str(ctx, hex);
+        }
+        sha256_final_hex(ctx, out);
+        return 0;
+}
+
+int build_manifest_write(const char *path, const Recipe *recipe, const base_image *base,
+                         const build_result *result, const char *export_path) {
+        char digest[SHA256_HEX_SIZE], output[SHA256_HEX_SIZE];
+        _cleanup_free_ char *base_info_path = NULL, *base_info_text = NULL, *text = NULL;
+        _cleanup_(json_decrefp) json_t *base_info = NULL;
+        int r;
+
+        r = recipe_digest(recipe, digest);
+        if (r < 0)
+                return log_error_errno(r, "Failed to hash the recipe's files: %m");
+        r = sha256_file_hex(export_path, output);
+        if (r < 0)
+                return log_error_errno(r, "Failed to hash %s: %m", export_path);
+        if (asprintf(&base_info_path, "%s/base.json", base->dir) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        r = read_file(base_info_path, 1024 * 1024, &base_info_text, NULL);
+        if (r >= 0)
+                r = json_parse(base_info_text, strlen(base_info_text), &base_info, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read %s: %m", base_info_path);
+        json_t *base_packages = json_path(base_info, "packages");
+
+        _cleanup_(json_decrefp) json_t *packages = json_array(), *steps = json_array();
+        if (!packages || !steps)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        for (size_t i = 0; i < recipe->n_steps; i++)
+                for (char **p = recipe->steps[i].packages; p && *p; p++)
+                        if (json_array_append_new(packages, json_string(*p)) < 0)
+                                return log_error_errno(-ENOMEM, "Out of memory");
+        for (size_t i = 0; i < result->n_steps; i++) {
+                const build_step_result *s = &result->steps[i];
+                if (json_array_append_new(steps, json_pack("{s:s, s:s, s:b, s:f}", "key", s->key, "name", s->name,
+                                                           "cached", s->cached, "seconds", s->seconds)) < 0)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+        }
+        _cleanup_(json_decrefp) json_t *m = json_pack(
+                "{s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:O*}, s:O, s:O, s:{s:s, s:s}, s:I}",
+                "template", "name", recipe->template_name, "version", recipe->template_version,
+                "recipe", "path", recipe->path, "digest", digest,
+                "base", "key", base->key, "packages", base_packages,
+                "packages", packages,
+                "steps", steps,
+                "output", "path", export_path, "sha256", output,
+                "created", (json_int_t) time(NULL));
+        if (!m)
+                return log_error_errno(-ENOMEM, "Failed to build the manifest");
+        text = json_dump_compact(m);
+        if (!text)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        r = write_file_atomic(path, text, strlen(text), 0644, (uid_t) -1, (gid_t) -1);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write %s: %m", path);
+        return 0;
+}
+
+int build_export(const char *layer, const char *out) {
+        _cleanup_free_ char *tmp = NULL;
+        int r, status;
+
+        if (asprintf(&tmp, "%s.tmp-XXXXXX", out) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return log_error_errno(errno, "Failed to create a file next to %s: %m", out);
+        /* zstd: several times faster than the default zlib for the same size class. */
+        char *argv[] = { (char *) "qemu-img", (char *) "convert", (char *) "-c", (char *) "-O", (char *) "qcow2",
+                         (char *) "-o", (char *) "compression_type=zstd", (char *) layer, tmp, NULL };
+        log_info("Exporting %s to %s", layer, out);
+        r = spawn_run(argv, NULL, &status);
+        if (r < 0) {
+                log_error_errno(r, "Failed to run qemu-img: %m");
+                goto fail;
+        }
+        if (status != 0) {
+                log_error("qemu-img convert failed with status %d", status);
+                r = -EPROTO;
+                goto fail;
+        }
+        if (fsync(fd) < 0 || rename(tmp, out) < 0) {
+                r = log_error_errno(errno, "Failed to move the export into place at %s: %m", out);
+                goto fail;
+        }
+        r = fsync_parent_dir(out);
+        if (r < 0)
+                log_warning_errno(r, "Failed to sync the directory of %s: %m", out);
+        return 0;
+fail:
+        (void) unlink(tmp);
+        return r;
+}

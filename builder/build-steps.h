@@ -1,0 +1,48 @@
+/* A recipe's steps, run in a build VM through the communicator (builder/runner.h keeps one layer
+ * per step under the recipe's cache keys). What each step does in the guest:
+ *   packages  wait for the network, apt-get update, apt-get install -y --no-install-recommends
+ *             (DEBIAN_FRONTEND=noninteractive); the VM gets outbound user-mode networking.
+ *   copy      a file lands at DEST with mode and owner; a directory's contents land under DEST
+ *             keeping their own modes, owned by owner.
+ *   run       /bin/sh -c COMMAND in /, with the step's env.
+ *   download  a local source (file:// or a plain path) is checked against sha256 on the host and
+ *             copied in; an http(s) URL is fetched in the guest with curl (the package mirror is
+ *             the only network here) and checked there. Installed at DEST with mode.
+ *   agent     not run yet: refused with an error (the agent's install contract is not settled).
+ * Every step's stdout/stderr is streamed to ours. After the last step a hygiene step (its own
+ * layer, keyed after the last step) empties /etc/machine-id and removes SSH host keys, apt lists
+ * and caches, /tmp, shell history and logs, so the last layer is ready to export. */
+#pragma once
+
+#include "base.h"
+#include "recipe.h"
+
+typedef struct build_step_result {
+        char *key;
+        char *name;      /* display form, secrets masked */
+        bool cached;
+        double seconds;  /* 0 when cached */
+} build_step_result;
+
+typedef struct build_result {
+        char *disk;                /* the last layer (after hygiene) */
+        build_step_result *steps;  /* the recipe's steps, then hygiene */
+        size_t n_steps;
+} build_result;
+
+void build_result_done(build_result *r);
+
+/* Run every step not cached yet, then hygiene. On success fills *ret (may be NULL). Returns 0 or
+ * -errno (logged). */
+int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, build_result *ret);
+
+/* Write the build manifest (JSON, atomically) to path: template name and version, recipe digest
+ * (sha256 over every recipe/include file's name and content), base key and package list, the
+ * packages the recipe installs, per-step keys, cache state and timings, and the exported file's
+ * path and sha256. Returns 0 or -errno (logged). */
+int build_manifest_write(const char *path, const Recipe *recipe, const base_image *base,
+                         const build_result *result, const char *export_path);
+
+/* Flatten layer (and its whole backing chain) into one zstd-compressed qcow2 at out, written
+ * next to it and renamed into place. Returns 0 or -errno (logged). */
+int build_export(const char *layer, const char *out);

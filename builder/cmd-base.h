@@ -1,0 +1,21 @@
+/* Commands around base images and build VMs: `imgbuild base` and `imgbuild vm-exec`. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "base.h"
+
+/* Parse the image definition (images/NAME directory or its image.conf) and build, or find in the
+ * store, its base image. cache_dir and bootagent_path may be NULL (see base_store_dir and
+ * base_find_bootagent). Returns 0 or -errno (logged). For `imgbuild build`: pass
+ * recipe->base_definition, then run the steps with build_steps_run(). */
+int base_ensure(const char *image, const char *cache_dir, const char *bootagent_path, bool force,
+                base_image *ret);
+
+/* imgbuild base [--cache-dir DIR] [--force] IMAGE_DIR: build (or find) the base image. */
+int cmd_base(int argc, char **argv);
+
+/* imgbuild vm-exec [--cache-dir DIR] [--timeout SEC] [--net] IMAGE_DIR -- COMMAND...: boot the
+ * base image on a throw-away overlay, run COMMAND through the communicator, shut down. Exits with
+ * the command's status. */
+int cmd_vm_exec(int argc, char **argv);

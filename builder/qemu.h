@@ -1,0 +1,76 @@
+/* The local QEMU provider: boots build VMs from qcow2 overlays with direct kernel boot, talks to
+ * `bootagent serve` over a virtio-serial port, powers them off over QMP.
+ *
+ * Every QEMU runs in its own process group, is remembered in a process-wide table and is killed
+ * (by that group's id) when its VM is freed, when a deadline passes (qemu_vm_set_deadline), or when
+ * imgbuild gets SIGINT/SIGTERM/SIGHUP (the signal then shows up as -EINTR/-EPIPE from the call in
+ * progress and qemu_interrupted() says which signal it was). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "comm-client.h"
+#include "macro.h"
+
+typedef struct qemu_vm qemu_vm;
+
+typedef struct qemu_vm_config {
+        const char *kernel;
+        const char *initrd;
+        const char *disk;          /* qcow2 the VM writes to (an overlay: qemu_overlay_create) */
+        const char *console_log;   /* ttyS0 goes here; NULL: inside the VM's private directory */
+        unsigned memory_mb;        /* 0: 1024 */
+        unsigned cpus;             /* 0: 2 */
+        bool network;              /* user-mode NIC with outbound access (for the package mirror);
+                                    * otherwise the VM has no NIC at all */
+} qemu_vm_config;
+
+/* Acceleration decided once per process: KVM only when the CPU advertises vmx/svm and /dev/kvm
+ * opens; otherwise TCG, with a one-line notice the first time. Returns the -accel value. */
+const char *qemu_accel(void);
+
+/* Create overlay as a qcow2 whose backing file is parent (qemu-img create -b parent -F qcow2). If
+ * min_size (bytes) exceeds the parent's virtual size, the overlay is that large (the guest then
+ * has to grow its file system). Returns 1 if it grew, 0 if not, or -errno (logged). */
+int qemu_overlay_create(const char *parent, const char *overlay, uint64_t min_size);
+
+/* Virtual disk size of a qcow2 image in bytes. Returns 0 or -errno. */
+int qemu_image_virtual_size(const char *image, uint64_t *ret);
+
+/* Start QEMU and connect to its communicator and QMP sockets. Returns 0 and a new VM, or -errno
+ * (logged, with the console's last lines when QEMU died). */
+int qemu_vm_start(const qemu_vm_config *config, qemu_vm **ret);
+
+/* Wait up to timeout_sec for the guest's communicator to answer a ping. Returns 0, -ETIMEDOUT,
+ * -ECHILD if QEMU exited, -EINTR when interrupted (all logged, with the console's last lines). */
+int qemu_vm_wait_ready(qemu_vm *vm, unsigned timeout_sec);
+
+/* The communicator client of a started VM (borrowed). */
+comm_client *qemu_vm_comm(qemu_vm *vm);
+
+/* Kill the VM if it is still running after timeout_sec from now (0: no deadline). Calls on the
+ * communicator then fail with -EPIPE/-EIO. Only one deadline per process is active. */
+void qemu_vm_set_deadline(qemu_vm *vm, unsigned timeout_sec);
+/* True if the last deadline killed a VM. */
+bool qemu_deadline_expired(void);
+
+/* Clean shutdown: QMP system_powerdown, then wait up to timeout_sec for QEMU to exit (so the disk
+ * is complete and can be snapshotted). Returns 0, or -ETIMEDOUT after killing it (logged). */
+int qemu_vm_powerdown(qemu_vm *vm, unsigned timeout_sec);
+
+/* Freeze the VM's current disk layer while it runs: QEMU creates overlay (qcow2, backed by the
+ * current layer) and sends every later write there (QMP blockdev-snapshot-sync). The frozen layer
+ * is as consistent as a crash at this point: sync the guest first. Returns 0 or -errno (logged). */
+int qemu_vm_snapshot(qemu_vm *vm, const char *overlay);
+
+/* Print the console log's last lines to stderr. */
+void qemu_vm_show_console(qemu_vm *vm, unsigned lines);
+
+/* Kill QEMU if still running (its whole process group), reap it, remove the private directory.
+ * Accepts NULL. */
+qemu_vm *qemu_vm_free(qemu_vm *vm);
+DEFINE_TRIVIAL_CLEANUP_FUNC(qemu_vm *, qemu_vm_free);
+
+/* The signal (SIGINT, SIGTERM, SIGHUP) that made us kill our VMs, or 0. */
+int qemu_interrupted(void);

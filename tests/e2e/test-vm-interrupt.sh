@@ -1,0 +1,47 @@
+# Kill imgbuild (SIGTERM, then SIGINT) while its VM boots: imgbuild must stop its QEMU (which runs
+# in its own process group, out of reach of the terminal) and remove the VM's directory.
+set -euo pipefail
+. "$(dirname "$0")/lib-vm.sh"
+
+ensure_base
+
+pid= qpid=
+cleanup() {
+    [ -n "$qpid" ] && kill -KILL "$qpid" 2>/dev/null
+    [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+    return 0
+}
+trap cleanup EXIT
+
+for sig in TERM INT; do
+    "$IMGBUILD" vm-exec --cache-dir "$CACHE_DIR" --bootagent "$GUEST_BOOTAGENT" "$IMAGE" -- sleep 600 &
+    pid=$!
+    # Wait for its QEMU to appear.
+    for _ in $(seq 1 200); do
+        qpid=$(ps -o pid= --ppid "$pid" | tr -d ' ' | head -n1 || true)
+        [ -n "$qpid" ] && [ "$(cat /proc/"$qpid"/comm 2>/dev/null)" = qemu-system-x86 ] && break
+        qpid=
+        sleep 0.1
+    done
+    [ -n "$qpid" ] || { echo "QEMU did not start" >&2; exit 1; }
+    vmdir=$(tr '\0' '\n' < /proc/"$qpid"/cmdline | sed -n 's|^unix:\(.*\)/qmp.sock,.*|\1|p')
+    [ -d "$vmdir" ] || { echo "VM directory not found" >&2; exit 1; }
+
+    sleep 5 # mid-boot
+    kill -"$sig" "$pid"
+    set +e
+    wait "$pid"
+    rc=$?
+    set -e
+    pid=
+    want=$((128 + $(kill -l "$sig")))
+    [ "$rc" -eq "$want" ] || { echo "SIG$sig: imgbuild exited $rc, expected $want" >&2; exit 1; }
+    if kill -0 "$qpid" 2>/dev/null; then
+        echo "SIG$sig: QEMU $qpid still running" >&2
+        exit 1
+    fi
+    qpid=
+    [ ! -e "$vmdir" ] || { echo "SIG$sig: $vmdir left behind" >&2; exit 1; }
+    echo "SIG$sig: QEMU stopped, $vmdir removed"
+done
+echo "ok"
