@@ -15,7 +15,7 @@ typedef struct Command {
         const char *summary;
 } Command;
 
-/* The one dispatch table. Commands still to come (gc, templates, pool) go here as
+/* The one dispatch table. Commands still to come (gc, templates) go here as
  * rows like these, with their cmd_<name>() declared in cli.h and defined in cmd-<name>.c. */
 static const Command commands[] = {
         { "build", cmd_build, "Build a template from a recipe (also: imgbuild RECIPE)" },
