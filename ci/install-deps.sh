@@ -9,9 +9,9 @@ packages=(
     # libraries
     libcurl4-openssl-dev libarchive-dev libssl-dev libcbor-dev libsystemd-dev libjansson-dev
     # runtime tools: VMs and base images
-    qemu-system-x86 qemu-utils mmdebstrap e2fsprogs socat
-    # tests: real etcd, systemd-nspawn
-    etcd-server etcd-client systemd-container curl jq openssl
+    qemu-system-x86 qemu-utils mmdebstrap e2fsprogs
+    # tests and benchmarks: real etcd, HTTP and JSON tools, GNU time
+    etcd-server etcd-client curl jq openssl python3 time
 )
 
 sudo=()
