@@ -48,6 +48,10 @@ static int step_packages(comm_client *c, const RecipeStep *s) {
         char *wait[] = { (char *) "/lib/systemd/systemd-networkd-wait-online", (char *) "--any",
                          (char *) "--timeout=90", NULL };
         char *update[] = { (char *) "apt-get", (char *) "update", (char *) "-q", NULL };
+        char *policy_on[] = { (char *) "/bin/sh", (char *) "-c",
+                              (char *) "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && "
+                                       "chmod 0755 /usr/sbin/policy-rc.d", NULL };
+        char *policy_off[] = { (char *) "rm", (char *) "-f", (char *) "/usr/sbin/policy-rc.d", NULL };
         _cleanup_strv_free_ char **install = NULL;
         int r;
 
@@ -59,9 +63,16 @@ static int step_packages(comm_client *c, const RecipeStep *s) {
         r = guest_run(c, s, wait, NULL);
         if (r >= 0)
                 r = guest_run(c, s, update, apt_env);
-        if (r >= 0)
-                r = guest_run(c, s, install, apt_env);
-        return r;
+        if (r < 0)
+                return r;
+        /* No daemon may start while packages install: a postinst starting etcd would leave a
+         * data dir (and a member identity) in the template. invoke-rc.d honours policy-rc.d. */
+        r = guest_run(c, s, policy_on, NULL);
+        if (r < 0)
+                return r;
+        r = guest_run(c, s, install, apt_env);
+        int q = guest_run(c, s, policy_off, NULL);
+        return r < 0 ? r : q;
 }
 
 static int step_run(comm_client *c, const RecipeStep *s) {
@@ -159,6 +170,38 @@ static int step_download(comm_client *c, const RecipeStep *s) {
         return guest_run(c, s, argv, NULL);
 }
 
+/* The agent's units come from the baked-in bootagent itself (bootagent install-units), so they
+ * match the binary; it also checks the config (FILE:LINE on error) before installing it 0600. */
+static int step_agent(comm_client *c, const RecipeStep *s) {
+        _cleanup_free_ char *staged = NULL;
+        int r;
+
+        if (s->config) {
+                const char *base = strrchr(s->config, '/');
+                r = put_staged(c, s, s->config);
+                if (r < 0)
+                        return r;
+                if (asprintf(&staged, GUEST_STAGING "/%s", base ? base + 1 : s->config) < 0)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+        }
+        char *install[] = { (char *) "/usr/local/bin/bootagent", (char *) "install-units", (char *) "--role", s->role,
+                            staged ? (char *) "--config" : NULL, staged, NULL };
+        r = guest_run(c, s, install, NULL);
+        if (r < 0) {
+                if (s->config)
+                        log_error("%s:%u: agent config %s was refused (see above; line numbers are %s's)", s->file,
+                                  s->line, s->config, s->config);
+                return r;
+        }
+        char *cleanup[] = { (char *) "rm", (char *) "-rf", (char *) GUEST_STAGING, NULL };
+        char *enable[] = { (char *) "systemctl", (char *) "enable", (char *) "bootagent-firstboot.service",
+                           (char *) "bootagent-renew.timer", NULL };
+        r = guest_run(c, s, cleanup, NULL);
+        if (r >= 0)
+                r = guest_run(c, s, enable, NULL);
+        return r;
+}
+
 static int run_recipe_step(comm_client *c, void *userdata) {
         const RecipeStep *s = userdata;
 
@@ -172,6 +215,7 @@ static int run_recipe_step(comm_client *c, void *userdata) {
         case RECIPE_STEP_DOWNLOAD:
                 return step_download(c, s);
         case RECIPE_STEP_AGENT:
+                return step_agent(c, s);
         default:
                 log_error("%s:%u: '%s' steps cannot be run by the builder yet", s->file, s->line,
                           recipe_step_kind_to_string(s->kind));
@@ -319,7 +363,7 @@ static int recipe_digest(const Recipe *recipe, char out[SHA256_HEX_SIZE]) {
 }
 
 int build_manifest_write(const char *path, const Recipe *recipe, const base_image *base,
-                         const build_result *result, const char *export_path) {
+                         const build_result *result, const char *export_path, const char *output_path) {
         char digest[SHA256_HEX_SIZE], output[SHA256_HEX_SIZE];
         _cleanup_free_ char *base_info_path = NULL, *base_info_text = NULL, *text = NULL;
         _cleanup_(json_decrefp) json_t *base_info = NULL;
@@ -360,7 +404,7 @@ int build_manifest_write(const char *path, const Recipe *recipe, const base_imag
                 "base", "key", base->key, "packages", base_packages,
                 "packages", packages,
                 "steps", steps,
-                "output", "path", export_path, "sha256", output,
+                "output", "path", output_path ?: export_path, "sha256", output,
                 "created", (json_int_t) time(NULL));
         if (!m)
                 return log_error_errno(-ENOMEM, "Failed to build the manifest");

@@ -131,7 +131,7 @@ static void test_vm(const char *base_dir) {
         /* The manifest names the output by checksum and lists every step. */
         char manifest[700], want[200];
         snprintf(manifest, sizeof(manifest), "%s/manifest.json", root);
-        CHECK_OK(build_manifest_write(manifest, recipe, &base, &res, exported));
+        CHECK_OK(build_manifest_write(manifest, recipe, &base, &res, exported, NULL));
         char *m = NULL, out_hex[SHA256_HEX_SIZE];
         CHECK_OK(read_file(manifest, 1 << 20, &m, NULL));
         CHECK_OK(sha256_file_hex(exported, out_hex));
