@@ -10,6 +10,7 @@
 #include "image.h"
 #include "log.h"
 #include "qemu.h"
+#include "templates.h"
 
 typedef struct base_args {
         const char *cache_dir;
@@ -17,6 +18,7 @@ typedef struct base_args {
         bool force;
         bool network;
         unsigned timeout;
+        const char *template_ref;
 } base_args;
 
 /* IMAGE may name the definition file or the directory holding image.conf. */
@@ -77,7 +79,7 @@ int base_ensure(const char *image, const char *cache_dir, const char *bootagent_
         return r < 0 ? r : 0;
 }
 
-enum { ARG_CACHE_DIR = 0x100, ARG_BOOTAGENT, ARG_FORCE, ARG_NET, ARG_TIMEOUT };
+enum { ARG_CACHE_DIR = 0x100, ARG_BOOTAGENT, ARG_FORCE, ARG_NET, ARG_TIMEOUT, ARG_TEMPLATE };
 
 static int parse_args(int argc, char **argv, bool vm, base_args *args, const char *usage) {
         static const struct option options[] = {
@@ -86,6 +88,7 @@ static int parse_args(int argc, char **argv, bool vm, base_args *args, const cha
                 { "force", no_argument, NULL, ARG_FORCE },
                 { "net", no_argument, NULL, ARG_NET },
                 { "timeout", required_argument, NULL, ARG_TIMEOUT },
+                { "template", required_argument, NULL, ARG_TEMPLATE },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -105,6 +108,11 @@ static int parse_args(int argc, char **argv, bool vm, base_args *args, const cha
                         if (vm)
                                 goto bad;
                         args->force = true;
+                        break;
+                case ARG_TEMPLATE:
+                        if (!vm)
+                                goto bad;
+                        args->template_ref = optarg;
                         break;
                 case ARG_NET:
                         if (!vm)
@@ -212,8 +220,9 @@ out:
 int cmd_vm_exec(int argc, char **argv) {
         static const char usage[] =
                 "Usage: imgbuild vm-exec [--cache-dir DIR] [--bootagent PATH] [--net] [--timeout SEC] IMAGE -- COMMAND...\n"
-                "Boot IMAGE's base image on a throw-away overlay, run COMMAND through the communicator,\n"
-                "power off. Exits with COMMAND's status.\n";
+                "       imgbuild vm-exec [--cache-dir DIR] [--net] [--timeout SEC] --template NAME@VERSION -- COMMAND...\n"
+                "Boot IMAGE's base image (or a built template) on a throw-away overlay, run COMMAND\n"
+                "through the communicator, power off. Exits with COMMAND's status.\n";
         _cleanup_(base_image_done) base_image b = {};
         base_args args = {};
         int r;
@@ -221,15 +230,27 @@ int cmd_vm_exec(int argc, char **argv) {
         r = parse_args(argc, argv, true, &args, usage);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
-        /* IMAGE, then "--", then at least one word of command. */
-        if (argc - optind < 3 || !streq(argv[optind + 1], "--")) {
+        /* IMAGE (unless --template), then "--", then at least one word of command. */
+        int image = args.template_ref ? 0 : 1;
+        if (argc - optind < 2 + image || !streq(argv[optind + image], "--")) {
                 fprintf(stderr, "%s", usage);
                 return 2;
         }
-        r = base_ensure(argv[optind], args.cache_dir, args.bootagent, args.force, &b);
-        if (r < 0)
-                return 1;
-        r = vm_exec(&b, &args, argv + optind + 2);
+        if (args.template_ref) {
+                _cleanup_free_ char *store = NULL;
+                r = base_store_dir(args.cache_dir, &store);
+                if (r >= 0)
+                        r = template_open(store, args.template_ref, &b);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to find template %s: %m", args.template_ref);
+                        return 1;
+                }
+        } else {
+                r = base_ensure(argv[optind], args.cache_dir, args.bootagent, args.force, &b);
+                if (r < 0)
+                        return 1;
+        }
+        r = vm_exec(&b, &args, argv + optind + image + 1);
         if (qemu_interrupted())
                 return 128 + qemu_interrupted();
         return r < 0 ? 1 : r;
