@@ -180,6 +180,14 @@ int cmd_build(int argc, char **argv) {
         if (o.plan)
                 return build_plan(recipe, &base, store, o.json) < 0 ? EXIT_FAILURE_GENERIC : EXIT_OK;
 
+        /* Recorded before the steps run, so gc keeps what an interrupted build resumes from. */
+        _cleanup_strv_free_ char **keys = NULL;
+        r = recipe_step_keys(recipe, base.key, &keys, NULL);
+        if (r >= 0)
+                r = build_record_write(store, recipe, keys);
+        if (r < 0)
+                log_warning_errno(r, "Failed to record this build's steps for gc: %m");
+
         _cleanup_(build_result_done) build_result result = {};
         double t0 = now_seconds();
         r = build_steps_run(recipe, &base, store, &result);

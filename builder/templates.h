@@ -9,6 +9,7 @@
 
 #include "base.h"
 #include "build-steps.h"
+#include "json.h"
 #include "recipe.h"
 
 /* Export result->disk with the base's kernel and initrd and the manifest as NAME@VERSION,
@@ -20,3 +21,13 @@ int template_install(const char *store, const Recipe *recipe, const base_image *
 /* Find NAME@VERSION in the store, as a bootable image (key empty, dir/kernel/initrd/disk set).
  * Returns 0, -ENOENT (not logged), -EINVAL for a malformed reference, or -errno. */
 int template_open(const char *store, const char *ref, base_image *ret);
+
+/* Every complete template in the store, sorted by name then version: a JSON array of
+ * {"name", "version", "dir", "manifest": {...}}. Returns 0 (an empty array when there are none)
+ * or -errno (not logged). */
+int templates_list(const char *store, json_t **ret);
+
+/* The newest build of each recipe, whether or not it finished: STORE/builds/SHA.json (SHA of the
+ * recipe's absolute path) holds {"recipe": path, "keys": [step keys]}, written when a build starts
+ * so gc keeps the layers an interrupted build resumes from. Returns 0 or -errno (not logged). */
+int build_record_write(const char *store, const Recipe *recipe, char *const *keys);
