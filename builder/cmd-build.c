@@ -191,7 +191,17 @@ int cmd_build(int argc, char **argv) {
         _cleanup_(build_result_done) build_result result = {};
         double t0 = now_seconds();
         r = build_steps_run(recipe, &base, store, &result);
-        if (r >= 0)
+        if (r >= 0) {
+                r = template_current(store, recipe, &result);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to read the previous build of %s@%s, exporting again: %m",
+                                          recipe->template_name, recipe->template_version);
+        }
+        if (r > 0) {
+                log_info("Template %s@%s is up to date", recipe->template_name, recipe->template_version);
+                r = asprintf(&template_dir, "%s/templates/%s/%s", store, recipe->template_name,
+                             recipe->template_version) < 0 ? log_error_errno(-ENOMEM, "Out of memory") : 0;
+        } else if (r >= 0)
                 r = template_install(store, recipe, &base, &result, &template_dir);
         if (r < 0) {
                 if (qemu_interrupted())

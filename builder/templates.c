@@ -205,3 +205,29 @@ int build_record_write(const char *store, const Recipe *recipe, char *const *key
                 return r;
         return write_file_atomic(path, text, strlen(text), 0644, (uid_t) -1, (gid_t) -1);
 }
+
+int template_current(const char *store, const Recipe *recipe, const build_result *result) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        _cleanup_(json_decrefp) json_t *manifest = NULL;
+        int r;
+
+        if (asprintf(&path, "%s/templates/%s/%s/manifest.json", store, recipe->template_name,
+                     recipe->template_version) < 0)
+                return -ENOMEM;
+        r = read_file(path, 4 * 1024 * 1024, &text, NULL);
+        if (r == -ENOENT)
+                return 0;
+        if (r >= 0)
+                r = json_parse(text, strlen(text), &manifest, NULL);
+        if (r < 0)
+                return r;
+        json_t *steps = json_path(manifest, "steps");
+        if (json_array_size(steps) != result->n_steps)
+                return 0;
+        for (size_t i = 0; i < result->n_steps; i++) {
+                const char *key = json_string_value(json_object_get(json_array_get(steps, i), "key"));
+                if (!key || !streq(key, result->steps[i].key))
+                        return 0;
+        }
+        return 1;
+}

@@ -31,3 +31,7 @@ int templates_list(const char *store, json_t **ret);
  * recipe's absolute path) holds {"recipe": path, "keys": [step keys]}, written when a build starts
  * so gc keeps the layers an interrupted build resumes from. Returns 0 or -errno (not logged). */
 int build_record_write(const char *store, const Recipe *recipe, char *const *keys);
+
+/* Whether NAME@VERSION in the store was made from exactly result's layers (same step keys, in
+ * order), so exporting again would give the same disk. Returns 1, 0, or -errno (not logged). */
+int template_current(const char *store, const Recipe *recipe, const build_result *result);
