@@ -230,8 +230,11 @@ int cmd_vm_exec(int argc, char **argv) {
         r = parse_args(argc, argv, true, &args, usage);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
-        /* IMAGE (unless --template), then "--", then at least one word of command. */
+        /* IMAGE (unless --template), then "--", then at least one word of command. getopt
+         * consumes a "--" that directly follows the options. */
         int image = args.template_ref ? 0 : 1;
+        if (args.template_ref && optind > 0 && streq(argv[optind - 1], "--"))
+                optind--;
         if (argc - optind < 2 + image || !streq(argv[optind + image], "--")) {
                 fprintf(stderr, "%s", usage);
                 return 2;

@@ -49,7 +49,7 @@ for f in disk.qcow2 vmlinuz initrd.img manifest.json; do [ -s "$DIR/$f" ] || fai
 # 2. The exported disk: no machine identity, the agent in place, no etcd data, no secret.
 qemu-img convert -O raw "$DIR/disk.qcow2" "$T/disk.raw"
 root_fs() { debugfs -R "$1" "$T/disk.raw" 2>/dev/null; }
-[ "$(root_fs 'stat /etc/machine-id' | sed -n 's/.*Size: \([0-9]*\).*/\1/p')" = 0 ] || fail "/etc/machine-id not empty"
+root_fs 'stat /etc/machine-id' | grep -q '^User: .* Size: 0$' || fail "/etc/machine-id not empty"
 root_fs 'stat /usr/local/bin/bootagent' | grep -q 'Type: regular' || fail "no /usr/local/bin/bootagent"
 root_fs 'stat /etc/bootagent/agent.conf' | grep -q 'Mode:  0600' || fail "agent.conf is not 0600"
 root_fs 'stat /etc/systemd/system/etcd.service.d/bootagent.conf' | grep -q 'Type: regular' || fail "no etcd drop-in"
