@@ -1,7 +1,7 @@
 # The etcd template end to end: `imgbuild build` of recipes/etcd.recipe (plus a step using a
 # secret variable and a step whose length a variable sets), checks on the exported disk, a boot of
-# the template, an unchanged rebuild that boots nothing, and a build killed mid-step that the next
-# build resumes. Cache: IMGBUILD_E2E_CACHE (kept, reuses base and layers) or a fresh one under /tmp.
+# the template, an unchanged rebuild that boots nothing, a build killed mid-step that the next
+# build resumes, and a broken agent config that fails the build with FILE:LINE. Cache: IMGBUILD_E2E_CACHE (kept, reuses base and layers) or a fresh one under /tmp.
 set -euo pipefail
 . "$(dirname "$0")/lib-vm.sh"
 command -v debugfs >/dev/null || skip "debugfs not installed"
@@ -97,4 +97,10 @@ build "$T/build4.log" --var nap=1 || fail "build after the kill"
 n=$(grep -c ': cached (' "$T/build4.log")
 [ "$(grep -c ': running (' "$T/build4.log")" = 2 ] || fail "resumed build ran other steps than the last and hygiene"
 echo "resumed with $n cached steps"
+
+# 6. A broken agent config fails the build at the agent step, naming the line.
+sed -i '0,/^role = etcd$/s//role = etcd\nbogus = 1/' "$T/recipe/files/etcd-agent.conf"
+build "$T/build5.log" && fail "a build with a broken agent config succeeded"
+grep -q 'etcd-agent.conf:6: unknown key .bogus. in \[agent\]' "$T/build5.log" || fail "no FILE:LINE for the broken config"
+grep -q 'etcd-e2e.recipe:[0-9]*: agent config .* was refused' "$T/build5.log" || fail "the recipe line is not named"
 echo "ok"
