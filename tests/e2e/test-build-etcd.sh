@@ -1,7 +1,8 @@
 # The etcd template end to end: `imgbuild build` of recipes/etcd.recipe (plus a step using a
 # secret variable and a step whose length a variable sets), checks on the exported disk, a boot of
 # the template, an unchanged rebuild that boots nothing, a build killed mid-step that the next
-# build resumes, and a broken agent config that fails the build with FILE:LINE. Cache: IMGBUILD_E2E_CACHE (kept, reuses base and layers) or a fresh one under /tmp.
+# build resumes, and a broken agent config that fails the build with FILE:LINE.
+# Cache: IMGBUILD_E2E_CACHE (kept, reuses base and layers) or a fresh one under /tmp.
 set -euo pipefail
 . "$(dirname "$0")/lib-vm.sh"
 command -v debugfs >/dev/null || skip "debugfs not installed"
