@@ -265,7 +265,37 @@ void build_result_done(build_result *r) {
         *r = (build_result) {};
 }
 
-int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, build_result *ret) {
+/* A runner step's run function wrapped to report its start and end. */
+typedef struct progress_step {
+        const build_progress *progress;
+        runner_step *step;
+        size_t index, n;
+        int (*run)(comm_client *c, void *userdata);
+        void *userdata;
+} progress_step;
+
+static void report(const progress_step *p, bool cached, double seconds, bool end) {
+        build_step_result s = { .key = (char *) p->step->key, .name = (char *) p->step->name, .cached = cached,
+                                .seconds = seconds };
+        p->progress->step(&s, p->index, p->n, end, p->progress->userdata);
+}
+
+static int run_with_progress(comm_client *c, void *userdata) {
+        const progress_step *p = userdata;
+        struct timespec t0, t1;
+        int r;
+
+        report(p, false, 0, false);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        r = p->run(c, p->userdata);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (r >= 0)
+                report(p, false, (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9, true);
+        return r;
+}
+
+int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, const build_progress *progress,
+                    build_result *ret) {
         _cleanup_strv_free_ char **keys = NULL, **names = NULL;
         _cleanup_free_ char *failed = NULL;
         _cleanup_free_ runner_step *steps = NULL;
@@ -313,6 +343,26 @@ int build_steps_run(const Recipe *recipe, const base_image *base, const char *st
                 .userdata = recipe->n_steps > 0 ? &recipe->steps[recipe->n_steps - 1] : NULL,
         };
 
+        size_t n = recipe->n_steps + 1;
+        _cleanup_free_ progress_step *wrapped = NULL;
+        if (progress && progress->step) {
+                size_t cached;
+                r = runner_cached_prefix(store, steps, n, &cached);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to look up cached layers in %s: %m", store);
+                wrapped = calloc(n, sizeof(*wrapped));
+                if (!wrapped)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+                for (size_t i = 0; i < n; i++) {
+                        wrapped[i] = (progress_step) { .progress = progress, .step = &steps[i], .index = i, .n = n,
+                                                       .run = steps[i].run, .userdata = steps[i].userdata };
+                        if (i < cached)
+                                report(&wrapped[i], true, 0, true);
+                        steps[i].run = run_with_progress;
+                        steps[i].userdata = &wrapped[i];
+                }
+        }
+
         runner_config config = {
                 .store = store,
                 .base = base,
@@ -321,7 +371,6 @@ int build_steps_run(const Recipe *recipe, const base_image *base, const char *st
                 .disk_size = recipe->qemu.disk,
         };
         _cleanup_free_ char *disk = NULL;
-        size_t n = recipe->n_steps + 1;
         r = runner_run(&config, steps, n, &disk);
         if (r < 0 || !ret)
                 return r;

@@ -35,9 +35,17 @@ typedef struct build_result {
 
 void build_result_done(build_result *r);
 
-/* Run every step not cached yet, then hygiene. On success fills *ret (may be NULL). Returns 0 or
- * -errno (logged). */
-int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, build_result *ret);
+/* Called as steps go: for each cached step once (end, before the VM boots), for each step that
+ * runs at its start (seconds 0) and at its successful end. index counts from 0 of n. */
+typedef struct build_progress {
+        void (*step)(const build_step_result *s, size_t index, size_t n, bool end, void *userdata);
+        void *userdata;
+} build_progress;
+
+/* Run every step not cached yet, then hygiene. progress may be NULL. On success fills *ret (may
+ * be NULL). Returns 0 or -errno (logged). */
+int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, const build_progress *progress,
+                    build_result *ret);
 
 /* Write the build manifest (JSON, atomically) to path: template name and version, recipe digest
  * (sha256 over every recipe/include file's name and content), base key and package list, the

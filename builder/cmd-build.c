@@ -65,20 +65,14 @@ static int print_json_line(json_t *event) {
         return 0;
 }
 
-/* One event per step (in order), then the build's. */
-static int print_json_events(const Recipe *recipe, const build_result *result, const char *template_dir,
-                             double seconds) {
-        for (size_t i = 0; i < result->n_steps; i++) {
-                const build_step_result *s = &result->steps[i];
-                int r = print_json_line(json_pack("{s:s, s:I, s:s, s:s, s:b, s:f}", "event", "step", "index",
-                                                  (json_int_t) i + 1, "name", s->name, "key", s->key, "cached",
-                                                  s->cached, "seconds", s->seconds));
-                if (r < 0)
-                        return r;
-        }
-        return print_json_line(json_pack("{s:s, s:s, s:s, s:s, s:f}", "event", "build-end", "template",
-                                         recipe->template_name, "version", recipe->template_version, "path",
-                                         template_dir, "seconds", seconds));
+static void json_step_event(const build_step_result *s, size_t index, size_t n, bool end, void *userdata) {
+        json_t *event = end ? json_pack("{s:s, s:I, s:I, s:s, s:s, s:b, s:f}", "event", "step-end", "index",
+                                        (json_int_t) index + 1, "count", (json_int_t) n, "name", s->name, "key", s->key,
+                                        "cached", s->cached, "seconds", s->seconds)
+                            : json_pack("{s:s, s:I, s:I, s:s, s:s}", "event", "step-start", "index",
+                                        (json_int_t) index + 1, "count", (json_int_t) n, "name", s->name, "key", s->key);
+        if (print_json_line(event) >= 0)
+                fflush(stdout);
 }
 
 /* Which steps have a committed layer (hygiene follows the last step and is not listed). */
@@ -190,7 +184,8 @@ int cmd_build(int argc, char **argv) {
 
         _cleanup_(build_result_done) build_result result = {};
         double t0 = now_seconds();
-        r = build_steps_run(recipe, &base, store, &result);
+        build_progress progress = { .step = json_step_event };
+        r = build_steps_run(recipe, &base, store, o.json ? &progress : NULL, &result);
         if (r >= 0) {
                 r = template_current(store, recipe, &result);
                 if (r < 0)
@@ -213,7 +208,11 @@ int cmd_build(int argc, char **argv) {
         for (size_t i = 0; i < result.n_steps; i++)
                 ran += !result.steps[i].cached;
         if (o.json)
-                return print_json_events(recipe, &result, template_dir, seconds) < 0 ? EXIT_FAILURE_GENERIC : EXIT_OK;
+                return print_json_line(json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:f}", "event", "build-end",
+                                                 "template", recipe->template_name, "version",
+                                                 recipe->template_version, "path", template_dir, "steps",
+                                                 (json_int_t) result.n_steps, "built", (json_int_t) ran,
+                                                 "seconds", seconds)) < 0 ? EXIT_FAILURE_GENERIC : EXIT_OK;
         printf("%s@%s: %zu of %zu steps built, %zu cached, %.1f s\n%s\n", recipe->template_name,
                recipe->template_version, ran, result.n_steps, result.n_steps - ran, seconds, template_dir);
         return EXIT_OK;

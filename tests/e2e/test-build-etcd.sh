@@ -73,8 +73,8 @@ build "$T/build2.log" --json || fail "rebuild"
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 echo "unchanged rebuild: $ms ms"
 grep -q 'VM started' "$T/build2.log" && fail "unchanged rebuild booted a VM"
-[ "$(grep -c '"event":"step"' "$T/build2.log")" -gt 5 ] || fail "no step events"
-grep '"event":"step"' "$T/build2.log" | grep -q '"cached":false' && fail "a step was not cached"
+[ "$(grep -c '"event":"step-end"' "$T/build2.log")" -gt 5 ] || fail "no step events"
+grep -q '"event":"step-start"\|"cached":false' "$T/build2.log" && fail "a step was not cached"
 grep -q '"event":"build-end"' "$T/build2.log" || fail "no build-end event"
 [ "$ms" -lt 20000 ] || fail "unchanged rebuild took $ms ms"
 (cd "$IMGBUILD_SOURCE_DIR" && IMGBUILD_VAR_token=$SECRET "$IMGBUILD" build --plan --cache-dir "$CACHE" \
@@ -94,9 +94,12 @@ build_pid=
 [ "$rc" = $((128 + 15)) ] || fail "killed build exited $rc"
 sleep 1
 kill -0 "$qemu_pid" 2>/dev/null && fail "qemu $qemu_pid outlived the build"
-build "$T/build4.log" --var nap=1 || fail "build after the kill"
+build "$T/build4.log" --json --var nap=1 || fail "build after the kill"
 n=$(grep -c ': cached (' "$T/build4.log")
 [ "$(grep -c ': running (' "$T/build4.log")" = 2 ] || fail "resumed build ran other steps than the last and hygiene"
+[ "$(grep -c '"event":"step-start"' "$T/build4.log")" = 2 ] || fail "no step-start events for the steps that ran"
+grep -q '"event":"step-end".*"cached":false' "$T/build4.log" || fail "no step-end event for a step that ran"
+grep -q "\"event\":\"build-end\".*\"path\":\"$CACHE/templates/etcd-e2e/1\"" "$T/build4.log" || fail "no build-end event"
 echo "resumed with $n cached steps"
 
 # 6. A broken agent config fails the build at the agent step, naming the line.
