@@ -188,9 +188,11 @@ int cmd_build(int argc, char **argv) {
         r = build_steps_run(recipe, &base, store, o.json ? &progress : NULL, &result);
         if (r >= 0) {
                 r = template_current(store, recipe, &result);
-                if (r < 0)
+                if (r < 0) {
                         log_warning_errno(r, "Failed to read the previous build of %s@%s, exporting again: %m",
                                           recipe->template_name, recipe->template_version);
+                        r = 0;
+                }
         }
         if (r > 0) {
                 log_info("Template %s@%s is up to date", recipe->template_name, recipe->template_version);
