@@ -103,8 +103,19 @@ grep -q "\"event\":\"build-end\".*\"path\":\"$CACHE/templates/etcd-e2e/1\"" "$T/
 echo "resumed with $n cached steps"
 
 # 6. A broken agent config fails the build at the agent step, naming the line.
+cp "$T/recipe/files/etcd-agent.conf" "$T/agent.conf.good"
 sed -i '0,/^role = etcd$/s//role = etcd\nbogus = 1/' "$T/recipe/files/etcd-agent.conf"
 build "$T/build5.log" && fail "a build with a broken agent config succeeded"
 grep -q 'etcd-agent.conf:6: unknown key .bogus. in \[agent\]' "$T/build5.log" || fail "no FILE:LINE for the broken config"
 grep -q 'etcd-e2e.recipe:[0-9]*: agent config .* was refused' "$T/build5.log" || fail "the recipe line is not named"
+
+# 7. gc drops what neither the template nor the newest build uses (the killed step's layer, the
+# layers of the nap=0 build) and keeps the template's layers: the plan is still all hits.
+cp "$T/agent.conf.good" "$T/recipe/files/etcd-agent.conf"
+"$IMGBUILD" gc --cache-dir "$CACHE" > "$T/gc.log" || fail "gc"
+cat "$T/gc.log"
+grep -q '^Freed [1-9][0-9]* layers' "$T/gc.log" || fail "gc freed nothing"
+(cd "$IMGBUILD_SOURCE_DIR" && IMGBUILD_VAR_token=$SECRET "$IMGBUILD" build --plan --cache-dir "$CACHE" \
+    --bootagent "$GUEST_BOOTAGENT" --var nap=1 "$RECIPE") > "$T/plan2.log" 2>/dev/null || fail "plan after gc"
+grep -q '^miss' "$T/plan2.log" && fail "gc removed a layer of the template"
 echo "ok"
