@@ -27,9 +27,9 @@ build() {
     (cd "$src" && "$imgbuild" build --cache-dir "$cache" --bootagent "$bootagent" "$recipe") > "$T/build.log" 2>&1 \
         || { tail -30 "$T/build.log" >&2; exit 1; }
     end=$(date +%s.%N)
-    echo "$end - $start" | bc
+    awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f\n", b - a }'
 }
-median() { sort -n | awk '{ a[NR] = $1 } END { m = a[int((NR + 1) / 2)]; if (NR % 2 == 0) m = (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.1f", m }'; }
+median() { sort -n | awk '{ a[NR] = $1 } END { m = a[int((NR + 1) / 2)]; if (NR % 2 == 0) m = (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.2f", m }'; }
 
 "$imgbuild" base --cache-dir "$cache" --bootagent "$bootagent" "$src/images/debian-12" > /dev/null
 write_recipe first
