@@ -15,7 +15,7 @@ typedef struct Command {
         const char *summary;
 } Command;
 
-/* The one dispatch table. Commands still to come (gc, templates, pool) go here as
+/* The one dispatch table. Commands still to come (gc, templates) go here as
  * rows like these, with their cmd_<name>() declared in cli.h and defined in cmd-<name>.c. */
 static const Command commands[] = {
         { "build", cmd_build, "Build a template from a recipe (also: imgbuild RECIPE)" },
@@ -26,6 +26,7 @@ static const Command commands[] = {
         { "templates", cmd_templates, "List the templates in the local store" },
         { "gc", cmd_gc, "Remove step layers no template or newest build refers to" },
         { "serve", cmd_serve, "Run the local cloud services (metadata, Vault, API) for a state dir" },
+        { "pool", cmd_pool, "Create, inspect, scale, roll and delete local instance pools" },
 };
 
 static void help(void) {

@@ -9,6 +9,7 @@
 #include "fs.h"
 #include "image.h"
 #include "log.h"
+#include "strv.h"
 #include "qemu.h"
 #include "templates.h"
 
@@ -18,8 +19,11 @@ typedef struct base_args {
         bool force;
         bool network;
         unsigned timeout;
+        char **puts;          /* vm-exec --put LOCAL:/GUEST/DIR */
         const char *template_ref;
 } base_args;
+
+static void base_args_done(base_args *a) { strv_free(a->puts); }
 
 /* IMAGE may name the definition file or the directory holding image.conf. */
 static int definition_path(const char *image, char **ret) {
@@ -79,7 +83,7 @@ int base_ensure(const char *image, const char *cache_dir, const char *bootagent_
         return r < 0 ? r : 0;
 }
 
-enum { ARG_CACHE_DIR = 0x100, ARG_BOOTAGENT, ARG_FORCE, ARG_NET, ARG_TIMEOUT, ARG_TEMPLATE };
+enum { ARG_CACHE_DIR = 0x100, ARG_BOOTAGENT, ARG_FORCE, ARG_NET, ARG_TIMEOUT, ARG_PUT, ARG_TEMPLATE };
 
 static int parse_args(int argc, char **argv, bool vm, base_args *args, const char *usage) {
         static const struct option options[] = {
@@ -88,6 +92,7 @@ static int parse_args(int argc, char **argv, bool vm, base_args *args, const cha
                 { "force", no_argument, NULL, ARG_FORCE },
                 { "net", no_argument, NULL, ARG_NET },
                 { "timeout", required_argument, NULL, ARG_TIMEOUT },
+                { "put", required_argument, NULL, ARG_PUT },
                 { "template", required_argument, NULL, ARG_TEMPLATE },
                 { "help", no_argument, NULL, 'h' },
                 {}
@@ -129,6 +134,15 @@ static int parse_args(int argc, char **argv, bool vm, base_args *args, const cha
                         args->timeout = (unsigned) t;
                         break;
                 }
+                case ARG_PUT:
+                        /* LOCAL:GUEST_DIR; the last ':' splits, so LOCAL may contain one. */
+                        if (!vm || !strrchr(optarg, ':') || strrchr(optarg, ':')[1] != '/') {
+                                log_error("Invalid --put (expected LOCAL:/GUEST/DIR): %s", optarg);
+                                return -EINVAL;
+                        }
+                        if (strv_push(&args->puts, optarg) < 0)
+                                return log_error_errno(-ENOMEM, "Out of memory");
+                        break;
                 case 'h':
                         printf("%s", usage);
                         return 0;
@@ -188,6 +202,20 @@ static int vm_exec(const base_image *b, const base_args *args, char **command) {
         if (r < 0)
                 goto out;
 
+        for (char **p = args->puts; p && *p; p++) {
+                _cleanup_free_ char *local = strndup(*p, (size_t) (strrchr(*p, ':') - *p));
+                if (!local) {
+                        r = log_error_errno(-ENOMEM, "Out of memory");
+                        goto out;
+                }
+                r = comm_client_put(qemu_vm_comm(vm), local, strrchr(*p, ':') + 1, &error);
+                if (r < 0) {
+                        r = log_error_errno(r, "Failed to copy %s into the VM: %s", local,
+                                            error ? error : strerror(-r));
+                        goto out;
+                }
+        }
+
         qemu_vm_set_deadline(vm, args->timeout ?: 3600);
         r = comm_client_exec(qemu_vm_comm(vm), command, NULL, "/", STDOUT_FILENO, STDERR_FILENO, &status, &error);
         qemu_vm_set_deadline(vm, 0);
@@ -219,12 +247,14 @@ out:
 
 int cmd_vm_exec(int argc, char **argv) {
         static const char usage[] =
-                "Usage: imgbuild vm-exec [--cache-dir DIR] [--bootagent PATH] [--net] [--timeout SEC] IMAGE -- COMMAND...\n"
-                "       imgbuild vm-exec [--cache-dir DIR] [--net] [--timeout SEC] --template NAME@VERSION -- COMMAND...\n"
-                "Boot IMAGE's base image (or a built template) on a throw-away overlay, run COMMAND\n"
-                "through the communicator, power off. Exits with COMMAND's status.\n";
+                "Usage: imgbuild vm-exec [--cache-dir DIR] [--bootagent PATH] [--net] [--timeout SEC]\n"
+                "                        [--put LOCAL:/GUEST/DIR]... IMAGE -- COMMAND...\n"
+                "       imgbuild vm-exec [OPTIONS] --template NAME@VERSION -- COMMAND...\n"
+                "Boot IMAGE's base image (or a built template) on a throw-away overlay, copy each\n"
+                "--put file or directory into the guest directory, run COMMAND through the\n"
+                "communicator, power off. Exits with COMMAND's status.\n";
         _cleanup_(base_image_done) base_image b = {};
-        base_args args = {};
+        _cleanup_(base_args_done) base_args args = {};
         int r;
 
         r = parse_args(argc, argv, true, &args, usage);
