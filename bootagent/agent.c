@@ -8,6 +8,7 @@
 #include "comm-serve.h"
 #include "firstboot.h"
 #include "http.h"
+#include "install-units.h"
 #include "log.h"
 
 typedef struct command {
@@ -22,6 +23,7 @@ static const command commands[] = {
         { "renew", cmd_renew, "re-issue certificates past their renewal point" },
         { "leave", cmd_leave, "remove this etcd member from its cluster and wipe its data" },
         { "status", cmd_status, "show the journal: stages, outcome, timeline (--json)" },
+        { "install-units", cmd_install_units, "put the units (and --config) into an image (the image builder runs this)" },
         { "serve", cmd_comm_serve, "serve the imgbuild communicator (build VMs; --device PATH | --stdio)" },
 };
 

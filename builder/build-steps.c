@@ -48,6 +48,10 @@ static int step_packages(comm_client *c, const RecipeStep *s) {
         char *wait[] = { (char *) "/lib/systemd/systemd-networkd-wait-online", (char *) "--any",
                          (char *) "--timeout=90", NULL };
         char *update[] = { (char *) "apt-get", (char *) "update", (char *) "-q", NULL };
+        char *policy_on[] = { (char *) "/bin/sh", (char *) "-c",
+                              (char *) "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && "
+                                       "chmod 0755 /usr/sbin/policy-rc.d", NULL };
+        char *policy_off[] = { (char *) "rm", (char *) "-f", (char *) "/usr/sbin/policy-rc.d", NULL };
         _cleanup_strv_free_ char **install = NULL;
         int r;
 
@@ -59,9 +63,16 @@ static int step_packages(comm_client *c, const RecipeStep *s) {
         r = guest_run(c, s, wait, NULL);
         if (r >= 0)
                 r = guest_run(c, s, update, apt_env);
-        if (r >= 0)
-                r = guest_run(c, s, install, apt_env);
-        return r;
+        if (r < 0)
+                return r;
+        /* No daemon may start while packages install: a postinst starting etcd would leave a
+         * data dir (and a member identity) in the template. invoke-rc.d honours policy-rc.d. */
+        r = guest_run(c, s, policy_on, NULL);
+        if (r < 0)
+                return r;
+        r = guest_run(c, s, install, apt_env);
+        int q = guest_run(c, s, policy_off, NULL);
+        return r < 0 ? r : q;
 }
 
 static int step_run(comm_client *c, const RecipeStep *s) {
@@ -159,6 +170,38 @@ static int step_download(comm_client *c, const RecipeStep *s) {
         return guest_run(c, s, argv, NULL);
 }
 
+/* The agent's units come from the baked-in bootagent itself (bootagent install-units), so they
+ * match the binary; it also checks the config (FILE:LINE on error) before installing it 0600. */
+static int step_agent(comm_client *c, const RecipeStep *s) {
+        _cleanup_free_ char *staged = NULL;
+        int r;
+
+        if (s->config) {
+                const char *base = strrchr(s->config, '/');
+                r = put_staged(c, s, s->config);
+                if (r < 0)
+                        return r;
+                if (asprintf(&staged, GUEST_STAGING "/%s", base ? base + 1 : s->config) < 0)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+        }
+        char *install[] = { (char *) "/usr/local/bin/bootagent", (char *) "install-units", (char *) "--role", s->role,
+                            staged ? (char *) "--config" : NULL, staged, NULL };
+        r = guest_run(c, s, install, NULL);
+        if (r < 0) {
+                if (s->config)
+                        log_error("%s:%u: agent config %s was refused (see above; line numbers are %s's)", s->file,
+                                  s->line, s->config, s->config);
+                return r;
+        }
+        char *cleanup[] = { (char *) "rm", (char *) "-rf", (char *) GUEST_STAGING, NULL };
+        char *enable[] = { (char *) "systemctl", (char *) "enable", (char *) "bootagent-firstboot.service",
+                           (char *) "bootagent-renew.timer", NULL };
+        r = guest_run(c, s, cleanup, NULL);
+        if (r >= 0)
+                r = guest_run(c, s, enable, NULL);
+        return r;
+}
+
 static int run_recipe_step(comm_client *c, void *userdata) {
         const RecipeStep *s = userdata;
 
@@ -172,6 +215,7 @@ static int run_recipe_step(comm_client *c, void *userdata) {
         case RECIPE_STEP_DOWNLOAD:
                 return step_download(c, s);
         case RECIPE_STEP_AGENT:
+                return step_agent(c, s);
         default:
                 log_error("%s:%u: '%s' steps cannot be run by the builder yet", s->file, s->line,
                           recipe_step_kind_to_string(s->kind));
@@ -221,7 +265,37 @@ void build_result_done(build_result *r) {
         *r = (build_result) {};
 }
 
-int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, build_result *ret) {
+/* A runner step's run function wrapped to report its start and end. */
+typedef struct progress_step {
+        const build_progress *progress;
+        runner_step *step;
+        size_t index, n;
+        int (*run)(comm_client *c, void *userdata);
+        void *userdata;
+} progress_step;
+
+static void report(const progress_step *p, bool cached, double seconds, bool end) {
+        build_step_result s = { .key = (char *) p->step->key, .name = (char *) p->step->name, .cached = cached,
+                                .seconds = seconds };
+        p->progress->step(&s, p->index, p->n, end, p->progress->userdata);
+}
+
+static int run_with_progress(comm_client *c, void *userdata) {
+        const progress_step *p = userdata;
+        struct timespec t0, t1;
+        int r;
+
+        report(p, false, 0, false);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        r = p->run(c, p->userdata);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (r >= 0)
+                report(p, false, (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9, true);
+        return r;
+}
+
+int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, const build_progress *progress,
+                    build_result *ret) {
         _cleanup_strv_free_ char **keys = NULL, **names = NULL;
         _cleanup_free_ char *failed = NULL;
         _cleanup_free_ runner_step *steps = NULL;
@@ -269,6 +343,26 @@ int build_steps_run(const Recipe *recipe, const base_image *base, const char *st
                 .userdata = recipe->n_steps > 0 ? &recipe->steps[recipe->n_steps - 1] : NULL,
         };
 
+        size_t n = recipe->n_steps + 1;
+        _cleanup_free_ progress_step *wrapped = NULL;
+        if (progress && progress->step) {
+                size_t cached;
+                r = runner_cached_prefix(store, steps, n, &cached);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to look up cached layers in %s: %m", store);
+                wrapped = calloc(n, sizeof(*wrapped));
+                if (!wrapped)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+                for (size_t i = 0; i < n; i++) {
+                        wrapped[i] = (progress_step) { .progress = progress, .step = &steps[i], .index = i, .n = n,
+                                                       .run = steps[i].run, .userdata = steps[i].userdata };
+                        if (i < cached)
+                                report(&wrapped[i], true, 0, true);
+                        steps[i].run = run_with_progress;
+                        steps[i].userdata = &wrapped[i];
+                }
+        }
+
         runner_config config = {
                 .store = store,
                 .base = base,
@@ -277,7 +371,6 @@ int build_steps_run(const Recipe *recipe, const base_image *base, const char *st
                 .disk_size = recipe->qemu.disk,
         };
         _cleanup_free_ char *disk = NULL;
-        size_t n = recipe->n_steps + 1;
         r = runner_run(&config, steps, n, &disk);
         if (r < 0 || !ret)
                 return r;
@@ -319,7 +412,7 @@ static int recipe_digest(const Recipe *recipe, char out[SHA256_HEX_SIZE]) {
 }
 
 int build_manifest_write(const char *path, const Recipe *recipe, const base_image *base,
-                         const build_result *result, const char *export_path) {
+                         const build_result *result, const char *export_path, const char *output_path) {
         char digest[SHA256_HEX_SIZE], output[SHA256_HEX_SIZE];
         _cleanup_free_ char *base_info_path = NULL, *base_info_text = NULL, *text = NULL;
         _cleanup_(json_decrefp) json_t *base_info = NULL;
@@ -360,7 +453,7 @@ int build_manifest_write(const char *path, const Recipe *recipe, const base_imag
                 "base", "key", base->key, "packages", base_packages,
                 "packages", packages,
                 "steps", steps,
-                "output", "path", export_path, "sha256", output,
+                "output", "path", output_path ?: export_path, "sha256", output,
                 "created", (json_int_t) time(NULL));
         if (!m)
                 return log_error_errno(-ENOMEM, "Failed to build the manifest");

@@ -8,7 +8,10 @@
  *   download  a local source (file:// or a plain path) is checked against sha256 on the host and
  *             copied in; an http(s) URL is fetched in the guest with curl (the package mirror is
  *             the only network here) and checked there. Installed at DEST with mode.
- *   agent     not run yet: refused with an error (the agent's install contract is not settled).
+ *   agent     bootagent install-units in the guest: the units embedded in the baked-in binary
+ *             into /etc/systemd/system (the role's drop-ins too), config=FILE checked there and
+ *             installed as /etc/bootagent/agent.conf 0600; then firstboot and the renew timer are
+ *             enabled. packages steps run with a policy-rc.d that keeps every daemon stopped.
  * Every step's stdout/stderr is streamed to ours. After the last step a hygiene step (its own
  * layer, keyed after the last step) empties /etc/machine-id and removes SSH host keys, apt lists
  * and caches, /tmp, shell history and logs, so the last layer is ready to export. */
@@ -32,16 +35,25 @@ typedef struct build_result {
 
 void build_result_done(build_result *r);
 
-/* Run every step not cached yet, then hygiene. On success fills *ret (may be NULL). Returns 0 or
- * -errno (logged). */
-int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, build_result *ret);
+/* Called as steps go: for each cached step once (end, before the VM boots), for each step that
+ * runs at its start (seconds 0) and at its successful end. index counts from 0 of n. */
+typedef struct build_progress {
+        void (*step)(const build_step_result *s, size_t index, size_t n, bool end, void *userdata);
+        void *userdata;
+} build_progress;
+
+/* Run every step not cached yet, then hygiene. progress may be NULL. On success fills *ret (may
+ * be NULL). Returns 0 or -errno (logged). */
+int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, const build_progress *progress,
+                    build_result *ret);
 
 /* Write the build manifest (JSON, atomically) to path: template name and version, recipe digest
  * (sha256 over every recipe/include file's name and content), base key and package list, the
  * packages the recipe installs, per-step keys, cache state and timings, and the exported file's
- * path and sha256. Returns 0 or -errno (logged). */
+ * path and sha256. output_path is the path recorded for it (NULL: export_path), for exports
+ * written in a temporary place and moved later. Returns 0 or -errno (logged). */
 int build_manifest_write(const char *path, const Recipe *recipe, const base_image *base,
-                         const build_result *result, const char *export_path);
+                         const build_result *result, const char *export_path, const char *output_path);
 
 /* Flatten layer (and its whole backing chain) into one zstd-compressed qcow2 at out, written
  * next to it and renamed into place. Returns 0 or -errno (logged). */

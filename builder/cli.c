@@ -23,6 +23,8 @@ static const Command commands[] = {
         { "inspect", cmd_inspect, "Show a recipe's variables, provider settings and steps" },
         { "base", cmd_base, "Build (or find) the base image of an image definition" },
         { "vm-exec", cmd_vm_exec, "Boot a base image and run one command in it" },
+        { "templates", cmd_templates, "List the templates in the local store" },
+        { "gc", cmd_gc, "Remove step layers no template or newest build refers to" },
         { "serve", cmd_serve, "Run the local cloud services (metadata, Vault, API) for a state dir" },
         { "pool", cmd_pool, "Create, inspect, scale, roll and delete local instance pools" },
 };

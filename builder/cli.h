@@ -21,6 +21,8 @@ int imgbuild_main(int argc, char **argv);
 int cmd_build(int argc, char **argv);
 int cmd_validate(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_templates(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
 /* Exit status: 0 after SIGTERM/SIGINT, 1 for usage or system errors (a port in use), 2 when
  * DIR/cloud.json is invalid. */
 int cmd_serve(int argc, char **argv);

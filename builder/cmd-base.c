@@ -11,6 +11,7 @@
 #include "log.h"
 #include "strv.h"
 #include "qemu.h"
+#include "templates.h"
 
 typedef struct base_args {
         const char *cache_dir;
@@ -19,6 +20,7 @@ typedef struct base_args {
         bool network;
         unsigned timeout;
         char **puts;          /* vm-exec --put LOCAL:/GUEST/DIR */
+        const char *template_ref;
 } base_args;
 
 static void base_args_done(base_args *a) { strv_free(a->puts); }
@@ -81,7 +83,7 @@ int base_ensure(const char *image, const char *cache_dir, const char *bootagent_
         return r < 0 ? r : 0;
 }
 
-enum { ARG_CACHE_DIR = 0x100, ARG_BOOTAGENT, ARG_FORCE, ARG_NET, ARG_TIMEOUT, ARG_PUT };
+enum { ARG_CACHE_DIR = 0x100, ARG_BOOTAGENT, ARG_FORCE, ARG_NET, ARG_TIMEOUT, ARG_PUT, ARG_TEMPLATE };
 
 static int parse_args(int argc, char **argv, bool vm, base_args *args, const char *usage) {
         static const struct option options[] = {
@@ -91,6 +93,7 @@ static int parse_args(int argc, char **argv, bool vm, base_args *args, const cha
                 { "net", no_argument, NULL, ARG_NET },
                 { "timeout", required_argument, NULL, ARG_TIMEOUT },
                 { "put", required_argument, NULL, ARG_PUT },
+                { "template", required_argument, NULL, ARG_TEMPLATE },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -110,6 +113,11 @@ static int parse_args(int argc, char **argv, bool vm, base_args *args, const cha
                         if (vm)
                                 goto bad;
                         args->force = true;
+                        break;
+                case ARG_TEMPLATE:
+                        if (!vm)
+                                goto bad;
+                        args->template_ref = optarg;
                         break;
                 case ARG_NET:
                         if (!vm)
@@ -241,9 +249,10 @@ int cmd_vm_exec(int argc, char **argv) {
         static const char usage[] =
                 "Usage: imgbuild vm-exec [--cache-dir DIR] [--bootagent PATH] [--net] [--timeout SEC]\n"
                 "                        [--put LOCAL:/GUEST/DIR]... IMAGE -- COMMAND...\n"
-                "Boot IMAGE's base image on a throw-away overlay, copy each --put file or directory\n"
-                "into the guest directory, run COMMAND through the communicator, power off.\n"
-                "Exits with COMMAND's status.\n";
+                "       imgbuild vm-exec [OPTIONS] --template NAME@VERSION -- COMMAND...\n"
+                "Boot IMAGE's base image (or a built template) on a throw-away overlay, copy each\n"
+                "--put file or directory into the guest directory, run COMMAND through the\n"
+                "communicator, power off. Exits with COMMAND's status.\n";
         _cleanup_(base_image_done) base_image b = {};
         _cleanup_(base_args_done) base_args args = {};
         int r;
@@ -251,15 +260,30 @@ int cmd_vm_exec(int argc, char **argv) {
         r = parse_args(argc, argv, true, &args, usage);
         if (r <= 0)
                 return r < 0 ? 2 : 0;
-        /* IMAGE, then "--", then at least one word of command. */
-        if (argc - optind < 3 || !streq(argv[optind + 1], "--")) {
+        /* IMAGE (unless --template), then "--", then at least one word of command. getopt
+         * consumes a "--" that directly follows the options. */
+        int image = args.template_ref ? 0 : 1;
+        if (args.template_ref && optind > 0 && streq(argv[optind - 1], "--"))
+                optind--;
+        if (argc - optind < 2 + image || !streq(argv[optind + image], "--")) {
                 fprintf(stderr, "%s", usage);
                 return 2;
         }
-        r = base_ensure(argv[optind], args.cache_dir, args.bootagent, args.force, &b);
-        if (r < 0)
-                return 1;
-        r = vm_exec(&b, &args, argv + optind + 2);
+        if (args.template_ref) {
+                _cleanup_free_ char *store = NULL;
+                r = base_store_dir(args.cache_dir, &store);
+                if (r >= 0)
+                        r = template_open(store, args.template_ref, &b);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to find template %s: %m", args.template_ref);
+                        return 1;
+                }
+        } else {
+                r = base_ensure(argv[optind], args.cache_dir, args.bootagent, args.force, &b);
+                if (r < 0)
+                        return 1;
+        }
+        r = vm_exec(&b, &args, argv + optind + image + 1);
         if (qemu_interrupted())
                 return 128 + qemu_interrupted();
         return r < 0 ? 1 : r;

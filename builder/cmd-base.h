@@ -15,7 +15,7 @@ int base_ensure(const char *image, const char *cache_dir, const char *bootagent_
 /* imgbuild base [--cache-dir DIR] [--force] IMAGE_DIR: build (or find) the base image. */
 int cmd_base(int argc, char **argv);
 
-/* imgbuild vm-exec [--cache-dir DIR] [--timeout SEC] [--net] IMAGE_DIR -- COMMAND...: boot the
- * base image on a throw-away overlay, run COMMAND through the communicator, shut down. Exits with
- * the command's status. */
+/* imgbuild vm-exec [--cache-dir DIR] [--timeout SEC] [--net] IMAGE_DIR|--template NAME@VERSION --
+ * COMMAND...: boot the base image (or a built template, builder/templates.h) on a throw-away
+ * overlay, run COMMAND through the communicator, shut down. Exits with the command's status. */
 int cmd_vm_exec(int argc, char **argv);

@@ -1,16 +1,27 @@
-/* imgbuild build RECIPE: parse and validate the recipe (every variable needs a value), then
- * build. The build itself belongs to the qemu provider, which is not part of this file yet. */
+/* imgbuild build RECIPE: parse and validate the recipe (every variable needs a value), find or
+ * build its base image, run the steps in a build VM (one cached layer per step) and install the
+ * result as NAME@VERSION in the local template store (builder/templates.h). */
 #include <getopt.h>
 #include <stdio.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "build-steps.h"
 #include "cli.h"
+#include "cmd-base.h"
+#include "json.h"
 #include "log.h"
+#include "qemu.h"
+#include "runner.h"
+#include "strv.h"
+#include "templates.h"
 
 typedef struct BuildOptions {
         RecipeOptions recipe;
         bool json;            /* machine-readable events on stdout */
         bool plan;            /* show which steps are cached and which would run, build nothing */
         const char *cache_dir;
+        const char *bootagent;
 } BuildOptions;
 
 static void build_options_done(BuildOptions *o) {
@@ -25,13 +36,79 @@ static void build_help(void) {
                "\n"
                "Options:\n"
                "  -h, --help            show this help\n"
-               "      --json            machine-readable events\n"
-               "      --plan            show the steps and their cache state, build nothing\n"
-               "      --cache-dir DIR   where step layers are kept\n"
+               "      --json            one JSON event per line on stdout: step-start, step-end\n"
+               "                        (key, cached, seconds), build-end (template path)\n"
+               "      --plan            show each step's cache state (hit or miss; a step after a\n"
+               "                        miss runs too) without booting anything\n"
+               "      --cache-dir DIR   image store: base images, step layers, templates\n"
+               "                        (default $IMGBUILD_CACHE_DIR or ~/.cache/imgbuild)\n"
+               "      --bootagent PATH  bootagent binary to bake into the base image\n"
                CLI_VAR_OPTIONS_HELP
                "\n"
-               "Exit status: 0 on success, 2 if the recipe has errors, 3 while the qemu provider\n"
-               "is not implemented, 1 on other errors.\n");
+               "The template lands in STORE/templates/NAME/VERSION (disk.qcow2, vmlinuz,\n"
+               "initrd.img, manifest.json); its directory is printed on success.\n"
+               "\n"
+               "Exit status: 0 on success, 2 if the recipe has errors, 1 on other errors\n"
+               "(128+N when killed by signal N).\n");
+}
+
+static double now_seconds(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+static int print_json_line(json_t *event) {
+        _cleanup_free_ char *text = event ? json_dump_compact(event) : NULL;
+        json_decref(event);
+        if (!text)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        printf("%s\n", text);
+        return 0;
+}
+
+static void json_step_event(const build_step_result *s, size_t index, size_t n, bool end, void *userdata) {
+        json_t *event = end ? json_pack("{s:s, s:I, s:I, s:s, s:s, s:b, s:f}", "event", "step-end", "index",
+                                        (json_int_t) index + 1, "count", (json_int_t) n, "name", s->name, "key", s->key,
+                                        "cached", s->cached, "seconds", s->seconds)
+                            : json_pack("{s:s, s:I, s:I, s:s, s:s}", "event", "step-start", "index",
+                                        (json_int_t) index + 1, "count", (json_int_t) n, "name", s->name, "key", s->key);
+        if (print_json_line(event) >= 0)
+                fflush(stdout);
+}
+
+/* Which steps have a committed layer (hygiene follows the last step and is not listed). */
+static int build_plan(const Recipe *recipe, const base_image *base, const char *store, bool json) {
+        _cleanup_strv_free_ char **keys = NULL;
+        _cleanup_free_ char *failed = NULL;
+        bool miss = false;
+        int r;
+
+        r = recipe_step_keys(recipe, base->key, &keys, &failed);
+        if (r < 0)
+                return log_error_errno(r, "Failed to compute step keys (reading %s): %m", strempty(failed));
+        for (size_t i = 0; i < recipe->n_steps; i++) {
+                const RecipeStep *s = &recipe->steps[i];
+                _cleanup_free_ char *layer = NULL, *done = NULL, *args = NULL;
+                r = runner_layer_path(store, keys[i], &layer);
+                if (r < 0 || asprintf(&done, "%.*s.done", (int) (strlen(layer) - strlen(".qcow2")), layer) < 0)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+                /* A step after a miss runs too, whatever the store holds. */
+                miss = miss || access(done, F_OK) < 0;
+                args = strv_join(s->display_args ? s->display_args : (char *[]) { NULL }, " ");
+                if (!args)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+                if (json)
+                        r = print_json_line(json_pack("{s:s, s:I, s:s, s:s, s:s}", "event", "plan", "index",
+                                                      (json_int_t) i + 1, "step", recipe_step_kind_to_string(s->kind),
+                                                      "key", keys[i], "state", miss ? "miss" : "hit"));
+                else
+                        r = printf("%-4s %2zu %.12s %s %.60s\n", miss ? "miss" : "hit", i + 1, keys[i],
+                                   recipe_step_kind_to_string(s->kind), args) < 0 ? -EIO : 0;
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 int cmd_build(int argc, char **argv) {
@@ -40,6 +117,7 @@ int cmd_build(int argc, char **argv) {
                 { "json", no_argument, NULL, 'j' },
                 { "plan", no_argument, NULL, 'p' },
                 { "cache-dir", required_argument, NULL, 'c' },
+                { "bootagent", required_argument, NULL, 'b' },
                 CLI_VAR_OPTIONS,
                 {}
         };
@@ -68,6 +146,9 @@ int cmd_build(int argc, char **argv) {
                 case 'c':
                         o.cache_dir = optarg;
                         break;
+                case 'b':
+                        o.bootagent = optarg;
+                        break;
                 default:
                         return EXIT_FAILURE_GENERIC;
                 }
@@ -81,6 +162,62 @@ int cmd_build(int argc, char **argv) {
         if (r < 0)
                 return r == -EINVAL ? EXIT_RECIPE_ERROR : EXIT_FAILURE_GENERIC;
 
-        log_error("the qemu provider is not implemented yet");
-        return EXIT_NOT_IMPLEMENTED;
+        _cleanup_(base_image_done) base_image base = {};
+        _cleanup_free_ char *store = NULL, *template_dir = NULL;
+        r = base_store_dir(o.cache_dir, &store);
+        if (r < 0) {
+                log_error_errno(r, "Failed to find the image store (set --cache-dir or IMGBUILD_CACHE_DIR): %m");
+                return EXIT_FAILURE_GENERIC;
+        }
+        r = base_ensure(recipe->base_definition, store, o.bootagent, false, &base);
+        if (r < 0)
+                return r == -EINVAL ? EXIT_RECIPE_ERROR : EXIT_FAILURE_GENERIC;
+
+        if (o.plan)
+                return build_plan(recipe, &base, store, o.json) < 0 ? EXIT_FAILURE_GENERIC : EXIT_OK;
+
+        /* Recorded before the steps run, so gc keeps what an interrupted build resumes from. */
+        _cleanup_strv_free_ char **keys = NULL;
+        r = recipe_step_keys(recipe, base.key, &keys, NULL);
+        if (r >= 0)
+                r = build_record_write(store, recipe, keys);
+        if (r < 0)
+                log_warning_errno(r, "Failed to record this build's steps for gc: %m");
+
+        _cleanup_(build_result_done) build_result result = {};
+        double t0 = now_seconds();
+        build_progress progress = { .step = json_step_event };
+        r = build_steps_run(recipe, &base, store, o.json ? &progress : NULL, &result);
+        if (r >= 0) {
+                r = template_current(store, recipe, &result);
+                if (r < 0) {
+                        log_warning_errno(r, "Failed to read the previous build of %s@%s, exporting again: %m",
+                                          recipe->template_name, recipe->template_version);
+                        r = 0;
+                }
+        }
+        if (r > 0) {
+                log_info("Template %s@%s is up to date", recipe->template_name, recipe->template_version);
+                r = asprintf(&template_dir, "%s/templates/%s/%s", store, recipe->template_name,
+                             recipe->template_version) < 0 ? log_error_errno(-ENOMEM, "Out of memory") : 0;
+        } else if (r >= 0)
+                r = template_install(store, recipe, &base, &result, &template_dir);
+        if (r < 0) {
+                if (qemu_interrupted())
+                        return 128 + qemu_interrupted();
+                return r == -EINVAL ? EXIT_RECIPE_ERROR : EXIT_FAILURE_GENERIC;
+        }
+        double seconds = now_seconds() - t0;
+        size_t ran = 0;
+        for (size_t i = 0; i < result.n_steps; i++)
+                ran += !result.steps[i].cached;
+        if (o.json)
+                return print_json_line(json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:f}", "event", "build-end",
+                                                 "template", recipe->template_name, "version",
+                                                 recipe->template_version, "path", template_dir, "steps",
+                                                 (json_int_t) result.n_steps, "built", (json_int_t) ran,
+                                                 "seconds", seconds)) < 0 ? EXIT_FAILURE_GENERIC : EXIT_OK;
+        printf("%s@%s: %zu of %zu steps built, %zu cached, %.1f s\n%s\n", recipe->template_name,
+               recipe->template_version, ran, result.n_steps, result.n_steps - ran, seconds, template_dir);
+        return EXIT_OK;
 }

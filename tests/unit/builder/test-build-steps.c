@@ -81,7 +81,7 @@ static void test_vm(const char *base_dir) {
         int saved = dup(STDOUT_FILENO);
         CHECK(saved >= 0 && dup2(out, STDOUT_FILENO) == STDOUT_FILENO);
         _cleanup_(build_result_done) build_result res = {};
-        int r = build_steps_run(recipe, &base, store, &res);
+        int r = build_steps_run(recipe, &base, store, NULL, &res);
         CHECK(dup2(saved, STDOUT_FILENO) == STDOUT_FILENO);
         close(saved);
         CHECK_OK(r);
@@ -131,7 +131,7 @@ static void test_vm(const char *base_dir) {
         /* The manifest names the output by checksum and lists every step. */
         char manifest[700], want[200];
         snprintf(manifest, sizeof(manifest), "%s/manifest.json", root);
-        CHECK_OK(build_manifest_write(manifest, recipe, &base, &res, exported));
+        CHECK_OK(build_manifest_write(manifest, recipe, &base, &res, exported, NULL));
         char *m = NULL, out_hex[SHA256_HEX_SIZE];
         CHECK_OK(read_file(manifest, 1 << 20, &m, NULL));
         CHECK_OK(sha256_file_hex(exported, out_hex));
@@ -144,7 +144,7 @@ static void test_vm(const char *base_dir) {
 
         /* Rebuild: every step cached, nothing boots. */
         _cleanup_(build_result_done) build_result again = {};
-        CHECK_OK(build_steps_run(recipe, &base, store, &again));
+        CHECK_OK(build_steps_run(recipe, &base, store, NULL, &again));
         CHECK(again.n_steps == 5 && again.steps[0].cached && again.steps[4].cached);
         CHECK_STREQ(again.disk, res.disk);
 
@@ -157,7 +157,7 @@ static void test_vm(const char *base_dir) {
         CHECK(pin);
         memcpy(pin, wrong, SHA256_HEX_SIZE - 1);
         _cleanup_(recipe_freep) Recipe *changed = parse(text);
-        CHECK(build_steps_run(changed, &base, store, NULL) == -EBADMSG);
+        CHECK(build_steps_run(changed, &base, store, NULL, NULL) == -EBADMSG);
 }
 
 int main(void) {
@@ -183,7 +183,7 @@ int main(void) {
         CHECK_OK(recipe_parse_file(path, &o, &diag, &recipe));
         diagnostics_free(&diag);
         base_image none = { .disk = (char *) "/nonexistent" };
-        CHECK(build_steps_run(recipe, &none, "/nonexistent-store", NULL) == -EINVAL);
+        CHECK(build_steps_run(recipe, &none, "/nonexistent-store", NULL, NULL) == -EINVAL);
         recipe_free(recipe);
 
         if (base_dir)

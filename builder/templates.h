@@ -1,0 +1,37 @@
+/* The local template store, under the image store (base_store_dir):
+ *   STORE/templates/NAME/VERSION/disk.qcow2     the flattened, zstd-compressed build
+ *   STORE/templates/NAME/VERSION/vmlinuz        the base's kernel and initrd (direct boot)
+ *   STORE/templates/NAME/VERSION/initrd.img
+ *   STORE/templates/NAME/VERSION/manifest.json  build_manifest_write()
+ * A template is assembled in a temporary directory next to its final place and renamed in, so a
+ * directory under NAME/VERSION is always complete. */
+#pragma once
+
+#include "base.h"
+#include "build-steps.h"
+#include "json.h"
+#include "recipe.h"
+
+/* Export result->disk with the base's kernel and initrd and the manifest as NAME@VERSION,
+ * replacing an older build of it. Returns 0 and the template directory in *ret_dir (may be NULL),
+ * or -errno (logged). */
+int template_install(const char *store, const Recipe *recipe, const base_image *base, const build_result *result,
+                     char **ret_dir);
+
+/* Find NAME@VERSION in the store, as a bootable image (key empty, dir/kernel/initrd/disk set).
+ * Returns 0, -ENOENT (not logged), -EINVAL for a malformed reference, or -errno. */
+int template_open(const char *store, const char *ref, base_image *ret);
+
+/* Every complete template in the store, sorted by name then version: a JSON array of
+ * {"name", "version", "dir", "manifest": {...}}. Returns 0 (an empty array when there are none)
+ * or -errno (not logged). */
+int templates_list(const char *store, json_t **ret);
+
+/* The newest build of each recipe, whether or not it finished: STORE/builds/SHA.json (SHA of the
+ * recipe's absolute path) holds {"recipe": path, "keys": [step keys]}, written when a build starts
+ * so gc keeps the layers an interrupted build resumes from. Returns 0 or -errno (not logged). */
+int build_record_write(const char *store, const Recipe *recipe, char *const *keys);
+
+/* Whether NAME@VERSION in the store was made from exactly result's layers (same step keys, in
+ * order), so exporting again would give the same disk. Returns 1, 0, or -errno (not logged). */
+int template_current(const char *store, const Recipe *recipe, const build_result *result);
