@@ -120,19 +120,11 @@ int units_expand(const char *tmpl, char *const *env, char ***ret_argv) {
         return strv_split(out.data ? out.data : "", " \t", ret_argv);
 }
 
-static pid_t read_pid(const char *pid_file) {
-        _cleanup_free_ char *s = NULL;
-        if (read_file(pid_file, 64, &s, NULL) < 0)
-                return 0;
-        long pid = strtol(s, NULL, 10);
-        return pid > 1 ? (pid_t) pid : 0;
-}
-
 int units_start_exec(char *const *argv, char *const *env, const char *pid_file, const char *log_file, pid_t *ret_pid) {
         _cleanup_strv_free_ char **envp = strv_copy(environ);
         _cleanup_close_ int log_fd = -1;
         char pidbuf[32];
-        pid_t pid = read_pid(pid_file);
+        pid_t pid = pid_file_read(pid_file);
         int r;
 
         if (pid > 0 && kill(pid, 0) == 0) {
@@ -166,7 +158,7 @@ int units_start_exec(char *const *argv, char *const *env, const char *pid_file, 
 }
 
 int units_stop_exec(const char *pid_file, long timeout_ms) {
-        pid_t pid = read_pid(pid_file);
+        pid_t pid = pid_file_read(pid_file);
         if (pid <= 0)
                 return 0;
         if (kill(-pid, SIGTERM) < 0 && errno != ESRCH)

@@ -176,14 +176,6 @@ static int write_cloud_json(pool_provider *p, buf *err) {
         return r;
 }
 
-static pid_t read_pid_file(const char *path) {
-        _cleanup_free_ char *s = NULL;
-        if (read_file(path, 64, &s, NULL) < 0)
-                return 0;
-        long pid = strtol(s, NULL, 10);
-        return pid > 1 ? (pid_t) pid : 0;
-}
-
 /* Whether pid is alive and its executable is called comm (guards against a recycled PID). */
 static bool process_is(pid_t pid, const char *comm) {
         _cleanup_free_ char *path = NULL, *s = NULL;
@@ -360,7 +352,7 @@ static int run_agent(pool_provider *p, const char *verb, const char *root, buf *
 
         if (!pid_path || asprintf(&log_path, "%s/agent.log", root) < 0)
                 return -ENOMEM;
-        previous = read_pid_file(pid_path);
+        previous = pid_file_read(pid_path);
         for (int i = 0; i < 1200 && process_is(previous, "bootagent"); i++)
                 sleep_ms(100);
         if (process_is(previous, "bootagent"))
@@ -453,10 +445,10 @@ static int host_destroy_member(pool_provider *p, const pool_member *m, buf *err)
         if (!root || !pid_path || !agent_pid)
                 return -ENOMEM;
         /* An agent a killed imgbuild left running, then the etcd it started. */
-        pid = read_pid_file(agent_pid);
+        pid = pid_file_read(agent_pid);
         if (process_is(pid, "bootagent"))
                 (void) kill(pid, SIGKILL);
-        stop_group(read_pid_file(pid_path), "etcd");
+        stop_group(pid_file_read(pid_path), "etcd");
         json_array_foreach(instances, i, inst)
                 if (streq(strempty(json_string_value(json_object_get(inst, "id"))), m->id)) {
                         json_array_remove(instances, i);
@@ -473,7 +465,7 @@ static int host_destroy_member(pool_provider *p, const pool_member *m, buf *err)
 
 static const char *host_member_state(pool_provider *p, const pool_member *m) {
         _cleanup_free_ char *pid_path = etcd_pid_path(p, m->id);
-        return pid_path && process_is(read_pid_file(pid_path), "etcd") ? "running" : "stopped";
+        return pid_path && process_is(pid_file_read(pid_path), "etcd") ? "running" : "stopped";
 }
 
 static int host_health_inputs(pool_provider *p, const pool_member *m, pool_health_inputs *ret, buf *err) {

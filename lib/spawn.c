@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fs.h"
 #include "strv.h"
 
 extern char **environ;
@@ -212,4 +213,12 @@ char *spawn_argv_to_string(char *const argv[]) {
                         return NULL;
         }
         return buf_steal(&b);
+}
+
+pid_t pid_file_read(const char *path) {
+        _cleanup_free_ char *s = NULL;
+        if (read_file(path, 64, &s, NULL) < 0)
+                return 0;
+        long pid = strtol(s, NULL, 10);
+        return pid > 1 ? (pid_t) pid : 0;
 }

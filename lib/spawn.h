@@ -52,3 +52,7 @@ int spawn_capture(char *const argv[], const spawn_options *opts, buf *out, int *
  * or other shell characters so the result can be pasted into a shell. Returns a new string or
  * NULL. */
 char *spawn_argv_to_string(char *const argv[]);
+
+/* The PID in a PID file (decimal, as written by whoever started the process), or 0 when the file
+ * is missing, unreadable or holds no PID > 1. */
+pid_t pid_file_read(const char *path);

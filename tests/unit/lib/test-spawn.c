@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include "check.h"
+#include "fs.h"
 #include "spawn.h"
 
 static void no_children_left(void) {
@@ -239,6 +240,21 @@ static void test_argv_to_string(void) {
         free(s);
 }
 
+static void test_pid_file_read(void) {
+        char dir[] = "/tmp/test-spawn-XXXXXX", path[64];
+        CHECK(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/x.pid", dir);
+
+        CHECK(pid_file_read(path) == 0); /* missing */
+        CHECK_OK(write_file_atomic(path, "4242\n", 5, 0644, (uid_t) -1, (gid_t) -1));
+        CHECK(pid_file_read(path) == 4242);
+        CHECK_OK(write_file_atomic(path, "1\n", 2, 0644, (uid_t) -1, (gid_t) -1));
+        CHECK(pid_file_read(path) == 0); /* never PID 1 */
+        CHECK_OK(write_file_atomic(path, "junk", 4, 0644, (uid_t) -1, (gid_t) -1));
+        CHECK(pid_file_read(path) == 0);
+        CHECK_OK(rm_rf(dir));
+}
+
 int main(void) {
         test_run();
         test_capture();
@@ -247,5 +263,6 @@ int main(void) {
         test_signals_reset();
         test_process_group();
         test_argv_to_string();
+        test_pid_file_read();
         return 0;
 }
