@@ -11,8 +11,9 @@ command -v etcd >/dev/null && command -v etcdctl >/dev/null || { echo "skip: etc
 
 T=$(mktemp -d /tmp/agent-test.XXXXXX)
 SERVE_PID=
-# Random port block so parallel runs (and other tests) do not collide.
-BASE=$((20000 + (RANDOM % 400) * 100))
+# Ports below the ephemeral range (32768+). Each test that runs in parallel with others owns a
+# range (see tests/integration/README.md); a random block of 100 in it.
+BASE=$(( ${PORT_RANGE_START:-20000} + (RANDOM % 50) * 100 ))
 API_PORT=$((BASE))
 ETCD_CLIENT_PORT=$((BASE + 79))
 ETCD_PEER_PORT=$((BASE + 80))

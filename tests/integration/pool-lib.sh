@@ -14,8 +14,9 @@ export IMGBUILD_STATE_DIR="$T/state"
 export IMGBUILD_BOOTAGENT="$BOOTAGENT"
 POOL=etcd
 POOL_DIR="$IMGBUILD_STATE_DIR/pools/$POOL"
-# Below the ephemeral port range; random so parallel runs do not collide.
-PORT_BASE=$((10000 + (RANDOM % 44) * 500))
+# Ports below the ephemeral range (32768+, where outgoing connections get theirs). Each test that
+# runs in parallel with others owns a range (see tests/integration/README.md); a random block in it.
+PORT_BASE=$(( ${PORT_RANGE_START:-10000} + (RANDOM % 10) * 500 ))
 BG_PIDS=()
 
 log() { echo "[$(date +%T.%3N)] $*" >&2; }

@@ -18,7 +18,7 @@ SERVE_READY_TIMEOUT=${SERVE_READY_TIMEOUT:-15}
 serve_pick_ports() {
     local n=$1 found=() p
     while [ "${#found[@]}" -lt "$n" ]; do
-        p=$((20000 + RANDOM % 40000))
+        p=$((30000 + RANDOM % 2700)) # this test's range (tests/integration/README.md)
         case " ${found[*]} " in *" $p "*) continue ;; esac
         # A refused connection means the port is free.
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
