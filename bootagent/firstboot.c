@@ -24,6 +24,7 @@
 #include "strv.h"
 #include "units.h"
 #include "vault.h"
+#include "time-util.h"
 
 typedef struct agent {
         agent_config *cfg;
@@ -42,28 +43,22 @@ typedef struct agent {
         uint64_t added_id;      /* member we added in this run and have not started yet */
 } agent;
 
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
 /* Sleep ms with +-25% jitter, counted as waiting time of the stage. */
 static void agent_sleep(agent *a, long ms) {
         long j = ms / 4 > 0 ? (long) (random_u64() % (uint64_t) (ms / 2 + 1)) - ms / 4 : 0;
-        uint64_t t = now_ms();
+        int64_t t = time_now_ms();
         usleep((useconds_t) (ms + j) * 1000);
-        a->stage_wait += now_ms() - t;
+        a->stage_wait += time_now_ms() - t;
 }
 
 static void stage_begin(agent *a) {
-        a->stage_start = now_ms();
+        a->stage_start = time_now_ms();
         a->stage_wait = 0;
 }
 
 /* Record a stage in the journal. Returns -ECANCELED when BOOTAGENT_ABORT_AFTER names it. */
 static int stage_end(agent *a, const char *stage, bool ok, const char *detail) {
-        uint64_t t = now_ms();
+        int64_t t = time_now_ms();
         int r = journal_append(&a->journal, stage, ok, t - a->t0, t - a->stage_start, a->stage_wait, detail);
         if (r < 0)
                 return log_error_errno(r, "Failed to append to the journal: %m");
@@ -124,7 +119,7 @@ static int agent_init(agent *a, int argc, char **argv, bool open_journal) {
         const char *config_arg = NULL;
         int c, r;
 
-        *a = (agent){ .t0 = now_ms(), .journal = { .fd = -1 } };
+        *a = (agent){ .t0 = time_now_ms(), .journal = { .fd = -1 } };
         optind = 0;
         while ((c = getopt_long(argc, argv, "c:r:j", options, NULL)) >= 0)
                 switch (c) {
@@ -414,13 +409,13 @@ static int find_voting_endpoint(agent *a, char **ret) {
 }
 
 static int wait_voting_endpoint(agent *a, char **ret, buf *err) {
-        uint64_t end = now_ms() + (uint64_t) a->cfg->etcd_deadline_ms;
+        int64_t end = time_now_ms() + a->cfg->etcd_deadline_ms;
         long delay = 250;
         for (;;) {
                 int r = find_voting_endpoint(a, ret);
                 if (r != -ENOENT)
                         return r;
-                if (now_ms() >= end) {
+                if (time_now_ms() >= end) {
                         buf_printf(err, "no healthy voting etcd member among %zu pool peers within %ld ms",
                                    a->pool.n_peers, a->cfg->etcd_deadline_ms);
                         return -ETIMEDOUT;
@@ -486,13 +481,13 @@ static char *initial_cluster(const agent *a, const etcd_members *m) {
  * the leader has been connected to it for a few seconds (e.g. right after a join). An unknown
  * member is already gone. */
 static int remove_member(agent *a, const char *endpoint, uint64_t id, buf *err) {
-        uint64_t end = now_ms() + (uint64_t) a->cfg->etcd_deadline_ms;
+        int64_t end = time_now_ms() + a->cfg->etcd_deadline_ms;
         for (;;) {
                 buf_clear(err);
                 int r = etcd_member_remove(&a->tls, endpoint, id, err);
                 if (r == -ENOENT)
                         return 0;
-                if (r != -EAGAIN || now_ms() >= end)
+                if (r != -EAGAIN || time_now_ms() >= end)
                         return r;
                 agent_sleep(a, 1000);
         }
@@ -565,7 +560,7 @@ static int join_cluster(agent *a, char **detail, buf *err) {
         if (r < 0)
                 return r;
 
-        uint64_t end = now_ms() + (uint64_t) a->cfg->etcd_deadline_ms;
+        int64_t end = time_now_ms() + a->cfg->etcd_deadline_ms;
         for (;;) {
                 _cleanup_(etcd_members_done) etcd_members m = { 0 };
                 buf_clear(err);
@@ -592,7 +587,7 @@ static int join_cluster(agent *a, char **detail, buf *err) {
                         /* 3.4's gateway maps FailedPrecondition to 412, 3.5's to 400. */
                         if (r < 0 && err->data && strstr(err->data, "too many learner")) {
                                 /* Another member is joining; wait for its promotion. */
-                                if (now_ms() >= end)
+                                if (time_now_ms() >= end)
                                         return -ETIMEDOUT;
                                 agent_sleep(a, 500);
                                 continue;
@@ -600,7 +595,7 @@ static int join_cluster(agent *a, char **detail, buf *err) {
                         if (r < 0) {
                                 /* The add may have been applied with the reply lost: the next
                                  * list shows our peer URL and we reuse it. */
-                                if (now_ms() >= end)
+                                if (time_now_ms() >= end)
                                         return r;
                                 log_warning("Adding etcd member failed (%s), re-checking the member list", err->data);
                                 agent_sleep(a, 500);
@@ -733,7 +728,7 @@ static int stage_units(agent *a) {
 /* Promote ourselves once caught up (a learner can only be promoted by a voting member). */
 static int stage_promote(agent *a) {
         _cleanup_buf_ buf err = BUF_INIT(4096);
-        uint64_t end = now_ms() + (uint64_t) a->cfg->etcd_deadline_ms;
+        int64_t end = time_now_ms() + a->cfg->etcd_deadline_ms;
         char detail[128];
         int r;
 
@@ -741,7 +736,7 @@ static int stage_promote(agent *a) {
         for (;;) {
                 _cleanup_free_ char *endpoint = NULL;
                 _cleanup_(etcd_members_done) etcd_members m = { 0 };
-                uint64_t probe_start = now_ms();
+                int64_t probe_start = time_now_ms();
                 buf_clear(&err);
                 r = find_voting_endpoint(a, &endpoint);
                 if (r == -ENOENT) {
@@ -767,8 +762,8 @@ static int stage_promote(agent *a) {
                                 continue; /* confirm with the next list */
                 }
                 /* Probes that did not finish the stage were waiting for etcd to start or catch up. */
-                a->stage_wait += now_ms() - probe_start;
-                if (now_ms() >= end) {
+                a->stage_wait += time_now_ms() - probe_start;
+                if (time_now_ms() >= end) {
                         if (!err.len)
                                 buf_printf(&err, "not promoted within %ld ms", a->cfg->etcd_deadline_ms);
                         return stage_fail(a, "promote", -ETIMEDOUT, &err);

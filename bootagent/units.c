@@ -14,6 +14,7 @@
 #include "fs.h"
 #include "spawn.h"
 #include "strv.h"
+#include "time-util.h"
 
 extern char **environ;
 
@@ -31,12 +32,6 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *error
         if (w->path && streq(path, w->path) && !w->result)
                 w->result = strdup(result);
         return 0;
-}
-
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
 }
 
 int units_systemd_job(const char *method, const char *unit, long timeout_ms, char **ret_result) {
@@ -70,14 +65,14 @@ int units_systemd_job(const char *method, const char *unit, long timeout_ms, cha
         r = sd_bus_message_read(reply, "o", &w.path);
         if (r < 0)
                 return r;
-        uint64_t end = now_ms() + (uint64_t) timeout_ms;
+        int64_t end = time_now_ms() + timeout_ms;
         while (!w.result) {
                 r = sd_bus_process(bus, NULL);
                 if (r < 0)
                         return r;
                 if (r > 0)
                         continue;
-                uint64_t t = now_ms();
+                int64_t t = time_now_ms();
                 if (t >= end)
                         return -ETIMEDOUT;
                 r = sd_bus_wait(bus, (end - t) * 1000);

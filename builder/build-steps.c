@@ -13,6 +13,7 @@
 #include "runner.h"
 #include "spawn.h"
 #include "strv.h"
+#include "time-util.h"
 
 /* Where copied files wait in the guest before they are installed at their destination. */
 #define GUEST_STAGING "/run/imgbuild-staging"
@@ -282,15 +283,13 @@ static void report(const progress_step *p, bool cached, double seconds, bool end
 
 static int run_with_progress(comm_client *c, void *userdata) {
         const progress_step *p = userdata;
-        struct timespec t0, t1;
         int r;
 
         report(p, false, 0, false);
-        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int64_t t0 = time_now_ms();
         r = p->run(c, p->userdata);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
         if (r >= 0)
-                report(p, false, (double) (t1.tv_sec - t0.tv_sec) + (double) (t1.tv_nsec - t0.tv_nsec) / 1e9, true);
+                report(p, false, (double) (time_now_ms() - t0) / 1000.0, true);
         return r;
 }
 

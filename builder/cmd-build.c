@@ -15,6 +15,7 @@
 #include "runner.h"
 #include "strv.h"
 #include "templates.h"
+#include "time-util.h"
 
 typedef struct BuildOptions {
         RecipeOptions recipe;
@@ -50,12 +51,6 @@ static void build_help(void) {
                "\n"
                "Exit status: 0 on success, 2 if the recipe has errors, 1 on other errors\n"
                "(128+N when killed by signal N).\n");
-}
-
-static double now_seconds(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
 static int print_json_line(json_t *event) {
@@ -185,7 +180,7 @@ int cmd_build(int argc, char **argv) {
                 log_warning_errno(r, "Failed to record this build's steps for gc: %m");
 
         _cleanup_(build_result_done) build_result result = {};
-        double t0 = now_seconds();
+        int64_t t0 = time_now_ms();
         build_progress progress = { .step = json_step_event };
         r = build_steps_run(recipe, &base, store, o.json ? &progress : NULL, &result);
         if (r >= 0) {
@@ -207,7 +202,7 @@ int cmd_build(int argc, char **argv) {
                         return 128 + qemu_interrupted();
                 return r == -EINVAL ? EXIT_RECIPE_ERROR : EXIT_FAILURE_GENERIC;
         }
-        double seconds = now_seconds() - t0;
+        double seconds = (double) (time_now_ms() - t0) / 1000.0;
         size_t ran = 0;
         for (size_t i = 0; i < result.n_steps; i++)
                 ran += !result.steps[i].cached;

@@ -30,6 +30,7 @@
 #include "json.h"
 #include "log.h"
 #include "spawn.h"
+#include "time-util.h"
 
 /* Ports relative to port_base: the cloud API, etcd client and peer ports (shared: every member
  * has its own IP), then a metadata and a Vault port per member index. */
@@ -192,18 +193,13 @@ static bool process_is(pid_t pid, const char *comm) {
         return streq(s, comm);
 }
 
-static void sleep_ms(long ms) {
-        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-        nanosleep(&ts, NULL);
-}
-
 /* Stop the process group led by pid if pid is still the process we started (comm). */
 static void stop_group(pid_t pid, const char *comm) {
         if (!process_is(pid, comm))
                 return;
         (void) kill(-pid, SIGTERM);
         for (int i = 0; i < 100 && process_is(pid, comm); i++)
-                sleep_ms(50);
+                time_sleep_ms(50);
         if (process_is(pid, comm))
                 (void) kill(-pid, SIGKILL);
 }
@@ -274,7 +270,7 @@ static int host_setup(pool_provider *p, buf *err) {
                         return 0;
                 if (!process_is(pid, "imgbuild"))
                         return buf_printf(err, "imgbuild serve exited, see %s", log_path), -ECHILD;
-                sleep_ms(50);
+                time_sleep_ms(50);
         }
         return buf_printf(err, "imgbuild serve not ready after 10 s, see %s", log_path), -ETIMEDOUT;
 }
@@ -354,7 +350,7 @@ static int run_agent(pool_provider *p, const char *verb, const char *root, buf *
                 return -ENOMEM;
         previous = pid_file_read(pid_path);
         for (int i = 0; i < 1200 && process_is(previous, "bootagent"); i++)
-                sleep_ms(100);
+                time_sleep_ms(100);
         if (process_is(previous, "bootagent"))
                 return buf_printf(err, "an earlier bootagent (pid %d) still runs on %s", (int) previous, root), -EBUSY;
         fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -390,7 +386,7 @@ static int wait_metadata(pool_provider *p, int index, buf *err) {
                 http_response_free(&resp);
                 if (r >= 0 && status == 200)
                         return 0;
-                sleep_ms(100);
+                time_sleep_ms(100);
         }
         return buf_printf(err, "metadata for member index %d not served at %s", index, url), -ETIMEDOUT;
 }

@@ -18,6 +18,7 @@
 #include "json.h"
 #include "log.h"
 #include "pool-host.h"
+#include "time-util.h"
 
 #define POOL_FILE_MAX (1024 * 1024)
 #define JOIN_TIMEOUT_MS 90000
@@ -68,17 +69,6 @@ void pool_free(pool *p) {
         free(p->roll_target);
         free(p->provider_name);
         free(p);
-}
-
-static long now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void sleep_ms(long ms) {
-        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-        nanosleep(&ts, NULL);
 }
 
 static bool name_valid(const char *name) {
@@ -428,9 +418,9 @@ static int ensure_healthy(pool *p, buf *err) {
                                 restarted = true;
                 }
         }
-        deadline = now_ms() + (restarted ? HEAL_TIMEOUT_MS : 5000);
-        while (now_ms() < deadline) {
-                sleep_ms(500);
+        deadline = time_now_ms() + (restarted ? HEAL_TIMEOUT_MS : 5000);
+        while (time_now_ms() < deadline) {
+                time_sleep_ms(500);
                 r = cluster_check(p, &why);
                 if (r != -POOL_EUNHEALTHY)
                         return r;
@@ -441,11 +431,11 @@ static int ensure_healthy(pool *p, buf *err) {
 
 /* Wait until m is a started, voting, healthy member. */
 static int wait_voting(pool *p, const pool_member *m, buf *err) {
-        long deadline = now_ms() + JOIN_TIMEOUT_MS;
+        long deadline = time_now_ms() + JOIN_TIMEOUT_MS;
         const char *last = "no member answers the etcd member list";
         int r;
 
-        while (now_ms() < deadline) {
+        while (time_now_ms() < deadline) {
                 cluster_view v = {};
                 /* Any member's list will do: a learner's own answer fails, others come first. */
                 r = cluster_view_get(p, NULL, &v, err);
@@ -469,7 +459,7 @@ static int wait_voting(pool *p, const pool_member *m, buf *err) {
                         return 0;
                 }
                 cluster_view_done(&v);
-                sleep_ms(500);
+                time_sleep_ms(500);
         }
         buf_printf(err, "member %s (%s) did not become a healthy voting member in %d s: %s", m->id, m->ip,
                    JOIN_TIMEOUT_MS / 1000, last);
@@ -531,7 +521,7 @@ static int add_member(pool *p, const char *template, buf *err) {
 }
 
 static int finish_joining(pool *p, pool_member *m, buf *err) {
-        long start = now_ms();
+        long start = time_now_ms();
         int r;
 
         log_info("pool %s: starting member %s (%s) on %s", p->name, m->id, m->ip, m->template);
@@ -544,7 +534,7 @@ static int finish_joining(pool *p, pool_member *m, buf *err) {
         free(m->state);
         if (!(m->state = strdup("active")))
                 return -ENOMEM;
-        log_info("pool %s: member %s (%s) is a healthy voting member after %ld ms", p->name, m->id, m->ip, now_ms() - start);
+        log_info("pool %s: member %s (%s) is a healthy voting member after %ld ms", p->name, m->id, m->ip, time_now_ms() - start);
         return pool_save(p, err);
 }
 
@@ -658,7 +648,7 @@ int pool_roll(pool *p, const char *target, buf *err) {
                 _cleanup_free_ char *old_id = strdup(old->id);
                 if (!old_id)
                         return -ENOMEM;
-                long start = now_ms();
+                long start = time_now_ms();
                 log_info("pool %s: replacing member %s (%s, %s)", p->name, old->id, old->ip, old->template);
                 /* A surge member from a resumed step is already in: it replaces this one. */
                 if (p->n_members <= p->size) {
@@ -681,7 +671,7 @@ int pool_roll(pool *p, const char *target, buf *err) {
                 r = start_leaving(p, old, err);
                 if (r < 0)
                         return r;
-                log_info("pool %s: replaced member %s in %ld ms", p->name, old_id, now_ms() - start);
+                log_info("pool %s: replaced member %s in %ld ms", p->name, old_id, time_now_ms() - start);
         }
         free(p->template);
         p->template = TAKE_PTR(p->roll_target);

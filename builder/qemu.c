@@ -19,6 +19,7 @@
 #include "logtail.h"
 #include "spawn.h"
 #include "strv.h"
+#include "time-util.h"
 
 /* The -drive id, the block device QMP snapshots name. */
 #define QEMU_DISK_ID "disk0"
@@ -210,12 +211,6 @@ static int connect_unix(const char *path, int *ret) {
         return 0;
 }
 
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
-}
-
 /* Has QEMU exited? Reaps it if so. */
 static bool vm_exited(qemu_vm *vm) {
         if (vm->exited)
@@ -254,7 +249,7 @@ static void show_qemu_log(qemu_vm *vm) {
 
 /* Connect to one of QEMU's listening sockets, which appear shortly after it starts. */
 static int connect_vm_socket(qemu_vm *vm, const char *path, int *ret) {
-        uint64_t until = now_ms() + 30000;
+        int64_t until = time_now_ms() + 30000;
         int r;
 
         for (;;) {
@@ -267,7 +262,7 @@ static int connect_vm_socket(qemu_vm *vm, const char *path, int *ret) {
                         return -ECHILD;
                 if (interrupted_signal)
                         return -EINTR;
-                if (now_ms() > until)
+                if (time_now_ms() > until)
                         return -ETIMEDOUT;
                 (void) usleep(50000);
         }
@@ -276,13 +271,13 @@ static int connect_vm_socket(qemu_vm *vm, const char *path, int *ret) {
 /* Read QMP lines until one that answers a command ("return" or "error"); events are skipped. */
 static int qmp_read_reply(qemu_vm *vm, unsigned timeout_ms) {
         _cleanup_buf_ buf line = BUF_INIT(1024 * 1024);
-        uint64_t until = now_ms() + timeout_ms;
+        int64_t until = time_now_ms() + timeout_ms;
 
         for (;;) {
                 char c;
                 struct pollfd pfd = { .fd = vm->qmp_fd, .events = POLLIN };
-                int64_t left = (int64_t) (until - now_ms());
-                if (now_ms() >= until)
+                int64_t left = until - time_now_ms();
+                if (time_now_ms() >= until)
                         return -ETIMEDOUT;
                 int n = poll(&pfd, 1, (int) left);
                 if (n < 0 && errno == EINTR) {
@@ -478,7 +473,7 @@ int qemu_vm_start(const qemu_vm_config *config, qemu_vm **ret) {
 comm_client *qemu_vm_comm(qemu_vm *vm) { return &vm->comm; }
 
 int qemu_vm_wait_ready(qemu_vm *vm, unsigned timeout_sec) {
-        uint64_t start = now_ms(), until = start + (uint64_t) timeout_sec * 1000;
+        int64_t start = time_now_ms(), until = start + (int64_t) timeout_sec * 1000;
         uint64_t id = vm->comm.next_id++;
         int r;
 
@@ -504,7 +499,7 @@ int qemu_vm_wait_ready(qemu_vm *vm, unsigned timeout_sec) {
                                 r = -EBADMSG;
                         comm_msg_done(&m);
                         if (r >= 0) {
-                                log_info("VM ready after %.1f s", (double) (now_ms() - start) / 1000.0);
+                                log_info("VM ready after %.1f s", (double) (time_now_ms() - start) / 1000.0);
                                 return 0;
                         }
                         break;
@@ -513,7 +508,7 @@ int qemu_vm_wait_ready(qemu_vm *vm, unsigned timeout_sec) {
                         r = -ECHILD;
                         break;
                 }
-                if (now_ms() >= until) {
+                if (time_now_ms() >= until) {
                         r = -ETIMEDOUT;
                         break;
                 }
@@ -555,7 +550,7 @@ int qemu_vm_snapshot(qemu_vm *vm, const char *overlay) {
 }
 
 int qemu_vm_powerdown(qemu_vm *vm, unsigned timeout_sec) {
-        uint64_t until = now_ms() + (uint64_t) timeout_sec * 1000;
+        int64_t until = time_now_ms() + (int64_t) timeout_sec * 1000;
         int r;
 
         r = qmp_execute(vm, "system_powerdown");
@@ -569,7 +564,7 @@ int qemu_vm_powerdown(qemu_vm *vm, unsigned timeout_sec) {
                         vm_kill(vm);
                         return log_error_errno(-EINTR, "Interrupted while the VM was powering down");
                 }
-                if (now_ms() >= until) {
+                if (time_now_ms() >= until) {
                         log_error("The VM did not power off within %u s, killed it", timeout_sec);
                         qemu_vm_show_console(vm, 20);
                         vm_kill(vm);

@@ -6,6 +6,7 @@
 #include "fs.h"
 #include "log.h"
 #include "qemu.h"
+#include "time-util.h"
 
 int runner_layer_path(const char *store, const char *key, char **ret) {
         return asprintf(ret, "%s/layers/%s.qcow2", store, key) < 0 ? -ENOMEM : 0;
@@ -62,12 +63,6 @@ static int discard_layer(const char *store, const char *key) {
         if (unlink(layer) < 0 && errno != ENOENT)
                 return negative_errno();
         return 0;
-}
-
-static double elapsed_since(const struct timespec *start) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        return (double) (now.tv_sec - start->tv_sec) + (double) (now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
 /* Flush the guest's page cache to the disk layer before freezing it. */
@@ -165,8 +160,7 @@ int runner_run(const runner_config *config, runner_step *steps, size_t n, char *
                 goto fail;
 
         for (size_t i = first; i < n; i++) {
-                struct timespec start;
-                clock_gettime(CLOCK_MONOTONIC, &start);
+                int64_t start = time_now_ms();
                 log_info("Step %zu/%zu %s: running (%.12s)", i + 1, n, steps[i].name, steps[i].key);
 
                 qemu_vm_set_deadline(vm, config->step_timeout ?: 3600);
@@ -204,7 +198,7 @@ int runner_run(const runner_config *config, runner_step *steps, size_t n, char *
                         log_error_errno(r, "Failed to keep the layer of step %zu: %m", i + 1);
                         goto fail;
                 }
-                steps[i].seconds = elapsed_since(&start);
+                steps[i].seconds = (double) (time_now_ms() - start) / 1000.0;
                 log_info("Step %zu/%zu %s: done in %.1f s", i + 1, n, steps[i].name, steps[i].seconds);
         }
         if (ret_disk)

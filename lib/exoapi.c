@@ -10,6 +10,7 @@
 #include "exoscale.h"
 #include "http.h"
 #include "json.h"
+#include "time-util.h"
 
 #define EXPIRY_SECONDS 600             /* as egoscale: now + 10 min */
 #define REQUEST_TIMEOUT_MS 30000
@@ -435,12 +436,6 @@ int exoapi_operation_parse(json_t *op, exoapi_operation *ret) {
         return -EBADMSG;
 }
 
-static long now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* egoscale v3's pollInterval scaled to base b: b for the first 10 b, then rising linearly to
  * 20 b at 300 b (3 s, 30 s, 60 s and 15 min for b = 3 s), then 20 b. */
 long exoapi_poll_interval_ms(long base, long elapsed) {
@@ -466,7 +461,7 @@ int exoapi_wait_operation(exoapi *c, json_t *op, char **ret_reference_id) {
         _cleanup_free_ char *path = NULL;
         exoapi_operation o;
         unsigned errors = 0;
-        long start = now_ms();
+        long start = time_now_ms();
         int r;
 
         if (exoapi_operation_parse(current, &o) < 0)
@@ -475,7 +470,7 @@ int exoapi_wait_operation(exoapi *c, json_t *op, char **ret_reference_id) {
         if (r < 0)
                 return r;
         while (o.state == EXOAPI_OP_PENDING) {
-                long elapsed = now_ms() - start;
+                long elapsed = time_now_ms() - start;
                 if (elapsed >= c->operation_timeout_ms)
                         return set_error(c, -ETIME, "operation %s still pending after %ld s", o.id,
                                          elapsed / 1000);

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "crypto.h"
+#include "time-util.h"
 
 #define HTTP_DEFAULT_TIMEOUT_MS 10000L
 #define HTTP_DEFAULT_MAX_BODY (4u * 1024u * 1024u)
@@ -83,18 +84,6 @@ int http_unescape(const char *s, size_t len, bool plus_is_space, char **ret) {
         *p = 0;
         *ret = out;
         return 0;
-}
-
-static int64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms) {
-        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-        while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR)
-                ;
 }
 
 static int curl_code_to_errno(CURLcode c) {
@@ -303,7 +292,7 @@ int http_do(const http_request *req, http_response *resp, buf *err) {
         if (delay > delay_max)
                 delay = delay_max;
         unsigned max_attempts = req->attempts > 0 ? req->attempts : 1;
-        int64_t deadline = req->deadline_ms > 0 ? now_ms() + req->deadline_ms : 0;
+        int64_t deadline = req->deadline_ms > 0 ? time_now_ms() + req->deadline_ms : 0;
         unsigned attempt = 0;
         char curl_error[CURL_ERROR_SIZE] = "";
         int r = 0;
@@ -322,7 +311,7 @@ int http_do(const http_request *req, http_response *resp, buf *err) {
                 bool retryable = false;
 
                 if (deadline > 0) {
-                        int64_t left = deadline - now_ms();
+                        int64_t left = deadline - time_now_ms();
                         if (left <= 0) {
                                 /* Only reachable before the first attempt with a tiny deadline. */
                                 r = -ETIMEDOUT;
@@ -343,9 +332,9 @@ int http_do(const http_request *req, http_response *resp, buf *err) {
 
                 /* Jitter in [d/2, d] spreads clients that failed together. */
                 long sleep = delay / 2 + (long) (random_u64() % (uint64_t) (delay - delay / 2 + 1));
-                if (deadline > 0 && now_ms() + sleep >= deadline)
+                if (deadline > 0 && time_now_ms() + sleep >= deadline)
                         break;
-                sleep_ms(sleep);
+                time_sleep_ms(sleep);
                 delay = delay > delay_max / 2 ? delay_max : delay * 2;
         }
         curl_slist_free_all(headers);

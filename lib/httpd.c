@@ -18,6 +18,7 @@
 
 #include "http.h"
 #include "strv.h"
+#include "time-util.h"
 
 #define HTTPD_MAX_CONNECTIONS 512
 #define HTTPD_LINGER_MS 2000
@@ -60,12 +61,6 @@ struct httpd {
         size_t pfds_cap;
         int io_timeout_ms;
 };
-
-static int64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char *status_reason(int status) {
         switch (status) {
@@ -410,7 +405,7 @@ static int conn_queue_response(conn *c, int status, const char *content_type, ch
                 return r;
         c->state = CONN_WRITE;
         c->out_done = 0;
-        c->deadline = now_ms() + c->io_timeout_ms;
+        c->deadline = time_now_ms() + c->io_timeout_ms;
         return 0;
 }
 
@@ -539,7 +534,7 @@ static int conn_on_writable(conn *c) {
                 return -ECONNRESET; /* done: close */
         (void) shutdown(c->fd, SHUT_WR);
         c->state = CONN_LINGER;
-        c->deadline = now_ms() + HTTPD_LINGER_MS;
+        c->deadline = time_now_ms() + HTTPD_LINGER_MS;
         return 0;
 }
 
@@ -569,7 +564,7 @@ static int httpd_accept(httpd *h, listener *l) {
                 /* One read past the head limit, so a head just under it still fits. */
                 c->in = BUF_INIT(HTTPD_MAX_HEAD + HTTPD_READ_CHUNK);
                 c->io_timeout_ms = h->io_timeout_ms;
-                c->deadline = now_ms() + c->io_timeout_ms;
+                c->deadline = time_now_ms() + c->io_timeout_ms;
                 if (sa.ss_family == AF_INET6)
                         inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &sa)->sin6_addr, c->peer,
                                   sizeof(c->peer));
@@ -588,7 +583,7 @@ static void httpd_drop(httpd *h, size_t i) {
 
 int httpd_step(httpd *h, int timeout_ms) {
         size_t nl = h->n_listeners, nc = h->n_conns, n = nl + nc;
-        int64_t now = now_ms();
+        int64_t now = time_now_ms();
         int r;
 
         if (n > h->pfds_cap) {
@@ -617,7 +612,7 @@ int httpd_step(httpd *h, int timeout_ms) {
         if (r < 0)
                 return errno == EINTR ? 0 : negative_errno();
 
-        now = now_ms();
+        now = time_now_ms();
         /* Backwards, so dropping (swap with the last) never skips an unprocessed connection. */
         for (size_t i = nc; i-- > 0;) {
                 conn *c = h->conns[i];
