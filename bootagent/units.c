@@ -122,7 +122,7 @@ int units_start_exec(char *const *argv, char *const *env, const char *pid_file, 
         pid_t pid = pid_file_read(pid_file);
         int r;
 
-        if (pid > 0 && kill(pid, 0) == 0) {
+        if (process_alive(pid)) {
                 *ret_pid = pid;
                 return 0;
         }
@@ -158,9 +158,9 @@ int units_stop_exec(const char *pid_file, long timeout_ms) {
                 return 0;
         if (kill(-pid, SIGTERM) < 0 && errno != ESRCH)
                 return negative_errno();
-        for (long waited = 0; kill(pid, 0) == 0 && waited < timeout_ms; waited += 50)
+        for (long waited = 0; process_alive(pid) && waited < timeout_ms; waited += 50)
                 usleep(50 * 1000);
-        if (kill(pid, 0) == 0)
+        if (process_alive(pid))
                 kill(-pid, SIGKILL);
         if (unlink(pid_file) < 0 && errno != ENOENT)
                 return negative_errno();

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -221,4 +222,16 @@ pid_t pid_file_read(const char *path) {
                 return 0;
         long pid = strtol(s, NULL, 10);
         return pid > 1 ? (pid_t) pid : 0;
+}
+
+bool process_alive(pid_t pid) {
+        _cleanup_free_ char *path = NULL, *stat = NULL;
+
+        if (pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM))
+                return false;
+        if (asprintf(&path, "/proc/%d/stat", (int) pid) < 0 || read_file(path, 4096, &stat, NULL) < 0)
+                return true; /* exists, state unknown */
+        /* "pid (comm) S ...": comm may contain spaces and parentheses, the state follows the last ')'. */
+        const char *paren = strrchr(stat, ')');
+        return !(paren && paren[1] == ' ' && paren[2] == 'Z');
 }

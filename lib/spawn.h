@@ -56,3 +56,7 @@ char *spawn_argv_to_string(char *const argv[]);
 /* The PID in a PID file (decimal, as written by whoever started the process), or 0 when the file
  * is missing, unreadable or holds no PID > 1. */
 pid_t pid_file_read(const char *path);
+
+/* Whether pid exists and is not a zombie: a killed child of a parent that is gone may stay a
+ * zombie for good where PID 1 does not reap (containers), and must count as dead. */
+bool process_alive(pid_t pid);

@@ -255,6 +255,24 @@ static void test_pid_file_read(void) {
         CHECK_OK(rm_rf(dir));
 }
 
+/* A child that exited but was not reaped yet is a zombie: not alive. */
+static void test_process_alive(void) {
+        pid_t pid;
+        int status;
+
+        CHECK(process_alive(getpid()));
+        CHECK(!process_alive(0));
+        CHECK_OK(spawn_start(SPAWN_ARGV("sleep", "30"), NULL, &pid));
+        CHECK(process_alive(pid));
+        CHECK(kill(pid, SIGKILL) == 0);
+        for (int i = 0; i < 200 && process_alive(pid); i++)
+                usleep(10 * 1000);
+        CHECK(!process_alive(pid)); /* a zombie until reaped */
+        CHECK(kill(pid, 0) == 0);
+        CHECK_OK(spawn_wait(pid, &status));
+        CHECK(!process_alive(pid));
+}
+
 int main(void) {
         test_run();
         test_capture();
@@ -264,5 +282,6 @@ int main(void) {
         test_process_group();
         test_argv_to_string();
         test_pid_file_read();
+        test_process_alive();
         return 0;
 }
