@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "cloud-journal.h"
 #include "exoapi.h"
+#include "provider-exoscale.h"
 #include "fs.h"
 #include "log.h"
 #include "strv.h"
@@ -62,12 +63,12 @@ static int referenced_keys(const char *store, char ***ret) {
         return 0;
 }
 
-/* Open every journal in STORE/cloud that still lists resources; *ret_busy counts those a running
- * build holds. Journals with nothing left are removed. */
-static int pending_journals(const char *store, bool dry_run, cloud_journal ***ret, size_t *ret_n, size_t *ret_busy) {
+/* Open every journal in STORE/cloud that still lists resources, except those a running build
+ * holds (said on stdout). Journals with nothing left are removed. */
+static int pending_journals(const char *store, bool dry_run, cloud_journal ***ret, size_t *ret_n) {
         _cleanup_free_ char *dir = NULL;
         cloud_journal **list = NULL;
-        size_t n = 0, busy = 0;
+        size_t n = 0;
         int r = 0;
 
         if (asprintf(&dir, "%s/cloud", store) < 0)
@@ -89,7 +90,6 @@ static int pending_journals(const char *store, bool dry_run, cloud_journal ***re
                 r = cloud_journal_open(path, &j);
                 if (r == -EBUSY) {
                         printf("skipped %s: a running build holds it\n", path);
-                        busy++;
                         r = 0;
                         continue;
                 }
@@ -122,36 +122,26 @@ static int pending_journals(const char *store, bool dry_run, cloud_journal ***re
         }
         *ret = list;
         *ret_n = n;
-        *ret_busy = busy;
         return 0;
 }
 
 /* Delete the leftovers of killed cloud builds. Needs credentials only when there are some. */
 static int gc_cloud(const char *store, const char *credentials, bool dry_run) {
-        _cleanup_(exoapi_credentials_done) exoapi_credentials creds = {};
         _cleanup_(exoapi_freep) exoapi *api = NULL;
-        _cleanup_buf_ buf err = {};
         cloud_journal **journals = NULL;
-        size_t n = 0, busy = 0;
-        const char *endpoint = getenv("EXOSCALE_API_ENDPOINT");
+        size_t n = 0;
         int r;
 
-        r = pending_journals(store, dry_run, &journals, &n, &busy);
+        r = pending_journals(store, dry_run, &journals, &n);
         if (r < 0)
                 return log_error_errno(r, "Failed to read the cloud build journals in %s/cloud: %m", store);
         if (n == 0)
                 return 0;
-        r = credentials ? exoapi_credentials_from_file(credentials, &creds, &err) : exoapi_credentials_from_env(&creds, &err);
+        /* Each resource's zone is set before it is deleted. */
+        r = exoscale_api_new(credentials, "ch-gva-2", &api);
         if (r < 0)
-                log_error_errno(r, "%zu cloud build journals list resources to delete, but there are no Exoscale "
-                                "credentials: %s", n, err.data);
-        else {
-                r = exoapi_new(&creds, "ch-gva-2", &api); /* each resource's zone is set before use */
-                if (r >= 0 && endpoint)
-                        r = exoapi_set_endpoint(api, endpoint);
-                if (r < 0)
-                        log_error_errno(r, "Failed to set up the Exoscale API client: %m");
-        }
+                log_error("%zu cloud build journals in %s/cloud list resources to delete; gc needs credentials for them",
+                          n, store);
         for (size_t i = 0; i < n; i++) {
                 if (r >= 0 || api) {
                         printf("build %s (%s):\n", cloud_journal_build_id(journals[i]), cloud_journal_path(journals[i]));

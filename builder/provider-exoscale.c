@@ -716,21 +716,38 @@ static int write_manifest(exo_build *b, char **ret_path) {
         return 0;
 }
 
-static int api_setup(exo_build *b) {
+static int parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *ret) {
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(s, &end, 10);
+        if (errno != 0 || end == s || *end || v < min || v > max)
+                return -EINVAL;
+        *ret = (unsigned) v;
+        return 0;
+}
+
+int exoscale_api_new(const char *credentials, const char *zone, exoapi **ret) {
         _cleanup_(exoapi_credentials_done) exoapi_credentials creds = {};
+        _cleanup_(exoapi_freep) exoapi *api = NULL;
         _cleanup_buf_ buf err = {};
-        const char *endpoint = getenv("EXOSCALE_API_ENDPOINT");
+        const char *endpoint = getenv("EXOSCALE_API_ENDPOINT"), *poll = getenv("IMGBUILD_EXOSCALE_POLL_MS");
         int r;
 
-        r = b->o->credentials ? exoapi_credentials_from_file(b->o->credentials, &creds, &err)
-                              : exoapi_credentials_from_env(&creds, &err);
+        r = credentials ? exoapi_credentials_from_file(credentials, &creds, &err) : exoapi_credentials_from_env(&creds, &err);
         if (r < 0)
                 return log_error_errno(r, "No Exoscale credentials: %s", err.data);
-        r = exoapi_new(&creds, b->zone, &b->api);
+        r = exoapi_new(&creds, zone, &api);
         if (r >= 0 && endpoint)
-                r = exoapi_set_endpoint(b->api, endpoint);
+                r = exoapi_set_endpoint(api, endpoint);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the Exoscale API client: %m");
+        if (poll) {
+                unsigned ms;
+                if (parse_unsigned(poll, 1, 60000, &ms) < 0)
+                        return log_error_errno(-EINVAL, "IMGBUILD_EXOSCALE_POLL_MS: expected 1..60000, got '%s'", poll);
+                exoapi_set_poll_interval(api, (long) ms);
+        }
+        *ret = TAKE_PTR(api);
         return 0;
 }
 
@@ -809,7 +826,8 @@ static void exo_help(void) {
                "libraries installed with apt-get if missing) and runs `bootagent serve --stdio`\n"
                "over SSH as the communicator. The template keeps bootagent only when the recipe\n"
                "has an agent step. EXOSCALE_API_ENDPOINT overrides the API endpoint template\n"
-               "(default " EXOAPI_DEFAULT_ENDPOINT ").\n"
+               "(default " EXOAPI_DEFAULT_ENDPOINT ") and IMGBUILD_EXOSCALE_POLL_MS the\n"
+               "operation polling interval (default 3000; for fakes).\n"
                "\n"
                "The manifest (template ids per zone) lands in\n"
                "STORE/exoscale/NAME/VERSION/manifest.json; its path is printed on success.\n"
@@ -833,16 +851,6 @@ int build_provider_is_exoscale(int argc, char **argv) {
                 log_error("Unknown provider '%s' (qemu or exoscale)", p);
                 return -EINVAL;
         }
-        return 0;
-}
-
-static int parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *ret) {
-        char *end;
-        errno = 0;
-        unsigned long v = strtoul(s, &end, 10);
-        if (errno != 0 || end == s || *end || v < min || v > max)
-                return -EINVAL;
-        *ret = (unsigned) v;
         return 0;
 }
 
@@ -962,7 +970,7 @@ int cmd_build_exoscale(int argc, char **argv) {
         if (r < 0)
                 return log_error_errno(r, "Failed to find the bootagent binary (use --bootagent): %m"),
                        EXIT_FAILURE_GENERIC;
-        r = api_setup(&b);
+        r = exoscale_api_new(o.credentials, b.zone, &b.api);
         if (r < 0)
                 return EXIT_FAILURE_GENERIC;
 

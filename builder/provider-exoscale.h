@@ -15,6 +15,8 @@
 
 #include <stdbool.h>
 
+#include "exoapi.h"
+
 /* 1 if argv asks for --provider exoscale, 0 for the local provider (no --provider, or qemu),
  * -EINVAL for an unknown provider (logged). */
 int build_provider_is_exoscale(int argc, char **argv);
@@ -22,3 +24,8 @@ int build_provider_is_exoscale(int argc, char **argv);
 /* The whole `imgbuild build ... --provider exoscale` command (its own options; see --help).
  * Returns the exit status. */
 int cmd_build_exoscale(int argc, char **argv);
+
+/* An API client for zone with credentials from the file (NULL: EXOSCALE_API_KEY and
+ * EXOSCALE_API_SECRET), the endpoint from EXOSCALE_API_ENDPOINT and the polling interval from
+ * IMGBUILD_EXOSCALE_POLL_MS when set. Returns 0 or -errno (logged). */
+int exoscale_api_new(const char *credentials, const char *zone, exoapi **ret);

@@ -251,6 +251,12 @@ static int ssh_keys_text(call *c) {
         return 0;
 }
 
+/* GET /_fake/state (unsigned): the whole model, {"zones": ..., "global": ...}, so a test can
+ * check what a client left behind. */
+static int state_dump(call *c) {
+        return reply(c, 200, json_pack("{s:O, s:O}", "zones", c->f->zones, "global", c->f->global));
+}
+
 /* ---- private networks and leases ---- */
 
 static uint32_t ipv4(const char *s) {
@@ -859,6 +865,8 @@ static int control(call *c, const httpd_request *req) {
 
         if (streq(req->method, "GET") && streq(req->path, "/_fake/ssh-keys"))
                 return ssh_keys_text(c);
+        if (streq(req->method, "GET") && streq(req->path, "/_fake/state"))
+                return state_dump(c);
         if (!streq(req->method, "POST") || !streq(req->path, "/_fake/fail") || !command || !reason)
                 return fail(c, 404, "no such test knob");
         json_object_set_new(c->f->failures, command,
