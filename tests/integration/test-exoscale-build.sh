@@ -194,12 +194,28 @@ grep -q "GET $fake/ch-gva-2/v2/instance-type: HTTP 403: Invalid signature" "$dir
     fail "the wrong secret's error does not name the call and status"
 check_no_leftovers "after a wrong secret"
 
-# 4. Killed in the middle of a step: the journal lists what exists, gc deletes it.
-setsid "$IMGBUILD" build "$dir/recipes/exotest.recipe" --provider exoscale --cache-dir "$store" \
-    --bootagent "$BOOTAGENT" --ssh-port "$ssh_port" --var PAUSE=120 >"$dir/out" 2>"$dir/build.log" &
-build_pgid=$!
-for _ in $(seq 300); do grep -q 'Step 4/5 run sleep 120: running' "$dir/build.log" && break; sleep 0.1; done
-grep -q 'Step 4/5 run sleep 120: running' "$dir/build.log" || fail "the build did not reach its sleep step"
+# start_paused_build: a build in its own process group that sleeps in step 4 (BUILD_PID).
+start_paused_build() {
+    setsid "$IMGBUILD" build "$dir/recipes/exotest.recipe" --provider exoscale --cache-dir "$store" \
+        --bootagent "$BOOTAGENT" --ssh-port "$ssh_port" --var PAUSE=120 >"$dir/out" 2>"$dir/build.log" &
+    build_pgid=$!
+    for _ in $(seq 300); do grep -q 'Step 4/5 run sleep 120: running' "$dir/build.log" && break; sleep 0.1; done
+    grep -q 'Step 4/5 run sleep 120: running' "$dir/build.log" || fail "the build did not reach its sleep step"
+}
+
+# 4. SIGINT in the middle of a step: the build cleans up itself and exits 130.
+start_paused_build
+kill -INT "$build_pgid"
+wait "$build_pgid"
+status=$?
+build_pgid=
+[ "$status" = 130 ] || fail "an interrupted build exited with $status, not 130"
+grep -q 'Interrupted in step 4/5' "$dir/build.log" || fail "the interrupted build does not say where it stopped"
+stop_instances
+check_no_leftovers "after SIGINT"
+
+# 5. Killed in the middle of a step: the journal lists what exists, gc deletes it.
+start_paused_build
 kill -KILL "$build_pgid"
 # Its ssh session ends with it (EOF); anything of its group that lingers is ended here.
 for _ in $(seq 100); do kill -0 -- "-$build_pgid" 2>/dev/null || break; sleep 0.1; done
@@ -211,13 +227,19 @@ journal=$(ls "$store/cloud/"*.json)
 [ "$(jq '[.resources[] | select(.state == "created")] | length' "$journal")" = 3 ] ||
     fail "the journal does not list the key, group and instance"
 [ "$(state | jq '.global."ssh-key" | length')" = 1 ] || fail "the killed build's key is not in the fake"
+# As if it had been killed before the API answered: gc finds the instance and group by name.
+jq '(.resources[] | select(.kind == "instance" or .kind == "security-group")) |= (del(.id) | .state = "creating")' \
+    "$journal" >"$journal.new" && mv "$journal.new" "$journal"
+"$IMGBUILD" gc --cache-dir "$store" --dry-run >"$dir/gc.log" 2>&1 || fail "gc --dry-run failed"
+grep -q '^would delete instance imgbuild-exotest-' "$dir/gc.log" || fail "gc --dry-run does not name the instance"
+[ "$(state | jq '[.zones[].instance | length] | add')" = 1 ] || fail "gc --dry-run deleted the instance"
 "$IMGBUILD" gc --cache-dir "$store" >"$dir/gc.log" 2>&1 || fail "gc failed"
 for kind in instance security-group ssh-key; do
     grep -q "^deleted $kind imgbuild-exotest-" "$dir/gc.log" || fail "gc did not say it deleted the $kind"
 done
 check_no_leftovers "after gc"
 
-# 5. gc with no journals does nothing cloud-side and needs no credentials.
+# 6. gc with no journals does nothing cloud-side and needs no credentials.
 env -u EXOSCALE_API_KEY -u EXOSCALE_API_SECRET "$IMGBUILD" gc --cache-dir "$store" >"$dir/gc.log" 2>&1 ||
     fail "gc without journals or credentials failed"
 grep -q deleted "$dir/gc.log" && fail "gc without journals deleted something"
