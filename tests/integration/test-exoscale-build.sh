@@ -66,6 +66,10 @@ if [ ! -s "$cache" ]; then
     mv "$cache.tmp" "$cache"
 fi
 mkdir "$rootfs" && tar -xf "$cache" -C "$rootfs" || fail "cannot unpack $cache"
+# A sanitizer build's bootagent also needs the sanitizer runtimes, which Debian's do not have.
+for lib in $(ldd "$BOOTAGENT" | awk '$3 ~ /^\// { print $3 }'); do
+    [ -e "$rootfs$lib" ] || install -D -m 0644 "$lib" "$rootfs$lib" || fail "cannot copy $lib into the tree"
+done
 
 # The fake API.
 key=EXOtestkey
@@ -181,6 +185,7 @@ grep -q "Instance .* running at 127.0.0.1" "$dir/build.log" || fail "no progress
 curl -fsS -X POST "$fake/_fake/fail?command=copy-template&reason=unavailable&message=no+capacity" >/dev/null
 rm -f "$rootfs$marker"
 build >"$dir/out" 2>"$dir/build.log" && fail "a build with a failing copy succeeded"
+grep -q 'Sanitizer' "$dir/build.log" && fail "the sanitizers found a problem in the failed build"
 grep -q 'Failed to copy the template: operation .* failed: unavailable: no capacity' "$dir/build.log" ||
     fail "the error does not name the failed operation"
 grep -q '^<6>deleted template exotest-1' "$dir/build.log" || grep -q 'deleted template exotest-1' "$dir/build.log" ||
@@ -190,6 +195,7 @@ check_no_leftovers "after a failed copy"
 
 # 3. A wrong secret: the first call fails with its URL and status, nothing is created.
 EXOSCALE_API_SECRET=wrong build >"$dir/out" 2>"$dir/build.log" && fail "a build with a wrong secret succeeded"
+grep -q 'Sanitizer' "$dir/build.log" && fail "the sanitizers found a problem in the refused build"
 grep -q "GET $fake/ch-gva-2/v2/instance-type: HTTP 403: Invalid signature" "$dir/build.log" ||
     fail "the wrong secret's error does not name the call and status"
 check_no_leftovers "after a wrong secret"
@@ -234,6 +240,7 @@ jq '(.resources[] | select(.kind == "instance" or .kind == "security-group")) |=
 grep -q '^would delete instance imgbuild-exotest-' "$dir/gc.log" || fail "gc --dry-run does not name the instance"
 [ "$(state | jq '[.zones[].instance | length] | add')" = 1 ] || fail "gc --dry-run deleted the instance"
 "$IMGBUILD" gc --cache-dir "$store" >"$dir/gc.log" 2>&1 || fail "gc failed"
+grep -q 'Sanitizer' "$dir/gc.log" && fail "the sanitizers found a problem in gc"
 for kind in instance security-group ssh-key; do
     grep -q "^deleted $kind imgbuild-exotest-" "$dir/gc.log" || fail "gc did not say it deleted the $kind"
 done
