@@ -338,14 +338,24 @@ static int wait_running(exo_build *b) {
         }
 }
 
-/* ssh OPTIONS USER@IP COMMAND as an argv (never a local shell). */
+/* ssh OPTIONS USER@IP COMMAND as an argv (never a local shell). ssh takes the first value given
+ * for an option, so the user's --ssh-option values come first and override the defaults. */
 static int ssh_argv(exo_build *b, const char *command, char ***ret) {
-        _cleanup_strv_free_ char **argv = NULL;
-        int r = 0;
+        _cleanup_strv_free_ char **argv = NULL, **defaults = NULL;
+        int r;
 
-        r = strv_split("ssh -T -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o IdentitiesOnly=yes "
+        r = strv_split("-T -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o IdentitiesOnly=yes "
                        "-o ConnectTimeout=10 -o ServerAliveInterval=15 -o ServerAliveCountMax=4 -o LogLevel=ERROR",
-                       " ", &argv);
+                       " ", &defaults);
+        if (r >= 0)
+                r = strv_push(&argv, "ssh");
+        for (char **o = b->o->ssh_options; r >= 0 && o && *o; o++) {
+                r = strv_push(&argv, "-o");
+                if (r >= 0)
+                        r = strv_push(&argv, *o);
+        }
+        for (char **d = defaults; r >= 0 && d && *d; d++)
+                r = strv_push(&argv, *d);
         if (r >= 0)
                 r = strv_pushf(&argv, "-oUserKnownHostsFile=%s", b->known_hosts);
         if (r >= 0)
@@ -354,11 +364,6 @@ static int ssh_argv(exo_build *b, const char *command, char ***ret) {
                 r = strv_push(&argv, b->key_path);
         if (r >= 0)
                 r = strv_pushf(&argv, "-p%u", b->o->ssh_port);
-        for (char **o = b->o->ssh_options; r >= 0 && o && *o; o++) {
-                r = strv_push(&argv, "-o");
-                if (r >= 0)
-                        r = strv_push(&argv, *o);
-        }
         if (r >= 0)
                 r = strv_pushf(&argv, "%s@%s", b->o->ssh_user, b->ip);
         if (r >= 0)
@@ -815,7 +820,8 @@ static void exo_help(void) {
                "                          EXOSCALE_API_KEY and EXOSCALE_API_SECRET\n"
                "      --ssh-port PORT     SSH port of the instance (default 22)\n"
                "      --ssh-user USER     login (default root; cloud-init is told to allow it)\n"
-               "      --ssh-option OPT    extra `ssh -o OPT`, e.g. ProxyJump=bastion (repeatable)\n"
+               "      --ssh-option OPT    extra `ssh -o OPT`, e.g. ProxyJump=bastion (repeatable;\n"
+               "                          given first, so it overrides imgbuild's defaults)\n"
                "      --boot-timeout SEC  wait this long for the instance and SSH (default 300)\n"
                "      --cache-dir DIR     image store: journals and the manifest\n"
                "                          (default $IMGBUILD_CACHE_DIR or ~/.cache/imgbuild)\n"

@@ -181,10 +181,12 @@ grep -q "Instance .* running at 127.0.0.1" "$dir/build.log" || fail "no progress
     fail "the agent step did not enable bootagent-firstboot"
 [ ! -s "$rootfs/etc/machine-id" ] || fail "hygiene did not empty machine-id"
 
-# 2. A failing operation after the template exists: everything goes, the error names the call.
+# 2. A failing operation after the template exists (exported and registered this time): everything
+# goes, the error names the call.
 curl -fsS -X POST "$fake/_fake/fail?command=copy-template&reason=unavailable&message=no+capacity" >/dev/null
 rm -f "$rootfs$marker"
-build >"$dir/out" 2>"$dir/build.log" && fail "a build with a failing copy succeeded"
+build --export >"$dir/out" 2>"$dir/build.log" && fail "a build with a failing copy succeeded"
+grep -q 'Template exotest-1 .* exported and registered' "$dir/build.log" || fail "no export and register"
 grep -q 'Sanitizer' "$dir/build.log" && fail "the sanitizers found a problem in the failed build"
 grep -q 'Failed to copy the template: operation .* failed: unavailable: no capacity' "$dir/build.log" ||
     fail "the error does not name the failed operation"
