@@ -203,9 +203,7 @@ static int step_agent(comm_client *c, const RecipeStep *s) {
         return r;
 }
 
-static int run_recipe_step(comm_client *c, void *userdata) {
-        const RecipeStep *s = userdata;
-
+int build_step_run(comm_client *c, const RecipeStep *s) {
         switch (s->kind) {
         case RECIPE_STEP_PACKAGES:
                 return step_packages(c, s);
@@ -239,15 +237,22 @@ static const char hygiene_script[] =
         "rm -rf /var/log/journal/*\n"
         "sync\n";
 
-static int run_hygiene(comm_client *c, void *userdata) {
-        const RecipeStep *last = userdata;
+static int run_recipe_step(comm_client *c, void *userdata) {
+        return build_step_run(c, userdata);
+}
+
+int build_hygiene_run(comm_client *c, const RecipeStep *last) {
         char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) hygiene_script, NULL };
         RecipeStep s = { .file = last ? last->file : (char *) "hygiene", .line = last ? last->line : 0 };
         return guest_run(c, &s, argv, NULL);
 }
 
+static int run_hygiene(comm_client *c, void *userdata) {
+        return build_hygiene_run(c, userdata);
+}
+
 /* "run systemctl mask ..." for progress lines: display arguments only (secrets masked), cut short. */
-static char *step_name(const RecipeStep *s) {
+char *build_step_name(const RecipeStep *s) {
         _cleanup_free_ char *args = strv_join(s->display_args ? s->display_args : (char *[]) { NULL }, " ");
         char *name;
         if (!args || asprintf(&name, "%s %.60s%s", recipe_step_kind_to_string(s->kind), args,
@@ -315,7 +320,7 @@ int build_steps_run(const Recipe *recipe, const base_image *base, const char *st
                 return log_error_errno(-ENOMEM, "Out of memory");
         for (size_t i = 0; i < recipe->n_steps; i++) {
                 const RecipeStep *s = &recipe->steps[i];
-                r = strv_consume(&names, step_name(s));
+                r = strv_consume(&names, build_step_name(s));
                 if (r < 0)
                         return log_error_errno(-ENOMEM, "Out of memory");
                 steps[i] = (runner_step) {
@@ -391,7 +396,7 @@ int build_steps_run(const Recipe *recipe, const base_image *base, const char *st
 }
 
 /* sha256 over the names and contents of every file the recipe was read from. */
-static int recipe_digest(const Recipe *recipe, char out[SHA256_HEX_SIZE]) {
+int build_recipe_digest(const Recipe *recipe, char out[SHA256_HEX_SIZE]) {
         sha256_ctx *ctx = sha256_new();
         if (!ctx)
                 return -ENOMEM;
@@ -417,7 +422,7 @@ int build_manifest_write(const char *path, const Recipe *recipe, const base_imag
         _cleanup_(json_decrefp) json_t *base_info = NULL;
         int r;
 
-        r = recipe_digest(recipe, digest);
+        r = build_recipe_digest(recipe, digest);
         if (r < 0)
                 return log_error_errno(r, "Failed to hash the recipe's files: %m");
         r = sha256_file_hex(export_path, output);

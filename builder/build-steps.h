@@ -18,6 +18,7 @@
 #pragma once
 
 #include "base.h"
+#include "comm-client.h"
 #include "recipe.h"
 
 typedef struct build_step_result {
@@ -46,6 +47,19 @@ typedef struct build_progress {
  * be NULL). Returns 0 or -errno (logged). */
 int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, const build_progress *progress,
                     build_result *ret);
+
+/* One recipe step, or the hygiene step that follows last (NULL: the recipe has no steps), run in
+ * the guest through c: what build_steps_run does in each layer, for providers without layers.
+ * Return 0 or -errno (logged). */
+int build_step_run(comm_client *c, const RecipeStep *s);
+int build_hygiene_run(comm_client *c, const RecipeStep *last);
+/* "run systemctl mask ..." for progress lines: display arguments only (secrets masked), cut
+ * short. Returns a new string or NULL. */
+char *build_step_name(const RecipeStep *s);
+
+/* sha256 over the names and contents of every file the recipe was read from (the manifest's
+ * recipe digest). Returns 0 or -errno. */
+int build_recipe_digest(const Recipe *recipe, char out[SHA256_HEX_SIZE]);
 
 /* Write the build manifest (JSON, atomically) to path: template name and version, recipe digest
  * (sha256 over every recipe/include file's name and content), base key and package list, the

@@ -11,6 +11,7 @@
 #include "cmd-base.h"
 #include "json.h"
 #include "log.h"
+#include "provider-exoscale.h"
 #include "qemu.h"
 #include "runner.h"
 #include "strv.h"
@@ -44,6 +45,8 @@ static void build_help(void) {
                "      --cache-dir DIR   image store: base images, step layers, templates\n"
                "                        (default $IMGBUILD_CACHE_DIR or ~/.cache/imgbuild)\n"
                "      --bootagent PATH  bootagent binary to bake into the base image\n"
+               "      --provider NAME   qemu (default: local VM, cached step layers) or exoscale\n"
+               "                        (see imgbuild build --provider exoscale --help)\n"
                CLI_VAR_OPTIONS_HELP
                "\n"
                "The template lands in STORE/templates/NAME/VERSION (disk.qcow2, vmlinuz,\n"
@@ -113,6 +116,7 @@ int cmd_build(int argc, char **argv) {
                 { "plan", no_argument, NULL, 'p' },
                 { "cache-dir", required_argument, NULL, 'c' },
                 { "bootagent", required_argument, NULL, 'b' },
+                { "provider", required_argument, NULL, 'P' },
                 CLI_VAR_OPTIONS,
                 {}
         };
@@ -120,6 +124,9 @@ int cmd_build(int argc, char **argv) {
         _cleanup_(recipe_freep) Recipe *recipe = NULL;
         int c, r;
 
+        r = build_provider_is_exoscale(argc, argv);
+        if (r != 0)
+                return r > 0 ? cmd_build_exoscale(argc, argv) : EXIT_FAILURE_GENERIC;
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
                 r = cli_var_option(&o.recipe, c, optarg);
                 if (r < 0) {
@@ -144,6 +151,8 @@ int cmd_build(int argc, char **argv) {
                 case 'b':
                         o.bootagent = optarg;
                         break;
+                case 'P':
+                        break; /* qemu: build_provider_is_exoscale() checked it */
                 default:
                         return EXIT_FAILURE_GENERIC;
                 }

@@ -12,6 +12,9 @@ packages=(
     qemu-system-x86 qemu-utils mmdebstrap e2fsprogs
     # tests and benchmarks: real etcd, HTTP and JSON tools, GNU time
     etcd-server etcd-client curl jq openssl python3 time
+    # cloud builds talk to the instance over OpenSSH; their test runs a loopback sshd whose
+    # "instance" is a systemd-nspawn container
+    openssh-client openssh-server systemd-container
 )
 
 sudo=()
@@ -33,7 +36,12 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -q
 "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
-# etcd-server's package starts a system etcd on 127.0.0.1:2379; tests start their own.
+# etcd-server's package starts a system etcd on 127.0.0.1:2379; tests start their own. So does
+# openssh-server with an sshd on port 22: stopped only when this script installed it (a machine
+# that had one may be reached through it).
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     "${sudo[@]}" systemctl disable --now etcd >/dev/null 2>&1 || true
+    case " ${missing[*]} " in
+        *" openssh-server "*) "${sudo[@]}" systemctl disable --now ssh >/dev/null 2>&1 || true ;;
+    esac
 fi

@@ -206,6 +206,57 @@ static void copy_fields(json_t *dst, json_t *src, const char *const *fields, siz
         }
 }
 
+/* ---- what cloud builds (builder/provider-exoscale.c) need beyond the above ---- */
+
+/* Every instance is reachable at 127.0.0.1: the test's sshd stands in for it. */
+static void instance_assign_public_ip(json_t *inst) {
+        json_object_set_new(inst, "public-ip", json_string("127.0.0.1"));
+}
+
+/* GET /security-group and GET /snapshot (how gc finds a resource it journaled by name). */
+static int kind_list(call *c, const char *kind) {
+        _cleanup_free_ char *field = NULL;
+        json_t *list = json_array(), *o;
+        const char *id;
+
+        if (asprintf(&field, "%ss", kind) < 0)
+                return -ENOMEM;
+        json_object_foreach(store(c, kind), id, o)
+                json_array_append(list, o);
+        return reply(c, 200, json_pack("{s:o}", field, list));
+}
+
+static int snapshot_delete(call *c, const char *id) {
+        int r;
+
+        if (armed_failure(c, "delete-snapshot", &r))
+                return r;
+        json_object_del(store(c, "snapshot"), id);
+        return operation(c, "delete-snapshot", id, NULL);
+}
+
+/* GET /_fake/ssh-keys (unsigned): every registered public key, one per line, for the test's
+ * sshd (AuthorizedKeysCommand). */
+static int ssh_keys_text(call *c) {
+        json_t *key;
+        const char *name;
+
+        c->resp->content_type = "text/plain";
+        buf_clear(&c->resp->body);
+        json_object_foreach(json_object_get(c->f->global, "ssh-key"), name, key) {
+                int r = buf_printf(&c->resp->body, "%s\n", strempty(json_path_string(key, "public-key")));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* GET /_fake/state (unsigned): the whole model, {"zones": ..., "global": ...}, so a test can
+ * check what a client left behind. */
+static int state_dump(call *c) {
+        return reply(c, 200, json_pack("{s:O, s:O}", "zones", c->f->zones, "global", c->f->global));
+}
+
 /* ---- private networks and leases ---- */
 
 static uint32_t ipv4(const char *s) {
@@ -267,6 +318,7 @@ static int instance_create(call *c) {
         new_id(id);
         json_t *inst = json_pack("{s:s, s:s}", "id", id, "state", "running");
         copy_fields(inst, c->body, fields, ELEMENTSOF(fields));
+        instance_assign_public_ip(inst);
         json_object_set_new(store(c, "instance"), id, inst);
         return operation(c, "create-instance", id, NULL);
 }
@@ -336,6 +388,8 @@ static int snapshot_action(call *c, const char *method, json_t *snap, const char
 
         if (streq(method, "GET") && !action)
                 return reply_copy(c, snap);
+        if (streq(method, "DELETE") && !action)
+                return snapshot_delete(c, id);
         if (streq(method, "POST") && action && streq(action, "export")) {
                 char sum[SHA256_HEX_SIZE], *url;
                 if (armed_failure(c, "export-snapshot", &r))
@@ -737,6 +791,8 @@ static int route(call *c, const httpd_request *req, const char *rest) {
                         return instance_list(c, req);
                 if (streq(method, "GET") && streq(kind, "template"))
                         return template_list(c, req);
+                if (streq(method, "GET") && (streq(kind, "security-group") || streq(kind, "snapshot")))
+                        return kind_list(c, kind);
                 if (streq(method, "GET") && streq(kind, "instance-pool")) {
                         json_t *list = json_array(), *p;
                         const char *pid;
@@ -807,6 +863,10 @@ static int control(call *c, const httpd_request *req) {
         _cleanup_free_ char *reason = httpd_query_param(req, "reason");
         _cleanup_free_ char *message = httpd_query_param(req, "message");
 
+        if (streq(req->method, "GET") && streq(req->path, "/_fake/ssh-keys"))
+                return ssh_keys_text(c);
+        if (streq(req->method, "GET") && streq(req->path, "/_fake/state"))
+                return state_dump(c);
         if (!streq(req->method, "POST") || !streq(req->path, "/_fake/fail") || !command || !reason)
                 return fail(c, 404, "no such test knob");
         json_object_set_new(c->f->failures, command,
