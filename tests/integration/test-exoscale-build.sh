@@ -62,8 +62,9 @@ if [ ! -s "$cache" ]; then
     mkdir -p "${cache%/*}"
     mmdebstrap --quiet --variant=minbase \
         --include=systemd,libarchive13,libcbor0.8,libcurl4,libjansson4,libssl3,libsystemd0 \
-        bookworm "$cache.tmp" http://deb.debian.org/debian || fail "mmdebstrap failed"
-    mv "$cache.tmp" "$cache"
+        bookworm "${cache%.tar}.tmp.tar" http://deb.debian.org/debian || fail "mmdebstrap failed"
+    # (mmdebstrap picks the output format from the name: it must end in .tar)
+    mv "${cache%.tar}.tmp.tar" "$cache"
 fi
 mkdir "$rootfs" && tar -xf "$cache" -C "$rootfs" || fail "cannot unpack $cache"
 # A sanitizer build's bootagent also needs the sanitizer runtimes, which Debian's do not have.
