@@ -12,7 +12,7 @@
  *
  * Test knob (unsigned, outside the API): POST /_fake/fail?command=C&reason=R&message=M makes
  * the next operation with command C (e.g. "export-snapshot") fail with that reason and message,
- * changing nothing. */
+ * changing nothing. GET /_fake/state returns the whole model (zones and global resources). */
 #include <arpa/inet.h>
 #include <signal.h>
 #include <stdio.h>
@@ -883,7 +883,14 @@ static int route(call *c, const httpd_request *req, const char *rest) {
         return fail(c, 404, "no such endpoint");
 }
 
+/* GET /_fake/state: everything the fake holds, for tests to check what a client left behind. */
+static int fake_state(call *c) {
+        return reply(c, 200, json_pack("{s:O, s:O}", "zones", c->f->zones, "global", c->f->global));
+}
+
 static int control(call *c, const httpd_request *req) {
+        if (streq(req->method, "GET") && streq(req->path, "/_fake/state"))
+                return fake_state(c);
         _cleanup_free_ char *command = httpd_query_param(req, "command");
         _cleanup_free_ char *reason = httpd_query_param(req, "reason");
         _cleanup_free_ char *message = httpd_query_param(req, "message");
