@@ -102,8 +102,11 @@ exec_start = etcd --heartbeat-interval 100 --election-timeout 1000 --log-level w
 CONF
 }
 
-# Whether pid runs the program comm (guards against a recycled PID).
-is() { [ -n "$1" ] && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ]; }
+# Whether pid runs the program comm (guards against a recycled PID); a zombie does not count.
+is() {
+        [ -n "$1" ] && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ] &&
+                [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
 
 create() {
         local id=$1 ip=$2 pool_id=$3 root="$EXO_T/members/$1" i

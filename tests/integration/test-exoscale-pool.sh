@@ -2,8 +2,8 @@
 # `imgbuild pool --provider exoscale` against tests/fake-exoscale, no VM. The fake's member hook
 # (exo-member-hook.sh) turns each instance-pool member into a host bootagent + etcd on its lease
 # address, whose first boot discovers the pool through the fake's API. Checks: a 3-member pool on
-# template etcd@1; a roll to etcd@2 with a writer running, stopped half-way by a failed eviction
-# (the error names the call) and resumed by a second run; afterwards every instance runs etcd@2,
+# template etcd@1; a roll to etcd@2 with a writer running, stopped by a failed template update and
+# then half-way by a failed eviction (each error names the call) and resumed by a third run; afterwards every instance runs etcd@2,
 # etcd has exactly the 3 members as voters, every acknowledged key is there and the pool's list
 # fields survived the template updates (protocols.md §2.5); `pool delete` leaves no pool and no
 # instance in the fake and no process behind.
@@ -116,25 +116,34 @@ jq -e '.members[0].agent.error | test("not available on exoscale")' "$T/status.j
 log "writing 200 keys"
 write_initial 200
 
-log "rolling to etcd@2 with a writer running; the first eviction fails"
-curl -sf -X POST "http://127.0.0.1:$EXO_FAKE_PORT/_fake/fail?command=evict-instance-pool-members&reason=unavailable&message=injected" >/dev/null
+log "rolling to etcd@2 with a writer running; the first template update fails"
+arm_failure() { curl -sf -X POST "http://127.0.0.1:$EXO_FAKE_PORT/_fake/fail?command=$1&reason=unavailable&message=injected" >/dev/null; }
+arm_failure update-instance-pool
 start_writer /data/w
-pool roll "$POOL" --template etcd@2 2> "$T/roll1.log" && fail "roll went through a failed eviction"
-grep -q "evicting an instance (PUT /instance-pool/ID:evict): operation .* failed: unavailable: injected" "$T/roll1.log" ||
+pool roll "$POOL" --template etcd@2 2> "$T/roll1.log" && fail "roll went through a failed template update"
+grep -q "changing the pool's template (PUT /instance-pool/ID): operation .* failed: unavailable: injected" "$T/roll1.log" ||
         fail "roll error does not name the call: $(tail -n 3 "$T/roll1.log")"
 [ "$(pool_json | jq -r '.roll_target')" = etcd@2 ] || fail "roll not checkpointed"
+[ "$(pool_json | jq '[.members[] | select(.state == "active" and .template == "etcd@1")] | length')" -eq 3 ] ||
+        fail "a failed template update changed the members"
+
+log "resuming the roll; the first eviction fails"
+arm_failure evict-instance-pool-members
+pool roll "$POOL" --template etcd@2 2> "$T/roll2.log" && fail "roll went through a failed eviction"
+grep -q "evicting an instance (PUT /instance-pool/ID:evict): operation .* failed: unavailable: injected" "$T/roll2.log" ||
+        fail "roll error does not name the call: $(tail -n 3 "$T/roll2.log")"
 [ "$(pool_json | jq '[.members[] | select(.state == "leaving")] | length')" -eq 1 ] || fail "no member left in flight"
 
 log "resuming the roll"
-pool roll "$POOL" --template etcd@2 2> "$T/roll2.log" || { cat "$T/roll2.log"; fail "resumed roll"; }
+pool roll "$POOL" --template etcd@2 2> "$T/roll3.log" || { cat "$T/roll3.log"; fail "resumed roll"; }
 stop_writer
 log "writes: $(wc -l < "$T/acked") acknowledged, availability $(write_availability)%, longest gap $(longest_outage_ms) ms"
 [ "$(wc -l < "$T/acked")" -gt 20 ] || fail "the writer got too few writes through"
 
 check_final etcd@2
-# The first run started one replacement; the second finished it and did the other two.
-[ "$(grep -c replacing "$T/roll1.log")" -eq 1 ] && [ "$(grep -c replacing "$T/roll2.log")" -eq 2 ] ||
-        fail "expected replacements 1 + 2: $(grep -h replacing "$T"/roll?.log)"
+# Each failed run started one replacement; the last finished the second one and did the other two.
+[ "$(grep -c replacing "$T/roll1.log")" -eq 1 ] && [ "$(grep -c replacing "$T/roll2.log")" -eq 1 ] &&
+        [ "$(grep -c replacing "$T/roll3.log")" -eq 2 ] || fail "expected replacements 1 + 1 + 2: $(grep -h replacing "$T"/roll?.log)"
 instances=$(fake_instances)
 [ "$(echo "$instances" | jq length)" -eq 3 ] || fail "fake: not 3 instances: $instances"
 [ "$(echo "$instances" | jq "[.[] | select(.template.id == \"$T2\")] | length")" -eq 3 ] || fail "fake: not all on etcd@2: $instances"
