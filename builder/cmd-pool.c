@@ -23,7 +23,7 @@ static void help(void) {
                "       imgbuild pool create NAME --provider exoscale --template T --zone Z --private-network ID\n"
                "                            --etcd-ca F --etcd-cert F --etcd-key F [--size N] [--instance-type T]\n"
                "                            [--disk-size GB] [--security-group ID]... [--etcd-port P]\n"
-               "                            [--credentials FILE] [--api-endpoint URL]\n"
+               "                            [--start-timeout S] [--credentials FILE] [--api-endpoint URL]\n"
                "       imgbuild pool status NAME [--json]\n"
                "       imgbuild pool scale NAME --size N\n"
                "       imgbuild pool roll NAME --template T@V | --abort\n"
@@ -60,10 +60,13 @@ static void help(void) {
                "etcd (default port 2379) at those addresses with the operator's client\n"
                "certificate (--etcd-*; the files are read at each command, not copied). A member\n"
                "leaves by being removed through the etcd API, then it is evicted from the pool.\n"
+               "A new member that is not healthy after --start-timeout seconds (default 900)\n"
+               "stops the command.\n"
                "A roll points the pool at the new template (re-sending its list fields) before\n"
                "each new member. Agent reports are not available (no SSH). Credentials:\n"
                "--credentials FILE (api_key = ..., api_secret = ...; mode 0600) or\n"
-               "EXOSCALE_API_KEY and EXOSCALE_API_SECRET. --api-endpoint (e.g.\n"
+               "EXOSCALE_API_KEY and EXOSCALE_API_SECRET. --api-endpoint (default\n"
+               "$EXOSCALE_API_ENDPOINT, else https://api-{zone}.exoscale.com/v2; e.g.\n"
                "http://127.0.0.1:PORT/{zone}/v2) is for private endpoints and tests.\n"
                "\n"
                "State: $IMGBUILD_STATE_DIR/pools/NAME (else ~/.local/state/imgbuild/pools/NAME).\n"
@@ -132,6 +135,7 @@ enum {
         OPT_ETCD_PORT,
         OPT_CREDENTIALS,
         OPT_API_ENDPOINT,
+        OPT_START_TIMEOUT,
 };
 
 int cmd_pool(int argc, char **argv) {
@@ -154,6 +158,7 @@ int cmd_pool(int argc, char **argv) {
                 { "etcd-port", required_argument, NULL, OPT_ETCD_PORT },
                 { "credentials", required_argument, NULL, OPT_CREDENTIALS },
                 { "api-endpoint", required_argument, NULL, OPT_API_ENDPOINT },
+                { "start-timeout", required_argument, NULL, OPT_START_TIMEOUT },
                 {}
         };
         _cleanup_strv_free_ char **security_groups = NULL;
@@ -200,14 +205,17 @@ int cmd_pool(int argc, char **argv) {
                         exo.instance_type = optarg;
                         break;
                 case OPT_DISK_SIZE:
-                case OPT_ETCD_PORT: {
+                case OPT_ETCD_PORT:
+                case OPT_START_TIMEOUT: {
                         char *end;
                         unsigned long v = strtoul(optarg, &end, 10);
                         if (*end || v == 0 || v > 65535) {
-                                log_error("pool: invalid --%s '%s'", c == OPT_DISK_SIZE ? "disk-size" : "etcd-port", optarg);
+                                log_error("pool: invalid --%s '%s'", c == OPT_DISK_SIZE ? "disk-size" :
+                                          c == OPT_ETCD_PORT ? "etcd-port" : "start-timeout", optarg);
                                 return EXIT_FAILURE_GENERIC;
                         }
-                        *(c == OPT_DISK_SIZE ? &exo.disk_size_gb : &exo.etcd_port) = (unsigned) v;
+                        *(c == OPT_DISK_SIZE ? &exo.disk_size_gb : c == OPT_ETCD_PORT ? &exo.etcd_port :
+                          &exo.start_timeout_s) = (unsigned) v;
                         break;
                 }
                 case OPT_SECURITY_GROUP:

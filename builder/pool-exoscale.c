@@ -24,7 +24,7 @@
  *
  * Provider state in pool.json: pool_name, template (the first reference), zone, instance_type,
  * disk_size, security_groups [ids], private_network, etcd_ca/etcd_cert/etcd_key (absolute file
- * names), etcd_port, api_endpoint, credentials_file, pool_id (once created), instances
+ * names), etcd_port, start_timeout (s), api_endpoint, credentials_file, pool_id (once created), instances
  * [{id, ip, template_id}] (the members handed to the core). No secret is stored.
  *
  * Credentials: credentials_file (lib/exoapi.h: "api_key = ..." lines, mode 0600), else
@@ -45,8 +45,9 @@
 #include "strv.h"
 #include "time-util.h"
 
-/* A real instance boots, runs its first boot and joins etcd well within this. */
-#define START_TIMEOUT_MS (15 * 60 * 1000)
+/* A real instance boots, runs its first boot and joins etcd well within this (the default of
+ * --start-timeout): a first boot that failed shows only as a member that never becomes healthy. */
+#define START_TIMEOUT_S 900
 #define START_POLL_MS 1000
 
 static const char *state_str(pool_provider *p, const char *key) {
@@ -362,7 +363,8 @@ static int exo_health_inputs(pool_provider *p, const pool_member *m, pool_health
 
 static int exo_start_member(pool_provider *p, const pool_member *m, buf *err) {
         _cleanup_(exoapi_freep) exoapi *api = NULL;
-        long deadline = time_now_ms() + START_TIMEOUT_MS;
+        long timeout_ms = 1000 * (long) json_integer_value(json_object_get(p->state, "start_timeout"));
+        long deadline = time_now_ms() + timeout_ms;
         const char *last = "not running";
         bool started = false;
         int r;
@@ -387,8 +389,8 @@ static int exo_start_member(pool_provider *p, const pool_member *m, buf *err) {
                         started = true;
                 }
                 if (time_now_ms() >= deadline)
-                        return buf_printf(err, "instance %s not running after %d s (state %s)", m->id,
-                                          START_TIMEOUT_MS / 1000, state), -ETIMEDOUT;
+                        return buf_printf(err, "instance %s not running after %ld s (state %s)", m->id,
+                                          timeout_ms / 1000, state), -ETIMEDOUT;
                 time_sleep_ms(START_POLL_MS);
         }
         /* Running: its first boot joins etcd (as a learner, then a voter) on its own. */
@@ -404,7 +406,8 @@ static int exo_start_member(pool_provider *p, const pool_member *m, buf *err) {
                 last = "etcd not healthy";
                 time_sleep_ms(START_POLL_MS);
         }
-        return buf_printf(err, "member %s (%s): %s after %d s", m->id, m->ip, last, START_TIMEOUT_MS / 1000), -ETIMEDOUT;
+        return buf_printf(err, "member %s (%s): %s after %ld s (its first boot failed or is slow: see the instance's "
+                          "console)", m->id, m->ip, last, timeout_ms / 1000), -ETIMEDOUT;
 }
 
 static int exo_destroy_member(pool_provider *p, const pool_member *m, buf *err) {
@@ -467,6 +470,8 @@ static int set_file(json_t *state, const char *key, const char *option, const ch
 
 int pool_exoscale_configure(json_t *state, const pool_exoscale_options *o, buf *err) {
         _cleanup_json_ json_t *sgs = json_array();
+        /* Recorded, so every later command on the pool talks to the same endpoint. */
+        const char *endpoint = o->api_endpoint ? o->api_endpoint : getenv("EXOSCALE_API_ENDPOINT");
         int r;
 
         if (!sgs)
@@ -493,7 +498,8 @@ int pool_exoscale_configure(json_t *state, const pool_exoscale_options *o, buf *
             json_object_set(state, "security_groups", sgs) < 0 ||
             json_object_set_new(state, "private_network", json_string(o->private_network)) < 0 ||
             json_object_set_new(state, "etcd_port", json_integer(o->etcd_port ? o->etcd_port : 2379)) < 0 ||
-            (o->api_endpoint && json_object_set_new(state, "api_endpoint", json_string(o->api_endpoint)) < 0))
+            json_object_set_new(state, "start_timeout", json_integer(o->start_timeout_s ? o->start_timeout_s : START_TIMEOUT_S)) < 0 ||
+            (endpoint && *endpoint && json_object_set_new(state, "api_endpoint", json_string(endpoint)) < 0))
                 return -ENOMEM;
         return 0;
 }

@@ -19,7 +19,8 @@ typedef struct pool_exoscale_options {
         const char *private_network;    /* id of a managed private network; required */
         const char *etcd_ca, *etcd_cert, *etcd_key;   /* the operator's etcd client TLS files; required */
         unsigned etcd_port;             /* the members' etcd client port; 0: 2379 */
-        const char *api_endpoint;       /* NULL: EXOAPI_DEFAULT_ENDPOINT */
+        unsigned start_timeout_s;       /* how long a new member may take to boot and join; 0: 900 */
+        const char *api_endpoint;       /* NULL: $EXOSCALE_API_ENDPOINT, else EXOAPI_DEFAULT_ENDPOINT */
         const char *credentials_file;   /* NULL: EXOSCALE_API_KEY / EXOSCALE_API_SECRET */
 } pool_exoscale_options;
 

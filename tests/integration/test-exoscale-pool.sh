@@ -9,8 +9,8 @@
 # instance in the fake and no process behind.
 source "$(dirname "$0")/pool-lib.sh"
 
-# This test's port range (tests/integration/README.md): a block of 100 in 33000-34999.
-PORT_BASE=$((33000 + (RANDOM % 20) * 100))
+# This test's port range (tests/integration/README.md): a block of 100 in 5000-6999.
+PORT_BASE=$((5000 + (RANDOM % 20) * 100))
 FAKE=${FAKE_EXOSCALE:-${IMGBUILD_BINARY_DIR:-}/tests/fake-exoscale}
 HOOK="$(cd "$(dirname "$0")" && pwd)/exo-member-hook.sh"
 [ -x "$FAKE" ] || { echo "skip: fake-exoscale not built ($FAKE)"; rm -rf "$T"; exit 77; }
@@ -99,7 +99,7 @@ log "creating pool (ports $PORT_BASE.., fake API on $EXO_FAKE_PORT)"
 pool create "$POOL" --provider exoscale --template etcd@1 --size 3 --zone "$ZONE" --private-network "$NET" \
         --security-group "$SG1" --security-group "$SG2" --instance-type standard.small \
         --etcd-ca "$T/tls/ca.crt" --etcd-cert "$T/tls/etcd.crt" --etcd-key "$T/tls/etcd.key" --etcd-port "$(etcd_port)" \
-        --api-endpoint "http://127.0.0.1:$EXO_FAKE_PORT/{zone}/v2" 2> "$T/create.log" || { cat "$T/create.log"; fail "create"; }
+        --start-timeout 120 --api-endpoint "http://127.0.0.1:$EXO_FAKE_PORT/{zone}/v2" 2> "$T/create.log" || { cat "$T/create.log"; fail "create"; }
 [ "$(ctl member list -w json | jq '[.members[] | select(.isLearner != true)] | length')" -eq 3 ] || fail "3 voters after create"
 [ "$(fake_instances | jq "[.[] | select(.template.id == \"$T1\" and .state == \"running\")] | length")" -eq 3 ] ||
         fail "fake: not 3 running instances on etcd@1: $(fake_instances)"
@@ -158,6 +158,15 @@ pools=$(fake_pools)
 [ "$(echo "$pools" | jq -r '.[0]["private-networks"] | map(.id) | join(" ")')" = "$NET" ] || fail "fake: private network lost: $pools"
 [ "$(echo "$instances" | jq "[.[] | select(.[\"private-networks\"][0].id == \"$NET\")] | length")" -eq 3 ] ||
         fail "fake: a new member is not on the private network"
+
+log "scaling to 4 and back to 3"
+pool scale "$POOL" --size 4 2> "$T/scale.log" || { cat "$T/scale.log"; fail "scale to 4"; }
+[ "$(ctl member list -w json | jq '[.members[] | select(.isLearner != true)] | length')" -eq 4 ] || fail "4 voters"
+[ "$(fake_instances | jq "[.[] | select(.template.id == \"$T2\")] | length")" -eq 4 ] || fail "fake: not 4 instances on etcd@2"
+pool scale "$POOL" --size 3 2> "$T/scale.log" || { cat "$T/scale.log"; fail "scale to 3"; }
+[ "$(ctl member list -w json | jq '.members | length')" -eq 3 ] || fail "not 3 etcd members after scaling down"
+[ "$(fake_instances | jq length)" -eq 3 ] || fail "fake: not 3 instances after scaling down"
+[ "$(fake_pools | jq '.[0].size')" -eq 3 ] || fail "fake: pool size not 3"
 
 log "deleting the pool"
 pool delete "$POOL" 2> "$T/delete.log" || { cat "$T/delete.log"; fail "delete"; }
