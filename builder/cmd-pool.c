@@ -1,4 +1,4 @@
-/* imgbuild pool: create / status / scale / roll / delete local instance pools (pool.h). */
+/* imgbuild pool: create / status / scale / roll / delete instance pools (pool.h): host or exoscale. */
 #include <errno.h>
 #include <inttypes.h>
 #include <getopt.h>

@@ -49,6 +49,8 @@
  * --start-timeout): a first boot that failed shows only as a member that never becomes healthy. */
 #define START_TIMEOUT_S 900
 #define START_POLL_MS 1000
+/* How long a scaled-up pool may take to list its new member. */
+#define MEMBER_APPEAR_TIMEOUT_MS 120000
 
 static const char *state_str(pool_provider *p, const char *key) {
         return json_string_value(json_object_get(p->state, key));
@@ -296,12 +298,21 @@ static int exo_reserve_member(pool_provider *p, const char *template, char **ret
                 r = resolve_template(api, template, &template_id, err);
         if (r < 0)
                 return r;
+        long scaled_at = -1;
         for (;;) {
                 _cleanup_json_ json_t *pool = NULL, *inst = NULL;
                 r = exoapi_pool_get(api, pool_id, &pool);
                 if (r < 0)
                         return api_fail(err, api, r, "reading the instance pool (GET /instance-pool)");
                 const char *current = unknown_member(p, pool);
+                if (!current && scaled_at >= 0) {
+                        /* Scaled once already: wait for the member to show, never scale twice. */
+                        if (time_now_ms() - scaled_at > MEMBER_APPEAR_TIMEOUT_MS)
+                                return buf_printf(err, "instance pool %s was scaled up but no new member appeared in %d s",
+                                                  pool_id, MEMBER_APPEAR_TIMEOUT_MS / 1000), -ETIMEDOUT;
+                        time_sleep_ms(START_POLL_MS);
+                        continue;
+                }
                 if (!current) {
                         if (!streq(strempty(json_path_string(pool, "template.id")), template_id)) {
                                 _cleanup_json_ json_t *changes = json_pack("{s:{s:s}}", "template", "id", template_id);
@@ -318,13 +329,18 @@ static int exo_reserve_member(pool_provider *p, const char *template, char **ret
                         r = exoapi_pool_scale(api, pool_id, size + 1);
                         if (r < 0)
                                 return api_fail(err, api, r, "scaling the instance pool up (PUT /instance-pool/ID:scale)");
+                        scaled_at = time_now_ms();
                         continue;
                 }
                 r = exoapi_instance_get(api, current, &inst);
                 if (r < 0)
                         return api_fail(err, api, r, "reading the new member (GET /instance)");
-                /* Left over from a killed command that wanted another template: not ours. */
                 if (!streq(strempty(json_path_string(inst, "template.id")), template_id)) {
+                        if (scaled_at >= 0)
+                                return buf_printf(err, "instance pool %s made member %s from template %s, not %s", pool_id,
+                                                  current, strempty(json_path_string(inst, "template.id")), template_id),
+                                       -EPROTO;
+                        /* Left over from a killed command that wanted another template: not ours. */
                         log_info("exoscale: evicting leftover member %s (another template)", current);
                         r = evict(api, pool_id, current, err);
                         if (r < 0)
