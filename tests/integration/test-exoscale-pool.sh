@@ -2,7 +2,7 @@
 # `imgbuild pool --provider exoscale` against tests/fake-exoscale, no VM. The fake's member hook
 # (exo-member-hook.sh) turns each instance-pool member into a host bootagent + etcd on its lease
 # address, whose first boot discovers the pool through the fake's API. Checks: a 3-member pool on
-# template etcd@1; a roll to etcd@2 with a writer running, stopped by a failed template update and
+# template etcd@1 (its create killed half-way and resumed); a roll to etcd@2 with a writer running, stopped by a failed template update and
 # then half-way by a failed eviction (each error names the call) and resumed by a third run; afterwards every instance runs etcd@2,
 # etcd has exactly the 3 members as voters, every acknowledged key is there and the pool's list
 # fields survived the template updates (protocols.md §2.5); `pool delete` leaves no pool and no
@@ -95,11 +95,27 @@ openssl x509 -req -in "$T/tls/operator.csr" -CA "$T/cloud/pki/ca.pem" -CAkey "$T
         -days 1 -extfile <(echo "extendedKeyUsage = clientAuth") -out "$T/tls/etcd.crt" 2>/dev/null
 chmod 600 "$T/tls/etcd.key"
 
-log "creating pool (ports $PORT_BASE.., fake API on $EXO_FAKE_PORT)"
-pool create "$POOL" --provider exoscale --template etcd@1 --size 3 --zone "$ZONE" --private-network "$NET" \
+# Killed as soon as the fake has the second instance: with slow operation polls, while the command
+# waits for the scale operation (the member is not recorded yet: the resumed command must adopt it,
+# not scale again); on a slow machine maybe later, while the member joins.
+log "creating pool (ports $PORT_BASE.., fake API on $EXO_FAKE_PORT); killed at its second instance"
+IMGBUILD_EXOSCALE_POLL_MS=1500 "$IMGBUILD" pool create "$POOL" --provider exoscale --template etcd@1 --size 3 --zone "$ZONE" --private-network "$NET" \
         --security-group "$SG1" --security-group "$SG2" --instance-type standard.small \
         --etcd-ca "$T/tls/ca.crt" --etcd-cert "$T/tls/etcd.crt" --etcd-key "$T/tls/etcd.key" --etcd-port "$(etcd_port)" \
-        --start-timeout 120 --api-endpoint "http://127.0.0.1:$EXO_FAKE_PORT/{zone}/v2" 2> "$T/create.log" || { cat "$T/create.log"; fail "create"; }
+        --start-timeout 120 --api-endpoint "http://127.0.0.1:$EXO_FAKE_PORT/{zone}/v2" 2> "$T/create.log" &
+create_pid=$!
+for i in $(seq 1200); do
+        [ "$(fake_instances | jq length)" -ge 2 ] && break
+        kill -0 "$create_pid" 2>/dev/null || break
+        sleep 0.05
+done
+kill -KILL "$create_pid" 2>/dev/null || true
+wait "$create_pid" 2>/dev/null || true
+recorded=$(pool_json | jq '.members | length')
+[ "$recorded" -ge 1 ] && [ "$recorded" -le 2 ] || { cat "$T/create.log"; fail "create not killed at its second member"; }
+log "killed with $recorded members recorded; resuming"
+pool scale "$POOL" --size 3 2> "$T/resume.log" || { cat "$T/resume.log"; fail "resuming create"; }
+[ "$(fake_instances | jq length)" -eq 3 ] || fail "fake: resumed create left other than 3 instances: $(fake_instances)"
 [ "$(ctl member list -w json | jq '[.members[] | select(.isLearner != true)] | length')" -eq 3 ] || fail "3 voters after create"
 [ "$(fake_instances | jq "[.[] | select(.template.id == \"$T1\" and .state == \"running\")] | length")" -eq 3 ] ||
         fail "fake: not 3 running instances on etcd@1: $(fake_instances)"
