@@ -1,4 +1,4 @@
-/* imgbuild pool: create / status / scale / roll / delete local instance pools (pool.h). */
+/* imgbuild pool: create / status / scale / roll / delete instance pools (pool.h): host or exoscale. */
 #include <errno.h>
 #include <inttypes.h>
 #include <getopt.h>
@@ -10,14 +10,20 @@
 #include "crypto.h"
 #include "json.h"
 #include "log.h"
+#include "pool-exoscale.h"
 #include "pool-host.h"
 #include "pool.h"
+#include "strv.h"
 
 /* Exit status when the quorum floor refused a step (pool.h: POOL_EUNHEALTHY). */
 #define EXIT_POOL_UNHEALTHY 4
 
 static void help(void) {
         printf("Usage: imgbuild pool create NAME --template T[@V] [--size N] [--provider host] [--port-base P]\n"
+               "       imgbuild pool create NAME --provider exoscale --template T --zone Z --private-network ID\n"
+               "                            --etcd-ca F --etcd-cert F --etcd-key F [--size N] [--instance-type T]\n"
+               "                            [--disk-size GB] [--security-group ID]... [--etcd-port P]\n"
+               "                            [--start-timeout S] [--credentials FILE] [--api-endpoint URL]\n"
                "       imgbuild pool status NAME [--json]\n"
                "       imgbuild pool scale NAME --size N\n"
                "       imgbuild pool roll NAME --template T@V | --abort\n"
@@ -38,13 +44,30 @@ static void help(void) {
                "          with every member on the old or the new template, size N.\n"
                "  delete  stop and remove every member and the pool's files\n"
                "\n"
-               "Provider \"host\" (the only one so far): members are host processes (bootagent\n"
+               "Provider \"host\" (the default): members are host processes (bootagent\n"
                "with units = exec, etcd on 127.0.0.x) in a local cloud (imgbuild serve) the\n"
                "pool runs itself. For it a template is only a version label recorded on each\n"
                "member: every member runs the same bootagent and etcd binaries. The pool uses\n"
                "ports P..P+500 (random below 32268 when --port-base is not given). The\n"
                "bootagent binary is $IMGBUILD_BOOTAGENT, or the one built next to imgbuild,\n"
                "or from PATH.\n"
+               "\n"
+               "Provider \"exoscale\": members are the instances of an Exoscale instance pool\n"
+               "(created at size 0, then scaled up one member at a time) booted from template T:\n"
+               "a template id, or the name of a private template in the zone (e.g. etcd@2). The\n"
+               "instances' own bootagent joins etcd on first boot; members are told apart by\n"
+               "their lease on the managed private network. This command must reach the members'\n"
+               "etcd (default port 2379) at those addresses with the operator's client\n"
+               "certificate (--etcd-*; the files are read at each command, not copied). A member\n"
+               "leaves by being removed through the etcd API, then it is evicted from the pool.\n"
+               "A new member that is not healthy after --start-timeout seconds (default 900)\n"
+               "stops the command.\n"
+               "A roll points the pool at the new template (re-sending its list fields) before\n"
+               "each new member. Agent reports are not available (no SSH). Credentials:\n"
+               "--credentials FILE (api_key = ..., api_secret = ...; mode 0600) or\n"
+               "EXOSCALE_API_KEY and EXOSCALE_API_SECRET. --api-endpoint (default\n"
+               "$EXOSCALE_API_ENDPOINT, else https://api-{zone}.exoscale.com/v2; e.g.\n"
+               "http://127.0.0.1:PORT/{zone}/v2) is for private endpoints and tests.\n"
                "\n"
                "State: $IMGBUILD_STATE_DIR/pools/NAME (else ~/.local/state/imgbuild/pools/NAME).\n"
                "Exit status: 0 success, 1 errors (also: pool busy), 4 cluster not healthy.\n");
@@ -99,6 +122,22 @@ static void print_status(json_t *st) {
         }
 }
 
+/* Options of the exoscale provider (no short forms). */
+enum {
+        OPT_ZONE = 0x100,
+        OPT_INSTANCE_TYPE,
+        OPT_DISK_SIZE,
+        OPT_SECURITY_GROUP,
+        OPT_PRIVATE_NETWORK,
+        OPT_ETCD_CA,
+        OPT_ETCD_CERT,
+        OPT_ETCD_KEY,
+        OPT_ETCD_PORT,
+        OPT_CREDENTIALS,
+        OPT_API_ENDPOINT,
+        OPT_START_TIMEOUT,
+};
+
 int cmd_pool(int argc, char **argv) {
         static const struct option options[] = {
                 { "template", required_argument, NULL, 't' },
@@ -108,8 +147,22 @@ int cmd_pool(int argc, char **argv) {
                 { "json", no_argument, NULL, 'j' },
                 { "abort", no_argument, NULL, 'a' },
                 { "help", no_argument, NULL, 'h' },
+                { "zone", required_argument, NULL, OPT_ZONE },
+                { "instance-type", required_argument, NULL, OPT_INSTANCE_TYPE },
+                { "disk-size", required_argument, NULL, OPT_DISK_SIZE },
+                { "security-group", required_argument, NULL, OPT_SECURITY_GROUP },
+                { "private-network", required_argument, NULL, OPT_PRIVATE_NETWORK },
+                { "etcd-ca", required_argument, NULL, OPT_ETCD_CA },
+                { "etcd-cert", required_argument, NULL, OPT_ETCD_CERT },
+                { "etcd-key", required_argument, NULL, OPT_ETCD_KEY },
+                { "etcd-port", required_argument, NULL, OPT_ETCD_PORT },
+                { "credentials", required_argument, NULL, OPT_CREDENTIALS },
+                { "api-endpoint", required_argument, NULL, OPT_API_ENDPOINT },
+                { "start-timeout", required_argument, NULL, OPT_START_TIMEOUT },
                 {}
         };
+        _cleanup_strv_free_ char **security_groups = NULL;
+        pool_exoscale_options exo = {};
         const char *template = NULL, *provider = "host";
         long size = -1, port_base = -1;
         bool json = false, abort_roll = false;
@@ -145,6 +198,50 @@ int cmd_pool(int argc, char **argv) {
                 case 'h':
                         help();
                         return EXIT_OK;
+                case OPT_ZONE:
+                        exo.zone = optarg;
+                        break;
+                case OPT_INSTANCE_TYPE:
+                        exo.instance_type = optarg;
+                        break;
+                case OPT_DISK_SIZE:
+                case OPT_ETCD_PORT:
+                case OPT_START_TIMEOUT: {
+                        char *end;
+                        unsigned long v = strtoul(optarg, &end, 10);
+                        if (*end || v == 0 || v > 65535) {
+                                log_error("pool: invalid --%s '%s'", c == OPT_DISK_SIZE ? "disk-size" :
+                                          c == OPT_ETCD_PORT ? "etcd-port" : "start-timeout", optarg);
+                                return EXIT_FAILURE_GENERIC;
+                        }
+                        *(c == OPT_DISK_SIZE ? &exo.disk_size_gb : c == OPT_ETCD_PORT ? &exo.etcd_port :
+                          &exo.start_timeout_s) = (unsigned) v;
+                        break;
+                }
+                case OPT_SECURITY_GROUP:
+                        if (strv_push(&security_groups, optarg) < 0) {
+                                log_error("pool: out of memory");
+                                return EXIT_FAILURE_GENERIC;
+                        }
+                        break;
+                case OPT_PRIVATE_NETWORK:
+                        exo.private_network = optarg;
+                        break;
+                case OPT_ETCD_CA:
+                        exo.etcd_ca = optarg;
+                        break;
+                case OPT_ETCD_CERT:
+                        exo.etcd_cert = optarg;
+                        break;
+                case OPT_ETCD_KEY:
+                        exo.etcd_key = optarg;
+                        break;
+                case OPT_CREDENTIALS:
+                        exo.credentials_file = optarg;
+                        break;
+                case OPT_API_ENDPOINT:
+                        exo.api_endpoint = optarg;
+                        break;
                 default:
                         return EXIT_FAILURE_GENERIC;
                 }
@@ -166,14 +263,26 @@ int cmd_pool(int argc, char **argv) {
                 r = pool_new(name, provider, template, size > 0 ? (unsigned) size : 3, &p, &err);
                 if (r < 0)
                         return fail("create", name, r, &err);
-                /* Below the kernel's ephemeral range (32768..): a port an outgoing connection
-                 * holds cannot be listened on. */
-                if (port_base < 0)
-                        port_base = 10000 + (long) (random_u64() % 44) * 500;
-                r = pool_host_set_port_base(p->provider_state, (int) port_base);
-                if (r < 0) {
-                        log_error("pool create: --port-base %ld leaves no room for the pool's ports", port_base);
-                        return EXIT_FAILURE_GENERIC;
+                if (streq(provider, "exoscale")) {
+                        exo.pool_name = name;
+                        exo.template = template;
+                        exo.security_groups = security_groups;
+                        r = pool_exoscale_configure(p->provider_state, &exo, &err);
+                        if (r < 0) {
+                                log_error("pool create: %s", err.data);
+                                (void) pool_delete(p, &err);
+                                return EXIT_FAILURE_GENERIC;
+                        }
+                } else {
+                        /* Below the kernel's ephemeral range (32768..): a port an outgoing
+                         * connection holds cannot be listened on. */
+                        if (port_base < 0)
+                                port_base = 10000 + (long) (random_u64() % 44) * 500;
+                        r = pool_host_set_port_base(p->provider_state, (int) port_base);
+                        if (r < 0) {
+                                log_error("pool create: --port-base %ld leaves no room for the pool's ports", port_base);
+                                return EXIT_FAILURE_GENERIC;
+                        }
                 }
                 r = pool_converge(p, &err);
                 if (r < 0) {

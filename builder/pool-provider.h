@@ -52,7 +52,9 @@ struct pool_provider {
         /* Make a reserved member real and run its first boot; returns when the agent finished.
          * Called again on a running member it repairs it (restarts what died). */
         int (*start_member)(pool_provider *p, const pool_member *m, buf *err);
-        /* Decommission: the member's agent leaves the cluster (bootagent leave). */
+        /* Decommission: the member's agent leaves the cluster (bootagent leave). NULL when the
+         * provider cannot reach the agent (exoscale: no SSH): the core then removes the member
+         * through the etcd API with the health_inputs' TLS files. */
         int (*leave_member)(pool_provider *p, const pool_member *m, buf *err);
         /* Stop and delete the member; nothing of it remains. Missing members are fine. */
         int (*destroy_member)(pool_provider *p, const pool_member *m, buf *err);
@@ -63,6 +65,10 @@ struct pool_provider {
          * timeline); a new reference. */
         int (*agent_status)(pool_provider *p, const pool_member *m, json_t **ret, buf *err);
 };
+
+/* Whether the etcd at h->etcd_url answers /health with "true" (for providers that wait for a
+ * member themselves). */
+bool pool_etcd_healthy(const pool_health_inputs *h);
 
 /* Create the provider called name for the pool in dir, with its state object (created empty by
  * the core for a new pool). Returns 0, -EINVAL for an unknown provider, -ENOMEM. */

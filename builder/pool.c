@@ -17,6 +17,7 @@
 #include "http.h"
 #include "json.h"
 #include "log.h"
+#include "pool-exoscale.h"
 #include "pool-host.h"
 #include "time-util.h"
 
@@ -35,6 +36,8 @@ void pool_health_inputs_done(pool_health_inputs *h) {
 int pool_provider_new(const char *name, const char *dir, json_t *state, pool_provider **ret) {
         if (streq(name, "host"))
                 return pool_host_provider_new(dir, state, ret);
+        if (streq(name, "exoscale"))
+                return pool_exoscale_provider_new(dir, state, ret);
         return -EINVAL;
 }
 
@@ -287,7 +290,7 @@ static int etcd_call(const pool_health_inputs *tls, const char *base_url, const 
         return r;
 }
 
-static bool member_healthy(const pool_health_inputs *h) {
+bool pool_etcd_healthy(const pool_health_inputs *h) {
         _cleanup_json_ json_t *body = NULL;
         long status = 0;
         return etcd_call(h, h->etcd_url, "/health", NULL, &status, &body) >= 0 && status == 200 &&
@@ -344,7 +347,7 @@ static int cluster_view_get(pool *p, const pool_member *except, cluster_view *re
                         cluster_view_done(&v);
                         return r;
                 }
-                v.healthy[i] = member_healthy(&h);
+                v.healthy[i] = pool_etcd_healthy(&h);
                 if (v.healthy[i] && !v.list && &p->members[i] != except) {
                         long status = 0;
                         json_t *list = NULL;
@@ -543,10 +546,12 @@ static int finish_leaving(pool *p, pool_member *m, buf *err) {
         int r;
 
         log_info("pool %s: member %s (%s) on %s leaves", p->name, m->id, m->ip, m->template);
-        r = p->provider->leave_member(p->provider, m, &leave_err);
-        if (r < 0)
-                log_warning("pool %s: member %s did not leave by itself (%s), removing it from the cluster",
-                            p->name, m->id, leave_err.data);
+        if (p->provider->leave_member) {
+                r = p->provider->leave_member(p->provider, m, &leave_err);
+                if (r < 0)
+                        log_warning("pool %s: member %s did not leave by itself (%s), removing it from the cluster",
+                                    p->name, m->id, leave_err.data);
+        }
         r = ensure_removed(p, m, err);
         if (r < 0)
                 return r;
@@ -748,7 +753,7 @@ static json_t *member_etcd_status(pool *p, const pool_member *m) {
 
         if (p->provider->health_inputs(p->provider, m, &h, &ignored) < 0)
                 return json_pack("{s:s, s:b}", "role", role, "healthy", 0);
-        healthy = member_healthy(&h);
+        healthy = pool_etcd_healthy(&h);
         if (etcd_call(&h, h.etcd_url, "/v3/maintenance/status", "{}", &status, &st) >= 0 && status == 200 && st) {
                 const char *self = json_path_string(st, "header.member_id"), *leader = json_path_string(st, "leader");
                 role = json_path_bool(st, "isLearner") ? "learner" :

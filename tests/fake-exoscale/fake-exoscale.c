@@ -6,15 +6,17 @@
  * clears it.
  *
  * Usage: EXOSCALE_API_KEY=... EXOSCALE_API_SECRET=... fake-exoscale [--pending-polls N]
+ *        [--member-hook CMD] [--seed FILE]   (see member_hook_create() and fake_seed())
  * Listens on 127.0.0.1 (ephemeral port, printed as one line on stdout) until SIGTERM/SIGINT.
  * Zones are addressed by a path prefix, the client endpoint being http://127.0.0.1:PORT/{zone}/v2.
  *
  * Test knob (unsigned, outside the API): POST /_fake/fail?command=C&reason=R&message=M makes
  * the next operation with command C (e.g. "export-snapshot") fail with that reason and message,
- * changing nothing. */
+ * changing nothing. GET /_fake/state returns the whole model (zones and global resources). */
 #include <arpa/inet.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "crypto.h"
@@ -23,6 +25,7 @@
 #include "httpd.h"
 #include "json.h"
 #include "log.h"
+#include "spawn.h"
 
 static const char *const zone_names[] = { "ch-gva-2", "de-fra-1", "at-vie-1" };
 
@@ -37,6 +40,8 @@ typedef struct fake {
         json_t *operations;    /* id -> {zone, op, polls, final} */
         json_t *failures;      /* command -> {reason, message}: armed by the test knob */
         json_int_t pending_polls;
+        const char *member_hook; /* --member-hook CMD, or NULL */
+        json_t *hooks;         /* instance id -> {zone, pid}: create hooks still running */
 } fake;
 
 /* One API call being served. */
@@ -289,11 +294,86 @@ static int lease_add(call *c, const char *network_id, const char *instance_id) {
         return -ENOSPC;
 }
 
+/* ---- member hook (--member-hook CMD): pool members as host processes ----
+ *
+ * Tests whose pool members must really run (a bootagent and its etcd) give a hook. When a pool
+ * member instance is created the fake runs `CMD create INSTANCE-ID PRIVATE-IP POOL-ID ZONE`
+ * without waiting (the hook's processes call back into this API); the instance is "starting"
+ * until the hook exits, then "running" (exit status 0) or "error". When a member instance goes
+ * away (scale down, evict, pool or instance delete) the fake runs `CMD delete INSTANCE-ID` and
+ * waits for it. The hook's output goes to the fake's stderr. */
+
+static const char *lease_ip(call *c, const char *instance_id) {
+        const char *pn_id;
+        json_t *pn, *l;
+        size_t i;
+
+        json_object_foreach(store(c, "private-network"), pn_id, pn)
+                json_array_foreach(json_object_get(pn, "leases"), i, l)
+                        if (streq(strempty(json_string_value(json_object_get(l, "instance-id"))), instance_id))
+                                return json_string_value(json_object_get(l, "ip"));
+        return NULL;
+}
+
+static void member_hook_create(call *c, json_t *inst, const char *id, const char *pool_id) {
+        spawn_options opts = SPAWN_OPTIONS_DEFAULT;
+        pid_t pid;
+
+        if (!c->f->member_hook)
+                return;
+        opts.stdout_fd = STDERR_FILENO;
+        if (spawn_start(SPAWN_ARGV(c->f->member_hook, "create", id, strempty(lease_ip(c, id)), pool_id, c->zone),
+                        &opts, &pid) < 0) {
+                json_object_set_new(inst, "state", json_string("error"));
+                return;
+        }
+        json_object_set_new(inst, "state", json_string("starting"));
+        json_object_set_new(c->f->hooks, id, json_pack("{s:s, s:i}", "zone", c->zone, "pid", (int) pid));
+}
+
+/* Collect the create hooks that finished: their instance is now running (or broken). */
+static void member_hooks_reap(fake *f) {
+        const char *id;
+        json_t *h, *tmp;
+
+        json_object_foreach_safe(f->hooks, tmp, id, h) {
+                int status;
+                pid_t pid = (pid_t) json_integer_value(json_object_get(h, "pid"));
+                if (waitpid(pid, &status, WNOHANG) == 0)
+                        continue;
+                json_t *zone = json_object_get(f->zones, strempty(json_path_string(h, "zone")));
+                json_t *inst = json_object_get(json_object_get(zone, "instance"), id);
+                if (inst)
+                        json_object_set_new(inst, "state", json_string(WIFEXITED(status) && WEXITSTATUS(status) == 0
+                                                                       ? "running" : "error"));
+                json_object_del(f->hooks, id);
+        }
+}
+
+static void member_hook_delete(call *c, const char *id) {
+        spawn_options opts = SPAWN_OPTIONS_DEFAULT;
+        json_t *h = json_object_get(c->f->hooks, id);
+        int status;
+
+        if (!c->f->member_hook ||
+            !streq(strempty(json_path_string(lookup(c, "instance", id), "manager.type")), "instance-pool"))
+                return;
+        /* A member deleted while it still boots: its create hook finishes first. */
+        if (h) {
+                (void) spawn_wait((pid_t) json_integer_value(json_object_get(h, "pid")), &status);
+                json_object_del(c->f->hooks, id);
+        }
+        opts.stdout_fd = STDERR_FILENO;
+        if (spawn_run(SPAWN_ARGV(c->f->member_hook, "delete", id), &opts, &status) < 0 || status != 0)
+                log_warning("member hook delete %s failed", id);
+}
+
 static void instance_remove(call *c, const char *id) {
         const char *pn_id;
         json_t *pn, *l;
         size_t i;
 
+        member_hook_delete(c, id);
         json_object_foreach(store(c, "private-network"), pn_id, pn) {
                 json_t *leases = json_object_get(pn, "leases");
                 json_array_foreach(leases, i, l)
@@ -592,6 +672,7 @@ static int pool_member_add(call *c, json_t *pool, const char *pool_id) {
                 if (r < 0)
                         return r;
         }
+        member_hook_create(c, inst, id, pool_id);
         return 0;
 }
 
@@ -880,6 +961,7 @@ static int handle(const httpd_request *req, httpd_response *resp, void *userdata
         call c = { .f = userdata, .resp = resp };
         int n = 0;
 
+        member_hooks_reap(c.f);
         if (startswith(req->path, "/_fake/"))
                 return control(&c, req);
         if (sscanf(req->path, "/%m[^/]/v2%n", &zone, &n) < 1 || n == 0 ||
@@ -915,7 +997,8 @@ static int fake_init(fake *f) {
         f->global = json_pack("{s:{}, s:{}}", "security-group", "ssh-key");
         f->operations = json_object();
         f->failures = json_object();
-        if (!f->zones || !f->global || !f->operations || !f->failures)
+        f->hooks = json_object();
+        if (!f->zones || !f->global || !f->operations || !f->failures || !f->hooks)
                 return -ENOMEM;
         for (size_t i = 0; i < ELEMENTSOF(zone_names); i++) {
                 char id[37];
@@ -940,6 +1023,33 @@ static void fake_done(fake *f) {
         json_decref(f->global);
         json_decref(f->operations);
         json_decref(f->failures);
+        json_decref(f->hooks);
+}
+
+/* --seed FILE: resources a test needs before it starts (templates an earlier build would have
+ * made, a security group, a managed private network), as
+ * {"global": {KIND: {ID: object}}, "zones": {ZONE: {KIND: {ID: object}}}}; objects are taken
+ * as they are (a private network gets an empty lease list). */
+static int fake_seed(fake *f, const char *path) {
+        _cleanup_json_ json_t *seed = json_load_file(path, 0, NULL);
+        json_t *kinds, *objects, *obj;
+        const char *zone, *kind, *id;
+
+        if (!json_is_object(seed))
+                return -EBADMSG;
+        json_object_foreach(json_object_get(seed, "global"), kind, objects)
+                if (json_object_update(json_object_get(f->global, kind), objects) < 0)
+                        return -EBADMSG;
+        json_object_foreach(json_object_get(seed, "zones"), zone, kinds)
+                json_object_foreach(kinds, kind, objects) {
+                        json_t *target = json_object_get(json_object_get(f->zones, zone), kind);
+                        if (!target || json_object_update(target, objects) < 0)
+                                return -EBADMSG;
+                        json_object_foreach(target, id, obj)
+                                if (streq(kind, "private-network") && !json_object_get(obj, "leases"))
+                                        json_object_set_new(obj, "leases", json_array());
+                }
+        return 0;
 }
 
 static volatile sig_atomic_t stop;
@@ -955,11 +1065,18 @@ int main(int argc, char **argv) {
         int r, port;
 
         log_set_program("fake-exoscale");
-        if (argc == 3 && streq(argv[1], "--pending-polls"))
-                f.pending_polls = atoi(argv[2]);
-        else if (argc != 1) {
-                fprintf(stderr, "usage: fake-exoscale [--pending-polls N]\n");
-                return 2;
+        const char *seed = NULL;
+        for (int i = 1; i < argc; i += 2) {
+                if (i + 1 < argc && streq(argv[i], "--pending-polls"))
+                        f.pending_polls = atoi(argv[i + 1]);
+                else if (i + 1 < argc && streq(argv[i], "--member-hook"))
+                        f.member_hook = argv[i + 1];
+                else if (i + 1 < argc && streq(argv[i], "--seed"))
+                        seed = argv[i + 1];
+                else {
+                        fprintf(stderr, "usage: fake-exoscale [--pending-polls N] [--member-hook CMD] [--seed FILE]\n");
+                        return 2;
+                }
         }
         r = exoapi_credentials_from_env(&f.creds, &err);
         if (r < 0) {
@@ -967,6 +1084,10 @@ int main(int argc, char **argv) {
                 return 1;
         }
         r = fake_init(&f);
+        if (r >= 0 && seed && (r = fake_seed(&f, seed)) < 0) {
+                log_error("Failed to load seed %s", seed);
+                goto out;
+        }
         if (r >= 0)
                 r = httpd_new(handle, &f, &h);
         if (r < 0) {
