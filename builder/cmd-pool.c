@@ -10,22 +10,27 @@
 #include "crypto.h"
 #include "json.h"
 #include "log.h"
+#include "base.h"
 #include "pool-host.h"
+#include "pool-qemu.h"
+#include "templates.h"
 #include "pool.h"
 
 /* Exit status when the quorum floor refused a step (pool.h: POOL_EUNHEALTHY). */
 #define EXIT_POOL_UNHEALTHY 4
 
 static void help(void) {
-        printf("Usage: imgbuild pool create NAME --template T[@V] [--size N] [--provider host] [--port-base P]\n"
+        printf("Usage: imgbuild pool create NAME --template T[@V] [--size N] [--provider qemu|host]\n"
+               "                               [--port-base P] [--cache-dir DIR]\n"
                "       imgbuild pool status NAME [--json]\n"
                "       imgbuild pool scale NAME --size N\n"
                "       imgbuild pool roll NAME --template T@V | --abort\n"
                "       imgbuild pool delete NAME\n"
                "\n"
                "Local instance pools running an etcd cluster, one bootagent per member.\n"
-               "  create  start N members (default 3) one after another; each must become a\n"
-               "          healthy voting etcd member before the next starts\n"
+               "  create  start N members (default 3); each must become a healthy voting etcd\n"
+               "          member (qemu: all VMs boot at once, then each is checked; host: one\n"
+               "          member after another)\n"
                "  status  per member: instance id, template, machine state, etcd role and\n"
                "          health, agent outcome and stage timeline\n"
                "  scale   add or remove members one at a time\n"
@@ -38,16 +43,33 @@ static void help(void) {
                "          with every member on the old or the new template, size N.\n"
                "  delete  stop and remove every member and the pool's files\n"
                "\n"
-               "Provider \"host\" (the only one so far): members are host processes (bootagent\n"
-               "with units = exec, etcd on 127.0.0.x) in a local cloud (imgbuild serve) the\n"
-               "pool runs itself. For it a template is only a version label recorded on each\n"
-               "member: every member runs the same bootagent and etcd binaries. The pool uses\n"
-               "ports P..P+500 (random below 32268 when --port-base is not given). The\n"
-               "bootagent binary is $IMGBUILD_BOOTAGENT, or the one built next to imgbuild,\n"
-               "or from PATH.\n"
+               "Every pool runs its own local cloud (imgbuild serve: metadata, Vault-compatible\n"
+               "secrets and PKI, cloud API) and uses ports P..P+500 on 127.0.0.1 (random below\n"
+               "32268 when --port-base is not given).\n"
+               "\n"
+               "Provider \"qemu\" (the default when T@V is a template in the image store,\n"
+               "--cache-dir or the default store): each member is a VM (1 vCPU, 1024 MB) booted\n"
+               "from an overlay of the template's disk; its baked-in agent does the first boot.\n"
+               "Members reach their own metadata and Vault on 169.254.169.254 (user-mode NIC,\n"
+               "no other way out) and each other on 10.10.0.0/24 (a second NIC on a multicast\n"
+               "socket bound to 127.0.0.1). The VMs outlive the command (pid, QMP and\n"
+               "communicator sockets in the pool directory); etcd is checked through a port\n"
+               "forward with a client certificate from the pool's CA. Needs socat.\n"
+               "\n"
+               "Provider \"host\": members are host processes (bootagent with units = exec,\n"
+               "etcd on 127.0.0.x). A template is only a version label recorded on each member:\n"
+               "every member runs the same bootagent and etcd binaries, $IMGBUILD_BOOTAGENT, or\n"
+               "the one built next to imgbuild, or from PATH.\n"
                "\n"
                "State: $IMGBUILD_STATE_DIR/pools/NAME (else ~/.local/state/imgbuild/pools/NAME).\n"
                "Exit status: 0 success, 1 errors (also: pool busy), 4 cluster not healthy.\n");
+}
+
+/* Whether ref (NAME@VERSION) names a template in the image store. */
+static bool template_in_store(const char *cache_dir, const char *ref) {
+        _cleanup_free_ char *store = NULL;
+        _cleanup_(base_image_done) base_image b = {};
+        return strchr(ref, '@') && base_store_dir(cache_dir, &store) >= 0 && template_open(store, ref, &b) >= 0;
 }
 
 static int exit_status(int r) {
@@ -105,19 +127,20 @@ int cmd_pool(int argc, char **argv) {
                 { "size", required_argument, NULL, 's' },
                 { "provider", required_argument, NULL, 'p' },
                 { "port-base", required_argument, NULL, 'P' },
+                { "cache-dir", required_argument, NULL, 'c' },
                 { "json", no_argument, NULL, 'j' },
                 { "abort", no_argument, NULL, 'a' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
-        const char *template = NULL, *provider = "host";
+        const char *template = NULL, *provider = NULL, *cache_dir = NULL;
         long size = -1, port_base = -1;
         bool json = false, abort_roll = false;
         _cleanup_buf_ buf err = BUF_INIT(8192);
         _cleanup_(pool_freep) pool *p = NULL;
         int c, r;
 
-        while ((c = getopt_long(argc, argv, "t:s:p:P:jah", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "t:s:p:P:c:jah", options, NULL)) >= 0)
                 switch (c) {
                 case 't':
                         template = optarg;
@@ -135,6 +158,9 @@ int cmd_pool(int argc, char **argv) {
                 }
                 case 'p':
                         provider = optarg;
+                        break;
+                case 'c':
+                        cache_dir = optarg;
                         break;
                 case 'j':
                         json = true;
@@ -163,6 +189,8 @@ int cmd_pool(int argc, char **argv) {
                         log_error("pool create: --size %ld is more than this tool will roll (15)", size);
                         return EXIT_FAILURE_GENERIC;
                 }
+                if (!provider)
+                        provider = template_in_store(cache_dir, template) ? "qemu" : "host";
                 r = pool_new(name, provider, template, size > 0 ? (unsigned) size : 3, &p, &err);
                 if (r < 0)
                         return fail("create", name, r, &err);
@@ -170,9 +198,14 @@ int cmd_pool(int argc, char **argv) {
                  * holds cannot be listened on. */
                 if (port_base < 0)
                         port_base = 10000 + (long) (random_u64() % 44) * 500;
-                r = pool_host_set_port_base(p->provider_state, (int) port_base);
-                if (r < 0) {
+                r = streq(provider, "qemu") ? pool_qemu_configure(p->provider_state, (int) port_base, cache_dir)
+                                            : pool_host_set_port_base(p->provider_state, (int) port_base);
+                if (r == -ERANGE) {
                         log_error("pool create: --port-base %ld leaves no room for the pool's ports", port_base);
+                        return EXIT_FAILURE_GENERIC;
+                }
+                if (r < 0) {
+                        log_error_errno(r, "pool create: Failed to find the image store: %m");
                         return EXIT_FAILURE_GENERIC;
                 }
                 r = pool_converge(p, &err);

@@ -18,7 +18,7 @@ one_run() (
         trap pool_cleanup EXIT
         local start end
         start=$(date +%s%3N)
-        pool create "$POOL" --template etcd@1 --size 3 --port-base "$PORT_BASE" 2> "$T/create.log" || { cat "$T/create.log" >&2; exit 1; }
+        pool create "$POOL" --provider host --template etcd@1 --size 3 --port-base "$PORT_BASE" 2> "$T/create.log" || { cat "$T/create.log" >&2; exit 1; }
         end=$(date +%s%3N)
         save_client_tls
         start_writer /data/w
