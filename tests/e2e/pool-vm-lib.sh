@@ -144,7 +144,8 @@ build_templates() {
     cp -r "$IMGBUILD_SOURCE_DIR/recipes/files" "$IMGBUILD_SOURCE_DIR/recipes/common.inc" "$T/recipe/"
     { sed 's/^template etcd 1$/template etcd 2/' "$IMGBUILD_SOURCE_DIR/recipes/etcd.recipe"; echo 'run echo 2 > /etc/etcd-template-version'; } \
         > "$T/recipe/etcd.recipe"
-    "$IMGBUILD" build --cache-dir "$CACHE_DIR" --bootagent "$GUEST_BOOTAGENT" "$T/recipe/etcd.recipe" > "$T/build2.log" 2>&1 ||
+    (cd "$IMGBUILD_SOURCE_DIR" && "$IMGBUILD" build --cache-dir "$CACHE_DIR" --bootagent "$GUEST_BOOTAGENT" "$T/recipe/etcd.recipe") \
+        > "$T/build2.log" 2>&1 ||
         { tail -30 "$T/build2.log"; fail "build etcd@2"; }
 }
 
