@@ -315,35 +315,42 @@ static int agent_report(pool_provider *p, int index, json_t **ret, buf *err) {
         return r;
 }
 
-/* Wait until the member's first-boot agent finished (outcome "done"). */
+/* Wait until the member's first-boot agent finished in this boot: its unit is active (Type=notify,
+ * ready when the agent is done; the journal alone would still show an earlier boot's "done"). */
 static int wait_firstboot(pool_provider *p, const pool_member *m, int index, buf *err) {
         int64_t deadline = time_now_ms() + FIRSTBOOT_TIMEOUT_MS;
         _cleanup_buf_ buf last = BUF_INIT(4096);
-        int r;
+        int status, r;
 
         while (time_now_ms() < deadline) {
-                _cleanup_json_ json_t *report = NULL;
+                _cleanup_buf_ buf out = BUF_INIT(4096);
                 buf_clear(&last);
                 if (member_pid(p, index) <= 0)
                         return buf_printf(err, "the VM of member %s exited during its first boot, see %s/members/m%d/console.log",
                                           m->id, p->dir, index), -ECHILD;
-                r = agent_report(p, index, &report, &last);
-                const char *outcome = r >= 0 ? strempty(json_path_string(report, "outcome")) : "";
-                if (streq(outcome, "done"))
+                r = member_exec(p, index, SPAWN_ARGV("systemctl", "is-active", "bootagent-firstboot.service"), &out,
+                                &status, &last);
+                const char *state = r >= 0 && out.data ? out.data : "";
+                if (startswith(state, "active"))
                         return 0;
-                if (streq(outcome, "failed")) {
-                        json_t *stages = json_object_get(report, "stages");
-                        json_t *s = json_array_get(stages, json_array_size(stages) - 1);
+                if (startswith(state, "failed")) {
+                        _cleanup_json_ json_t *report = NULL;
+                        _cleanup_buf_ buf report_err = BUF_INIT(1024);
+                        json_t *stages = NULL, *s = NULL;
+                        if (agent_report(p, index, &report, &report_err) >= 0) {
+                                stages = json_object_get(report, "stages");
+                                s = json_array_get(stages, json_array_size(stages) - 1);
+                        }
                         return buf_printf(err, "first boot of member %s failed in stage %s: %s", m->id,
-                                          strempty(json_path_string(s, "stage")), strempty(json_path_string(s, "detail"))),
-                               -EIO;
+                                          s ? strempty(json_path_string(s, "stage")) : "?",
+                                          s ? strempty(json_path_string(s, "detail")) : report_err.data), -EIO;
                 }
                 if (r >= 0)
-                        buf_printf(&last, "agent outcome: %s", outcome);
+                        buf_printf(&last, "bootagent-firstboot.service: %.*s", (int) strcspn(state, "\n"), state);
                 time_sleep_ms(2000);
         }
         return buf_printf(err, "first boot of member %s did not finish in %d s (%s)", m->id, FIRSTBOOT_TIMEOUT_MS / 1000,
-                          last.len ? last.data : "no report"), -ETIMEDOUT;
+                          last.len ? last.data : "no answer"), -ETIMEDOUT;
 }
 
 static int qemu_start_member(pool_provider *p, const pool_member *m, buf *err) {
