@@ -24,13 +24,11 @@
 #include "pool-qemu.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -203,8 +201,7 @@ static int qemu_reserve_member(pool_provider *p, const char *template, char **re
 /* Boot the member's VM unless it runs: a new overlay for a new member, the existing disk for a
  * member whose VM died (its agent resumes from its journal). Returns without waiting. */
 static int qemu_boot_member(pool_provider *p, const pool_member *m, buf *err) {
-        _cleanup_free_ char *dir = NULL, *disk = NULL, *kernel_args = NULL, *user_net = NULL, *mcast = NULL,
-                            *mac = NULL;
+        _cleanup_free_ char *dir = NULL, *disk = NULL, *kernel_args = NULL, *mcast = NULL, *mac = NULL;
         _cleanup_strv_free_ char **guestfwd = NULL, **hostfwd = NULL;
         _cleanup_(base_image_done) base_image tmpl = {};
         _cleanup_(qemu_vm_freep) qemu_vm *vm = NULL;
@@ -244,7 +241,6 @@ static int qemu_boot_member(pool_provider *p, const pool_member *m, buf *err) {
                         return buf_printf(err, "creating %s on %s: %s", disk, tmpl.disk, strerror(-r)), r;
         }
         if (asprintf(&kernel_args, "net.ifnames=0 ip=%s:::255.255.255.0::eth1:off", m->ip) < 0 ||
-            asprintf(&user_net, "net=169.254.169.0/24,host=169.254.169.1,dhcpstart=169.254.169.15") < 0 ||
             asprintf(&mcast, MCAST_GROUP ":%d", base + PORT_MCAST) < 0 ||
             asprintf(&mac, "52:54:00:0a:0a:%02x", index) < 0 ||
             strv_pushf(&guestfwd, "tcp:" LINK_LOCAL ":80-cmd:socat STDIO TCP:127.0.0.1:%d", metadata_port(p, index)) < 0 ||
@@ -254,7 +250,7 @@ static int qemu_boot_member(pool_provider *p, const pool_member *m, buf *err) {
                 return -ENOMEM;
         qemu_vm_config config = {
                 .kernel = tmpl.kernel, .initrd = tmpl.initrd, .disk = disk, .memory_mb = 1024, .cpus = 1,
-                .kernel_args = kernel_args, .user_net = user_net, .guestfwd = guestfwd, .hostfwd = hostfwd,
+                .kernel_args = kernel_args, .user_net = "net=169.254.169.0/24,host=169.254.169.1,dhcpstart=169.254.169.15", .guestfwd = guestfwd, .hostfwd = hostfwd,
                 .mcast = mcast, .mcast_mac = mac, .dir = dir, .detached = true,
         };
         r = qemu_vm_start(&config, &vm);
