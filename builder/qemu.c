@@ -218,12 +218,13 @@ static int connect_unix(const char *path, int *ret) {
 static bool vm_exited(qemu_vm *vm) {
         if (vm->exited)
                 return true;
+        int status;
         if (!vm->child) {
-                if (kill(vm->pid, 0) < 0 && errno == ESRCH)
+                /* Attached: reaped here only if this process happens to be its parent. */
+                if (waitpid(vm->pid, &status, WNOHANG) == vm->pid || (kill(vm->pid, 0) < 0 && errno == ESRCH))
                         vm->exited = true;
                 return vm->exited;
         }
-        int status;
         pid_t p = waitpid(vm->pid, &status, WNOHANG);
         if (p == vm->pid || (p < 0 && errno == ECHILD)) {
                 vm->exited = true;
