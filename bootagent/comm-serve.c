@@ -290,11 +290,14 @@ int cmd_comm_serve(int argc, char **argv) {
         r = open_device(device, &fd);
         if (r < 0)
                 return log_error_errno(r, "Failed to open %s: %m", device), 1;
-        r = comm_serve_loop(fd, fd);
+        /* One client after another: a pool member's VM outlives each imgbuild command that talks
+         * to it. While no client is connected the port reads end of file at once (exiting then
+         * would make systemd restart us until its start limit stops the unit for good), so wait
+         * a little and read again. */
+        while ((r = comm_serve_loop(fd, fd)) == 0)
+                (void) usleep(250 * 1000);
         if (r < 0)
                 return log_error_errno(r, "Communicator session on %s failed: %m", device), 1;
-        if (r == 0)
-                return 0;
 
         log_info("Shutdown requested, powering off");
         char *poweroff[] = { (char *) "systemctl", (char *) "--no-block", (char *) "poweroff", NULL };

@@ -10,16 +10,20 @@
 #include "crypto.h"
 #include "json.h"
 #include "log.h"
+#include "base.h"
 #include "pool-exoscale.h"
 #include "pool-host.h"
+#include "pool-qemu.h"
 #include "pool.h"
+#include "templates.h"
 #include "strv.h"
 
 /* Exit status when the quorum floor refused a step (pool.h: POOL_EUNHEALTHY). */
 #define EXIT_POOL_UNHEALTHY 4
 
 static void help(void) {
-        printf("Usage: imgbuild pool create NAME --template T[@V] [--size N] [--provider host] [--port-base P]\n"
+        printf("Usage: imgbuild pool create NAME --template T[@V] [--size N] [--provider qemu|host]\n"
+               "                               [--port-base P] [--cache-dir DIR]\n"
                "       imgbuild pool create NAME --provider exoscale --template T --zone Z --private-network ID\n"
                "                            --etcd-ca F --etcd-cert F --etcd-key F [--size N] [--instance-type T]\n"
                "                            [--disk-size GB] [--security-group ID]... [--etcd-port P]\n"
@@ -29,7 +33,7 @@ static void help(void) {
                "       imgbuild pool roll NAME --template T@V | --abort\n"
                "       imgbuild pool delete NAME\n"
                "\n"
-               "Local instance pools running an etcd cluster, one bootagent per member.\n"
+               "Instance pools running an etcd cluster, one bootagent per member.\n"
                "  create  start N members (default 3) one after another; each must become a\n"
                "          healthy voting etcd member before the next starts\n"
                "  status  per member: instance id, template, machine state, etcd role and\n"
@@ -44,13 +48,23 @@ static void help(void) {
                "          with every member on the old or the new template, size N.\n"
                "  delete  stop and remove every member and the pool's files\n"
                "\n"
-               "Provider \"host\" (the default): members are host processes (bootagent\n"
-               "with units = exec, etcd on 127.0.0.x) in a local cloud (imgbuild serve) the\n"
-               "pool runs itself. For it a template is only a version label recorded on each\n"
-               "member: every member runs the same bootagent and etcd binaries. The pool uses\n"
-               "ports P..P+500 (random below 32268 when --port-base is not given). The\n"
-               "bootagent binary is $IMGBUILD_BOOTAGENT, or the one built next to imgbuild,\n"
-               "or from PATH.\n"
+               "Local pools (qemu, host) run their own local cloud (imgbuild serve: metadata,\n"
+               "Vault-compatible secrets and PKI, cloud API) and use ports P..P+500 on\n"
+               "127.0.0.1 (random below 32268 when --port-base is not given).\n"
+               "\n"
+               "Provider \"qemu\" (the default when T@V is a template in the image store,\n"
+               "--cache-dir or the default store): each member is a VM (1 vCPU, 1024 MB) booted\n"
+               "from an overlay of the template's disk; its baked-in agent does the first boot.\n"
+               "Members reach their own metadata and Vault on 169.254.169.254 (user-mode NIC,\n"
+               "no other way out) and each other on 10.10.0.0/24 (a second NIC on a multicast\n"
+               "socket bound to 127.0.0.1). The VMs outlive the command (pid, QMP and\n"
+               "communicator sockets in the pool directory); etcd is checked through a port\n"
+               "forward with a client certificate from the pool's CA. Needs socat.\n"
+               "\n"
+               "Provider \"host\" (the default otherwise): members are host processes (bootagent\n"
+               "with units = exec, etcd on 127.0.0.x). A template is only a version label\n"
+               "recorded on each member: every member runs the same bootagent and etcd\n"
+               "binaries, $IMGBUILD_BOOTAGENT, or the one built next to imgbuild, or from PATH.\n"
                "\n"
                "Provider \"exoscale\": members are the instances of an Exoscale instance pool\n"
                "(created at size 0, then scaled up one member at a time) booted from template T:\n"
@@ -71,6 +85,13 @@ static void help(void) {
                "\n"
                "State: $IMGBUILD_STATE_DIR/pools/NAME (else ~/.local/state/imgbuild/pools/NAME).\n"
                "Exit status: 0 success, 1 errors (also: pool busy), 4 cluster not healthy.\n");
+}
+
+/* Whether ref is NAME@VERSION of a template in the image store. */
+static bool template_in_store(const char *cache_dir, const char *ref) {
+        _cleanup_free_ char *store = NULL;
+        _cleanup_(base_image_done) base_image b = {};
+        return strchr(ref, '@') && base_store_dir(cache_dir, &store) >= 0 && template_open(store, ref, &b) >= 0;
 }
 
 static int exit_status(int r) {
@@ -144,6 +165,7 @@ int cmd_pool(int argc, char **argv) {
                 { "size", required_argument, NULL, 's' },
                 { "provider", required_argument, NULL, 'p' },
                 { "port-base", required_argument, NULL, 'P' },
+                { "cache-dir", required_argument, NULL, 'c' },
                 { "json", no_argument, NULL, 'j' },
                 { "abort", no_argument, NULL, 'a' },
                 { "help", no_argument, NULL, 'h' },
@@ -163,14 +185,14 @@ int cmd_pool(int argc, char **argv) {
         };
         _cleanup_strv_free_ char **security_groups = NULL;
         pool_exoscale_options exo = {};
-        const char *template = NULL, *provider = "host";
+        const char *template = NULL, *provider = NULL, *cache_dir = NULL;
         long size = -1, port_base = -1;
         bool json = false, abort_roll = false;
         _cleanup_buf_ buf err = BUF_INIT(8192);
         _cleanup_(pool_freep) pool *p = NULL;
         int c, r;
 
-        while ((c = getopt_long(argc, argv, "t:s:p:P:jah", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "t:s:p:P:c:jah", options, NULL)) >= 0)
                 switch (c) {
                 case 't':
                         template = optarg;
@@ -188,6 +210,9 @@ int cmd_pool(int argc, char **argv) {
                 }
                 case 'p':
                         provider = optarg;
+                        break;
+                case 'c':
+                        cache_dir = optarg;
                         break;
                 case 'j':
                         json = true;
@@ -260,6 +285,8 @@ int cmd_pool(int argc, char **argv) {
                         log_error("pool create: --size %ld is more than this tool will roll (15)", size);
                         return EXIT_FAILURE_GENERIC;
                 }
+                if (!provider)
+                        provider = template_in_store(cache_dir, template) ? "qemu" : "host";
                 r = pool_new(name, provider, template, size > 0 ? (unsigned) size : 3, &p, &err);
                 if (r < 0)
                         return fail("create", name, r, &err);
@@ -278,9 +305,14 @@ int cmd_pool(int argc, char **argv) {
                          * connection holds cannot be listened on. */
                         if (port_base < 0)
                                 port_base = 10000 + (long) (random_u64() % 44) * 500;
-                        r = pool_host_set_port_base(p->provider_state, (int) port_base);
-                        if (r < 0) {
+                        r = streq(provider, "qemu") ? pool_qemu_configure(p->provider_state, (int) port_base, cache_dir)
+                                                    : pool_host_set_port_base(p->provider_state, (int) port_base);
+                        if (r == -ERANGE) {
                                 log_error("pool create: --port-base %ld leaves no room for the pool's ports", port_base);
+                                return EXIT_FAILURE_GENERIC;
+                        }
+                        if (r < 0) {
+                                log_error_errno(r, "pool create: Failed to find the image store: %m");
                                 return EXIT_FAILURE_GENERIC;
                         }
                 }

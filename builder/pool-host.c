@@ -24,11 +24,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "crypto.h"
 #include "fs.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
+#include "pool-cloud.h"
 #include "spawn.h"
 #include "time-util.h"
 
@@ -70,41 +70,6 @@ static char *member_root(pool_provider *p, const char *id) {
         return asprintf(&s, "%s/members/%s", p->dir, id) < 0 ? NULL : s;
 }
 
-static int random_hex(size_t n_bytes, char **ret) {
-        unsigned char b[32];
-        char *s;
-        int r;
-
-        if (n_bytes > sizeof(b))
-                return -EINVAL;
-        r = random_bytes(b, n_bytes);
-        if (r < 0)
-                return r;
-        s = malloc(2 * n_bytes + 1);
-        if (!s)
-                return -ENOMEM;
-        for (size_t i = 0; i < n_bytes; i++)
-                sprintf(s + 2 * i, "%02x", b[i]);
-        explicit_bzero(b, sizeof(b));
-        *ret = s;
-        return 0;
-}
-
-static int random_uuid(char **ret) {
-        unsigned char b[16];
-        char *s;
-        int r = random_bytes(b, sizeof(b));
-        if (r < 0)
-                return r;
-        b[6] = (b[6] & 0x0f) | 0x40;
-        b[8] = (b[8] & 0x3f) | 0x80;
-        if (asprintf(&s, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-                     b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]) < 0)
-                return -ENOMEM;
-        *ret = s;
-        return 0;
-}
-
 /* The bootagent binary: $IMGBUILD_BOOTAGENT, else the one built next to this imgbuild
  * (build/builder/imgbuild -> build/bootagent/bootagent), else "bootagent" from PATH. */
 static int find_bootagent(char **ret) {
@@ -130,113 +95,31 @@ static int find_bootagent(char **ret) {
         return (*ret = strdup("bootagent")) ? 0 : -ENOMEM;
 }
 
-/* Rewrite cloud/cloud.json from the provider state: one instance pool holding every instance. */
+/* The local cloud's API on 127.0.0.1, as the host's agents reach it. */
 static int write_cloud_json(pool_provider *p, buf *err) {
-        _cleanup_json_ json_t *instances = json_array();
-        _cleanup_free_ char *path = NULL, *api_url = NULL, *text = NULL;
-        json_t *inst;
-        size_t i;
-        int r;
-
-        if (!instances)
+        _cleanup_free_ char *api_url = NULL;
+        int api_port = (int) state_int(p, "port_base") + PORT_API;
+        if (asprintf(&api_url, "http://127.0.0.1:%d/v2", api_port) < 0)
                 return -ENOMEM;
-        json_array_foreach(json_object_get(p->state, "instances"), i, inst) {
-                const char *id = json_string_value(json_object_get(inst, "id"));
-                const char *ip = json_string_value(json_object_get(inst, "ip"));
-                int index = (int) json_integer_value(json_object_get(inst, "index"));
-                if (json_array_append_new(instances, json_pack(
-                            "{s:s, s:s+, s:s, s:s, s:s, s:s, s:[s], s:{s:s}, s:s, s:i, s:i}", "id", id, "name", "etcd-",
-                            id, "state", "running", "pool", state_str(p, "pool_id"), "private_ip", ip, "public_ip", ip,
-                            "security_groups", "etcd", "labels", "role", "etcd", "user_data", "", "metadata_port",
-                            metadata_port(p, index), "vault_port", metadata_port(p, index) + 1)) < 0)
-                        return -ENOMEM;
-        }
-        if (asprintf(&api_url, "http://127.0.0.1:%d/v2", (int) state_int(p, "port_base") + PORT_API) < 0)
-                return -ENOMEM;
-        _cleanup_json_ json_t *cloud = json_pack(
-                "{s:s, s:i, s:s, s:s, s:O, s:[{s:s, s:s, s:I, s:s, s:s}], s:{s:{s:{s:s, s:s, s:[s], s:i}}, s:{s:{s:[s,s,s], s:[s], s:[s], s:[s]}}, s:{s:{s:[s], s:b, s:b, s:b, s:i}}, s:{s:{s:s, s:s, s:s}, s:{s:s}}}}",
-                "zone", "local", "api_port", (int) state_int(p, "port_base") + PORT_API, "api_key",
-                state_str(p, "api_key"), "api_secret", state_str(p, "api_secret"), "instances", instances, "pools",
-                "id", state_str(p, "pool_id"), "name", "etcd", "size", (json_int_t) json_array_size(instances),
-                "template", "etcd", "private_network", state_str(p, "network_id"), "vault", "roles", "etcd", "pool", "etcd", "security_group", "etcd", "policies",
-                "etcd", "ttl", 3600, "policies", "etcd", "secret/data/etcd/*", "read", "create", "update",
-                "secret/data/bootagent/*", "read", "pki/issue/etcd-peer", "update", "pki/sign/etcd-peer", "update",
-                "pki_roles", "etcd-peer", "allowed_domains", "etcd.local", "allow_subdomains", 1, "allow_ip_sans", 1,
-                "allow_any_name", 1, "max_ttl", 86400, "kv", "bootagent/cloud-api", "api_key",
-                state_str(p, "api_key"), "api_secret", state_str(p, "api_secret"), "api_url", api_url,
-                "etcd/shared", "token", state_str(p, "etcd_token"));
-        if (!cloud)
-                return -ENOMEM;
-        text = json_dumps(cloud, JSON_INDENT(2) | JSON_SORT_KEYS);
-        if (!text || asprintf(&path, "%s/cloud/cloud.json", p->dir) < 0)
-                return -ENOMEM;
-        r = write_file_atomic(path, text, strlen(text), 0600, (uid_t) -1, (gid_t) -1);
-        explicit_bzero(text, strlen(text));
-        if (r < 0)
-                buf_printf(err, "writing %s: %s", path, strerror(-r));
-        return r;
-}
-
-/* Whether pid is alive and its executable is called comm (guards against a recycled PID). */
-static bool process_is(pid_t pid, const char *comm) {
-        _cleanup_free_ char *path = NULL, *s = NULL;
-        if (pid <= 1 || asprintf(&path, "/proc/%d/comm", (int) pid) < 0 || read_file(path, 64, &s, NULL) < 0)
-                return false;
-        s[strcspn(s, "\n")] = 0;
-        /* Zombies keep their name; they are gone as far as we care. */
-        _cleanup_free_ char *stat_path = NULL, *stat = NULL;
-        if (asprintf(&stat_path, "/proc/%d/stat", (int) pid) >= 0 && read_file(stat_path, 4096, &stat, NULL) >= 0) {
-                const char *paren = strrchr(stat, ')');
-                if (paren && paren[1] == ' ' && paren[2] == 'Z')
-                        return false;
-        }
-        return streq(s, comm);
-}
-
-/* Stop the process group led by pid if pid is still the process we started (comm). */
-static void stop_group(pid_t pid, const char *comm) {
-        if (!process_is(pid, comm))
-                return;
-        (void) kill(-pid, SIGTERM);
-        for (int i = 0; i < 100 && process_is(pid, comm); i++)
-                time_sleep_ms(50);
-        if (process_is(pid, comm))
-                (void) kill(-pid, SIGKILL);
+        return pool_cloud_write(p, api_port, api_url, metadata_port, err);
 }
 
 static int host_setup(pool_provider *p, buf *err) {
-        _cleanup_free_ char *cloud_dir = NULL, *out_path = NULL, *log_path = NULL, *text = NULL;
-        _cleanup_close_ int out_fd = -1, log_fd = -1;
-        char self[PATH_MAX];
-        pid_t pid;
+        _cleanup_free_ char *cloud_dir = NULL;
         int r;
 
-        pid = (pid_t) state_int(p, "serve_pid");
-        if (process_is(pid, "imgbuild"))
+        if (pool_process_is((pid_t) state_int(p, "serve_pid"), "imgbuild"))
                 return 0;
-
         if (!json_object_get(p->state, "pool_id")) {
-                _cleanup_free_ char *pool_id = NULL, *network_id = NULL, *key = NULL, *secret = NULL, *token = NULL, *agent = NULL;
-                if (random_uuid(&pool_id) < 0 || random_uuid(&network_id) < 0 || random_hex(12, &key) < 0 || random_hex(24, &secret) < 0 ||
-                    random_hex(16, &token) < 0 || find_bootagent(&agent) < 0)
+                _cleanup_free_ char *agent = NULL;
+                r = pool_cloud_init(p);
+                if (r < 0)
+                        return r;
+                if (find_bootagent(&agent) < 0 || json_object_set_new(p->state, "bootagent", json_string(agent)) < 0 ||
+                    json_object_set_new(p->state, "next_index", json_integer(1)) < 0)
                         return -ENOMEM;
-                _cleanup_free_ char *api_key = NULL;
-                if (asprintf(&api_key, "EXO%s", key) < 0)
-                        return -ENOMEM;
-                if (json_object_set_new(p->state, "pool_id", json_string(pool_id)) < 0 ||
-                    json_object_set_new(p->state, "network_id", json_string(network_id)) < 0 ||
-                    json_object_set_new(p->state, "api_key", json_string(api_key)) < 0 ||
-                    json_object_set_new(p->state, "api_secret", json_string(secret)) < 0 ||
-                    json_object_set_new(p->state, "etcd_token", json_string(token)) < 0 ||
-                    json_object_set_new(p->state, "bootagent", json_string(agent)) < 0 ||
-                    json_object_set_new(p->state, "next_index", json_integer(1)) < 0 ||
-                    json_object_set_new(p->state, "instances", json_array()) < 0)
-                        return -ENOMEM;
-                explicit_bzero(secret, strlen(secret));
         }
-
-        if (asprintf(&cloud_dir, "%s/cloud", p->dir) < 0 || asprintf(&out_path, "%s/serve.out", p->dir) < 0 ||
-            asprintf(&log_path, "%s/serve.log", p->dir) < 0)
+        if (asprintf(&cloud_dir, "%s/cloud", p->dir) < 0)
                 return -ENOMEM;
         r = mkdir_p(cloud_dir, 0700);
         if (r < 0)
@@ -244,40 +127,12 @@ static int host_setup(pool_provider *p, buf *err) {
         r = write_cloud_json(p, err);
         if (r < 0)
                 return r;
-
-        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        if (n <= 0)
-                return buf_printf(err, "cannot find imgbuild itself: %m"), -errno;
-        self[n] = 0;
-        out_fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (out_fd < 0 || log_fd < 0)
-                return buf_printf(err, "opening %s: %m", out_path), -errno;
-        spawn_options opts = SPAWN_OPTIONS_DEFAULT;
-        opts.stdout_fd = out_fd;
-        opts.stderr_fd = log_fd;
-        /* Its own process group: it outlives this command and is stopped by `pool delete`. */
-        opts.new_process_group = true;
-        r = spawn_start(SPAWN_ARGV(self, "serve", "--state-dir", cloud_dir), &opts, &pid);
-        if (r < 0)
-                return buf_printf(err, "starting imgbuild serve: %s", strerror(-r)), r;
-        if (json_object_set_new(p->state, "serve_pid", json_integer(pid)) < 0)
-                return -ENOMEM;
-        for (int i = 0; i < 200; i++) {
-                free(text);
-                text = NULL;
-                if (read_file(out_path, 4096, &text, NULL) >= 0 && strstr(text, "serve: ready"))
-                        return 0;
-                if (!process_is(pid, "imgbuild"))
-                        return buf_printf(err, "imgbuild serve exited, see %s", log_path), -ECHILD;
-                time_sleep_ms(50);
-        }
-        return buf_printf(err, "imgbuild serve not ready after 10 s, see %s", log_path), -ETIMEDOUT;
+        return pool_cloud_start(p, err);
 }
 
 static int host_teardown(pool_provider *p, buf *err) {
         (void) err;
-        stop_group((pid_t) state_int(p, "serve_pid"), "imgbuild");
+        pool_cloud_stop(p);
         return 0;
 }
 
@@ -288,7 +143,7 @@ static int host_reserve_member(pool_provider *p, const char *template, char **re
         (void) template;
         if (index < 1 || index > MAX_INDEX)
                 return buf_printf(err, "no member addresses left (index %d)", index), -ERANGE;
-        if (random_uuid(&id) < 0 || asprintf(&ip, "127.0.0.%d", 10 + index) < 0)
+        if (pool_random_uuid(&id) < 0 || asprintf(&ip, "127.0.0.%d", 10 + index) < 0)
                 return -ENOMEM;
         if (json_array_append_new(json_object_get(p->state, "instances"),
                                   json_pack("{s:s, s:s, s:i}", "id", id, "ip", ip, "index", index)) < 0 ||
@@ -349,9 +204,9 @@ static int run_agent(pool_provider *p, const char *verb, const char *root, buf *
         if (!pid_path || asprintf(&log_path, "%s/agent.log", root) < 0)
                 return -ENOMEM;
         previous = pid_file_read(pid_path);
-        for (int i = 0; i < 1200 && process_is(previous, "bootagent"); i++)
+        for (int i = 0; i < 1200 && pool_process_is(previous, "bootagent"); i++)
                 time_sleep_ms(100);
-        if (process_is(previous, "bootagent"))
+        if (pool_process_is(previous, "bootagent"))
                 return buf_printf(err, "an earlier bootagent (pid %d) still runs on %s", (int) previous, root), -EBUSY;
         fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (fd < 0)
@@ -373,24 +228,6 @@ static int run_agent(pool_provider *p, const char *verb, const char *root, buf *
         return 0;
 }
 
-/* Wait until the local cloud serves this member's metadata (it re-reads cloud.json on change). */
-static int wait_metadata(pool_provider *p, int index, buf *err) {
-        _cleanup_free_ char *url = NULL;
-        if (asprintf(&url, "http://127.0.0.1:%d/latest/meta-data/instance-id", metadata_port(p, index)) < 0)
-                return -ENOMEM;
-        for (int i = 0; i < 100; i++) {
-                http_response resp = {};
-                http_request req = { .url = url, .timeout_ms = 1000 };
-                int r = http_do(&req, &resp, NULL);
-                long status = resp.status;
-                http_response_free(&resp);
-                if (r >= 0 && status == 200)
-                        return 0;
-                time_sleep_ms(100);
-        }
-        return buf_printf(err, "metadata for member index %d not served at %s", index, url), -ETIMEDOUT;
-}
-
 static int host_start_member(pool_provider *p, const pool_member *m, buf *err) {
         _cleanup_free_ char *root = member_root(p, m->id);
         int index = member_index(p, m->id);
@@ -409,7 +246,7 @@ static int host_start_member(pool_provider *p, const pool_member *m, buf *err) {
         r = write_agent_config(p, m, index, root, err);
         if (r < 0)
                 return r;
-        r = wait_metadata(p, index, err);
+        r = pool_cloud_wait_metadata(metadata_port(p, index), err);
         if (r < 0)
                 return r;
         return run_agent(p, "firstboot", root, err);
@@ -442,9 +279,9 @@ static int host_destroy_member(pool_provider *p, const pool_member *m, buf *err)
                 return -ENOMEM;
         /* An agent a killed imgbuild left running, then the etcd it started. */
         pid = pid_file_read(agent_pid);
-        if (process_is(pid, "bootagent"))
+        if (pool_process_is(pid, "bootagent"))
                 (void) kill(pid, SIGKILL);
-        stop_group(pid_file_read(pid_path), "etcd");
+        pool_stop_group(pid_file_read(pid_path), "etcd");
         json_array_foreach(instances, i, inst)
                 if (streq(strempty(json_string_value(json_object_get(inst, "id"))), m->id)) {
                         json_array_remove(instances, i);
@@ -461,7 +298,7 @@ static int host_destroy_member(pool_provider *p, const pool_member *m, buf *err)
 
 static const char *host_member_state(pool_provider *p, const pool_member *m) {
         _cleanup_free_ char *pid_path = etcd_pid_path(p, m->id);
-        return pid_path && process_is(pid_file_read(pid_path), "etcd") ? "running" : "stopped";
+        return pid_path && pool_process_is(pid_file_read(pid_path), "etcd") ? "running" : "stopped";
 }
 
 static int host_health_inputs(pool_provider *p, const pool_member *m, pool_health_inputs *ret, buf *err) {

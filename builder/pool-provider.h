@@ -32,13 +32,15 @@ typedef struct pool_health_inputs {
         char *ca_file;      /* TLS files the core uses to talk to etcd (may be NULL) */
         char *cert_file;
         char *key_file;
+        char *connect_to;   /* "host:port" to connect to instead of the URL's (a port forward to
+                             * the member's address; TLS still checks the URL's), or NULL */
 } pool_health_inputs;
 
 void pool_health_inputs_done(pool_health_inputs *h);
 
 typedef struct pool_provider pool_provider;
 struct pool_provider {
-        const char *name;   /* "host" */
+        const char *name;   /* "host", "qemu" */
         char *dir;          /* the pool directory (owned) */
         json_t *state;      /* the provider's object in pool.json (borrowed from the pool) */
 
@@ -49,6 +51,9 @@ struct pool_provider {
         int (*teardown)(pool_provider *p, buf *err);
         /* Choose the identity of a new member on template: fills id and ip (nothing runs yet). */
         int (*reserve_member)(pool_provider *p, const char *template, char **ret_id, char **ret_ip, buf *err);
+        /* Optional: make a reserved member's machine boot and return without waiting, so that
+         * several members boot at once (start_member then waits for each). */
+        int (*boot_member)(pool_provider *p, const pool_member *m, buf *err);
         /* Make a reserved member real and run its first boot; returns when the agent finished.
          * Called again on a running member it repairs it (restarts what died). */
         int (*start_member)(pool_provider *p, const pool_member *m, buf *err);

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "pool-exoscale.h"
 #include "pool-host.h"
+#include "pool-qemu.h"
 #include "time-util.h"
 
 #define POOL_FILE_MAX (1024 * 1024)
@@ -30,12 +31,15 @@ void pool_health_inputs_done(pool_health_inputs *h) {
         free(h->ca_file);
         free(h->cert_file);
         free(h->key_file);
+        free(h->connect_to);
         *h = (pool_health_inputs){};
 }
 
 int pool_provider_new(const char *name, const char *dir, json_t *state, pool_provider **ret) {
         if (streq(name, "host"))
                 return pool_host_provider_new(dir, state, ret);
+        if (streq(name, "qemu"))
+                return pool_qemu_provider_new(dir, state, ret);
         if (streq(name, "exoscale"))
                 return pool_exoscale_provider_new(dir, state, ret);
         return -EINVAL;
@@ -279,6 +283,7 @@ static int etcd_call(const pool_health_inputs *tls, const char *base_url, const 
                 .method = body ? "POST" : "GET", .url = url, .headers = headers, .body = body,
                 .body_len = body ? strlen(body) : 0, .timeout_ms = 2000, .max_body = 1024 * 1024,
                 .ca_file = tls->ca_file, .cert_file = tls->cert_file, .key_file = tls->key_file,
+                .connect_to = tls->connect_to,
         };
         r = http_do(&req, &resp, NULL);
         if (r >= 0) {
@@ -608,6 +613,21 @@ int pool_converge(pool *p, buf *err) {
                 r = finish_in_flight(p, err);
         if (r < 0)
                 return r;
+        /* A new pool on a provider whose machines boot in the background: every member boots at
+         * once (one bootstraps the cluster, the others join it), then each passes the gate. */
+        if (p->n_members == 0 && p->provider->boot_member) {
+                while (r >= 0 && p->n_members < p->size)
+                        r = add_member(p, p->template, err);
+                for (size_t i = 0; r >= 0 && i < p->n_members; i++) {
+                        log_info("pool %s: booting member %s (%s) on %s", p->name, p->members[i].id, p->members[i].ip,
+                                 p->members[i].template);
+                        r = p->provider->boot_member(p->provider, &p->members[i], err);
+                }
+                if (r >= 0)
+                        r = finish_in_flight(p, err);
+                if (r < 0)
+                        return r;
+        }
         while (p->n_members != p->size) {
                 /* The first member bootstraps the cluster: there is nothing to check before it. */
                 if (p->n_members > 0) {

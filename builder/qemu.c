@@ -27,7 +27,10 @@
 struct qemu_vm {
         pid_t pid;          /* QEMU, leader of its own process group */
         bool exited;
-        char *dir;          /* private 0700 directory: sockets, logs */
+        bool child;         /* started by this process (else attached: not ours to reap) */
+        bool detached;      /* outlives this process: freeing it leaves QEMU running */
+        bool own_dir;       /* dir is private and goes with the VM */
+        char *dir;          /* sockets, logs */
         char *console_log;
         char *qemu_log;     /* QEMU's own stdout/stderr */
         int comm_fd;
@@ -216,6 +219,12 @@ static bool vm_exited(qemu_vm *vm) {
         if (vm->exited)
                 return true;
         int status;
+        if (!vm->child) {
+                /* Attached: reaped here only if this process happens to be its parent. */
+                if (waitpid(vm->pid, &status, WNOHANG) == vm->pid || (kill(vm->pid, 0) < 0 && errno == ESRCH))
+                        vm->exited = true;
+                return vm->exited;
+        }
         pid_t p = waitpid(vm->pid, &status, WNOHANG);
         if (p == vm->pid || (p < 0 && errno == ECHILD)) {
                 vm->exited = true;
@@ -231,7 +240,7 @@ static void vm_kill(qemu_vm *vm) {
                 return;
         (void) kill(-vm->pid, SIGKILL);
         int status;
-        while (waitpid(vm->pid, &status, 0) < 0 && errno == EINTR)
+        while (vm->child && waitpid(vm->pid, &status, 0) < 0 && errno == EINTR)
                 ;
         vm->exited = true;
         unregister_vm(vm->pid);
@@ -339,6 +348,12 @@ static int qmp_execute(qemu_vm *vm, const char *command) {
         return qmp_execute_args(vm, command, NULL);
 }
 
+/* Greeting, then capabilities negotiation: every new QMP connection starts with these. */
+static int qmp_handshake(qemu_vm *vm) {
+        int r = qmp_read_reply(vm, 10000);
+        return r < 0 ? r : qmp_execute(vm, "qmp_capabilities");
+}
+
 static int build_argv(const qemu_vm_config *config, qemu_vm *vm, char ***ret) {
         _cleanup_strv_free_ char **a = NULL;
         const char *accel = qemu_accel();
@@ -358,6 +373,8 @@ static int build_argv(const qemu_vm_config *config, qemu_vm *vm, char ***ret) {
         ADD(streq(accel, "kvm") ? "host" : "max");
         ADD("-smp");
         ADDF("%u", config->cpus ?: 2);
+        ADD("-pidfile");
+        ADDF("%s/qemu.pid", vm->dir);
         ADD("-m");
         ADDF("%u", config->memory_mb ?: 1024);
         ADD("-kernel");
@@ -366,7 +383,8 @@ static int build_argv(const qemu_vm_config *config, qemu_vm *vm, char ***ret) {
         ADD(config->initrd);
         ADD("-append");
         /* panic=-1 with -no-reboot: a guest that cannot boot ends QEMU instead of spinning. */
-        ADD("root=LABEL=rootfs rw console=ttyS0 panic=-1");
+        ADDF("root=LABEL=rootfs rw console=ttyS0 panic=-1%s%s", config->kernel_args ? " " : "",
+             strempty(config->kernel_args));
         ADD("-drive");
         /* The overlay is throw-away until a clean power-off, which flushes it: no need to pay
          * for guest flushes on the way. */
@@ -385,10 +403,25 @@ static int build_argv(const qemu_vm_config *config, qemu_vm *vm, char ***ret) {
         ADDF("unix:%s/qmp.sock,server=on,wait=off", vm->dir);
         ADD("-netdev");
         /* Always a NIC so the guest looks the same; it reaches out only when a step needs the
-         * package mirror. */
-        ADD(config->network ? "user,id=n0" : "user,id=n0,restrict=on");
+         * package mirror. Forwards work either way. */
+        _cleanup_buf_ buf net = BUF_INIT(64 * 1024);
+        if (r >= 0)
+                r = buf_printf(&net, "user,id=n0%s%s%s", config->network ? "" : ",restrict=on",
+                               config->user_net ? "," : "", strempty(config->user_net));
+        for (char *const *f = config->guestfwd; r >= 0 && f && *f; f++)
+                r = buf_printf(&net, ",guestfwd=%s", *f);
+        for (char *const *f = config->hostfwd; r >= 0 && f && *f; f++)
+                r = buf_printf(&net, ",hostfwd=%s", *f);
+        ADD(net.data);
         ADD("-device");
         ADD("virtio-net-pci,netdev=n0");
+        if (config->mcast) {
+                ADD("-netdev");
+                /* localaddr: without it the frames leave by the default route's interface. */
+                ADDF("socket,id=n1,mcast=%s,localaddr=127.0.0.1", config->mcast);
+                ADD("-device");
+                ADDF("virtio-net-pci,netdev=n1%s%s", config->mcast_mac ? ",mac=" : "", strempty(config->mcast_mac));
+        }
 #undef ADD
 #undef ADDF
         if (r < 0)
@@ -409,10 +442,13 @@ int qemu_vm_start(const qemu_vm_config *config, qemu_vm **ret) {
                 return log_error_errno(-ENOMEM, "Out of memory");
         vm->comm_fd = vm->qmp_fd = -1;
         vm->exited = true; /* until started */
-        vm->dir = strdup("/tmp/imgbuild-vm-XXXXXX");
+        vm->child = true;
+        vm->detached = config->detached;
+        vm->own_dir = !config->dir;
+        vm->dir = strdup(config->dir ?: "/tmp/imgbuild-vm-XXXXXX");
         if (!vm->dir)
                 return log_error_errno(-ENOMEM, "Out of memory");
-        if (!mkdtemp(vm->dir)) {
+        if (vm->own_dir && !mkdtemp(vm->dir)) {
                 r = negative_errno();
                 free(vm->dir);
                 vm->dir = NULL;
@@ -443,7 +479,8 @@ int qemu_vm_start(const qemu_vm_config *config, qemu_vm **ret) {
         r = spawn_start(argv, &opts, &vm->pid);
         if (r >= 0) {
                 vm->exited = false;
-                register_vm(vm->pid);
+                if (!vm->detached)
+                        register_vm(vm->pid);
         }
         sigprocmask(SIG_SETMASK, &old, NULL);
         if (r < 0)
@@ -456,9 +493,7 @@ int qemu_vm_start(const qemu_vm_config *config, qemu_vm **ret) {
         if (r >= 0)
                 r = connect_vm_socket(vm, qmp_path, &vm->qmp_fd);
         if (r >= 0)
-                r = qmp_read_reply(vm, 10000); /* greeting */
-        if (r >= 0)
-                r = qmp_execute(vm, "qmp_capabilities");
+                r = qmp_handshake(vm);
         if (r < 0) {
                 log_error_errno(r, "Failed to connect to QEMU: %m");
                 show_qemu_log(vm);
@@ -466,6 +501,36 @@ int qemu_vm_start(const qemu_vm_config *config, qemu_vm **ret) {
         }
         vm->comm = COMM_CLIENT_INIT(vm->comm_fd);
         log_info("VM started (pid %d, %s, console %s)", (int) vm->pid, qemu_accel(), vm->console_log);
+        *ret = TAKE_PTR(vm);
+        return 0;
+}
+
+int qemu_vm_attach(const char *dir, pid_t pid, unsigned timeout_sec, qemu_vm **ret) {
+        _cleanup_(qemu_vm_freep) qemu_vm *vm = NULL;
+        _cleanup_free_ char *comm_path = NULL;
+        int r;
+
+        if (pid <= 1 || (kill(pid, 0) < 0 && errno == ESRCH))
+                return -ESRCH;
+        install_handlers();
+        vm = calloc(1, sizeof(*vm));
+        if (!vm)
+                return -ENOMEM;
+        vm->comm_fd = vm->qmp_fd = -1;
+        vm->pid = pid;
+        vm->detached = true;
+        if (!(vm->dir = strdup(dir)) || asprintf(&vm->console_log, "%s/console.log", dir) < 0 ||
+            asprintf(&vm->qemu_log, "%s/qemu.log", dir) < 0 || asprintf(&comm_path, "%s/comm.sock", dir) < 0)
+                return -ENOMEM;
+        r = connect_unix(comm_path, &vm->comm_fd);
+        if (r < 0)
+                return r;
+        /* The channel serves one client at a time: a call waits while another process holds it,
+         * but not forever. */
+        struct timeval tv = { .tv_sec = timeout_sec };
+        if (timeout_sec > 0 && setsockopt(vm->comm_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+                return negative_errno();
+        vm->comm = COMM_CLIENT_INIT(vm->comm_fd);
         *ret = TAKE_PTR(vm);
         return 0;
 }
@@ -495,9 +560,13 @@ int qemu_vm_wait_ready(qemu_vm *vm, unsigned timeout_sec) {
                 if (n > 0) {
                         comm_msg m = {};
                         r = comm_recv(vm->comm_fd, &m, NULL);
-                        if (r >= 0 && (m.id != id || m.type != COMM_OK))
+                        /* An earlier client's unread reply may come first (attached VMs). */
+                        bool stale = r >= 0 && m.id != id;
+                        if (r >= 0 && !stale && m.type != COMM_OK)
                                 r = -EBADMSG;
                         comm_msg_done(&m);
+                        if (stale)
+                                continue;
                         if (r >= 0) {
                                 log_info("VM ready after %.1f s", (double) (time_now_ms() - start) / 1000.0);
                                 return 0;
@@ -553,7 +622,17 @@ int qemu_vm_powerdown(qemu_vm *vm, unsigned timeout_sec) {
         int64_t until = time_now_ms() + (int64_t) timeout_sec * 1000;
         int r;
 
-        r = qmp_execute(vm, "system_powerdown");
+        if (vm->qmp_fd < 0) {
+                _cleanup_free_ char *qmp_path = NULL;
+                if (asprintf(&qmp_path, "%s/qmp.sock", vm->dir) < 0)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+                r = connect_unix(qmp_path, &vm->qmp_fd);
+                if (r >= 0)
+                        r = qmp_handshake(vm);
+        } else
+                r = 0;
+        if (r >= 0)
+                r = qmp_execute(vm, "system_powerdown");
         if (r < 0) {
                 log_error_errno(r, "Failed to ask the VM to power down: %m");
                 vm_kill(vm);
@@ -579,12 +658,13 @@ int qemu_vm_powerdown(qemu_vm *vm, unsigned timeout_sec) {
 qemu_vm *qemu_vm_free(qemu_vm *vm) {
         if (!vm)
                 return NULL;
-        vm_kill(vm);
+        if (!vm->detached)
+                vm_kill(vm);
         if (vm->comm_fd >= 0)
                 close(vm->comm_fd);
         if (vm->qmp_fd >= 0)
                 close(vm->qmp_fd);
-        if (vm->dir)
+        if (vm->dir && vm->own_dir)
                 (void) rm_rf(vm->dir);
         free(vm->dir);
         free(vm->console_log);

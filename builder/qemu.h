@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "comm-client.h"
 #include "macro.h"
@@ -23,7 +24,19 @@ typedef struct qemu_vm_config {
         unsigned memory_mb;        /* 0: 1024 */
         unsigned cpus;             /* 0: 2 */
         bool network;              /* user-mode NIC with outbound access (for the package mirror);
-                                    * otherwise the VM has no NIC at all */
+                                    * otherwise the NIC is restricted (no outbound access) */
+        /* What pool members need (all may be 0/NULL): */
+        const char *kernel_args;   /* appended to the kernel command line */
+        const char *user_net;      /* options of the user-mode NIC ("net=...,host=...,dhcpstart=...") */
+        char *const *guestfwd;     /* user-mode forwards into the host ("tcp:ADDR:PORT-cmd:..."), each */
+        char *const *hostfwd;      /* forwards from the host ("tcp:127.0.0.1:P-GUESTADDR:GPORT"), each */
+        const char *mcast;         /* "GROUP:PORT": a second NIC on a multicast socket bound to
+                                    * 127.0.0.1 (VM-to-VM traffic stays on loopback) */
+        const char *mcast_mac;     /* its MAC: distinct per VM on one group */
+        const char *dir;           /* sockets, qemu.pid and logs go here and stay; NULL: a private
+                                    * temporary directory removed with the VM */
+        bool detached;             /* the VM outlives this process: not killed when freed or on
+                                    * SIGINT/SIGTERM (end it with qemu_vm_powerdown or by its pid) */
 } qemu_vm_config;
 
 /* Acceleration decided once per process: KVM only when the CPU advertises vmx/svm and /dev/kvm
@@ -41,6 +54,12 @@ int qemu_image_virtual_size(const char *image, uint64_t *ret);
 /* Start QEMU and connect to its communicator and QMP sockets. Returns 0 and a new VM, or -errno
  * (logged, with the console's last lines when QEMU died). */
 int qemu_vm_start(const qemu_vm_config *config, qemu_vm **ret);
+
+/* Connect to a detached VM started by another process (qemu_vm_config.dir, its QEMU pid) for
+ * communicator calls and qemu_vm_powerdown; freeing it leaves the VM running. Calls on the
+ * communicator fail with -EAGAIN after timeout_sec without an answer (0: none). Returns 0,
+ * -ESRCH when pid is not running, or -errno (not logged). */
+int qemu_vm_attach(const char *dir, pid_t pid, unsigned timeout_sec, qemu_vm **ret);
 
 /* Wait up to timeout_sec for the guest's communicator to answer a ping. Returns 0, -ETIMEDOUT,
  * -ECHILD if QEMU exited, -EINTR when interrupted (all logged, with the console's last lines). */

@@ -10,6 +10,8 @@ packages=(
     libcurl4-openssl-dev libarchive-dev libssl-dev libcbor-dev libsystemd-dev libjansson-dev
     # runtime tools: VMs and base images
     qemu-system-x86 qemu-utils mmdebstrap e2fsprogs
+    # local pools: each VM reaches its own metadata / Vault port through a guestfwd command
+    socat
     # tests and benchmarks: real etcd, HTTP and JSON tools, GNU time
     etcd-server etcd-client curl jq openssl python3 time
     # cloud builds talk to the instance over OpenSSH; their test runs a loopback sshd whose

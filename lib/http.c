@@ -209,6 +209,7 @@ fail:
 static int http_attempt(const http_request *req, const char *method, struct curl_slist *headers,
                         long timeout_ms, http_response *resp, char *errbuf, bool *ret_retryable) {
         write_ctx w = { .body = &resp->body };
+        struct curl_slist *connect_to = NULL;
         CURLcode c;
 
         buf_clear(&resp->body);
@@ -238,6 +239,16 @@ static int http_attempt(const http_request *req, const char *method, struct curl
                 curl_easy_setopt(curl, CURLOPT_SSLCERT, req->cert_file);
         if (req->key_file)
                 curl_easy_setopt(curl, CURLOPT_SSLKEY, req->key_file);
+        if (req->connect_to) {
+                _cleanup_free_ char *entry = NULL;
+                /* Empty host and port: the rule applies to whatever the URL names. */
+                if (asprintf(&entry, "::%s", req->connect_to) < 0 || !(connect_to = curl_slist_append(NULL, entry))) {
+                        curl_easy_cleanup(curl);
+                        *ret_retryable = false;
+                        return -ENOMEM;
+                }
+                curl_easy_setopt(curl, CURLOPT_CONNECT_TO, connect_to);
+        }
 
         if (streq(method, "HEAD"))
                 curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
@@ -257,12 +268,14 @@ static int http_attempt(const http_request *req, const char *method, struct curl
                         resp->content_type = strdup(ct);
                         if (!resp->content_type) {
                                 curl_easy_cleanup(curl);
+                                curl_slist_free_all(connect_to);
                                 *ret_retryable = false;
                                 return -ENOMEM;
                         }
                 }
         }
         curl_easy_cleanup(curl);
+        curl_slist_free_all(connect_to);
 
         if (c == CURLE_OK)
                 return 0;

@@ -31,6 +31,10 @@ typedef struct http_request {
         const char *ca_file;
         const char *cert_file;
         const char *key_file;
+        /* "host:port" to connect to instead of the URL's (may be NULL). Everything else still
+         * uses the URL: the Host header and TLS verification of the URL's name or IP (e.g. a
+         * guest's address reached through a port forward on 127.0.0.1). */
+        const char *connect_to;
 } http_request;
 
 typedef struct http_response {

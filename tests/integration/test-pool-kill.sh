@@ -20,7 +20,7 @@ wait_for() {  # wait_for SECONDS JQ-CONDITION-ON-POOL-JSON
 }
 
 log "creating pool (port base $PORT_BASE)"
-pool create "$POOL" --template etcd@1 --size 3 --port-base "$PORT_BASE" 2> "$T/create.log" || { cat "$T/create.log"; fail "create"; }
+pool create "$POOL" --provider host --template etcd@1 --size 3 --port-base "$PORT_BASE" 2> "$T/create.log" || { cat "$T/create.log"; fail "create"; }
 save_client_tls
 write_initial 50
 start_writer /data/w

@@ -7,7 +7,7 @@ source "$(dirname "$0")/pool-lib.sh"
 trap pool_cleanup EXIT
 
 log "creating pool (port base $PORT_BASE)"
-pool create "$POOL" --template etcd@1 --size 3 --port-base "$PORT_BASE" 2> "$T/create.log" || { cat "$T/create.log"; fail "create"; }
+pool create "$POOL" --provider host --template etcd@1 --size 3 --port-base "$PORT_BASE" 2> "$T/create.log" || { cat "$T/create.log"; fail "create"; }
 save_client_tls
 [ "$(ctl member list -w json | jq '[.members[] | select(.isLearner != true)] | length')" -eq 3 ] || fail "3 voters after create"
 

@@ -1,9 +1,16 @@
-/* builder/qemu without booting anything: the acceleration decision and overlays. */
+/* builder/qemu without booting anything: the acceleration decision, overlays, and attaching to a
+ * detached VM (its communicator socket played by a child process). */
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "comm.h"
 #include "fs.h"
 #include "qemu.h"
 #include "spawn.h"
@@ -75,8 +82,52 @@ static void test_overlay(void) {
         CHECK_OK(rm_rf(dir));
 }
 
+/* A detached VM's directory: comm.sock served by a child that first sends a reply an earlier
+ * client left unread (id 99), then answers one ping. */
+static void test_attach(void) {
+        char dir[] = "/tmp/test-qemu-attach-XXXXXX";
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        qemu_vm *vm = NULL;
+        int status;
+
+        CHECK(mkdtemp(dir));
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/comm.sock", dir);
+        int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        CHECK(lfd >= 0);
+        CHECK(bind(lfd, (struct sockaddr *) &sa, sizeof(sa)) == 0);
+        CHECK(listen(lfd, 1) == 0);
+        pid_t server = fork();
+        CHECK(server >= 0);
+        if (server == 0) {
+                comm_msg m = {};
+                int fd = accept(lfd, NULL, NULL);
+                if (fd < 0 || comm_send_simple(fd, COMM_OK, 99) < 0 || comm_recv(fd, &m, NULL) < 0 ||
+                    m.type != COMM_PING || comm_send_simple(fd, COMM_OK, m.id) < 0)
+                        _exit(1);
+                /* Keep the process up until the parent is done with it. */
+                char c;
+                while (read(fd, &c, 1) > 0)
+                        ;
+                _exit(0);
+        }
+        close(lfd);
+
+        /* Not running: nothing to attach to. */
+        CHECK(qemu_vm_attach(dir, 999999999, 5, &vm) == -ESRCH);
+        /* The "VM" is the server process: attach, the stale reply is skipped, the ping answered. */
+        CHECK_OK(qemu_vm_attach(dir, server, 5, &vm));
+        CHECK_OK(qemu_vm_wait_ready(vm, 10));
+        /* Freeing an attached VM leaves it running. */
+        vm = qemu_vm_free(vm);
+        CHECK(kill(server, 0) == 0);
+        CHECK(waitpid(server, &status, 0) == server);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        CHECK_OK(rm_rf(dir));
+}
+
 int main(void) {
         test_accel();
         test_overlay();
+        test_attach();
         return 0;
 }

@@ -394,7 +394,8 @@ static void test_tls(void) {
         snprintf(path, sizeof(path), "%s/san.ext", tls_dir);
         FILE *f = fopen(path, "we");
         CHECK(f);
-        fputs("subjectAltName=IP:127.0.0.1\n", f);
+        /* 10.10.0.11: a guest address reached only through connect_to (nothing is sent there). */
+        fputs("subjectAltName=IP:127.0.0.1,IP:10.10.0.11\n", f);
         CHECK(fclose(f) == 0);
 
         run((const char *[]){ "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
@@ -430,6 +431,19 @@ static void test_tls(void) {
         CHECK(strstr(err.data, u));
         CHECK(strstr(err.data, "certificate"));
         CHECK(strstr(err.data, "(1 attempt)"));
+
+        /* connect_to: the URL names the guest's address, the connection goes to loopback, and
+         * the certificate is checked against the URL's address */
+        char guest_url[64], loopback[32];
+        snprintf(guest_url, sizeof(guest_url), "https://10.10.0.11:%u/", port);
+        snprintf(loopback, sizeof(loopback), "127.0.0.1:%u", port);
+        http_request forwarded = { .url = guest_url, .ca_file = ca, .cert_file = cert, .key_file = key,
+                                   .connect_to = loopback, .timeout_ms = 5000 };
+        CHECK_OK(http_do(&forwarded, &resp, &err));
+        CHECK(resp.status == 200);
+        snprintf(guest_url, sizeof(guest_url), "https://10.10.0.12:%u/", port);
+        CHECK(http_do(&forwarded, &resp, &err) == -EIO);
+        CHECK(strstr(err.data, "10.10.0.12"));
 
         /* without a client certificate the server refuses the handshake */
         http_request anonymous = { .url = u, .ca_file = ca };
