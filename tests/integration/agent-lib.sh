@@ -173,6 +173,9 @@ ctl() {
 }
 
 etcd_pid() { cat "$T/agent-$1/var/lib/bootagent/etcd.service.pid"; }
+# Whether PID runs: a stopped etcd whose parent is gone may stay a zombie until PID 1 reaps it,
+# and here PID 1 need not reap at all.
+running() { [ -r "/proc/$1/stat" ] && [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f1)" != Z ]; }
 
 # member_list N: "name peerurl learner?" lines, sorted.
 member_lines() { ctl "$1" member list -w simple | awk -F', ' '{print $3, $4, $6}' | sort; }

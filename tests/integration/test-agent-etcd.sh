@@ -79,7 +79,7 @@ etcd2=$(etcd_pid 2)
 members=$(member_lines 1)
 [ "$(echo "$members" | wc -l)" -eq 2 ] || fail "expected 2 members after leave"
 echo "$members" | grep -q "$(instance_ip 2):" && fail "member 2 still present after leave"
-kill -0 "$etcd2" 2>/dev/null && fail "etcd 2 still running after leave"
+running "$etcd2" && fail "etcd 2 still running after leave"
 [ ! -e "$T/agent-2/var/lib/etcd" ] || fail "data dir of member 2 not wiped"
 [ "$(ctl 4 get /test/c --print-value-only)" = value-c ] || fail "data lost after leave"
 log "PASS"
