@@ -192,7 +192,11 @@ static int write_file_in_dir(const char *path, const char *data, mode_t mode, ui
         _cleanup_free_ char *dir = strdup(path);
         if (!dir)
                 return -ENOMEM;
+        /* The directories must be 0755 whatever the unit's UMask= (0077): a service running as
+         * the file's owner (etcd) has to reach its files. The files get their own mode. */
+        mode_t old = umask(0022);
         int r = mkdir_p(dirname(dir), 0755);
+        umask(old);
         if (r < 0)
                 return r;
         return write_file_atomic_if_changed(path, data, strlen(data), mode, uid, gid);

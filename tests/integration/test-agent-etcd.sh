@@ -13,7 +13,9 @@ PKI_EXTRA="local_key = yes" write_agent_config 3
 
 log "starting three agents"
 pids=()
-for n in 1 2 3; do run_agent "$n" & pids+=($!); done
+# Under the units' UMask=0077, as in a VM: the directories the agent creates must still let
+# etcd (the files' owner there) in.
+for n in 1 2 3; do (umask 077; run_agent "$n") & pids+=($!); done
 for i in 0 1 2; do wait "${pids[$i]}" || fail "agent $((i + 1)) failed"; done
 
 members=$(member_lines 1)
@@ -29,6 +31,7 @@ ids=$(for n in 1 2 3; do ctl "$n" endpoint status -w json | grep -o '"cluster_id
 [ "$(cat "$T/agent-1/etc/etcd/shared-token")" = shared-etcd-token ] || fail "secret file content"
 [ "$(stat -c %a "$T/agent-1/etc/etcd/shared-token")" = 640 ] || fail "secret file mode"
 [ "$(stat -c %a "$T/agent-1/etc/etcd/pki/etcd.key")" = 600 ] || fail "key mode"
+[ "$(stat -c %a "$T/agent-1/etc/etcd/pki")" = 755 ] || fail "pki directory mode under umask 077"
 grep -q "ETCD_INITIAL_CLUSTER_STATE=" "$T/agent-2/etc/default/etcd-bootagent" || fail "env file"
 
 grep -q "signed certificate .*instance $(instance_id 3))" "$T/serve.log" || fail "agent 3 did not use pki/sign"
