@@ -129,14 +129,33 @@ bool pool_process_is(pid_t pid, const char *comm) {
         if (pid <= 1 || asprintf(&path, "/proc/%d/comm", (int) pid) < 0 || read_file(path, 64, &s, NULL) < 0)
                 return false;
         s[strcspn(s, "\n")] = 0;
-        /* Zombies keep their name; they are gone as far as we care. */
-        _cleanup_free_ char *stat_path = NULL, *stat = NULL;
-        if (asprintf(&stat_path, "/proc/%d/stat", (int) pid) >= 0 && read_file(stat_path, 4096, &stat, NULL) >= 0) {
-                const char *paren = strrchr(stat, ')');
-                if (paren && paren[1] == ' ' && paren[2] == 'Z')
-                        return false;
-        }
-        return streq(s, comm);
+        return streq(s, comm) && process_alive(pid);
+}
+
+int pool_cloud_member_index(pool_provider *p, const char *id) {
+        size_t i;
+        json_t *inst;
+        json_array_foreach(json_object_get(p->state, "instances"), i, inst)
+                if (streq(strempty(json_string_value(json_object_get(inst, "id"))), id))
+                        return (int) json_integer_value(json_object_get(inst, "index"));
+        return -ENOENT;
+}
+
+int pool_cloud_reserve(pool_provider *p, int max_index, const char *ip_prefix, char **ret_id, char **ret_ip, buf *err) {
+        _cleanup_free_ char *id = NULL, *ip = NULL;
+        int index = (int) json_integer_value(json_object_get(p->state, "next_index"));
+
+        if (index < 1 || index > max_index)
+                return buf_printf(err, "no member addresses left (index %d)", index), -ERANGE;
+        if (pool_random_uuid(&id) < 0 || asprintf(&ip, "%s%d", ip_prefix, 10 + index) < 0)
+                return -ENOMEM;
+        if (json_array_append_new(json_object_get(p->state, "instances"),
+                                  json_pack("{s:s, s:s, s:i}", "id", id, "ip", ip, "index", index)) < 0 ||
+            json_object_set_new(p->state, "next_index", json_integer(index + 1)) < 0)
+                return -ENOMEM;
+        *ret_id = TAKE_PTR(id);
+        *ret_ip = TAKE_PTR(ip);
+        return 0;
 }
 
 void pool_stop_group(pid_t pid, const char *comm) {

@@ -38,5 +38,12 @@ bool pool_process_is(pid_t pid, const char *comm);
 /* SIGTERM the process group led by pid if pid is still comm, SIGKILL after 5 s. */
 void pool_stop_group(pid_t pid, const char *comm);
 
+/* The index of instance id in p->state's instances, or -ENOENT. */
+int pool_cloud_member_index(pool_provider *p, const char *id);
+/* Add a new instance to p->state: a random id, index next_index (at most max_index) and the
+ * address ip_prefix + (10 + index), e.g. "127.0.0." -> 127.0.0.11 for index 1. Returns 0,
+ * -ERANGE when the indexes ran out (err says so) or -ENOMEM. */
+int pool_cloud_reserve(pool_provider *p, int max_index, const char *ip_prefix, char **ret_id, char **ret_ip, buf *err);
+
 /* A random version 4 UUID (instance ids). Returns 0, -ENOMEM or -errno. */
 int pool_random_uuid(char **ret);

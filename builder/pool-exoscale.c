@@ -84,15 +84,6 @@ static int api_fail(buf *err, const exoapi *api, int r, const char *what) {
         return r;
 }
 
-static bool looks_like_uuid(const char *s) {
-        if (strlen(s) != 36)
-                return false;
-        for (size_t i = 0; i < 36; i++)
-                if (i == 8 || i == 13 || i == 18 || i == 23 ? s[i] != '-' : !strchr("0123456789abcdefABCDEF", s[i]))
-                        return false;
-        return true;
-}
-
 /* The template a reference names: a template id, or the name of exactly one private template in
  * the zone (a build registers its template as NAME@VERSION). Returns a new string in ret. */
 static int resolve_template(exoapi *api, const char *ref, char **ret, buf *err) {
@@ -102,7 +93,7 @@ static int resolve_template(exoapi *api, const char *ref, char **ret, buf *err) 
         size_t i;
         int r;
 
-        if (looks_like_uuid(ref)) {
+        if (exoapi_is_id(ref)) {
                 _cleanup_json_ json_t *tmpl = NULL;
                 r = exoapi_template_get(api, ref, &tmpl);
                 if (r < 0)
@@ -127,25 +118,12 @@ static int resolve_template(exoapi *api, const char *ref, char **ret, buf *err) 
 
 /* An instance type id, or FAMILY.SIZE ("standard.small") looked up in GET /instance-type. */
 static int resolve_instance_type(exoapi *api, const char *ref, char **ret, buf *err) {
-        _cleanup_json_ json_t *reply = NULL;
-        json_t *t;
-        size_t i;
-        int r;
-
-        if (looks_like_uuid(ref))
-                return (*ret = strdup(ref)) ? 0 : -ENOMEM;
-        r = exoapi_request(api, "GET", "/instance-type", NULL, NULL, &reply);
+        int r = exoapi_instance_type_id(api, ref, ret);
+        if (r == -ENOENT)
+                return buf_printf(err, "no instance type '%s' in %s", ref, exoapi_zone(api)), r;
         if (r < 0)
                 return api_fail(err, api, r, "listing instance types (GET /instance-type)");
-        json_array_foreach(json_object_get(reply, "instance-types"), i, t) {
-                _cleanup_free_ char *name = NULL;
-                if (asprintf(&name, "%s.%s", strempty(json_path_string(t, "family")),
-                             strempty(json_path_string(t, "size"))) < 0)
-                        return -ENOMEM;
-                if (streq(name, ref))
-                        return (*ret = strdup(strempty(json_path_string(t, "id")))) ? 0 : -ENOMEM;
-        }
-        return buf_printf(err, "no instance type '%s' in %s", ref, exoapi_zone(api)), -ENOENT;
+        return 0;
 }
 
 /* ---- setup and teardown ---- */

@@ -48,15 +48,6 @@ static const char *state_str(pool_provider *p, const char *key) {
         return json_string_value(json_object_get(p->state, key));
 }
 
-static int member_index(pool_provider *p, const char *id) {
-        size_t i;
-        json_t *inst;
-        json_array_foreach(json_object_get(p->state, "instances"), i, inst)
-                if (streq(strempty(json_string_value(json_object_get(inst, "id"))), id))
-                        return (int) json_integer_value(json_object_get(inst, "index"));
-        return -ENOENT;
-}
-
 static int metadata_port(pool_provider *p, int index) {
         return (int) state_int(p, "port_base") + PORT_MEMBER_FIRST + 2 * index;
 }
@@ -137,21 +128,8 @@ static int host_teardown(pool_provider *p, buf *err) {
 }
 
 static int host_reserve_member(pool_provider *p, const char *template, char **ret_id, char **ret_ip, buf *err) {
-        _cleanup_free_ char *id = NULL, *ip = NULL;
-        int index = (int) state_int(p, "next_index");
-
         (void) template;
-        if (index < 1 || index > MAX_INDEX)
-                return buf_printf(err, "no member addresses left (index %d)", index), -ERANGE;
-        if (pool_random_uuid(&id) < 0 || asprintf(&ip, "127.0.0.%d", 10 + index) < 0)
-                return -ENOMEM;
-        if (json_array_append_new(json_object_get(p->state, "instances"),
-                                  json_pack("{s:s, s:s, s:i}", "id", id, "ip", ip, "index", index)) < 0 ||
-            json_object_set_new(p->state, "next_index", json_integer(index + 1)) < 0)
-                return -ENOMEM;
-        *ret_id = TAKE_PTR(id);
-        *ret_ip = TAKE_PTR(ip);
-        return 0;
+        return pool_cloud_reserve(p, MAX_INDEX, "127.0.0.", ret_id, ret_ip, err);
 }
 
 static int write_agent_config(pool_provider *p, const pool_member *m, int index, const char *root, buf *err) {
@@ -230,7 +208,7 @@ static int run_agent(pool_provider *p, const char *verb, const char *root, buf *
 
 static int host_start_member(pool_provider *p, const pool_member *m, buf *err) {
         _cleanup_free_ char *root = member_root(p, m->id);
-        int index = member_index(p, m->id);
+        int index = pool_cloud_member_index(p, m->id);
         int r;
 
         if (!root)

@@ -64,15 +64,6 @@ static const char *state_str(pool_provider *p, const char *key) {
         return json_string_value(json_object_get(p->state, key));
 }
 
-static int member_index(pool_provider *p, const char *id) {
-        size_t i;
-        json_t *inst;
-        json_array_foreach(json_object_get(p->state, "instances"), i, inst)
-                if (streq(strempty(json_string_value(json_object_get(inst, "id"))), id))
-                        return (int) json_integer_value(json_object_get(inst, "index"));
-        return -ENOENT;
-}
-
 static int metadata_port(pool_provider *p, int index) {
         return (int) state_int(p, "port_base") + PORT_MEMBER_FIRST + PORTS_PER_MEMBER * index;
 }
@@ -181,21 +172,8 @@ static int qemu_teardown(pool_provider *p, buf *err) {
 }
 
 static int qemu_reserve_member(pool_provider *p, const char *template, char **ret_id, char **ret_ip, buf *err) {
-        _cleanup_free_ char *id = NULL, *ip = NULL;
-        int index = (int) state_int(p, "next_index");
-
         (void) template;
-        if (index < 1 || index > MAX_INDEX)
-                return buf_printf(err, "no member addresses left (index %d)", index), -ERANGE;
-        if (pool_random_uuid(&id) < 0 || asprintf(&ip, "10.10.0.%d", 10 + index) < 0)
-                return -ENOMEM;
-        if (json_array_append_new(json_object_get(p->state, "instances"),
-                                  json_pack("{s:s, s:s, s:i}", "id", id, "ip", ip, "index", index)) < 0 ||
-            json_object_set_new(p->state, "next_index", json_integer(index + 1)) < 0)
-                return -ENOMEM;
-        *ret_id = TAKE_PTR(id);
-        *ret_ip = TAKE_PTR(ip);
-        return 0;
+        return pool_cloud_reserve(p, MAX_INDEX, "10.10.0.", ret_id, ret_ip, err);
 }
 
 /* Boot the member's VM unless it runs: a new overlay for a new member, the existing disk for a
@@ -205,7 +183,7 @@ static int qemu_boot_member(pool_provider *p, const pool_member *m, buf *err) {
         _cleanup_strv_free_ char **guestfwd = NULL, **hostfwd = NULL;
         _cleanup_(base_image_done) base_image tmpl = {};
         _cleanup_(qemu_vm_freep) qemu_vm *vm = NULL;
-        int index = member_index(p, m->id), base = (int) state_int(p, "port_base");
+        int index = pool_cloud_member_index(p, m->id), base = (int) state_int(p, "port_base");
         int r;
 
         if (index < 0)
@@ -352,7 +330,7 @@ static int wait_firstboot(pool_provider *p, const pool_member *m, int index, buf
 static int qemu_start_member(pool_provider *p, const pool_member *m, buf *err) {
         _cleanup_free_ char *dir = NULL;
         _cleanup_(qemu_vm_freep) qemu_vm *vm = NULL;
-        int index = member_index(p, m->id);
+        int index = pool_cloud_member_index(p, m->id);
         int r;
 
         r = qemu_boot_member(p, m, err);
@@ -372,7 +350,7 @@ static int qemu_start_member(pool_provider *p, const pool_member *m, buf *err) {
 }
 
 static int qemu_leave_member(pool_provider *p, const pool_member *m, buf *err) {
-        int index = member_index(p, m->id), status, r;
+        int index = pool_cloud_member_index(p, m->id), status, r;
 
         if (index < 0 || member_pid(p, index) <= 0)
                 return buf_printf(err, "the VM of member %s is not running", m->id), -ESRCH;
@@ -386,7 +364,7 @@ static int qemu_leave_member(pool_provider *p, const pool_member *m, buf *err) {
 
 static int qemu_destroy_member(pool_provider *p, const pool_member *m, buf *err) {
         json_t *instances = json_object_get(p->state, "instances"), *inst;
-        int index = member_index(p, m->id);
+        int index = pool_cloud_member_index(p, m->id);
         size_t i;
         int r;
 
@@ -418,13 +396,13 @@ static int qemu_destroy_member(pool_provider *p, const pool_member *m, buf *err)
 }
 
 static const char *qemu_member_state(pool_provider *p, const pool_member *m) {
-        int index = member_index(p, m->id);
+        int index = pool_cloud_member_index(p, m->id);
         return index >= 0 && member_pid(p, index) > 0 ? "running" : "stopped";
 }
 
 static int qemu_health_inputs(pool_provider *p, const pool_member *m, pool_health_inputs *ret, buf *err) {
         pool_health_inputs h = {};
-        int index = member_index(p, m->id);
+        int index = pool_cloud_member_index(p, m->id);
 
         if (index < 0)
                 return buf_printf(err, "member %s unknown to the qemu provider", m->id), -ENOENT;
@@ -443,7 +421,7 @@ static int qemu_health_inputs(pool_provider *p, const pool_member *m, pool_healt
 }
 
 static int qemu_agent_status(pool_provider *p, const pool_member *m, json_t **ret, buf *err) {
-        int index = member_index(p, m->id);
+        int index = pool_cloud_member_index(p, m->id);
         if (index < 0)
                 return buf_printf(err, "member %s unknown to the qemu provider", m->id), -ENOENT;
         return agent_report(p, index, ret, err);

@@ -135,39 +135,17 @@ static int journal_failed(exo_build *b, int r) {
                                cloud_journal_path(b->journal));
 }
 
-static bool looks_like_uuid(const char *s) {
-        if (strlen(s) != 36)
-                return false;
-        for (size_t i = 0; i < 36; i++)
-                if (i == 8 || i == 13 || i == 18 || i == 23 ? s[i] != '-' : !strchr("0123456789abcdef", s[i]))
-                        return false;
-        return true;
-}
-
 /* The recipe's instance type (FAMILY.SIZE, or an id) as an id. */
 static int resolve_instance_type(exo_build *b) {
-        _cleanup_(json_decrefp) json_t *resp = NULL;
         const char *want = b->recipe->exoscale.instance_type;
-        json_t *t;
-        size_t i;
-        int r;
-
-        r = exoapi_request(b->api, "GET", "/instance-type", NULL, NULL, &resp);
+        int r = exoapi_instance_type_id(b->api, want, &b->instance_type_id);
+        if (r == -ENOENT) {
+                log_error("Instance type %s is not offered in %s", want, b->zone);
+                return r;
+        }
         if (r < 0)
                 return api_failed(b, r, "list instance types");
-        json_array_foreach(json_object_get(resp, "instance-types"), i, t) {
-                const char *id = json_path_string(t, "id");
-                const char *family = json_path_string(t, "family"), *size = json_path_string(t, "size");
-                _cleanup_free_ char *name = NULL;
-                if (!id || !family || !size || asprintf(&name, "%s.%s", family, size) < 0)
-                        continue;
-                if (streq(name, want) || streq(id, want)) {
-                        b->instance_type_id = strdup(id);
-                        return b->instance_type_id ? 0 : log_error_errno(-ENOMEM, "Out of memory");
-                }
-        }
-        log_error("Instance type %s is not offered in %s", want, b->zone);
-        return -ENOENT;
+        return 0;
 }
 
 /* The recipe's base template by id, or by name among the zone's public then private ones. */
@@ -176,7 +154,7 @@ static int resolve_base_template(exo_build *b) {
         _cleanup_(json_decrefp) json_t *found = NULL;
         int r;
 
-        if (looks_like_uuid(want)) {
+        if (exoapi_is_id(want)) {
                 r = exoapi_template_get(b->api, want, &found);
                 if (r < 0)
                         return api_failed(b, r, "look up the base template");

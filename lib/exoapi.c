@@ -602,6 +602,37 @@ static int body_failed(exoapi *c, const char *what) {
         return set_error(c, -EINVAL, "cannot build the %s request (missing field?)", what);
 }
 
+bool exoapi_is_id(const char *s) {
+        if (strlen(s) != 36)
+                return false;
+        for (size_t i = 0; i < 36; i++)
+                if (i == 8 || i == 13 || i == 18 || i == 23 ? s[i] != '-' : !strchr("0123456789abcdefABCDEF", s[i]))
+                        return false;
+        return true;
+}
+
+int exoapi_instance_type_id(exoapi *c, const char *ref, char **ret_id) {
+        _cleanup_json_ json_t *reply = NULL;
+        json_t *t;
+        size_t i;
+        int r;
+
+        if (exoapi_is_id(ref))
+                return (*ret_id = strdup(ref)) ? 0 : -ENOMEM;
+        r = exoapi_request(c, "GET", "/instance-type", NULL, NULL, &reply);
+        if (r < 0)
+                return r;
+        json_array_foreach(json_object_get(reply, "instance-types"), i, t) {
+                _cleanup_free_ char *name = NULL;
+                if (asprintf(&name, "%s.%s", strempty(json_path_string(t, "family")),
+                             strempty(json_path_string(t, "size"))) < 0)
+                        return -ENOMEM;
+                if (streq(name, ref) && json_path_string(t, "id"))
+                        return (*ret_id = strdup(json_path_string(t, "id"))) ? 0 : -ENOMEM;
+        }
+        return -ENOENT;
+}
+
 int exoapi_instance_create(exoapi *c, const exoapi_instance_spec *spec, char **ret_id) {
         _cleanup_free_ char *user_data = user_data_encode(spec->user_data);
         _cleanup_json_ json_t *body = NULL;

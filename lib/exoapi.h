@@ -121,6 +121,12 @@ typedef struct exoapi_instance_spec {
         char *const *labels;               /* "key=value" strings; may be NULL */
 } exoapi_instance_spec;
 
+/* Whether s has the shape of an API id (a UUID): options that take an id or a name use it. */
+bool exoapi_is_id(const char *s);
+/* The id of instance type ref: an id as it is, or FAMILY.SIZE ("standard.medium") looked up in
+ * GET /instance-type. Returns 0, -ENOENT when the zone does not offer it, or the API's error. */
+int exoapi_instance_type_id(exoapi *c, const char *ref, char **ret_id);
+
 int exoapi_instance_create(exoapi *c, const exoapi_instance_spec *spec, char **ret_id);
 int exoapi_instance_get(exoapi *c, const char *id, json_t **ret);
 /* Members of an instance pool (GET /instance?manager-id=...&manager-type=instance-pool). */
