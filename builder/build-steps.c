@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "comm-client.h"
+#include "config.h" /* bootagent's agent.conf parser */
 #include "crypto.h"
 #include "fs.h"
 #include "json.h"
@@ -244,6 +245,45 @@ static int run_hygiene(comm_client *c, void *userdata) {
         char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) hygiene_script, NULL };
         RecipeStep s = { .file = last ? last->file : (char *) "hygiene", .line = last ? last->line : 0 };
         return guest_run(c, &s, argv, NULL);
+}
+
+/* "FILE:LINE: reason" from the agent config parser, printed like the recipe's diagnostics. */
+static void print_config_error(const char *file, const char *text) {
+        const char *p = startswith(text, file);
+        size_t digits = p && *p == ':' ? strspn(p + 1, "0123456789") : 0;
+        if (digits > 0 && startswith(p + 1 + digits, ": "))
+                fprintf(stderr, "%.*s: error: %s\n", (int) (p + 1 + digits - text), text, p + 3 + digits);
+        else
+                fprintf(stderr, "%s: error: %s\n", file, text);
+}
+
+int build_steps_check(const Recipe *recipe) {
+        int r, status = 0;
+
+        for (size_t i = 0; i < recipe->n_steps; i++) {
+                const RecipeStep *s = &recipe->steps[i];
+                _cleanup_free_ char *text = NULL;
+                _cleanup_buf_ buf err = BUF_INIT(64 * 1024);
+
+                if (s->kind != RECIPE_STEP_AGENT || !s->config || s->unresolved)
+                        continue;
+                r = read_file(s->config, 1024 * 1024, &text, NULL);
+                if (r < 0) {
+                        fprintf(stderr, "%s:%u: error: cannot read agent config %s: %s\n", s->file, s->line,
+                                s->config, strerror(-r));
+                        status = -EINVAL;
+                        continue;
+                }
+                r = config_check(text, s->config, &err);
+                if (r == -ENOMEM)
+                        return log_error_errno(r, "Out of memory");
+                if (r < 0) {
+                        print_config_error(s->config, err.data ? err.data : "invalid");
+                        fprintf(stderr, "%s:%u: note: in the agent config of this step\n", s->file, s->line);
+                        status = -EINVAL;
+                }
+        }
+        return status;
 }
 
 /* "run systemctl mask ..." for progress lines: display arguments only (secrets masked), cut short. */

@@ -35,6 +35,11 @@ typedef struct build_result {
 
 void build_result_done(build_result *r);
 
+/* What can be checked on the host before anything boots: each agent step's config, with
+ * bootagent's own parser (user and group names are left to the guest, where they exist). Errors
+ * go to stderr as "FILE:LINE: error: ..." and a note at the step. Returns 0, -EINVAL or -ENOMEM. */
+int build_steps_check(const Recipe *recipe);
+
 /* Called as steps go: for each cached step once (end, before the VM boots), for each step that
  * runs at its start (seconds 0) and at its successful end. index counts from 0 of n. */
 typedef struct build_progress {
