@@ -39,8 +39,9 @@ static void build_help(void) {
                "  -h, --help            show this help\n"
                "      --json            one JSON event per line on stdout: step-start, step-end\n"
                "                        (key, cached, seconds), build-end (template path)\n"
-               "      --plan            show each step's cache state (hit or miss; a step after a\n"
-               "                        miss runs too) without booting anything\n"
+               "      --plan            show the cache state of the base image and of each step\n"
+               "                        (hit, or miss: would be built; a step after a miss runs\n"
+               "                        too) and exit 0, without building or booting anything\n"
                "      --cache-dir DIR   image store: base images, step layers, templates\n"
                "                        (default $IMGBUILD_CACHE_DIR or ~/.cache/imgbuild)\n"
                "      --bootagent PATH  bootagent binary to bake into the base image\n"
@@ -72,14 +73,29 @@ static void json_step_event(const build_step_result *s, size_t index, size_t n, 
                 fflush(stdout);
 }
 
-/* Which steps have a committed layer (hygiene follows the last step and is not listed). */
-static int build_plan(const Recipe *recipe, const base_image *base, const char *store, bool json) {
+/* Whether the base image and each step have a committed layer (hygiene follows the last step and
+ * is not listed). Builds nothing: the keys are content keys, computable without the base disk. */
+static int build_plan(const Recipe *recipe, const BuildOptions *o, const char *store) {
         _cleanup_strv_free_ char **keys = NULL;
         _cleanup_free_ char *failed = NULL;
-        bool miss = false;
+        char base_key[SHA256_HEX_SIZE];
         int r;
 
-        r = recipe_step_keys(recipe, base->key, &keys, &failed);
+        r = base_find(recipe->base_definition, store, o->bootagent, base_key);
+        if (r < 0)
+                return r;
+        /* Without the base, every step runs, whatever the store holds. */
+        bool miss = r == 0;
+        if (o->json)
+                r = print_json_line(json_pack("{s:s, s:I, s:s, s:s, s:s}", "event", "plan", "index", (json_int_t) 0,
+                                              "step", "base", "key", base_key, "state", miss ? "miss" : "hit"));
+        else
+                r = printf("%-4s %2d %.12s base %s%s\n", miss ? "miss" : "hit", 0, base_key,
+                           recipe->base_definition, miss ? " (will be built)" : "") < 0 ? -EIO : 0;
+        if (r < 0)
+                return r;
+
+        r = recipe_step_keys(recipe, base_key, &keys, &failed);
         if (r < 0)
                 return log_error_errno(r, "Failed to compute step keys (reading %s): %m", strempty(failed));
         for (size_t i = 0; i < recipe->n_steps; i++) {
@@ -88,12 +104,11 @@ static int build_plan(const Recipe *recipe, const base_image *base, const char *
                 r = runner_layer_path(store, keys[i], &layer);
                 if (r < 0 || asprintf(&done, "%.*s.done", (int) (strlen(layer) - strlen(".qcow2")), layer) < 0)
                         return log_error_errno(-ENOMEM, "Out of memory");
-                /* A step after a miss runs too, whatever the store holds. */
                 miss = miss || access(done, F_OK) < 0;
                 args = strv_join(s->display_args ? s->display_args : (char *[]) { NULL }, " ");
                 if (!args)
                         return log_error_errno(-ENOMEM, "Out of memory");
-                if (json)
+                if (o->json)
                         r = print_json_line(json_pack("{s:s, s:I, s:s, s:s, s:s}", "event", "plan", "index",
                                                       (json_int_t) i + 1, "step", recipe_step_kind_to_string(s->kind),
                                                       "key", keys[i], "state", miss ? "miss" : "hit"));
@@ -154,6 +169,8 @@ int cmd_build(int argc, char **argv) {
         }
 
         r = cli_load_recipe(argv[optind], &o.recipe, &recipe);
+        if (r >= 0)
+                r = build_steps_check(recipe);
         if (r < 0)
                 return r == -EINVAL ? EXIT_RECIPE_ERROR : EXIT_FAILURE_GENERIC;
 
@@ -164,12 +181,11 @@ int cmd_build(int argc, char **argv) {
                 log_error_errno(r, "Failed to find the image store (set --cache-dir or IMGBUILD_CACHE_DIR): %m");
                 return EXIT_FAILURE_GENERIC;
         }
+        if (o.plan)
+                return build_plan(recipe, &o, store) < 0 ? EXIT_FAILURE_GENERIC : EXIT_OK;
         r = base_ensure(recipe->base_definition, store, o.bootagent, false, &base);
         if (r < 0)
                 return r == -EINVAL ? EXIT_RECIPE_ERROR : EXIT_FAILURE_GENERIC;
-
-        if (o.plan)
-                return build_plan(recipe, &base, store, o.json) < 0 ? EXIT_FAILURE_GENERIC : EXIT_OK;
 
         /* Recorded before the steps run, so gc keeps what an interrupted build resumes from. */
         _cleanup_strv_free_ char **keys = NULL;
