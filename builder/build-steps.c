@@ -1,7 +1,9 @@
 #include "build-steps.h"
 
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -240,10 +242,102 @@ static const char hygiene_script[] =
         "rm -rf /var/log/journal/*\n"
         "sync\n";
 
+/* What the template has installed: only packages dpkg calls installed ("ii"), not the ones removed
+ * with their config kept. */
+#define DPKG_QUERY_FORMAT "${db:Status-Abbrev} ${Package} ${Version} ${Architecture}\\n"
+
+int build_packages_from_dpkg(const char *text, json_t **ret) {
+        _cleanup_(json_decrefp) json_t *list = json_array();
+        _cleanup_strv_free_ char **lines = NULL;
+        int r;
+
+        if (!list)
+                return -ENOMEM;
+        r = strv_split(text, "\n", &lines);
+        if (r < 0)
+                return r;
+        /* Every kept line starts with "ii  ": sorted lines are sorted by name. */
+        strv_sort(lines);
+        for (char **l = lines; l && *l; l++) {
+                _cleanup_strv_free_ char **f = NULL;
+                if (!startswith(*l, "ii "))
+                        continue;
+                r = strv_split(*l, " ", &f);
+                if (r < 0)
+                        return r;
+                if (strv_length(f) != 4)
+                        return -EBADMSG;
+                if (json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "name", f[1], "version", f[2],
+                                                          "arch", f[3])) < 0)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(list);
+        return 0;
+}
+
+typedef struct hygiene {
+        const RecipeStep *last;   /* for error locations; NULL when the recipe has no steps */
+        char *packages_path;      /* STORE/layers/KEY.packages.json of the hygiene layer */
+} hygiene;
+
+static int packages_path(const char *store, const char *key, char **ret) {
+        return asprintf(ret, "%s/layers/%s.packages.json", store, key) < 0 ? -ENOMEM : 0;
+}
+
+/* Ask dpkg in the guest what is installed and keep it next to the layer (written before the
+ * layer is committed, so every committed hygiene layer has one). */
+static int record_packages(comm_client *c, const hygiene *h) {
+        char *argv[] = { (char *) "dpkg-query", (char *) "-W", (char *) "-f", (char *) DPKG_QUERY_FORMAT, NULL };
+        _cleanup_free_ char *error = NULL, *text = NULL, *json = NULL;
+        _cleanup_(json_decrefp) json_t *list = NULL;
+        _cleanup_close_ int fd = memfd_create("dpkg-query", MFD_CLOEXEC);
+        int status, r;
+        struct stat st;
+
+        if (fd < 0)
+                return log_error_errno(errno, "Failed to create a buffer for the package list: %m");
+        r = comm_client_exec(c, argv, NULL, "/", fd, STDERR_FILENO, &status, &error);
+        if (r == -EREMOTEIO)
+                return log_error("Failed to run dpkg-query in the VM: %s", error), r;
+        if (r < 0)
+                return log_error_errno(r, "Lost the VM while listing its packages: %m");
+        if (status != 0) {
+                log_error("dpkg-query in the VM exited with status %d", status);
+                return -EPROTO;
+        }
+        if (fstat(fd, &st) < 0)
+                return log_error_errno(errno, "Failed to read the package list: %m");
+        if (st.st_size > 16 * 1024 * 1024)
+                return log_error_errno(-EFBIG, "The package list of the VM is too long (%jd bytes)", (intmax_t) st.st_size);
+        text = malloc((size_t) st.st_size + 1);
+        if (!text)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        if (pread(fd, text, (size_t) st.st_size, 0) != (ssize_t) st.st_size)
+                return log_error_errno(errno ? -errno : -EIO, "Failed to read the package list: %m");
+        text[st.st_size] = '\0';
+        r = build_packages_from_dpkg(text, &list);
+        if (r < 0)
+                return log_error_errno(r, "Failed to parse dpkg-query's package list: %m");
+        json = json_dump_compact(list);
+        if (!json)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        r = write_file_atomic(h->packages_path, json, strlen(json), 0644, (uid_t) -1, (gid_t) -1);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write %s: %m", h->packages_path);
+        return 0;
+}
+
 static int run_hygiene(comm_client *c, void *userdata) {
-        const RecipeStep *last = userdata;
+        const hygiene *h = userdata;
         char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) hygiene_script, NULL };
-        RecipeStep s = { .file = last ? last->file : (char *) "hygiene", .line = last ? last->line : 0 };
+        RecipeStep s = { .file = h->last ? h->last->file : (char *) "hygiene", .line = h->last ? h->last->line : 0 };
+        int r;
+
+        /* Before the logs go: dpkg-query reads only its database, but nothing here should look at
+         * a guest already cleaned. */
+        r = record_packages(c, h);
+        if (r < 0)
+                return r;
         return guest_run(c, &s, argv, NULL);
 }
 
@@ -303,6 +397,7 @@ void build_result_done(build_result *r) {
         }
         free(r->steps);
         free(r->disk);
+        json_decref(r->packages);
         *r = (build_result) {};
 }
 
@@ -373,13 +468,19 @@ int build_steps_run(const Recipe *recipe, const base_image *base, const char *st
         if (!ctx)
                 return log_error_errno(-ENOMEM, "Out of memory");
         sha256_update_str(ctx, recipe->n_steps > 0 ? keys[recipe->n_steps - 1] : base->key);
+        sha256_update_str(ctx, DPKG_QUERY_FORMAT);
         sha256_update_str(ctx, hygiene_script);
         sha256_final_hex(ctx, hygiene_key);
+        _cleanup_free_ char *packages = NULL;
+        if (packages_path(store, hygiene_key, &packages) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        hygiene h = { .last = recipe->n_steps > 0 ? &recipe->steps[recipe->n_steps - 1] : NULL,
+                      .packages_path = packages };
         steps[recipe->n_steps] = (runner_step) {
                 .key = hygiene_key,
                 .name = "hygiene (machine-id, host keys, apt lists, logs, history)",
                 .run = run_hygiene,
-                .userdata = recipe->n_steps > 0 ? &recipe->steps[recipe->n_steps - 1] : NULL,
+                .userdata = &h,
         };
 
         size_t n = recipe->n_steps + 1;
@@ -424,6 +525,17 @@ int build_steps_run(const Recipe *recipe, const base_image *base, const char *st
                 if (!res.steps[i].key || !res.steps[i].name)
                         return log_error_errno(-ENOMEM, "Out of memory");
         }
+        /* Cached or just built, the hygiene layer's package list is next to it. */
+        _cleanup_free_ char *list = NULL;
+        r = read_file(packages, 16 * 1024 * 1024, &list, NULL);
+        if (r >= 0)
+                r = json_parse(list, strlen(list), &res.packages, NULL);
+        if (r >= 0 && !json_is_array(res.packages))
+                r = -EBADMSG;
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the package list %s (remove %.*s.done to rebuild the "
+                                       "layer): %m", packages, (int) (strlen(packages) - strlen(".packages.json")),
+                                       packages);
         res.disk = TAKE_PTR(disk);
         *ret = res;
         res = (build_result) {};
@@ -472,12 +584,12 @@ int build_manifest_write(const char *path, const Recipe *recipe, const base_imag
                 return log_error_errno(r, "Failed to read %s: %m", base_info_path);
         json_t *base_packages = json_path(base_info, "packages");
 
-        _cleanup_(json_decrefp) json_t *packages = json_array(), *steps = json_array();
-        if (!packages || !steps)
+        _cleanup_(json_decrefp) json_t *requested = json_array(), *steps = json_array();
+        if (!requested || !steps)
                 return log_error_errno(-ENOMEM, "Out of memory");
         for (size_t i = 0; i < recipe->n_steps; i++)
                 for (char **p = recipe->steps[i].packages; p && *p; p++)
-                        if (json_array_append_new(packages, json_string(*p)) < 0)
+                        if (json_array_append_new(requested, json_string(*p)) < 0)
                                 return log_error_errno(-ENOMEM, "Out of memory");
         for (size_t i = 0; i < result->n_steps; i++) {
                 const build_step_result *s = &result->steps[i];
@@ -486,11 +598,11 @@ int build_manifest_write(const char *path, const Recipe *recipe, const base_imag
                         return log_error_errno(-ENOMEM, "Out of memory");
         }
         _cleanup_(json_decrefp) json_t *m = json_pack(
-                "{s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:O*}, s:O, s:O, s:{s:s, s:s}, s:I}",
+                "{s:{s:s, s:s}, s:{s:s, s:s, s:O}, s:{s:s, s:O*}, s:O*, s:O, s:{s:s, s:s}, s:I}",
                 "template", "name", recipe->template_name, "version", recipe->template_version,
-                "recipe", "path", recipe->path, "digest", digest,
+                "recipe", "path", recipe->path, "digest", digest, "packages", requested,
                 "base", "key", base->key, "packages", base_packages,
-                "packages", packages,
+                "packages", result->packages,
                 "steps", steps,
                 "output", "path", output_path ?: export_path, "sha256", output,
                 "created", (json_int_t) time(NULL));

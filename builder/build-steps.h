@@ -13,11 +13,14 @@
  *             installed as /etc/bootagent/agent.conf 0600; then firstboot and the renew timer are
  *             enabled. packages steps run with a policy-rc.d that keeps every daemon stopped.
  * Every step's stdout/stderr is streamed to ours. After the last step a hygiene step (its own
- * layer, keyed after the last step) empties /etc/machine-id and removes SSH host keys, apt lists
- * and caches, /tmp, shell history and logs, so the last layer is ready to export. */
+ * layer, keyed after the last step) records the installed packages (dpkg-query) in
+ * STORE/layers/KEY.packages.json, written before the layer is committed so a cached rebuild still
+ * has them; then it empties /etc/machine-id and removes SSH host keys, apt lists and caches, /tmp,
+ * shell history and logs, so the last layer is ready to export. */
 #pragma once
 
 #include "base.h"
+#include "json.h"
 #include "recipe.h"
 
 typedef struct build_step_result {
@@ -31,6 +34,7 @@ typedef struct build_result {
         char *disk;                /* the last layer (after hygiene) */
         build_step_result *steps;  /* the recipe's steps, then hygiene */
         size_t n_steps;
+        json_t *packages;          /* installed in the last layer: [{name, version, arch}], sorted */
 } build_result;
 
 void build_result_done(build_result *r);
@@ -52,10 +56,15 @@ typedef struct build_progress {
 int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, const build_progress *progress,
                     build_result *ret);
 
-/* Write the build manifest (JSON, atomically) to path: template name and version, recipe digest
- * (sha256 over every recipe/include file's name and content), base key and package list, the
- * packages the recipe installs, per-step keys, cache state and timings, and the exported file's
- * path and sha256. output_path is the path recorded for it (NULL: export_path), for exports
+/* The installed packages in dpkg-query output (DPKG_QUERY_FORMAT in build-steps.c: "STATUS NAME
+ * VERSION ARCH" lines) as [{name, version, arch}] sorted by name, only those installed ("ii").
+ * Returns 0, -EBADMSG for a malformed line, or -ENOMEM. */
+int build_packages_from_dpkg(const char *text, json_t **ret);
+
+/* Write the build manifest (JSON, atomically) to path: template name and version, recipe path,
+ * digest (sha256 over every recipe/include file's name and content) and the packages it asks for,
+ * base key and package list, the installed packages (result->packages), per-step keys, cache
+ * state and timings, and the exported file's path and sha256. output_path is the path recorded for it (NULL: export_path), for exports
  * written in a temporary place and moved later. Returns 0 or -errno (logged). */
 int build_manifest_write(const char *path, const Recipe *recipe, const base_image *base,
                          const build_result *result, const char *export_path, const char *output_path);
