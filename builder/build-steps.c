@@ -401,34 +401,7 @@ void build_result_done(build_result *r) {
         *r = (build_result) {};
 }
 
-/* A runner step's run function wrapped to report its start and end. */
-typedef struct progress_step {
-        const build_progress *progress;
-        runner_step *step;
-        size_t index, n;
-        int (*run)(comm_client *c, void *userdata);
-        void *userdata;
-} progress_step;
-
-static void report(const progress_step *p, bool cached, double seconds, bool end) {
-        build_step_result s = { .key = (char *) p->step->key, .name = (char *) p->step->name, .cached = cached,
-                                .seconds = seconds };
-        p->progress->step(&s, p->index, p->n, end, p->progress->userdata);
-}
-
-static int run_with_progress(comm_client *c, void *userdata) {
-        const progress_step *p = userdata;
-        int r;
-
-        report(p, false, 0, false);
-        int64_t t0 = time_now_ms();
-        r = p->run(c, p->userdata);
-        if (r >= 0)
-                report(p, false, (double) (time_now_ms() - t0) / 1000.0, true);
-        return r;
-}
-
-int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, const build_progress *progress,
+int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, progress *p,
                     build_result *ret) {
         _cleanup_strv_free_ char **keys = NULL, **names = NULL;
         _cleanup_free_ char *failed = NULL;
@@ -484,31 +457,13 @@ int build_steps_run(const Recipe *recipe, const base_image *base, const char *st
         };
 
         size_t n = recipe->n_steps + 1;
-        _cleanup_free_ progress_step *wrapped = NULL;
-        if (progress && progress->step) {
-                size_t cached;
-                r = runner_cached_prefix(store, steps, n, &cached);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to look up cached layers in %s: %m", store);
-                wrapped = calloc(n, sizeof(*wrapped));
-                if (!wrapped)
-                        return log_error_errno(-ENOMEM, "Out of memory");
-                for (size_t i = 0; i < n; i++) {
-                        wrapped[i] = (progress_step) { .progress = progress, .step = &steps[i], .index = i, .n = n,
-                                                       .run = steps[i].run, .userdata = steps[i].userdata };
-                        if (i < cached)
-                                report(&wrapped[i], true, 0, true);
-                        steps[i].run = run_with_progress;
-                        steps[i].userdata = &wrapped[i];
-                }
-        }
-
         runner_config config = {
                 .store = store,
                 .base = base,
                 .memory_mb = (unsigned) (recipe->qemu.memory / (1024 * 1024)),
                 .cpus = recipe->qemu.cpus,
                 .disk_size = recipe->qemu.disk,
+                .progress = p,
         };
         _cleanup_free_ char *disk = NULL;
         r = runner_run(&config, steps, n, &disk);
@@ -617,7 +572,7 @@ int build_manifest_write(const char *path, const Recipe *recipe, const base_imag
         return 0;
 }
 
-int build_export(const char *layer, const char *out) {
+int build_export(const char *layer, const char *out, progress *p) {
         _cleanup_free_ char *tmp = NULL;
         int r, status;
 
@@ -630,7 +585,11 @@ int build_export(const char *layer, const char *out) {
         char *argv[] = { (char *) "qemu-img", (char *) "convert", (char *) "-c", (char *) "-O", (char *) "qcow2",
                          (char *) "-o", (char *) "compression_type=zstd", (char *) layer, tmp, NULL };
         log_info("Exporting %s to %s", layer, out);
+        if (p)
+                progress_task_start(p, "exporting the template disk", tmp);
         r = spawn_run(argv, NULL, &status);
+        if (p)
+                progress_task_end(p, r >= 0 && status == 0);
         if (r < 0) {
                 log_error_errno(r, "Failed to run qemu-img: %m");
                 goto fail;

@@ -21,6 +21,7 @@
 
 #include "base.h"
 #include "json.h"
+#include "progress.h"
 #include "recipe.h"
 
 typedef struct build_step_result {
@@ -44,16 +45,9 @@ void build_result_done(build_result *r);
  * go to stderr as "FILE:LINE: error: ..." and a note at the step. Returns 0, -EINVAL or -ENOMEM. */
 int build_steps_check(const Recipe *recipe);
 
-/* Called as steps go: for each cached step once (end, before the VM boots), for each step that
- * runs at its start (seconds 0) and at its successful end. index counts from 0 of n. */
-typedef struct build_progress {
-        void (*step)(const build_step_result *s, size_t index, size_t n, bool end, void *userdata);
-        void *userdata;
-} build_progress;
-
-/* Run every step not cached yet, then hygiene. progress may be NULL. On success fills *ret (may
- * be NULL). Returns 0 or -errno (logged). */
-int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, const build_progress *progress,
+/* Run every step not cached yet, then hygiene, shown through progress (NULL: plain log lines).
+ * On success fills *ret (may be NULL). Returns 0 or -errno (logged). */
+int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, progress *p,
                     build_result *ret);
 
 /* The installed packages in dpkg-query output (DPKG_QUERY_FORMAT in build-steps.c: "STATUS NAME
@@ -70,5 +64,6 @@ int build_manifest_write(const char *path, const Recipe *recipe, const base_imag
                          const build_result *result, const char *export_path, const char *output_path);
 
 /* Flatten layer (and its whole backing chain) into one zstd-compressed qcow2 at out, written
- * next to it and renamed into place. Returns 0 or -errno (logged). */
-int build_export(const char *layer, const char *out);
+ * next to it and renamed into place, shown as a task through progress (may be NULL). Returns 0 or
+ * -errno (logged). */
+int build_export(const char *layer, const char *out, progress *p);

@@ -11,6 +11,7 @@
 #include "cmd-base.h"
 #include "json.h"
 #include "log.h"
+#include "progress.h"
 #include "qemu.h"
 #include "runner.h"
 #include "strv.h"
@@ -47,6 +48,9 @@ static void build_help(void) {
                "      --bootagent PATH  bootagent binary to bake into the base image\n"
                CLI_VAR_OPTIONS_HELP
                "\n"
+               "On a terminal each step shows as one line that counts its seconds while it runs\n"
+               "(output and messages scroll above it); piped, plain lines.\n"
+               "\n"
                "The template lands in STORE/templates/NAME/VERSION (disk.qcow2, vmlinuz,\n"
                "initrd.img, manifest.json); its directory is printed on success.\n"
                "\n"
@@ -61,16 +65,6 @@ static int print_json_line(json_t *event) {
                 return log_error_errno(-ENOMEM, "Out of memory");
         printf("%s\n", text);
         return 0;
-}
-
-static void json_step_event(const build_step_result *s, size_t index, size_t n, bool end, void *userdata) {
-        json_t *event = end ? json_pack("{s:s, s:I, s:I, s:s, s:s, s:b, s:f}", "event", "step-end", "index",
-                                        (json_int_t) index + 1, "count", (json_int_t) n, "name", s->name, "key", s->key,
-                                        "cached", s->cached, "seconds", s->seconds)
-                            : json_pack("{s:s, s:I, s:I, s:s, s:s}", "event", "step-start", "index",
-                                        (json_int_t) index + 1, "count", (json_int_t) n, "name", s->name, "key", s->key);
-        if (print_json_line(event) >= 0)
-                fflush(stdout);
 }
 
 /* Whether the base image and each step have a committed layer (hygiene follows the last step and
@@ -183,7 +177,25 @@ int cmd_build(int argc, char **argv) {
         }
         if (o.plan)
                 return build_plan(recipe, &o, store) < 0 ? EXIT_FAILURE_GENERIC : EXIT_OK;
+
+        /* Live lines only for a person watching: not when piped, not for --json. */
+        _cleanup_(progress_freep) progress *display = NULL;
+        const char *term = getenv("TERM");
+        progress_mode mode = o.json ? PROGRESS_JSON
+                : isatty(STDERR_FILENO) && !(term && streq(term, "dumb")) ? PROGRESS_LIVE : PROGRESS_PLAIN;
+        r = progress_new(mode, &display);
+        if (r < 0 && mode == PROGRESS_LIVE) {
+                log_warning_errno(r, "Failed to set up the progress display, showing plain lines: %m");
+                r = progress_new(PROGRESS_PLAIN, &display);
+        }
+        if (r < 0) {
+                log_error_errno(r, "Out of memory");
+                return EXIT_FAILURE_GENERIC;
+        }
+
+        progress_task_start(display, "base image", NULL);
         r = base_ensure(recipe->base_definition, store, o.bootagent, false, &base);
+        progress_task_end(display, r >= 0);
         if (r < 0)
                 return r == -EINVAL ? EXIT_RECIPE_ERROR : EXIT_FAILURE_GENERIC;
 
@@ -197,8 +209,7 @@ int cmd_build(int argc, char **argv) {
 
         _cleanup_(build_result_done) build_result result = {};
         int64_t t0 = time_now_ms();
-        build_progress progress = { .step = json_step_event };
-        r = build_steps_run(recipe, &base, store, o.json ? &progress : NULL, &result);
+        r = build_steps_run(recipe, &base, store, display, &result);
         if (r >= 0) {
                 r = template_current(store, recipe, &result);
                 if (r < 0) {
@@ -212,12 +223,13 @@ int cmd_build(int argc, char **argv) {
                 r = asprintf(&template_dir, "%s/templates/%s/%s", store, recipe->template_name,
                              recipe->template_version) < 0 ? log_error_errno(-ENOMEM, "Out of memory") : 0;
         } else if (r >= 0)
-                r = template_install(store, recipe, &base, &result, &template_dir);
+                r = template_install(store, recipe, &base, &result, display, &template_dir);
         if (r < 0) {
                 if (qemu_interrupted())
                         return 128 + qemu_interrupted();
                 return r == -EINVAL ? EXIT_RECIPE_ERROR : EXIT_FAILURE_GENERIC;
         }
+        display = progress_free(display);
         double seconds = (double) (time_now_ms() - t0) / 1000.0;
         size_t ran = 0;
         for (size_t i = 0; i < result.n_steps; i++)

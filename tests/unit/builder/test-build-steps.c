@@ -106,7 +106,7 @@ static void test_vm(const char *base_dir) {
         char exported[700], raw[700];
         snprintf(exported, sizeof(exported), "%s/t.qcow2", root);
         snprintf(raw, sizeof(raw), "%s/t.raw", root);
-        CHECK_OK(build_export(res.disk, exported));
+        CHECK_OK(build_export(res.disk, exported, NULL));
         char *info[] = { (char *) "qemu-img", (char *) "info", (char *) "--output=json", exported, NULL };
         buf qi = BUF_INIT(1 << 20);
         int status;
