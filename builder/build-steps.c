@@ -308,12 +308,14 @@ static int record_packages(comm_client *c, const hygiene *h) {
         if (fstat(fd, &st) < 0)
                 return log_error_errno(errno, "Failed to read the package list: %m");
         if (st.st_size > 16 * 1024 * 1024)
-                return log_error_errno(-EFBIG, "The package list of the VM is too long (%jd bytes)", (intmax_t) st.st_size);
+                return log_error_errno(-EFBIG, "The package list of the VM is too long (%jd bytes)",
+                                       (intmax_t) st.st_size);
         text = malloc((size_t) st.st_size + 1);
         if (!text)
                 return log_error_errno(-ENOMEM, "Out of memory");
-        if (pread(fd, text, (size_t) st.st_size, 0) != (ssize_t) st.st_size)
-                return log_error_errno(errno ? -errno : -EIO, "Failed to read the package list: %m");
+        ssize_t k = pread(fd, text, (size_t) st.st_size, 0);
+        if (k != (ssize_t) st.st_size)
+                return log_error_errno(k < 0 ? -errno : -EIO, "Failed to read the package list: %m");
         text[st.st_size] = '\0';
         r = build_packages_from_dpkg(text, &list);
         if (r < 0)
