@@ -39,7 +39,8 @@ static void build_help(void) {
                "Options:\n"
                "  -h, --help            show this help\n"
                "      --json            one JSON event per line on stdout: step-start, step-end\n"
-               "                        (key, cached, seconds), build-end (template path)\n"
+               "                        (key, cached, seconds), build-end (template path);\n"
+               "                        with --plan, plan events (the base is index 0)\n"
                "      --plan            show the cache state of the base image and of each step\n"
                "                        (hit, or miss: would be built; a step after a miss runs\n"
                "                        too) and exit 0, without building or booting anything\n"
@@ -54,8 +55,8 @@ static void build_help(void) {
                "The template lands in STORE/templates/NAME/VERSION (disk.qcow2, vmlinuz,\n"
                "initrd.img, manifest.json); its directory is printed on success.\n"
                "\n"
-               "Exit status: 0 on success, 2 if the recipe has errors, 1 on other errors\n"
-               "(128+N when killed by signal N).\n");
+               "Exit status: 0 on success, 2 if the recipe (or an agent config it installs) has\n"
+               "errors, 1 on other errors (128+N when killed by signal N).\n");
 }
 
 static int print_json_line(json_t *event) {

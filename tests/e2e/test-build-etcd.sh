@@ -11,8 +11,10 @@ command -v debugfs >/dev/null || skip "debugfs not installed"
 
 T=$(mktemp -d /tmp/imgbuild-e2e-etcd.XXXXXX)
 CACHE=${IMGBUILD_E2E_CACHE:-$T/cache}
-build_pid=
+build_pid= imgbuild_pid=
 cleanup() {
+    # imgbuild under script has its own session: stopped by its pid (it stops its VM).
+    if [ -n "$imgbuild_pid" ]; then kill -TERM "$imgbuild_pid" 2>/dev/null || true; fi
     if [ -n "$build_pid" ]; then kill -TERM -- "-$build_pid" 2>/dev/null || true; wait "$build_pid" 2>/dev/null || true; fi
     rm -rf "$T"
 }
@@ -108,22 +110,29 @@ tty_build "$T/build-tty.log" || { tail -40 "$T/build-tty.log" >&2; fail "rebuild
 cat -v "$T/build-tty.log" | tail -12
 grep -q 'VM started' "$T/build-tty.log" && fail "rebuild on a terminal booted a VM"
 installed "$DIR/manifest.json" | cmp -s - "$T/packages1" || fail "the re-exported manifest lists other packages"
-grep -a -q "^\[1/[0-9]*\] packages .* \.\.\. cached$CR\$" "$T/build-tty.log" || fail "no cached step line on the terminal"
+grep -a -q "\[1/[0-9]*\] packages .* \.\.\. cached$CR\$" "$T/build-tty.log" || fail "no cached step line on the terminal"
 grep -a -q "${CR}exporting the template disk \.\.\. 0s${ESC}\[K" "$T/build-tty.log" || fail "no live export line"
 
-# 5. Killed mid-step: no qemu left; the next build resumes after the last finished step.
-(cd "$IMGBUILD_SOURCE_DIR" && IMGBUILD_VAR_token=$SECRET exec setsid "$IMGBUILD" build --cache-dir "$CACHE" \
-    --bootagent "$GUEST_BOOTAGENT" --var nap=600 "$RECIPE") > "$T/build3.log" 2>&1 &
+# 5. Ctrl-C mid-step on a terminal (live progress running): imgbuild stops its VM and exits 130,
+# the step's line ends FAILED; the next build resumes after the last finished step.
+IMGBUILD_VAR_token=$SECRET setsid script -qefc "cd $(printf '%q' "$IMGBUILD_SOURCE_DIR") && exec $(printf '%q ' \
+    "$IMGBUILD" build --cache-dir "$CACHE" --bootagent "$GUEST_BOOTAGENT" --var nap=600 "$RECIPE")" /dev/null \
+    < /dev/null > "$T/build3.log" 2>&1 &
 build_pid=$!
-for _ in $(seq 600); do grep -q 'run sleep 600: running' "$T/build3.log" && break; sleep 1; done
-grep -q 'run sleep 600: running' "$T/build3.log" || { tail -20 "$T/build3.log" >&2; fail "slow step never started"; }
+for _ in $(seq 600); do grep -a -q "${CR}\[[0-9/]*\] run sleep 600 \.\.\. 1s" "$T/build3.log" && break; sleep 1; done
+grep -a -q "${CR}\[[0-9/]*\] run sleep 600 \.\.\. 1s" "$T/build3.log" || { tail -c 2000 "$T/build3.log" >&2; fail "slow step never started"; }
 qemu_pid=$(sed -n 's/.*VM started (pid \([0-9]*\).*/\1/p' "$T/build3.log")
-kill -TERM "$build_pid"
+imgbuild_pid=$(pgrep -P "$build_pid")
+[ -n "$qemu_pid" ] && [ -n "$imgbuild_pid" ] || fail "no qemu ($qemu_pid) or imgbuild ($imgbuild_pid) pid"
+kill -INT "$imgbuild_pid"
 rc=0; wait "$build_pid" || rc=$?
-build_pid=
-[ "$rc" = $((128 + 15)) ] || fail "killed build exited $rc"
+build_pid= imgbuild_pid=
+cat -v "$T/build3.log" | tail -5
+[ "$rc" = $((128 + 2)) ] || fail "interrupted build exited $rc"
 sleep 1
 kill -0 "$qemu_pid" 2>/dev/null && fail "qemu $qemu_pid outlived the build"
+grep -a -q "\[[0-9/]*\] run sleep 600 \.\.\. [0-9.]*s FAILED$CR\$" "$T/build3.log" || fail "the interrupted step's line does not end FAILED"
+grep -a -q 'Interrupted in step [0-9]*, VM stopped' "$T/build3.log" || fail "no word of the interruption"
 build "$T/build4.log" --json --var nap=1 || fail "build after the kill"
 n=$(grep -c ': cached (' "$T/build4.log")
 [ "$(grep -c ': running (' "$T/build4.log")" = 2 ] || fail "resumed build ran other steps than the last and hygiene"
@@ -156,7 +165,7 @@ cat -v "$T/build6.log" | tail -12
 grep -a -q "etcd-agent.conf:21: unknown user or group in 'no-such-user'" "$T/build6.log" || fail "no FILE:LINE from the guest"
 grep -a -q 'etcd-e2e.recipe:[0-9]*: agent config .* was refused' "$T/build6.log" || fail "the recipe line is not named"
 grep -a -q "${CR}booting the build VM \.\.\. 1s${ESC}\[K" "$T/build6.log" || fail "the boot line is not redrawn"
-grep -a -q "^\[[0-9]*/[0-9]*\] agent role=etcd config=files/etcd-agent.conf \.\.\. [0-9.]*s FAILED$CR\$" "$T/build6.log" \
+grep -a -q "\[[0-9]*/[0-9]*\] agent role=etcd config=files/etcd-agent.conf \.\.\. [0-9.]*s FAILED$CR\$" "$T/build6.log" \
     || fail "no FAILED line for the agent step"
 
 # 7. gc drops what neither the template nor the newest build uses (the killed step's layer, the
