@@ -111,7 +111,7 @@ cat -v "$T/build-tty.log" | tail -12
 grep -q 'VM started' "$T/build-tty.log" && fail "rebuild on a terminal booted a VM"
 installed "$DIR/manifest.json" | cmp -s - "$T/packages1" || fail "the re-exported manifest lists other packages"
 grep -a -q "\[1/[0-9]*\] packages .* \.\.\. cached$CR\$" "$T/build-tty.log" || fail "no cached step line on the terminal"
-grep -a -q "${CR}exporting the template disk \.\.\. 0s${ESC}\[K" "$T/build-tty.log" || fail "no live export line"
+grep -a -q "${CR}exporting the template disk \.\.\. [0-9]*s [0-9.]* MiB${ESC}\[K" "$T/build-tty.log" || fail "no live export line"
 
 # 5. Ctrl-C mid-step on a terminal (live progress running): imgbuild stops its VM and exits 130,
 # the step's line ends FAILED; the next build resumes after the last finished step.
@@ -119,7 +119,7 @@ IMGBUILD_VAR_token=$SECRET setsid script -qefc "cd $(printf '%q' "$IMGBUILD_SOUR
     "$IMGBUILD" build --cache-dir "$CACHE" --bootagent "$GUEST_BOOTAGENT" --var nap=600 "$RECIPE")" /dev/null \
     < /dev/null > "$T/build3.log" 2>&1 &
 build_pid=$!
-for _ in $(seq 600); do grep -a -q "${CR}\[[0-9/]*\] run sleep 600 \.\.\. 1s" "$T/build3.log" && break; sleep 1; done
+for _ in $(seq 600); do grep -a -q "${CR}\[[0-9/]*\] run sleep 600 \.\.\. 1s" "$T/build3.log" 2>/dev/null && break; sleep 1; done
 grep -a -q "${CR}\[[0-9/]*\] run sleep 600 \.\.\. 1s" "$T/build3.log" || { tail -c 2000 "$T/build3.log" >&2; fail "slow step never started"; }
 qemu_pid=$(sed -n 's/.*VM started (pid \([0-9]*\).*/\1/p' "$T/build3.log")
 imgbuild_pid=$(pgrep -P "$build_pid")
@@ -147,7 +147,8 @@ echo "resumed with $n cached steps"
 # live line, whose last state is FAILED).
 cp "$T/recipe/files/etcd-agent.conf" "$T/agent.conf.good"
 sed -i '0,/^role = etcd$/s//role = etcd\nbogus = 1/' "$T/recipe/files/etcd-agent.conf"
-rc=0; "$IMGBUILD" validate "$RECIPE" > "$T/validate.log" 2>&1 || rc=$?
+validate() { (cd "$IMGBUILD_SOURCE_DIR" && "$IMGBUILD" validate "$RECIPE"); } # the base is images/NAME there
+rc=0; validate > "$T/validate.log" 2>&1 || rc=$?
 [ "$rc" = 2 ] || { cat "$T/validate.log" >&2; fail "validate of a broken agent config exited $rc"; }
 grep -q 'files/etcd-agent.conf:6: error: unknown key .bogus. in \[agent\]$' "$T/validate.log" || fail "validate: no FILE:LINE"
 rc=0
@@ -159,7 +160,7 @@ grep -q 'etcd-e2e.recipe:[0-9]*: note: in the agent config of this step' "$T/bui
 grep -q 'VM started\|Step ' "$T/build5.log" && fail "a build with a bad agent config got as far as the steps"
 cp "$T/agent.conf.good" "$T/recipe/files/etcd-agent.conf"
 sed -i '0,/^owner = etcd$/s//owner = no-such-user/' "$T/recipe/files/etcd-agent.conf"
-"$IMGBUILD" validate "$RECIPE" > "$T/validate2.log" 2>&1 || { cat "$T/validate2.log" >&2; fail "validate looked up a guest user"; }
+validate > "$T/validate2.log" 2>&1 || { cat "$T/validate2.log" >&2; fail "validate looked up a guest user"; }
 tty_build "$T/build6.log" && fail "a build with an unknown user in the agent config succeeded"
 cat -v "$T/build6.log" | tail -12
 grep -a -q "etcd-agent.conf:21: unknown user or group in 'no-such-user'" "$T/build6.log" || fail "no FILE:LINE from the guest"
