@@ -112,8 +112,15 @@ static int parse_mode(const char *v, mode_t *ret) {
         return 0;
 }
 
-/* "uid:gid" numbers, or "user[:group]" names resolved on the image. */
-static int parse_owner(const char *v, uid_t *ret_uid, gid_t *ret_gid) {
+/* A user or group name (or number) as useradd accepts it. */
+static bool owner_name_valid(const char *s) {
+        const char *allowed = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-";
+        return s[0] && s[0] != '-' && strspn(s, allowed) == strlen(s);
+}
+
+/* "uid:gid" numbers, or "user[:group]" names resolved on the image. Without resolve (a check on
+ * another host than the image), names are only checked to be names and the owner is left as is. */
+static int parse_owner(const char *v, bool resolve, uid_t *ret_uid, gid_t *ret_gid) {
         _cleanup_free_ char *user = strdup(v);
         if (!user)
                 return -ENOMEM;
@@ -123,6 +130,8 @@ static int parse_owner(const char *v, uid_t *ret_uid, gid_t *ret_gid) {
         unsigned long n;
         uid_t uid;
         gid_t gid;
+        if (!resolve)
+                return owner_name_valid(user) && (!group || owner_name_valid(group)) ? 0 : -EINVAL;
         if (parse_ulong(user, 0, 0x7fffffff, &n) >= 0) {
                 uid = (uid_t) n;
                 gid = (gid_t) n;
@@ -166,7 +175,7 @@ static const char *const section_names[] = {
 };
 
 /* Applies one key. Returns 0, -ENOENT for an unknown key, -EINVAL for a bad value. */
-static int apply_key(agent_config *c, section sec, const char *key, const char *v) {
+static int apply_key(agent_config *c, section sec, const char *key, const char *v, bool resolve) {
         unsigned long n;
         int r;
 
@@ -232,7 +241,7 @@ static int apply_key(agent_config *c, section sec, const char *key, const char *
                 if (streq(key, "mode"))
                         return parse_mode(v, &s->mode);
                 if (streq(key, "owner"))
-                        return parse_owner(v, &s->uid, &s->gid);
+                        return parse_owner(v, resolve, &s->uid, &s->gid);
                 break;
         }
         case SECTION_PKI:
@@ -255,7 +264,7 @@ static int apply_key(agent_config *c, section sec, const char *key, const char *
                 if (streq(key, "ttl"))
                         return set_string(&c->pki_ttl, v);
                 if (streq(key, "owner"))
-                        return parse_owner(v, &c->pki_uid, &c->pki_gid);
+                        return parse_owner(v, resolve, &c->pki_uid, &c->pki_gid);
                 if (streq(key, "local_key"))
                         return parse_bool(v, &c->pki_local_key);
                 if (streq(key, "cert_file"))
@@ -344,7 +353,7 @@ static bool secret_complete(const secret_spec *s) { return s->path && s->field &
                 return -EINVAL;                                                     \
         } while (0)
 
-int config_parse(const char *text, const char *filename, agent_config **ret, buf *err) {
+static int parse(const char *text, const char *filename, bool resolve, agent_config **ret, buf *err) {
         _cleanup_(config_freep) agent_config *c = calloc(1, sizeof(*c));
         _cleanup_free_ char *copy = strdup(text);
         unsigned secret_line = 0;
@@ -409,7 +418,7 @@ int config_parse(const char *text, const char *filename, agent_config **ret, buf
                         FAIL(line, "'%s' outside of a section", key);
                 if (*value == 0)
                         FAIL(line, "empty value for '%s'", key);
-                r = apply_key(c, sec, key, value);
+                r = apply_key(c, sec, key, value, resolve);
                 if (r == -ENOENT)
                         FAIL(line, "unknown key '%s' in [%s]", key, section_names[sec]);
                 if (r == -ENOMEM)
@@ -443,6 +452,15 @@ int config_parse(const char *text, const char *filename, agent_config **ret, buf
                 return r;
         *ret = TAKE_PTR(c);
         return 0;
+}
+
+int config_parse(const char *text, const char *filename, agent_config **ret, buf *err) {
+        return parse(text, filename, true, ret, err);
+}
+
+int config_check(const char *text, const char *filename, buf *err) {
+        _cleanup_(config_freep) agent_config *c = NULL;
+        return parse(text, filename, false, &c, err);
 }
 
 int config_load(const char *path, agent_config **ret, buf *err) {

@@ -71,6 +71,10 @@ typedef struct agent_config {
 
 /* Parse configuration text. On error returns -EINVAL with "FILE:LINE: reason" in err. */
 int config_parse(const char *text, const char *filename, agent_config **ret, buf *err);
+/* Check configuration text on another host than the image (the builder, before a build): like
+ * config_parse, but user and group names are only checked to be well-formed, not looked up.
+ * Returns 0, -EINVAL with "FILE:LINE: reason" in err, or -ENOMEM. */
+int config_check(const char *text, const char *filename, buf *err);
 /* Read and parse a file (capped at 1 MiB). */
 int config_load(const char *path, agent_config **ret, buf *err);
 void config_free(agent_config *c);

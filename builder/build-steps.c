@@ -1,11 +1,14 @@
 #include "build-steps.h"
 
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "comm-client.h"
+#include "config.h" /* bootagent's agent.conf parser */
 #include "crypto.h"
 #include "fs.h"
 #include "json.h"
@@ -241,14 +244,150 @@ static int run_recipe_step(comm_client *c, void *userdata) {
         return build_step_run(c, userdata);
 }
 
-int build_hygiene_run(comm_client *c, const RecipeStep *last) {
+/* What the template has installed: only packages dpkg calls installed ("ii"), not the ones removed
+ * with their config kept. */
+#define DPKG_QUERY_FORMAT "${db:Status-Abbrev} ${Package} ${Version} ${Architecture}\\n"
+
+int build_packages_from_dpkg(const char *text, json_t **ret) {
+        _cleanup_(json_decrefp) json_t *list = json_array();
+        _cleanup_strv_free_ char **lines = NULL;
+        int r;
+
+        if (!list)
+                return -ENOMEM;
+        r = strv_split(text, "\n", &lines);
+        if (r < 0)
+                return r;
+        /* Every kept line starts with "ii  ": sorted lines are sorted by name. */
+        strv_sort(lines);
+        for (char **l = lines; l && *l; l++) {
+                _cleanup_strv_free_ char **f = NULL;
+                if (!startswith(*l, "ii "))
+                        continue;
+                r = strv_split(*l, " ", &f);
+                if (r < 0)
+                        return r;
+                if (strv_length(f) != 4)
+                        return -EBADMSG;
+                if (json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "name", f[1], "version", f[2],
+                                                          "arch", f[3])) < 0)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(list);
+        return 0;
+}
+
+/* Ask dpkg in the guest what is installed and keep it in path (for a local build, next to the
+ * hygiene layer, written before the layer is committed so every committed one has it). */
+static int record_packages(comm_client *c, const char *path) {
+        char *argv[] = { (char *) "dpkg-query", (char *) "-W", (char *) "-f", (char *) DPKG_QUERY_FORMAT, NULL };
+        _cleanup_free_ char *error = NULL, *text = NULL, *json = NULL;
+        _cleanup_(json_decrefp) json_t *list = NULL;
+        _cleanup_close_ int fd = memfd_create("dpkg-query", MFD_CLOEXEC);
+        int status, r;
+        struct stat st;
+
+        if (fd < 0)
+                return log_error_errno(errno, "Failed to create a buffer for the package list: %m");
+        r = comm_client_exec(c, argv, NULL, "/", fd, STDERR_FILENO, &status, &error);
+        if (r == -EREMOTEIO)
+                return log_error("Failed to run dpkg-query in the VM: %s", error), r;
+        if (r < 0)
+                return log_error_errno(r, "Lost the VM while listing its packages: %m");
+        if (status != 0) {
+                log_error("dpkg-query in the VM exited with status %d", status);
+                return -EPROTO;
+        }
+        if (fstat(fd, &st) < 0)
+                return log_error_errno(errno, "Failed to read the package list: %m");
+        if (st.st_size > 16 * 1024 * 1024)
+                return log_error_errno(-EFBIG, "The package list of the VM is too long (%jd bytes)",
+                                       (intmax_t) st.st_size);
+        text = malloc((size_t) st.st_size + 1);
+        if (!text)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        ssize_t k = pread(fd, text, (size_t) st.st_size, 0);
+        if (k != (ssize_t) st.st_size)
+                return log_error_errno(k < 0 ? -errno : -EIO, "Failed to read the package list: %m");
+        text[st.st_size] = '\0';
+        r = build_packages_from_dpkg(text, &list);
+        if (r < 0)
+                return log_error_errno(r, "Failed to parse dpkg-query's package list: %m");
+        json = json_dump_compact(list);
+        if (!json)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        r = write_file_atomic(path, json, strlen(json), 0644, (uid_t) -1, (gid_t) -1);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write %s: %m", path);
+        return 0;
+}
+
+int build_hygiene_run(comm_client *c, const RecipeStep *last, const char *packages_path) {
         char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) hygiene_script, NULL };
         RecipeStep s = { .file = last ? last->file : (char *) "hygiene", .line = last ? last->line : 0 };
+        int r;
+
+        /* Before the logs go: dpkg-query reads only its database, but nothing here should look at
+         * a guest already cleaned. */
+        if (packages_path) {
+                r = record_packages(c, packages_path);
+                if (r < 0)
+                        return r;
+        }
         return guest_run(c, &s, argv, NULL);
 }
 
+typedef struct hygiene {
+        const RecipeStep *last;   /* for error locations; NULL when the recipe has no steps */
+        char *packages_path;      /* STORE/layers/KEY.packages.json of the hygiene layer */
+} hygiene;
+
+static int packages_path(const char *store, const char *key, char **ret) {
+        return asprintf(ret, "%s/layers/%s.packages.json", store, key) < 0 ? -ENOMEM : 0;
+}
+
 static int run_hygiene(comm_client *c, void *userdata) {
-        return build_hygiene_run(c, userdata);
+        const hygiene *h = userdata;
+        return build_hygiene_run(c, h->last, h->packages_path);
+}
+
+/* "FILE:LINE: reason" from the agent config parser, printed like the recipe's diagnostics. */
+static void print_config_error(const char *file, const char *text) {
+        const char *p = startswith(text, file);
+        size_t digits = p && *p == ':' ? strspn(p + 1, "0123456789") : 0;
+        if (digits > 0 && startswith(p + 1 + digits, ": "))
+                fprintf(stderr, "%.*s: error: %s\n", (int) (p + 1 + digits - text), text, p + 3 + digits);
+        else
+                fprintf(stderr, "%s: error: %s\n", file, text);
+}
+
+int build_steps_check(const Recipe *recipe) {
+        int r, status = 0;
+
+        for (size_t i = 0; i < recipe->n_steps; i++) {
+                const RecipeStep *s = &recipe->steps[i];
+                _cleanup_free_ char *text = NULL;
+                _cleanup_buf_ buf err = BUF_INIT(64 * 1024);
+
+                if (s->kind != RECIPE_STEP_AGENT || !s->config || s->unresolved)
+                        continue;
+                r = read_file(s->config, 1024 * 1024, &text, NULL);
+                if (r < 0) {
+                        fprintf(stderr, "%s:%u: error: cannot read agent config %s: %s\n", s->file, s->line,
+                                s->config, strerror(-r));
+                        status = -EINVAL;
+                        continue;
+                }
+                r = config_check(text, s->config, &err);
+                if (r == -ENOMEM)
+                        return log_error_errno(r, "Out of memory");
+                if (r < 0) {
+                        print_config_error(s->config, err.data ? err.data : "invalid");
+                        fprintf(stderr, "%s:%u: note: in the agent config of this step\n", s->file, s->line);
+                        status = -EINVAL;
+                }
+        }
+        return status;
 }
 
 /* "run systemctl mask ..." for progress lines: display arguments only (secrets masked), cut short. */
@@ -268,37 +407,11 @@ void build_result_done(build_result *r) {
         }
         free(r->steps);
         free(r->disk);
+        json_decref(r->packages);
         *r = (build_result) {};
 }
 
-/* A runner step's run function wrapped to report its start and end. */
-typedef struct progress_step {
-        const build_progress *progress;
-        runner_step *step;
-        size_t index, n;
-        int (*run)(comm_client *c, void *userdata);
-        void *userdata;
-} progress_step;
-
-static void report(const progress_step *p, bool cached, double seconds, bool end) {
-        build_step_result s = { .key = (char *) p->step->key, .name = (char *) p->step->name, .cached = cached,
-                                .seconds = seconds };
-        p->progress->step(&s, p->index, p->n, end, p->progress->userdata);
-}
-
-static int run_with_progress(comm_client *c, void *userdata) {
-        const progress_step *p = userdata;
-        int r;
-
-        report(p, false, 0, false);
-        int64_t t0 = time_now_ms();
-        r = p->run(c, p->userdata);
-        if (r >= 0)
-                report(p, false, (double) (time_now_ms() - t0) / 1000.0, true);
-        return r;
-}
-
-int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, const build_progress *progress,
+int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, progress *p,
                     build_result *ret) {
         _cleanup_strv_free_ char **keys = NULL, **names = NULL;
         _cleanup_free_ char *failed = NULL;
@@ -338,41 +451,29 @@ int build_steps_run(const Recipe *recipe, const base_image *base, const char *st
         if (!ctx)
                 return log_error_errno(-ENOMEM, "Out of memory");
         sha256_update_str(ctx, recipe->n_steps > 0 ? keys[recipe->n_steps - 1] : base->key);
+        sha256_update_str(ctx, DPKG_QUERY_FORMAT);
         sha256_update_str(ctx, hygiene_script);
         sha256_final_hex(ctx, hygiene_key);
+        _cleanup_free_ char *packages = NULL;
+        if (packages_path(store, hygiene_key, &packages) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        hygiene h = { .last = recipe->n_steps > 0 ? &recipe->steps[recipe->n_steps - 1] : NULL,
+                      .packages_path = packages };
         steps[recipe->n_steps] = (runner_step) {
                 .key = hygiene_key,
                 .name = "hygiene (machine-id, host keys, apt lists, logs, history)",
                 .run = run_hygiene,
-                .userdata = recipe->n_steps > 0 ? &recipe->steps[recipe->n_steps - 1] : NULL,
+                .userdata = &h,
         };
 
         size_t n = recipe->n_steps + 1;
-        _cleanup_free_ progress_step *wrapped = NULL;
-        if (progress && progress->step) {
-                size_t cached;
-                r = runner_cached_prefix(store, steps, n, &cached);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to look up cached layers in %s: %m", store);
-                wrapped = calloc(n, sizeof(*wrapped));
-                if (!wrapped)
-                        return log_error_errno(-ENOMEM, "Out of memory");
-                for (size_t i = 0; i < n; i++) {
-                        wrapped[i] = (progress_step) { .progress = progress, .step = &steps[i], .index = i, .n = n,
-                                                       .run = steps[i].run, .userdata = steps[i].userdata };
-                        if (i < cached)
-                                report(&wrapped[i], true, 0, true);
-                        steps[i].run = run_with_progress;
-                        steps[i].userdata = &wrapped[i];
-                }
-        }
-
         runner_config config = {
                 .store = store,
                 .base = base,
                 .memory_mb = (unsigned) (recipe->qemu.memory / (1024 * 1024)),
                 .cpus = recipe->qemu.cpus,
                 .disk_size = recipe->qemu.disk,
+                .progress = p,
         };
         _cleanup_free_ char *disk = NULL;
         r = runner_run(&config, steps, n, &disk);
@@ -389,6 +490,17 @@ int build_steps_run(const Recipe *recipe, const base_image *base, const char *st
                 if (!res.steps[i].key || !res.steps[i].name)
                         return log_error_errno(-ENOMEM, "Out of memory");
         }
+        /* Cached or just built, the hygiene layer's package list is next to it. */
+        _cleanup_free_ char *list = NULL;
+        r = read_file(packages, 16 * 1024 * 1024, &list, NULL);
+        if (r >= 0)
+                r = json_parse(list, strlen(list), &res.packages, NULL);
+        if (r >= 0 && !json_is_array(res.packages))
+                r = -EBADMSG;
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the package list %s (remove %.*s.done to rebuild the "
+                                       "layer): %m", packages, (int) (strlen(packages) - strlen(".packages.json")),
+                                       packages);
         res.disk = TAKE_PTR(disk);
         *ret = res;
         res = (build_result) {};
@@ -437,12 +549,12 @@ int build_manifest_write(const char *path, const Recipe *recipe, const base_imag
                 return log_error_errno(r, "Failed to read %s: %m", base_info_path);
         json_t *base_packages = json_path(base_info, "packages");
 
-        _cleanup_(json_decrefp) json_t *packages = json_array(), *steps = json_array();
-        if (!packages || !steps)
+        _cleanup_(json_decrefp) json_t *requested = json_array(), *steps = json_array();
+        if (!requested || !steps)
                 return log_error_errno(-ENOMEM, "Out of memory");
         for (size_t i = 0; i < recipe->n_steps; i++)
                 for (char **p = recipe->steps[i].packages; p && *p; p++)
-                        if (json_array_append_new(packages, json_string(*p)) < 0)
+                        if (json_array_append_new(requested, json_string(*p)) < 0)
                                 return log_error_errno(-ENOMEM, "Out of memory");
         for (size_t i = 0; i < result->n_steps; i++) {
                 const build_step_result *s = &result->steps[i];
@@ -451,11 +563,11 @@ int build_manifest_write(const char *path, const Recipe *recipe, const base_imag
                         return log_error_errno(-ENOMEM, "Out of memory");
         }
         _cleanup_(json_decrefp) json_t *m = json_pack(
-                "{s:{s:s, s:s}, s:{s:s, s:s}, s:{s:s, s:O*}, s:O, s:O, s:{s:s, s:s}, s:I}",
+                "{s:{s:s, s:s}, s:{s:s, s:s, s:O}, s:{s:s, s:O*}, s:O*, s:O, s:{s:s, s:s}, s:I}",
                 "template", "name", recipe->template_name, "version", recipe->template_version,
-                "recipe", "path", recipe->path, "digest", digest,
+                "recipe", "path", recipe->path, "digest", digest, "packages", requested,
                 "base", "key", base->key, "packages", base_packages,
-                "packages", packages,
+                "packages", result->packages,
                 "steps", steps,
                 "output", "path", output_path ?: export_path, "sha256", output,
                 "created", (json_int_t) time(NULL));
@@ -470,7 +582,7 @@ int build_manifest_write(const char *path, const Recipe *recipe, const base_imag
         return 0;
 }
 
-int build_export(const char *layer, const char *out) {
+int build_export(const char *layer, const char *out, progress *p) {
         _cleanup_free_ char *tmp = NULL;
         int r, status;
 
@@ -483,7 +595,11 @@ int build_export(const char *layer, const char *out) {
         char *argv[] = { (char *) "qemu-img", (char *) "convert", (char *) "-c", (char *) "-O", (char *) "qcow2",
                          (char *) "-o", (char *) "compression_type=zstd", (char *) layer, tmp, NULL };
         log_info("Exporting %s to %s", layer, out);
+        if (p)
+                progress_task_start(p, "exporting the template disk", tmp);
         r = spawn_run(argv, NULL, &status);
+        if (p)
+                progress_task_end(p, r >= 0 && status == 0);
         if (r < 0) {
                 log_error_errno(r, "Failed to run qemu-img: %m");
                 goto fail;

@@ -13,12 +13,16 @@
  *             installed as /etc/bootagent/agent.conf 0600; then firstboot and the renew timer are
  *             enabled. packages steps run with a policy-rc.d that keeps every daemon stopped.
  * Every step's stdout/stderr is streamed to ours. After the last step a hygiene step (its own
- * layer, keyed after the last step) empties /etc/machine-id and removes SSH host keys, apt lists
- * and caches, /tmp, shell history and logs, so the last layer is ready to export. */
+ * layer, keyed after the last step) records the installed packages (dpkg-query) in
+ * STORE/layers/KEY.packages.json, written before the layer is committed so a cached rebuild still
+ * has them; then it empties /etc/machine-id and removes SSH host keys, apt lists and caches, /tmp,
+ * shell history and logs, so the last layer is ready to export. */
 #pragma once
 
 #include "base.h"
 #include "comm-client.h"
+#include "json.h"
+#include "progress.h"
 #include "recipe.h"
 
 typedef struct build_step_result {
@@ -32,27 +36,27 @@ typedef struct build_result {
         char *disk;                /* the last layer (after hygiene) */
         build_step_result *steps;  /* the recipe's steps, then hygiene */
         size_t n_steps;
+        json_t *packages;          /* installed in the last layer: [{name, version, arch}], sorted */
 } build_result;
 
 void build_result_done(build_result *r);
 
-/* Called as steps go: for each cached step once (end, before the VM boots), for each step that
- * runs at its start (seconds 0) and at its successful end. index counts from 0 of n. */
-typedef struct build_progress {
-        void (*step)(const build_step_result *s, size_t index, size_t n, bool end, void *userdata);
-        void *userdata;
-} build_progress;
+/* What can be checked on the host before anything boots: each agent step's config, with
+ * bootagent's own parser (user and group names are left to the guest, where they exist). Errors
+ * go to stderr as "FILE:LINE: error: ..." and a note at the step. Returns 0, -EINVAL or -ENOMEM. */
+int build_steps_check(const Recipe *recipe);
 
-/* Run every step not cached yet, then hygiene. progress may be NULL. On success fills *ret (may
- * be NULL). Returns 0 or -errno (logged). */
-int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, const build_progress *progress,
+/* Run every step not cached yet, then hygiene, shown through progress (NULL: plain log lines).
+ * On success fills *ret (may be NULL). Returns 0 or -errno (logged). */
+int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, progress *p,
                     build_result *ret);
 
 /* One recipe step, or the hygiene step that follows last (NULL: the recipe has no steps), run in
  * the guest through c: what build_steps_run does in each layer, for providers without layers.
- * Return 0 or -errno (logged). */
+ * Hygiene first writes the guest's installed packages to packages_path (JSON as
+ * build_packages_from_dpkg gives; NULL: not asked). Return 0 or -errno (logged). */
 int build_step_run(comm_client *c, const RecipeStep *s);
-int build_hygiene_run(comm_client *c, const RecipeStep *last);
+int build_hygiene_run(comm_client *c, const RecipeStep *last, const char *packages_path);
 /* "run systemctl mask ..." for progress lines: display arguments only (secrets masked), cut
  * short. Returns a new string or NULL. */
 char *build_step_name(const RecipeStep *s);
@@ -61,14 +65,20 @@ char *build_step_name(const RecipeStep *s);
  * recipe digest). Returns 0 or -errno. */
 int build_recipe_digest(const Recipe *recipe, char out[SHA256_HEX_SIZE]);
 
-/* Write the build manifest (JSON, atomically) to path: template name and version, recipe digest
- * (sha256 over every recipe/include file's name and content), base key and package list, the
- * packages the recipe installs, per-step keys, cache state and timings, and the exported file's
- * path and sha256. output_path is the path recorded for it (NULL: export_path), for exports
- * written in a temporary place and moved later. Returns 0 or -errno (logged). */
+/* The installed packages in dpkg-query output (DPKG_QUERY_FORMAT in build-steps.c: "STATUS NAME
+ * VERSION ARCH" lines) as [{name, version, arch}] sorted by name, only those installed ("ii").
+ * Returns 0, -EBADMSG for a malformed line, or -ENOMEM. */
+int build_packages_from_dpkg(const char *text, json_t **ret);
+
+/* Write the build manifest (JSON, atomically) to path: template name and version, recipe path,
+ * digest (sha256 over every recipe/include file's name and content) and the packages it asks for,
+ * base key and package list, the installed packages (result->packages), per-step keys, cache
+ * state and timings, and the exported file's path and sha256. output_path is the path recorded
+ * for it (NULL: export_path), for exports written in a temporary place and moved later. Returns 0 or -errno (logged). */
 int build_manifest_write(const char *path, const Recipe *recipe, const base_image *base,
                          const build_result *result, const char *export_path, const char *output_path);
 
 /* Flatten layer (and its whole backing chain) into one zstd-compressed qcow2 at out, written
- * next to it and renamed into place. Returns 0 or -errno (logged). */
-int build_export(const char *layer, const char *out);
+ * next to it and renamed into place, shown as a task through progress (may be NULL). Returns 0 or
+ * -errno (logged). */
+int build_export(const char *layer, const char *out, progress *p);

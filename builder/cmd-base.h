@@ -12,6 +12,11 @@
 int base_ensure(const char *image, const char *cache_dir, const char *bootagent_path, bool force,
                 base_image *ret);
 
+/* Like base_ensure, but builds nothing: the base image's key (a content key over the definition
+ * and the bootagent binary, so no disk is needed) and whether the store has it. Returns 1 if
+ * present, 0 if not (*ret_key set either way), or -errno (logged). For `imgbuild build --plan`. */
+int base_find(const char *image, const char *cache_dir, const char *bootagent_path, char ret_key[SHA256_HEX_SIZE]);
+
 /* imgbuild base [--cache-dir DIR] [--force] IMAGE_DIR: build (or find) the base image. */
 int cmd_base(int argc, char **argv);
 

@@ -11,6 +11,7 @@
 #include "cmd-base.h"
 #include "json.h"
 #include "log.h"
+#include "progress.h"
 #include "provider-exoscale.h"
 #include "qemu.h"
 #include "runner.h"
@@ -39,9 +40,11 @@ static void build_help(void) {
                "Options:\n"
                "  -h, --help            show this help\n"
                "      --json            one JSON event per line on stdout: step-start, step-end\n"
-               "                        (key, cached, seconds), build-end (template path)\n"
-               "      --plan            show each step's cache state (hit or miss; a step after a\n"
-               "                        miss runs too) without booting anything\n"
+               "                        (key, cached, seconds), build-end (template path);\n"
+               "                        with --plan, plan events (the base is index 0)\n"
+               "      --plan            show the cache state of the base image and of each step\n"
+               "                        (hit, or miss: would be built; a step after a miss runs\n"
+               "                        too) and exit 0, without building or booting anything\n"
                "      --cache-dir DIR   image store: base images, step layers, templates\n"
                "                        (default $IMGBUILD_CACHE_DIR or ~/.cache/imgbuild)\n"
                "      --bootagent PATH  bootagent binary to bake into the base image\n"
@@ -49,11 +52,14 @@ static void build_help(void) {
                "                        (see imgbuild build --provider exoscale --help)\n"
                CLI_VAR_OPTIONS_HELP
                "\n"
+               "On a terminal each step shows as one line that counts its seconds while it runs\n"
+               "(output and messages scroll above it); piped, plain lines.\n"
+               "\n"
                "The template lands in STORE/templates/NAME/VERSION (disk.qcow2, vmlinuz,\n"
                "initrd.img, manifest.json); its directory is printed on success.\n"
                "\n"
-               "Exit status: 0 on success, 2 if the recipe has errors, 1 on other errors\n"
-               "(128+N when killed by signal N).\n");
+               "Exit status: 0 on success, 2 if the recipe (or an agent config it installs) has\n"
+               "errors, 1 on other errors (128+N when killed by signal N).\n");
 }
 
 static int print_json_line(json_t *event) {
@@ -65,24 +71,29 @@ static int print_json_line(json_t *event) {
         return 0;
 }
 
-static void json_step_event(const build_step_result *s, size_t index, size_t n, bool end, void *userdata) {
-        json_t *event = end ? json_pack("{s:s, s:I, s:I, s:s, s:s, s:b, s:f}", "event", "step-end", "index",
-                                        (json_int_t) index + 1, "count", (json_int_t) n, "name", s->name, "key", s->key,
-                                        "cached", s->cached, "seconds", s->seconds)
-                            : json_pack("{s:s, s:I, s:I, s:s, s:s}", "event", "step-start", "index",
-                                        (json_int_t) index + 1, "count", (json_int_t) n, "name", s->name, "key", s->key);
-        if (print_json_line(event) >= 0)
-                fflush(stdout);
-}
-
-/* Which steps have a committed layer (hygiene follows the last step and is not listed). */
-static int build_plan(const Recipe *recipe, const base_image *base, const char *store, bool json) {
+/* Whether the base image and each step have a committed layer (hygiene follows the last step and
+ * is not listed). Builds nothing: the keys are content keys, computable without the base disk. */
+static int build_plan(const Recipe *recipe, const BuildOptions *o, const char *store) {
         _cleanup_strv_free_ char **keys = NULL;
         _cleanup_free_ char *failed = NULL;
-        bool miss = false;
+        char base_key[SHA256_HEX_SIZE];
         int r;
 
-        r = recipe_step_keys(recipe, base->key, &keys, &failed);
+        r = base_find(recipe->base_definition, store, o->bootagent, base_key);
+        if (r < 0)
+                return r;
+        /* Without the base, every step runs, whatever the store holds. */
+        bool miss = r == 0;
+        if (o->json)
+                r = print_json_line(json_pack("{s:s, s:I, s:s, s:s, s:s}", "event", "plan", "index", (json_int_t) 0,
+                                              "step", "base", "key", base_key, "state", miss ? "miss" : "hit"));
+        else
+                r = printf("%-4s %2d %.12s base %s%s\n", miss ? "miss" : "hit", 0, base_key,
+                           recipe->base_definition, miss ? " (will be built)" : "") < 0 ? -EIO : 0;
+        if (r < 0)
+                return r;
+
+        r = recipe_step_keys(recipe, base_key, &keys, &failed);
         if (r < 0)
                 return log_error_errno(r, "Failed to compute step keys (reading %s): %m", strempty(failed));
         for (size_t i = 0; i < recipe->n_steps; i++) {
@@ -91,12 +102,11 @@ static int build_plan(const Recipe *recipe, const base_image *base, const char *
                 r = runner_layer_path(store, keys[i], &layer);
                 if (r < 0 || asprintf(&done, "%.*s.done", (int) (strlen(layer) - strlen(".qcow2")), layer) < 0)
                         return log_error_errno(-ENOMEM, "Out of memory");
-                /* A step after a miss runs too, whatever the store holds. */
                 miss = miss || access(done, F_OK) < 0;
                 args = strv_join(s->display_args ? s->display_args : (char *[]) { NULL }, " ");
                 if (!args)
                         return log_error_errno(-ENOMEM, "Out of memory");
-                if (json)
+                if (o->json)
                         r = print_json_line(json_pack("{s:s, s:I, s:s, s:s, s:s}", "event", "plan", "index",
                                                       (json_int_t) i + 1, "step", recipe_step_kind_to_string(s->kind),
                                                       "key", keys[i], "state", miss ? "miss" : "hit"));
@@ -163,6 +173,8 @@ int cmd_build(int argc, char **argv) {
         }
 
         r = cli_load_recipe(argv[optind], &o.recipe, &recipe);
+        if (r >= 0)
+                r = build_steps_check(recipe);
         if (r < 0)
                 return r == -EINVAL ? EXIT_RECIPE_ERROR : EXIT_FAILURE_GENERIC;
 
@@ -173,12 +185,29 @@ int cmd_build(int argc, char **argv) {
                 log_error_errno(r, "Failed to find the image store (set --cache-dir or IMGBUILD_CACHE_DIR): %m");
                 return EXIT_FAILURE_GENERIC;
         }
+        if (o.plan)
+                return build_plan(recipe, &o, store) < 0 ? EXIT_FAILURE_GENERIC : EXIT_OK;
+
+        /* Live lines only for a person watching: not when piped, not for --json. */
+        _cleanup_(progress_freep) progress *display = NULL;
+        const char *term = getenv("TERM");
+        progress_mode mode = o.json ? PROGRESS_JSON
+                : isatty(STDERR_FILENO) && !(term && streq(term, "dumb")) ? PROGRESS_LIVE : PROGRESS_PLAIN;
+        r = progress_new(mode, &display);
+        if (r < 0 && mode == PROGRESS_LIVE) {
+                log_warning_errno(r, "Failed to set up the progress display, showing plain lines: %m");
+                r = progress_new(PROGRESS_PLAIN, &display);
+        }
+        if (r < 0) {
+                log_error_errno(r, "Out of memory");
+                return EXIT_FAILURE_GENERIC;
+        }
+
+        progress_task_start(display, "base image", NULL);
         r = base_ensure(recipe->base_definition, store, o.bootagent, false, &base);
+        progress_task_end(display, r >= 0);
         if (r < 0)
                 return r == -EINVAL ? EXIT_RECIPE_ERROR : EXIT_FAILURE_GENERIC;
-
-        if (o.plan)
-                return build_plan(recipe, &base, store, o.json) < 0 ? EXIT_FAILURE_GENERIC : EXIT_OK;
 
         /* Recorded before the steps run, so gc keeps what an interrupted build resumes from. */
         _cleanup_strv_free_ char **keys = NULL;
@@ -190,8 +219,7 @@ int cmd_build(int argc, char **argv) {
 
         _cleanup_(build_result_done) build_result result = {};
         int64_t t0 = time_now_ms();
-        build_progress progress = { .step = json_step_event };
-        r = build_steps_run(recipe, &base, store, o.json ? &progress : NULL, &result);
+        r = build_steps_run(recipe, &base, store, display, &result);
         if (r >= 0) {
                 r = template_current(store, recipe, &result);
                 if (r < 0) {
@@ -205,12 +233,13 @@ int cmd_build(int argc, char **argv) {
                 r = asprintf(&template_dir, "%s/templates/%s/%s", store, recipe->template_name,
                              recipe->template_version) < 0 ? log_error_errno(-ENOMEM, "Out of memory") : 0;
         } else if (r >= 0)
-                r = template_install(store, recipe, &base, &result, &template_dir);
+                r = template_install(store, recipe, &base, &result, display, &template_dir);
         if (r < 0) {
                 if (qemu_interrupted())
                         return 128 + qemu_interrupted();
                 return r == -EINVAL ? EXIT_RECIPE_ERROR : EXIT_FAILURE_GENERIC;
         }
+        display = progress_free(display);
         double seconds = (double) (time_now_ms() - t0) / 1000.0;
         size_t ran = 0;
         for (size_t i = 0; i < result.n_steps; i++)

@@ -221,7 +221,7 @@ int cmd_gc(int argc, char **argv) {
                 return EXIT_FAILURE_GENERIC;
         }
         for (struct dirent *de; d && (de = readdir(d));) {
-                _cleanup_free_ char *key = NULL, *layer = NULL, *done = NULL;
+                _cleanup_free_ char *key = NULL, *layer = NULL, *done = NULL, *packages = NULL;
                 const char *dot = strrchr(de->d_name, '.');
                 struct stat st;
 
@@ -230,7 +230,8 @@ int cmd_gc(int argc, char **argv) {
                         continue;
                 key = strndup(de->d_name, (size_t) (dot - de->d_name));
                 if (!key || asprintf(&layer, "%s/%s", layers, de->d_name) < 0 ||
-                    asprintf(&done, "%s/%s.done", layers, key) < 0) {
+                    asprintf(&done, "%s/%s.done", layers, key) < 0 ||
+                    asprintf(&packages, "%s/%s.packages.json", layers, key) < 0) {
                         closedir(d);
                         return log_error_errno(-ENOMEM, "Out of memory"), EXIT_FAILURE_GENERIC;
                 }
@@ -245,6 +246,9 @@ int cmd_gc(int argc, char **argv) {
                         log_warning_errno(errno, "Failed to remove %s: %m", layer);
                         continue;
                 }
+                /* A hygiene layer's package list (builder/build-steps.h) goes with it. */
+                if (!dry_run)
+                        (void) unlink(packages);
                 printf("%s %s (%.1f MiB)\n", dry_run ? "would remove" : "removed", layer,
                        (double) st.st_blocks * 512.0 / (1024.0 * 1024.0));
                 freed += (uint64_t) st.st_blocks * 512;

@@ -1,8 +1,9 @@
-/* imgbuild validate RECIPE...: parse and check every recipe, its includes, copied files and base
- * definition, without building. */
+/* imgbuild validate RECIPE...: parse and check every recipe, its includes, copied files, agent
+ * configs and base definition, without building. */
 #include <getopt.h>
 #include <stdio.h>
 
+#include "build-steps.h"
 #include "cli.h"
 #include "log.h"
 
@@ -10,9 +11,10 @@ static void validate_help(void) {
         printf("Usage: imgbuild validate [OPTIONS] RECIPE...\n"
                "\n"
                "Check recipes without building: syntax, variables, provider settings, included\n"
-               "files, copied files and the base image definition. Prints \"RECIPE: ok\" for each\n"
-               "good recipe and gcc-style errors for the others. Variables without a value are\n"
-               "allowed here (a build needs them).\n"
+               "files, copied files, agent configs (all but user and group names, which are\n"
+               "looked up in the build VM) and the base image definition. Prints \"RECIPE: ok\"\n"
+               "for each good recipe and gcc-style errors for the others. Variables without a\n"
+               "value are allowed here (a build needs them).\n"
                "\n"
                "Options:\n"
                "  -h, --help            show this help\n"
@@ -53,6 +55,8 @@ int cmd_validate(int argc, char **argv) {
         for (int i = optind; i < argc; i++) {
                 _cleanup_(recipe_freep) Recipe *recipe = NULL;
                 r = cli_load_recipe(argv[i], &o, &recipe);
+                if (r >= 0)
+                        r = build_steps_check(recipe);
                 if (r == -ENOMEM)
                         return EXIT_FAILURE_GENERIC;
                 if (r < 0) {

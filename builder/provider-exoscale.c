@@ -491,6 +491,13 @@ static int record_step(exo_build *b, const char *name, double seconds) {
         return 0;
 }
 
+/* STORE/exoscale/NAME/VERSION, where the build's manifest and package list go. */
+static char *output_dir(const exo_build *b) {
+        char *s;
+        return asprintf(&s, "%s/exoscale/%s/%s", b->store, b->recipe->template_name, b->recipe->template_version) < 0
+                       ? NULL : s;
+}
+
 /* Every step runs: there are no step layers in the cloud. */
 static int run_steps(exo_build *b) {
         const Recipe *recipe = b->recipe;
@@ -517,9 +524,16 @@ static int run_steps(exo_build *b) {
                         keep_agent = keep_agent || step->kind == RECIPE_STEP_AGENT;
                         r = build_step_run(&c, step);
                 } else {
-                        r = cloud_hygiene(b, &c, keep_agent);
+                        _cleanup_free_ char *dir = output_dir(b), *packages = NULL;
+                        if (!dir || asprintf(&packages, "%s/packages.json", dir) < 0)
+                                r = log_error_errno(-ENOMEM, "Out of memory");
+                        else if ((r = mkdir_p(dir, 0755)) < 0)
+                                log_error_errno(r, "Failed to create %s: %m", dir);
                         if (r >= 0)
-                                r = build_hygiene_run(&c, recipe->n_steps > 0 ? &recipe->steps[recipe->n_steps - 1] : NULL);
+                                r = cloud_hygiene(b, &c, keep_agent);
+                        if (r >= 0)
+                                r = build_hygiene_run(&c, recipe->n_steps > 0 ? &recipe->steps[recipe->n_steps - 1] : NULL,
+                                                      packages);
                 }
                 if (r < 0) {
                         if (interrupted)
@@ -666,18 +680,26 @@ static int snapshot_to_templates(exo_build *b) {
 
 /* STORE/exoscale/NAME/VERSION/manifest.json */
 static int write_manifest(exo_build *b, char **ret_path) {
-        _cleanup_free_ char *dir = NULL, *path = NULL, *text = NULL;
+        _cleanup_free_ char *dir = output_dir(b), *path = NULL, *text = NULL, *packages_path = NULL, *packages_text = NULL;
+        _cleanup_(json_decrefp) json_t *packages = NULL;
+        _cleanup_buf_ buf err = BUF_INIT(1024);
         char digest[SHA256_HEX_SIZE];
         int r;
 
         r = build_recipe_digest(b->recipe, digest);
         if (r < 0)
                 return log_error_errno(r, "Failed to hash the recipe's files: %m");
-        if (asprintf(&dir, "%s/exoscale/%s/%s", b->store, b->recipe->template_name, b->recipe->template_version) < 0 ||
-            asprintf(&path, "%s/manifest.json", dir) < 0)
+        if (!dir || asprintf(&path, "%s/manifest.json", dir) < 0 || asprintf(&packages_path, "%s/packages.json", dir) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
+        /* Written by hygiene from dpkg-query on the instance. */
+        r = read_file(packages_path, 16 * 1024 * 1024, &packages_text, NULL);
+        if (r >= 0)
+                r = json_parse(packages_text, strlen(packages_text), &packages, &err);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the package list %s: %s", packages_path,
+                                       err.len ? err.data : strerror(-r));
         _cleanup_(json_decrefp) json_t *m = json_pack(
-                "{s:{s:s, s:s}, s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s}, s:s, s:O, s:s, s:O, s:I}",
+                "{s:{s:s, s:s}, s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s}, s:s, s:O, s:s, s:O, s:O, s:I}",
                 "template", "name", b->recipe->template_name, "version", b->recipe->template_version,
                 "provider", "exoscale",
                 "build", b->build_id,
@@ -687,6 +709,7 @@ static int write_manifest(exo_build *b, char **ret_path) {
                 "steps", b->steps,
                 "step-cache", "none: every step ran on the instance",
                 "templates", b->templates,
+                "packages", packages,
                 "created", (json_int_t) time(NULL));
         if (!m || !(text = json_dump_compact(m)))
                 return log_error_errno(-ENOMEM, "Out of memory");

@@ -103,10 +103,18 @@ static int guest_grow_root(qemu_vm *vm) {
 
 int runner_run(const runner_config *config, runner_step *steps, size_t n, char **ret_disk) {
         _cleanup_(qemu_vm_freep) qemu_vm *vm = NULL;
+        _cleanup_(progress_freep) progress *plain = NULL;
         _cleanup_free_ char *layers_dir = NULL, *parent = NULL, *layer = NULL;
+        progress *p = config->progress;
         size_t first;
         int r;
 
+        if (!p) {
+                r = progress_new(PROGRESS_PLAIN, &plain);
+                if (r < 0)
+                        return log_error_errno(r, "Out of memory");
+                p = plain;
+        }
         r = runner_cached_prefix(config->store, steps, n, &first);
         if (r < 0)
                 return log_error_errno(r, "Failed to look up cached steps: %m");
@@ -115,7 +123,7 @@ int runner_run(const runner_config *config, runner_step *steps, size_t n, char *
                 steps[i].seconds = 0;
         }
         for (size_t i = 0; i < first; i++)
-                log_info("Step %zu/%zu %s: cached (%.12s)", i + 1, n, steps[i].name, steps[i].key);
+                progress_step_cached(p, i, n, steps[i].name, steps[i].key);
 
         if (first == 0)
                 parent = strdup(config->base->disk);
@@ -151,17 +159,19 @@ int runner_run(const runner_config *config, runner_step *steps, size_t n, char *
                 network = network || steps[i].network;
         qemu_vm_config vc = { .kernel = config->base->kernel, .initrd = config->base->initrd, .disk = layer,
                               .memory_mb = config->memory_mb, .cpus = config->cpus, .network = network };
+        progress_task_start(p, "booting the build VM", NULL);
         r = qemu_vm_start(&vc, &vm);
         if (r >= 0)
                 r = qemu_vm_wait_ready(vm, config->boot_timeout ?: 300);
         if (r >= 0 && grown)
                 r = guest_grow_root(vm);
+        progress_task_end(p, r >= 0);
         if (r < 0)
                 goto fail;
 
         for (size_t i = first; i < n; i++) {
                 int64_t start = time_now_ms();
-                log_info("Step %zu/%zu %s: running (%.12s)", i + 1, n, steps[i].name, steps[i].key);
+                progress_step_start(p, i, n, steps[i].name, steps[i].key);
 
                 qemu_vm_set_deadline(vm, config->step_timeout ?: 3600);
                 r = steps[i].run(qemu_vm_comm(vm), steps[i].userdata);
@@ -169,6 +179,7 @@ int runner_run(const runner_config *config, runner_step *steps, size_t n, char *
                         r = guest_sync(vm);
                 qemu_vm_set_deadline(vm, 0);
                 if (r < 0) {
+                        progress_step_end(p, false);
                         if (qemu_interrupted())
                                 r = log_error_errno(-EINTR, "Interrupted in step %zu, VM stopped", i + 1);
                         else if (qemu_deadline_expired())
@@ -186,6 +197,7 @@ int runner_run(const runner_config *config, runner_step *steps, size_t n, char *
                         if (r >= 0)
                                 r = runner_layer_path(config->store, steps[i + 1].key, &layer);
                         if (r < 0) {
+                                progress_step_end(p, false);
                                 log_error_errno(r, "Failed to prepare the layer of step %zu: %m", i + 2);
                                 goto fail;
                         }
@@ -195,11 +207,12 @@ int runner_run(const runner_config *config, runner_step *steps, size_t n, char *
                 if (r >= 0)
                         r = commit_layer(config->store, steps[i].key);
                 if (r < 0) {
+                        progress_step_end(p, false);
                         log_error_errno(r, "Failed to keep the layer of step %zu: %m", i + 1);
                         goto fail;
                 }
                 steps[i].seconds = (double) (time_now_ms() - start) / 1000.0;
-                log_info("Step %zu/%zu %s: done in %.1f s", i + 1, n, steps[i].name, steps[i].seconds);
+                progress_step_end(p, true);
         }
         if (ret_disk)
                 *ret_disk = TAKE_PTR(layer);

@@ -14,6 +14,7 @@
 
 #include "base.h"
 #include "comm-client.h"
+#include "progress.h"
 
 typedef struct runner_step {
         const char *key;     /* cache key, lower-case hex */
@@ -36,6 +37,7 @@ typedef struct runner_config {
         unsigned cpus;             /* 0: provider default */
         uint64_t disk_size;        /* bytes; 0: the base's. Grows (never shrinks) the disk and the
                                     * root file system in the first layer that is built */
+        progress *progress;        /* how steps and the boot are shown; NULL: plain log lines */
 } runner_config;
 
 /* Path of the layer for key (whether or not it exists). Returns 0 and a new string or -ENOMEM. */

@@ -26,7 +26,7 @@ static int link_or_copy(const char *from, const char *to) {
 }
 
 int template_install(const char *store, const Recipe *recipe, const base_image *base, const build_result *result,
-                     char **ret_dir) {
+                     progress *p, char **ret_dir) {
         _cleanup_free_ char *parent = NULL, *final = NULL, *tmp = NULL, *disk = NULL, *final_disk = NULL,
                             *kernel = NULL, *initrd = NULL, *manifest = NULL, *old = NULL;
         int r;
@@ -48,7 +48,7 @@ int template_install(const char *store, const Recipe *recipe, const base_image *
                 r = log_error_errno(-ENOMEM, "Out of memory");
                 goto fail;
         }
-        r = build_export(result->disk, disk);
+        r = build_export(result->disk, disk, p);
         if (r < 0)
                 goto fail;
         r = link_or_copy(base->kernel, kernel);

@@ -13,10 +13,10 @@
 #include "recipe.h"
 
 /* Export result->disk with the base's kernel and initrd and the manifest as NAME@VERSION,
- * replacing an older build of it. Returns 0 and the template directory in *ret_dir (may be NULL),
- * or -errno (logged). */
+ * replacing an older build of it; the export shows through progress (may be NULL). Returns 0 and
+ * the template directory in *ret_dir (may be NULL), or -errno (logged). */
 int template_install(const char *store, const Recipe *recipe, const base_image *base, const build_result *result,
-                     char **ret_dir);
+                     progress *p, char **ret_dir);
 
 /* Find NAME@VERSION in the store, as a bootable image (key empty, dir/kernel/initrd/disk set).
  * Returns 0, -ENOENT (not logged), -EINVAL for a malformed reference, or -errno. */

@@ -171,6 +171,9 @@ manifest=$store/exoscale/exotest/1/manifest.json
 [ "$(jq -r '.templates["ch-gva-2"]' "$manifest")" = "$t_gva" ] || fail "manifest: wrong ch-gva-2 template"
 [ "$(jq -r '.templates["de-fra-1"]' "$manifest")" = "$t_fra" ] || fail "manifest: wrong de-fra-1 template"
 [ "$(jq '[.steps[] | select(.cached == false)] | length' "$manifest")" = 5 ] || fail "manifest: 5 steps that ran"
+# The instance's installed packages, from dpkg-query during hygiene.
+jq -e '.packages | any(.name == "systemd" and (.version | length > 0))' "$manifest" >/dev/null ||
+    fail "manifest: no installed package list"
 grep -q 'Step 5/5 hygiene.*: done in' "$dir/build.log" || fail "no progress line for the hygiene step"
 grep -q "Instance .* running at 127.0.0.1" "$dir/build.log" || fail "no progress line for the instance"
 # The steps ran in the container's tree, not on the host.

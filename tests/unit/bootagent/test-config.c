@@ -126,6 +126,30 @@ static void test_errors(void) {
         expect_error("[pki]", "[pki", "agent.conf:23: section header without closing ']'");
 }
 
+/* The builder's check on its own host: names are left to the image, everything else is checked. */
+static void test_check(void) {
+        _cleanup_buf_ buf err = BUF_INIT(1024);
+        char text[4096];
+        const char *p = strstr(valid, "owner = 0:4");
+        CHECK(p);
+        snprintf(text, sizeof(text), "%.*sowner = no-such-user-here:no-such-group%s", (int) (p - valid), valid,
+                 p + strlen("owner = 0:4"));
+        CHECK_OK(config_check(text, "agent.conf", &err));
+        CHECK_OK(config_check(valid, "agent.conf", &err));
+        agent_config *c = NULL;
+        CHECK(config_parse(text, "agent.conf", &c, &err) == -EINVAL && !c); /* on this host: unknown */
+        buf_free(&err);
+        snprintf(text, sizeof(text), "%.*sowner = bad name%s", (int) (p - valid), valid, p + strlen("owner = 0:4"));
+        CHECK(config_check(text, "agent.conf", &err) == -EINVAL);
+        CHECK(err.data && strstr(err.data, "agent.conf:18: invalid value for 'owner'"));
+        buf_free(&err);
+        snprintf(text, sizeof(text), "%.*sowner = etcd:%s", (int) (p - valid), valid, p + strlen("owner = 0:4"));
+        CHECK(config_check(text, "agent.conf", &err) == -EINVAL);
+        buf_free(&err);
+        CHECK(config_check("[agent]\nrole = etcd\nbogus = 1\n", "x.conf", &err) == -EINVAL);
+        CHECK(err.data && strstr(err.data, "x.conf:3: unknown key 'bogus' in [agent]"));
+}
+
 static void test_load_missing(void) {
         agent_config *c = NULL;
         _cleanup_buf_ buf err = BUF_INIT(1024);
@@ -137,6 +161,7 @@ int main(void) {
         test_valid();
         test_defaults();
         test_errors();
+        test_check();
         test_load_missing();
         _cleanup_free_ char *p = config_path("/tmp/root", "/etc/x");
         CHECK_STREQ(p, "/tmp/root/etc/x");

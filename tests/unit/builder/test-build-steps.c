@@ -106,7 +106,7 @@ static void test_vm(const char *base_dir) {
         char exported[700], raw[700];
         snprintf(exported, sizeof(exported), "%s/t.qcow2", root);
         snprintf(raw, sizeof(raw), "%s/t.raw", root);
-        CHECK_OK(build_export(res.disk, exported));
+        CHECK_OK(build_export(res.disk, exported, NULL));
         char *info[] = { (char *) "qemu-img", (char *) "info", (char *) "--output=json", exported, NULL };
         buf qi = BUF_INIT(1 << 20);
         int status;
@@ -140,12 +140,16 @@ static void test_vm(const char *base_dir) {
         snprintf(want, sizeof(want), "\"key\":\"%s\"", res.steps[0].key);
         CHECK(strstr(m, want));
         CHECK(strstr(m, "\"name\":\"t\"") && strstr(m, "\"linux-image-cloud-amd64\""));
+        /* The installed packages, as dpkg in the guest saw them. */
+        CHECK(json_array_size(res.packages) > 100);
+        CHECK(strstr(m, "{\"arch\":\"amd64\",\"name\":\"linux-image-cloud-amd64\",\"version\":"));
         free(m);
 
         /* Rebuild: every step cached, nothing boots. */
         _cleanup_(build_result_done) build_result again = {};
         CHECK_OK(build_steps_run(recipe, &base, store, NULL, &again));
         CHECK(again.n_steps == 5 && again.steps[0].cached && again.steps[4].cached);
+        CHECK(json_equal(again.packages, res.packages));
         CHECK_STREQ(again.disk, res.disk);
 
         /* A pin the file does not match fails the download step (a new key: it runs again and
@@ -160,6 +164,24 @@ static void test_vm(const char *base_dir) {
         CHECK(build_steps_run(changed, &base, store, NULL, NULL) == -EBADMSG);
 }
 
+static void test_packages_from_dpkg(void) {
+        json_t *list = NULL;
+        CHECK_OK(build_packages_from_dpkg("ii  zlib1g 1:1.2.13.dfsg-1 amd64\n"
+                                          "rc  etcd-old 3.3 amd64\n"
+                                          "ii  etcd-server 3.4.23-4+b6 amd64\n"
+                                          "ii  base-files 12.4+deb12u8 amd64\n", &list));
+        char *text = json_dump_compact(list);
+        CHECK_STREQ(text, "[{\"arch\":\"amd64\",\"name\":\"base-files\",\"version\":\"12.4+deb12u8\"},"
+                          "{\"arch\":\"amd64\",\"name\":\"etcd-server\",\"version\":\"3.4.23-4+b6\"},"
+                          "{\"arch\":\"amd64\",\"name\":\"zlib1g\",\"version\":\"1:1.2.13.dfsg-1\"}]");
+        free(text);
+        json_decref(list);
+        CHECK_OK(build_packages_from_dpkg("", &list));
+        CHECK(json_array_size(list) == 0);
+        json_decref(list);
+        CHECK(build_packages_from_dpkg("ii  broken\n", &list) == -EBADMSG);
+}
+
 int main(void) {
         const char *src = getenv("IMGBUILD_SOURCE_DIR");
         const char *base_dir = getenv("IMGBUILD_TEST_BASE_DIR");
@@ -168,6 +190,7 @@ int main(void) {
         if (!src)
                 TEST_SKIP("IMGBUILD_SOURCE_DIR not set (run through ctest)");
         CHECK(mkdtemp(root));
+        test_packages_from_dpkg();
         /* The recipe finds its base as images/NAME next to its own directory. */
         snprintf(images, sizeof(images), "%s/images", src);
         snprintf(link, sizeof(link), "%s/images", root);

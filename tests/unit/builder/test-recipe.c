@@ -148,6 +148,14 @@ static void test_golden(void) {
         free(out);
         free(err);
 
+        /* A bad agent config stops a build before it looks at the store, let alone boots. */
+        CHECK(run_cli(&out, &err, "build", "--cache-dir", "/dev/null/store", "bad-agent-config.recipe", NULL) ==
+              EXIT_RECIPE_ERROR);
+        CHECK(startswith(err, "files/bad-agent.conf:5: error: unknown key 'bogus' in [agent]\n"));
+        CHECK(!strstr(err, "/dev/null/store"));
+        free(out);
+        free(err);
+
         /* validate goes on after a bad recipe and reports the good ones. */
         CHECK(run_cli(&out, &err, "validate", "bad-utf8.recipe", "good-minimal.recipe", NULL) == EXIT_RECIPE_ERROR);
         CHECK_STREQ(out, "good-minimal.recipe: ok\n");

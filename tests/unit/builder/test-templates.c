@@ -78,7 +78,7 @@ int main(void) {
 
         /* Installed: complete directory, manifest naming the final disk path. */
         _cleanup_free_ char *dir = NULL;
-        CHECK_OK(template_install(store, recipe, &base, &result, &dir));
+        CHECK_OK(template_install(store, recipe, &base, &result, NULL, &dir));
         _cleanup_free_ char *want = at("store/templates/web/2");
         CHECK_STREQ(dir, want);
         CHECK_OK(template_open(store, "web@2", &t));
@@ -98,7 +98,7 @@ int main(void) {
 
         /* A rebuild replaces the directory; no temporary is left next to it. */
         _cleanup_free_ char *dir2 = NULL;
-        CHECK_OK(template_install(store, recipe, &base, &result, &dir2));
+        CHECK_OK(template_install(store, recipe, &base, &result, NULL, &dir2));
         CHECK(template_current(store, recipe, &result) == 1);
         _cleanup_free_ char *parent = at("store/templates/web");
         char *ls[] = { (char *) "sh", (char *) "-c", (char *) "ls -A \"$0\" | tr '\\n' ' '", parent, NULL };

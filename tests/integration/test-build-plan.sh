@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# `imgbuild build --plan` builds nothing and needs no base disk: with an empty store it shows the
+# base and every step as a miss, exits 0 and leaves the store untouched; with the base (and a
+# step's committed layer) in the store those show as hits. No VM, no root: the store entries are
+# the files the lookups check, with the keys the plan printed.
+set -euo pipefail
+[ -n "${IMGBUILD:-}" ] && [ -x "$IMGBUILD" ] && [ -x "${BOOTAGENT:-}" ] || { echo "run through ctest" >&2; exit 77; }
+T=$(mktemp -d /tmp/imgbuild-plan.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+cd "$IMGBUILD_SOURCE_DIR"
+plan() { "$IMGBUILD" build --plan --cache-dir "$T/store" --bootagent "$BOOTAGENT" "$@" recipes/etcd.recipe; }
+steps=$("$IMGBUILD" inspect --json recipes/etcd.recipe | grep -c "\"kind\":")
+[ "$steps" -ge 3 ] || fail "inspect lists $steps steps"
+
+# 1. No store at all: everything misses, the base "will be built", nothing is created.
+plan > "$T/plan.txt" 2> "$T/plan.err" || fail "plan exited $? with an empty store: $(cat "$T/plan.err")"
+cat "$T/plan.txt"
+[ ! -e "$T/store" ] || fail "plan created the store: $(find "$T/store")"
+[ "$(wc -l < "$T/plan.txt")" = $((steps + 1)) ] || fail "plan lists $(wc -l < "$T/plan.txt") lines, expected base + $steps steps"
+grep -q '^miss  0 [0-9a-f]\{12\} base .*images/debian-12/image.conf (will be built)$' "$T/plan.txt" || fail "no base miss line"
+[ "$(grep -c '^miss ' "$T/plan.txt")" = $((steps + 1)) ] || fail "not every line is a miss"
+[ ! -s "$T/plan.err" ] || fail "plan printed errors: $(cat "$T/plan.err")"
+plan --json > "$T/plan.json" || fail "plan --json"
+[ "$(grep -c '"event":"plan".*"state":"miss"' "$T/plan.json")" = $((steps + 1)) ] || fail "json plan is not all misses"
+base_key=$(sed -n 's/.*"index":0,"key":"\([0-9a-f]*\)".*"step":"base".*/\1/p' "$T/plan.json")
+step1_key=$(sed -n 's/.*"index":1,"key":"\([0-9a-f]*\)".*/\1/p' "$T/plan.json")
+[ ${#base_key} = 64 ] && [ ${#step1_key} = 64 ] || fail "no keys in the json plan"
+
+# 2. An empty store directory stays empty.
+mkdir "$T/store"
+plan > /dev/null || fail "plan with an empty store directory"
+[ -z "$(ls -A "$T/store")" ] || fail "plan wrote into the store: $(ls -A "$T/store")"
+
+# 3. With the base disk in place the base is a hit and the steps still miss; with the first step's
+# committed layer that step is a hit too, and the rest miss.
+mkdir -p "$T/store/base/$base_key" "$T/store/layers"
+: > "$T/store/base/$base_key/disk.qcow2"
+plan > "$T/plan2.txt" || fail "plan with a base"
+grep -q "^hit   0 ${base_key:0:12} base .*image.conf\$" "$T/plan2.txt" || fail "base not a hit: $(head -1 "$T/plan2.txt")"
+[ "$(grep -c '^miss ' "$T/plan2.txt")" = "$steps" ] || fail "steps should all miss with only the base"
+: > "$T/store/layers/$step1_key.qcow2"
+echo "$step1_key" > "$T/store/layers/$step1_key.done"
+plan > "$T/plan3.txt" || fail "plan with a layer"
+grep -q "^hit   1 ${step1_key:0:12} packages " "$T/plan3.txt" || fail "step 1 not a hit: $(sed -n 2p "$T/plan3.txt")"
+[ "$(grep -c '^miss ' "$T/plan3.txt")" = $((steps - 1)) ] || fail "steps after the first should miss"
+echo ok
