@@ -2,8 +2,8 @@
 # `imgbuild pool --provider exoscale` against tests/fake-exoscale, no VM. The fake's member hook
 # (exo-member-hook.sh) turns each instance-pool member into a host bootagent + etcd on its lease
 # address, whose first boot discovers the pool through the fake's API. Checks: a 3-member pool on
-# template etcd@1 (its create killed half-way and resumed); a roll to etcd@2 with a writer running, stopped by a failed template update and
-# then half-way by a failed eviction (each error names the call) and resumed by a third run; afterwards every instance runs etcd@2,
+# template etcd-1 (its create killed half-way and resumed); a roll to etcd-2 with a writer running, stopped by a failed template update and
+# then half-way by a failed eviction (each error names the call) and resumed by a third run; afterwards every instance runs etcd-2,
 # etcd has exactly the 3 members as voters, every acknowledged key is there and the pool's list
 # fields survived the template updates (protocols.md §2.5); `pool delete` leaves no pool and no
 # instance in the fake and no process behind.
@@ -66,8 +66,8 @@ cat > "$T/seed.json" <<JSON
     "$SG2": { "id": "$SG2", "name": "ssh-from-bastion", "rules": [] } } },
   "zones": { "$ZONE": {
     "template": {
-      "$T1": { "id": "$T1", "name": "etcd@1", "visibility": "private", "zones": ["$ZONE"], "boot-mode": "legacy" },
-      "$T2": { "id": "$T2", "name": "etcd@2", "visibility": "private", "zones": ["$ZONE"], "boot-mode": "legacy" } },
+      "$T1": { "id": "$T1", "name": "etcd-1", "visibility": "private", "zones": ["$ZONE"], "boot-mode": "legacy" },
+      "$T2": { "id": "$T2", "name": "etcd-2", "visibility": "private", "zones": ["$ZONE"], "boot-mode": "legacy" } },
     "private-network": {
       "$NET": { "id": "$NET", "name": "etcd", "netmask": "255.255.255.0", "start-ip": "127.0.0.50", "end-ip": "127.0.0.89" } } } }
 }
@@ -99,7 +99,7 @@ chmod 600 "$T/tls/etcd.key"
 # waits for the scale operation (the member is not recorded yet: the resumed command must adopt it,
 # not scale again); on a slow machine maybe later, while the member joins.
 log "creating pool (ports $PORT_BASE.., fake API on $EXO_FAKE_PORT); killed at its second instance"
-IMGBUILD_EXOSCALE_POLL_MS=1500 "$IMGBUILD" pool create "$POOL" --provider exoscale --template etcd@1 --size 3 --zone "$ZONE" --private-network "$NET" \
+IMGBUILD_EXOSCALE_POLL_MS=1500 "$IMGBUILD" pool create "$POOL" --provider exoscale --template etcd-1 --size 3 --zone "$ZONE" --private-network "$NET" \
         --security-group "$SG1" --security-group "$SG2" --instance-type standard.small \
         --etcd-ca "$T/tls/ca.crt" --etcd-cert "$T/tls/etcd.crt" --etcd-key "$T/tls/etcd.key" --etcd-port "$(etcd_port)" \
         --start-timeout 120 --api-endpoint "http://127.0.0.1:$EXO_FAKE_PORT/{zone}/v2" 2> "$T/create.log" &
@@ -118,57 +118,57 @@ pool scale "$POOL" --size 3 2> "$T/resume.log" || { cat "$T/resume.log"; fail "r
 [ "$(fake_instances | jq length)" -eq 3 ] || fail "fake: resumed create left other than 3 instances: $(fake_instances)"
 [ "$(ctl member list -w json | jq '[.members[] | select(.isLearner != true)] | length')" -eq 3 ] || fail "3 voters after create"
 [ "$(fake_instances | jq "[.[] | select(.template.id == \"$T1\" and .state == \"running\")] | length")" -eq 3 ] ||
-        fail "fake: not 3 running instances on etcd@1: $(fake_instances)"
+        fail "fake: not 3 running instances on etcd-1: $(fake_instances)"
 # Each agent found its pool through the fake's API (own instance -> pool -> leases).
 pool_id=$(fake_pools | jq -r '.[0].id')
 [ "$(grep -l "stage discover: ok .*: pool $pool_id, " "$T"/members/*/agent.log | wc -l)" -eq 3 ] ||
         fail "not every agent discovered pool $pool_id"
 
 pool status "$POOL" --json > "$T/status.json" || fail "status"
-[ "$(jq '[.members[] | select(.etcd.healthy and .machine == "running" and .template == "etcd@1")] | length' "$T/status.json")" -eq 3 ] ||
+[ "$(jq '[.members[] | select(.etcd.healthy and .machine == "running" and .template == "etcd-1")] | length' "$T/status.json")" -eq 3 ] ||
         fail "status: $(cat "$T/status.json")"
 jq -e '.members[0].agent.error | test("not available on exoscale")' "$T/status.json" >/dev/null || fail "status: agent report"
 
 log "writing 200 keys"
 write_initial 200
 
-log "rolling to etcd@2 with a writer running; the first template update fails"
+log "rolling to etcd-2 with a writer running; the first template update fails"
 arm_failure() { curl -sf -X POST "http://127.0.0.1:$EXO_FAKE_PORT/_fake/fail?command=$1&reason=unavailable&message=injected" >/dev/null; }
 arm_failure update-instance-pool
 start_writer /data/w
-pool roll "$POOL" --template etcd@2 2> "$T/roll1.log" && fail "roll went through a failed template update"
+pool roll "$POOL" --template etcd-2 2> "$T/roll1.log" && fail "roll went through a failed template update"
 grep -q "changing the pool's template (PUT /instance-pool/ID): operation .* failed: unavailable: injected" "$T/roll1.log" ||
         fail "roll error does not name the call: $(tail -n 3 "$T/roll1.log")"
-[ "$(pool_json | jq -r '.roll_target')" = etcd@2 ] || fail "roll not checkpointed"
-[ "$(pool_json | jq '[.members[] | select(.state == "active" and .template == "etcd@1")] | length')" -eq 3 ] ||
+[ "$(pool_json | jq -r '.roll_target')" = etcd-2 ] || fail "roll not checkpointed"
+[ "$(pool_json | jq '[.members[] | select(.state == "active" and .template == "etcd-1")] | length')" -eq 3 ] ||
         fail "a failed template update changed the members"
 
 log "resuming the roll; the first eviction fails"
 arm_failure evict-instance-pool-members
-pool roll "$POOL" --template etcd@2 2> "$T/roll2.log" && fail "roll went through a failed eviction"
+pool roll "$POOL" --template etcd-2 2> "$T/roll2.log" && fail "roll went through a failed eviction"
 grep -q "evicting an instance (PUT /instance-pool/ID:evict): operation .* failed: unavailable: injected" "$T/roll2.log" ||
         fail "roll error does not name the call: $(tail -n 3 "$T/roll2.log")"
 [ "$(pool_json | jq '[.members[] | select(.state == "leaving")] | length')" -eq 1 ] || fail "no member left in flight"
 
 log "resuming the roll"
-pool roll "$POOL" --template etcd@2 2> "$T/roll3.log" || { cat "$T/roll3.log"; fail "resumed roll"; }
+pool roll "$POOL" --template etcd-2 2> "$T/roll3.log" || { cat "$T/roll3.log"; fail "resumed roll"; }
 stop_writer
 log "writes: $(wc -l < "$T/acked") acknowledged, availability $(write_availability)%, longest gap $(longest_outage_ms) ms"
 [ "$(wc -l < "$T/acked")" -gt 20 ] || fail "the writer got too few writes through"
 
-check_final etcd@2
+check_final etcd-2
 # Each failed run started one replacement; the last finished the second one and did the other two.
 [ "$(grep -c replacing "$T/roll1.log")" -eq 1 ] && [ "$(grep -c replacing "$T/roll2.log")" -eq 1 ] &&
         [ "$(grep -c replacing "$T/roll3.log")" -eq 2 ] || fail "expected replacements 1 + 1 + 2: $(grep -h replacing "$T"/roll?.log)"
 instances=$(fake_instances)
 [ "$(echo "$instances" | jq length)" -eq 3 ] || fail "fake: not 3 instances: $instances"
-[ "$(echo "$instances" | jq "[.[] | select(.template.id == \"$T2\")] | length")" -eq 3 ] || fail "fake: not all on etcd@2: $instances"
+[ "$(echo "$instances" | jq "[.[] | select(.template.id == \"$T2\")] | length")" -eq 3 ] || fail "fake: not all on etcd-2: $instances"
 [ "$(echo "$instances" | jq -r '[.[].id] | sort | join(" ")')" = "$(pool_json | jq -r '[.members[].id] | sort | join(" ")')" ] ||
         fail "fake instances are not the pool's members"
 # The template updates re-sent the pool's list fields (§2.5): they are still there.
 pools=$(fake_pools)
 [ "$(echo "$pools" | jq length)" -eq 1 ] || fail "fake: not one instance pool: $pools"
-[ "$(echo "$pools" | jq -r '.[0].template.id')" = "$T2" ] || fail "fake: pool template not etcd@2"
+[ "$(echo "$pools" | jq -r '.[0].template.id')" = "$T2" ] || fail "fake: pool template not etcd-2"
 [ "$(echo "$pools" | jq -r '.[0]["security-groups"] | map(.id) | sort | join(" ")')" = "$SG1 $SG2" ] ||
         fail "fake: security groups lost: $pools"
 [ "$(echo "$pools" | jq -r '.[0]["private-networks"] | map(.id) | join(" ")')" = "$NET" ] || fail "fake: private network lost: $pools"
@@ -178,7 +178,7 @@ pools=$(fake_pools)
 log "scaling to 4 and back to 3"
 pool scale "$POOL" --size 4 2> "$T/scale.log" || { cat "$T/scale.log"; fail "scale to 4"; }
 [ "$(ctl member list -w json | jq '[.members[] | select(.isLearner != true)] | length')" -eq 4 ] || fail "4 voters"
-[ "$(fake_instances | jq "[.[] | select(.template.id == \"$T2\")] | length")" -eq 4 ] || fail "fake: not 4 instances on etcd@2"
+[ "$(fake_instances | jq "[.[] | select(.template.id == \"$T2\")] | length")" -eq 4 ] || fail "fake: not 4 instances on etcd-2"
 pool scale "$POOL" --size 3 2> "$T/scale.log" || { cat "$T/scale.log"; fail "scale to 3"; }
 [ "$(ctl member list -w json | jq '.members | length')" -eq 3 ] || fail "not 3 etcd members after scaling down"
 [ "$(fake_instances | jq length)" -eq 3 ] || fail "fake: not 3 instances after scaling down"
