@@ -17,9 +17,11 @@ for tool in /usr/sbin/sshd ssh ssh-keygen systemd-nspawn mmdebstrap curl jq; do
 done
 [ -x "$FAKE" ] || { echo "skipped: $FAKE not built"; exit 77; }
 
-# sshd runs the AuthorizedKeysCommand only from root-owned directories no one else can write:
-# not /tmp. The tree goes here too (a few hundred MB, removed at exit).
+# The tree goes here (a few hundred MB, removed at exit).
 dir=$(mktemp -d "$IMGBUILD_BINARY_DIR/test-exoscale-build.XXXXXX")
+# sshd runs an AuthorizedKeysCommand only if every directory above it is root-owned and writable
+# by no one else, which the build directory need not be (a checkout under /tmp is not): /run is.
+keys_dir=$(mktemp -d /run/imgbuild-exoscale-build.XXXXXX)
 rootfs=$dir/rootfs
 store=$dir/store
 marker=/etc/imgbuild-exoscale-test
@@ -41,7 +43,7 @@ cleanup() {
     stop_instances
     [ -n "$sshd_pid" ] && kill "$sshd_pid" 2>/dev/null && wait "$sshd_pid" 2>/dev/null
     [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null && wait "$fake_pid" 2>/dev/null
-    rm -rf "$dir"
+    rm -rf "$dir" "$keys_dir"
 }
 trap cleanup EXIT
 
@@ -88,7 +90,7 @@ while :; do
     ssh_port=$((9000 + RANDOM % 1000))
     (exec 3<>"/dev/tcp/127.0.0.1/$ssh_port") 2>/dev/null || break
 done
-cat >"$dir/authorized-keys" <<EOF
+cat >"$keys_dir/authorized-keys" <<EOF
 #!/bin/sh
 exec curl -fsS $fake/_fake/ssh-keys
 EOF
@@ -100,13 +102,13 @@ cat >"$dir/instance" <<EOF
 echo \$\$ >>$dir/instance.pids
 exec systemd-nspawn --register=no --keep-unit --quiet --private-network -D $rootfs --pipe -- /bin/sh -c "\$SSH_ORIGINAL_COMMAND"
 EOF
-chmod 0755 "$dir/authorized-keys" "$dir/instance"
+chmod 0755 "$keys_dir/authorized-keys" "$dir/instance"
 ssh-keygen -q -t ed25519 -N '' -f "$dir/host_key" || fail "ssh-keygen failed"
 cat >"$dir/sshd_config" <<EOF
 HostKey $dir/host_key
 PidFile none
 AuthorizedKeysFile none
-AuthorizedKeysCommand $dir/authorized-keys
+AuthorizedKeysCommand $keys_dir/authorized-keys
 AuthorizedKeysCommandUser root
 ForceCommand $dir/instance
 PermitRootLogin prohibit-password
