@@ -361,6 +361,15 @@ static int build_argv(const qemu_vm_config *config, qemu_vm *vm, char ***ret) {
 
 #define ADD(s) do { if (r >= 0) r = strv_push(&a, (s)); } while (0)
 #define ADDF(...) do { if (r >= 0) r = strv_pushf(&a, __VA_ARGS__); } while (0)
+        if (!config->detached) {
+                /* A VM that belongs to this process dies with it, even when a SIGKILL leaves no
+                 * chance to clean up: util-linux's setpriv sets the parent-death signal, then
+                 * becomes QEMU (same PID). */
+                ADD("setpriv");
+                ADD("--pdeathsig");
+                ADD("KILL");
+                ADD("--");
+        }
         ADD("qemu-system-x86_64");
         ADD("-nodefaults");
         ADD("-nographic");
