@@ -73,7 +73,8 @@ int pool_cloud_init(pool_provider *p) {
             json_object_set_new(p->state, "api_key", json_string(api_key)) < 0 ||
             json_object_set_new(p->state, "api_secret", json_string(secret)) < 0 ||
             json_object_set_new(p->state, "etcd_token", json_string(token)) < 0 ||
-            json_object_set_new(p->state, "instances", json_array()) < 0 ? -ENOMEM : 0;
+            json_object_set_new(p->state, "instances", json_array()) < 0 ||
+            json_object_set_new(p->state, "next_index", json_integer(1)) < 0 ? -ENOMEM : 0;
         explicit_bzero(secret, strlen(secret));
         explicit_bzero(token, strlen(token));
         return r;
@@ -82,7 +83,7 @@ int pool_cloud_init(pool_provider *p) {
 int pool_cloud_write(pool_provider *p, int api_port, const char *api_url, int (*metadata_port)(pool_provider *p, int index),
                      buf *err) {
         _cleanup_json_ json_t *instances = json_array();
-        _cleanup_free_ char *path = NULL, *text = NULL;
+        _cleanup_free_ char *dir = NULL, *path = NULL, *text = NULL;
         json_t *inst;
         size_t i;
         int r;
@@ -115,9 +116,11 @@ int pool_cloud_write(pool_provider *p, int api_port, const char *api_url, int (*
         if (!cloud)
                 return -ENOMEM;
         text = json_dumps(cloud, JSON_INDENT(2) | JSON_SORT_KEYS);
-        if (!text || asprintf(&path, "%s/cloud/cloud.json", p->dir) < 0)
+        if (!text || asprintf(&dir, "%s/cloud", p->dir) < 0 || asprintf(&path, "%s/cloud.json", dir) < 0)
                 return -ENOMEM;
-        r = write_file_atomic(path, text, strlen(text), 0600, (uid_t) -1, (gid_t) -1);
+        r = mkdir_p(dir, 0700);
+        if (r >= 0)
+                r = write_file_atomic(path, text, strlen(text), 0600, (uid_t) -1, (gid_t) -1);
         explicit_bzero(text, strlen(text));
         if (r < 0)
                 buf_printf(err, "writing %s: %s", path, strerror(-r));
@@ -211,8 +214,10 @@ int pool_cloud_start(pool_provider *p, buf *err) {
         return buf_printf(err, "imgbuild serve not ready after 10 s, see %s", log_path), -ETIMEDOUT;
 }
 
-void pool_cloud_stop(pool_provider *p) {
+int pool_cloud_teardown(pool_provider *p, buf *err) {
+        (void) err;
         pool_stop_group((pid_t) json_integer_value(json_object_get(p->state, "serve_pid")), "imgbuild");
+        return 0;
 }
 
 int pool_cloud_wait_metadata(int port, buf *err) {

@@ -13,11 +13,12 @@
 #include "buf.h"
 #include "pool-provider.h"
 
-/* Create the pool's identifiers and API credentials in p->state unless there already. Returns 0,
+/* Create the pool's identifiers, API credentials and member numbering (next_index 1) in p->state
+ * unless there already. Returns 0,
  * -ENOMEM or -errno from the random source. */
 int pool_cloud_init(pool_provider *p);
 
-/* Rewrite DIR/cloud/cloud.json from p->state. api_url is the cloud API as members reach it;
+/* Rewrite DIR/cloud/cloud.json from p->state (creating DIR/cloud). api_url is the cloud API as members reach it;
  * metadata_port(p, index) gives each instance's metadata port, its Vault port is the next one.
  * Returns 0 or -errno (err says which file). */
 int pool_cloud_write(pool_provider *p, int api_port, const char *api_url, int (*metadata_port)(pool_provider *p, int index),
@@ -26,7 +27,8 @@ int pool_cloud_write(pool_provider *p, int api_port, const char *api_url, int (*
 /* Start the local cloud unless it runs (state serve_pid), in its own process group so it outlives
  * this command; wait until it serves. Returns 0 or -errno (err says why). */
 int pool_cloud_start(pool_provider *p, buf *err);
-void pool_cloud_stop(pool_provider *p);
+/* Stop the local cloud: the teardown operation of the providers that run one. Returns 0. */
+int pool_cloud_teardown(pool_provider *p, buf *err);
 
 /* Wait (up to 10 s) until the local cloud serves an instance's metadata on port (it re-reads
  * cloud.json when the file changes). */

@@ -96,7 +96,6 @@ static int write_cloud_json(pool_provider *p, buf *err) {
 }
 
 static int host_setup(pool_provider *p, buf *err) {
-        _cleanup_free_ char *cloud_dir = NULL;
         int r;
 
         if (pool_process_is((pid_t) state_int(p, "serve_pid"), "imgbuild"))
@@ -106,25 +105,13 @@ static int host_setup(pool_provider *p, buf *err) {
                 r = pool_cloud_init(p);
                 if (r < 0)
                         return r;
-                if (find_bootagent(&agent) < 0 || json_object_set_new(p->state, "bootagent", json_string(agent)) < 0 ||
-                    json_object_set_new(p->state, "next_index", json_integer(1)) < 0)
+                if (find_bootagent(&agent) < 0 || json_object_set_new(p->state, "bootagent", json_string(agent)) < 0)
                         return -ENOMEM;
         }
-        if (asprintf(&cloud_dir, "%s/cloud", p->dir) < 0)
-                return -ENOMEM;
-        r = mkdir_p(cloud_dir, 0700);
-        if (r < 0)
-                return buf_printf(err, "creating %s: %s", cloud_dir, strerror(-r)), r;
         r = write_cloud_json(p, err);
         if (r < 0)
                 return r;
         return pool_cloud_start(p, err);
-}
-
-static int host_teardown(pool_provider *p, buf *err) {
-        (void) err;
-        pool_cloud_stop(p);
-        return 0;
 }
 
 static int host_reserve_member(pool_provider *p, const char *template, char **ret_id, char **ret_ip, buf *err) {
@@ -333,7 +320,7 @@ int pool_host_provider_new(const char *dir, json_t *state, pool_provider **ret) 
         p->name = "host";
         p->state = state;
         p->setup = host_setup;
-        p->teardown = host_teardown;
+        p->teardown = pool_cloud_teardown;
         p->reserve_member = host_reserve_member;
         p->start_member = host_start_member;
         p->leave_member = host_leave_member;

@@ -139,22 +139,12 @@ static int write_client_cert(pool_provider *p, buf *err) {
 }
 
 static int qemu_setup(pool_provider *p, buf *err) {
-        _cleanup_free_ char *cloud_dir = NULL;
         int r;
 
-        if (!json_object_get(p->state, "pool_id")) {
-                r = pool_cloud_init(p);
-                if (r < 0)
-                        return r;
-                if (json_object_set_new(p->state, "next_index", json_integer(1)) < 0)
-                        return -ENOMEM;
-        }
+        r = pool_cloud_init(p);
+        if (r < 0)
+                return r;
         if (!pool_process_is((pid_t) state_int(p, "serve_pid"), "imgbuild")) {
-                if (asprintf(&cloud_dir, "%s/cloud", p->dir) < 0)
-                        return -ENOMEM;
-                r = mkdir_p(cloud_dir, 0700);
-                if (r < 0)
-                        return buf_printf(err, "creating %s: %s", cloud_dir, strerror(-r)), r;
                 r = write_cloud_json(p, err);
                 if (r >= 0)
                         r = pool_cloud_start(p, err);
@@ -163,12 +153,6 @@ static int qemu_setup(pool_provider *p, buf *err) {
         }
         /* After serve: it creates the CA on its first start. */
         return write_client_cert(p, err);
-}
-
-static int qemu_teardown(pool_provider *p, buf *err) {
-        (void) err;
-        pool_cloud_stop(p);
-        return 0;
 }
 
 static int qemu_reserve_member(pool_provider *p, const char *template, char **ret_id, char **ret_ip, buf *err) {
@@ -451,7 +435,7 @@ int pool_qemu_provider_new(const char *dir, json_t *state, pool_provider **ret) 
         p->name = "qemu";
         p->state = state;
         p->setup = qemu_setup;
-        p->teardown = qemu_teardown;
+        p->teardown = pool_cloud_teardown;
         p->reserve_member = qemu_reserve_member;
         p->boot_member = qemu_boot_member;
         p->start_member = qemu_start_member;
