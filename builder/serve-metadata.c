@@ -31,14 +31,14 @@ static const struct {
         { "vm-id", get_id },
 };
 
-static int reply_text(httpd_response *resp, int status, const char *text) {
+static int reply_text(http_server_response *resp, int status, const char *text) {
         resp->status = status;
         resp->content_type = "text/plain";
         buf_clear(&resp->body);
         return buf_puts(&resp->body, text);
 }
 
-static int reply_index(httpd_response *resp) {
+static int reply_index(http_server_response *resp) {
         int r = reply_text(resp, 200, "");
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(metadata_keys); i++)
                 r = buf_printf(&resp->body, "%s%s", metadata_keys[i].key,
@@ -46,7 +46,7 @@ static int reply_index(httpd_response *resp) {
         return r;
 }
 
-int serve_metadata(serve *s, const char *instance_id, const httpd_request *req, httpd_response *resp) {
+int serve_metadata(serve *s, const char *instance_id, const http_server_request *req, http_server_response *resp) {
         const cloud_instance *in = cloud_find_instance(s->cloud, instance_id);
         const char *key;
 

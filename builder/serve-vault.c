@@ -19,8 +19,8 @@
 typedef struct vault_call {
         serve *s;
         const char *instance_id;       /* whose listener the request came through */
-        const httpd_request *req;
-        httpd_response *resp;
+        const http_server_request *req;
+        http_server_response *resp;
         json_t *body;                  /* parsed request body (an object; empty for none) */
         const char *path;              /* after /v1/ */
         const char *rest;              /* what follows the route's prefix */
@@ -164,11 +164,11 @@ static int parse_duration(json_t *v, int64_t *ret) {
 
 /* ---- tokens and policies ---- */
 
-static const char *request_token(const httpd_request *req) {
-        const char *t = httpd_request_header(req, "x-vault-token"), *b;
+static const char *request_token(const http_server_request *req) {
+        const char *t = http_server_request_header(req, "x-vault-token"), *b;
         if (t && *t)
                 return t;
-        b = httpd_request_header(req, "authorization");
+        b = http_server_request_header(req, "authorization");
         return b ? startswith(b, "Bearer ") : NULL;
 }
 
@@ -353,7 +353,7 @@ static bool kv_path_ok(const char *p) {
 }
 
 static int vault_kv_read(vault_call *c) {
-        _cleanup_free_ char *version_text = httpd_query_param(c->req, "version");
+        _cleanup_free_ char *version_text = http_server_query_param(c->req, "version");
         int64_t version = 0;
         json_t *entry;
 
@@ -685,7 +685,7 @@ static int parse_body(vault_call *c, json_t **ret) {
         return 0;
 }
 
-int serve_vault(serve *s, const char *instance_id, const httpd_request *req, httpd_response *resp) {
+int serve_vault(serve *s, const char *instance_id, const http_server_request *req, http_server_response *resp) {
         _cleanup_json_ json_t *body = NULL;
         vault_call c = { .s = s, .instance_id = instance_id, .req = req, .resp = resp, .now = s->now() };
         const char *method = req->method;

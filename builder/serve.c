@@ -8,7 +8,7 @@
 #include "serve.h"
 #include "strv.h"
 
-int serve_reply_json(httpd_response *resp, int status, json_t *doc) {
+int serve_reply_json(http_server_response *resp, int status, json_t *doc) {
         _cleanup_json_ json_t *j = doc;
         if (!j)
                 return -ENOMEM;
@@ -21,7 +21,7 @@ int serve_reply_json(httpd_response *resp, int status, json_t *doc) {
         return buf_puts(&resp->body, text);
 }
 
-int serve_vault_error(httpd_response *resp, int status, const char *message) {
+int serve_vault_error(http_server_response *resp, int status, const char *message) {
         return serve_reply_json(resp, status, json_pack("{s:[s]}", "errors", message));
 }
 
@@ -30,7 +30,7 @@ static time_t real_now(void) { return time(NULL); }
 /* A listener's tag is its port; what the port serves, and for which instance, is looked up in
  * the current cloud.json at each request. So a port handed from a removed instance to a new one
  * (or moved between services) follows cloud.json without rebinding. */
-static int dispatch(const httpd_request *req, httpd_response *resp, void *userdata) {
+static int dispatch(const http_server_request *req, http_server_response *resp, void *userdata) {
         serve *s = userdata;
         const cloud_state *c = s->cloud;
         unsigned port;
@@ -45,7 +45,8 @@ static int dispatch(const httpd_request *req, httpd_response *resp, void *userda
                 if (port == c->instances[i].vault_port)
                         return serve_vault(s, c->instances[i].id, req, resp);
         }
-        /* An instance removed from cloud.json leaves its listener idle. */
+        /* A port cloud.json stopped naming is closed at the next reload (unbind_stale); until
+         * then, or for one that could not be closed, this. */
         return serve_vault_error(resp, 404, "no service on this port");
 }
 
@@ -57,13 +58,38 @@ static int bind_port(serve *s, uint16_t port, buf *err) {
         snprintf(tag, sizeof(tag), "port:%u", port);
         if (strv_contains(s->bound, tag))
                 return 0;
-        r = httpd_listen(s->httpd, "127.0.0.1", port, tag);
+        r = http_server_listen(s->http, "127.0.0.1", port, tag);
         if (r < 0) {
                 buf_clear(err);
                 (void) buf_printf(err, "127.0.0.1:%u: %s", port, strerror(-r));
                 return r;
         }
         return strv_push(&s->bound, tag);
+}
+
+static bool port_named(const cloud_state *c, unsigned port) {
+        if (port == c->api_port)
+                return true;
+        for (size_t i = 0; i < c->n_instances; i++)
+                if (port == c->instances[i].metadata_port || port == c->instances[i].vault_port)
+                        return true;
+        return false;
+}
+
+/* Close the listeners of ports the current cloud.json no longer names (a removed instance's, a
+ * moved one's old ports), so they refuse connections instead of answering 404 forever. */
+static void unbind_stale(serve *s) {
+        size_t j = 0;
+        for (size_t i = 0; s->bound && s->bound[i]; i++) {
+                unsigned port;
+                if (sscanf(s->bound[i], "port:%u", &port) == 1 && !port_named(s->cloud, port)) {
+                        (void) http_server_unlisten(s->http, s->bound[i]);
+                        free(s->bound[i]);
+                } else
+                        s->bound[j++] = s->bound[i];
+        }
+        if (s->bound)
+                s->bound[j] = NULL;
 }
 
 /* Bind every port cloud.json names. Keeps going past a failure so one busy port does not hide
@@ -120,7 +146,7 @@ int serve_new(const char *state_dir, serve **ret, buf *err) {
                 (void) buf_printf(err, "Failed to open %s: %s", vault_path, strerror(-r));
                 return r;
         }
-        if ((r = httpd_new(dispatch, s, &s->httpd)) < 0)
+        if ((r = http_server_new(dispatch, s, &s->http)) < 0)
                 return r;
         if ((r = bind_all(s, err)) < 0)
                 return r;
@@ -131,7 +157,7 @@ int serve_new(const char *state_dir, serve **ret, buf *err) {
 void serve_free(serve *s) {
         if (!s)
                 return;
-        httpd_free(s->httpd);
+        http_server_free(s->http);
         vault_store_free(s->vault);
         localpki_free(s->pki);
         cloud_state_free(s->cloud);
@@ -169,6 +195,7 @@ int serve_reload_if_changed(serve *s) {
         r = vault_store_seed(s->vault, s->cloud->kv_seeds, s->now());
         if (r < 0)
                 log_warning_errno(r, "serve: Failed to seed new KV secrets: %m");
+        unbind_stale(s);
         r = bind_all(s, &err);
         if (r < 0)
                 log_error("serve: Failed to listen on %s", err.data);
@@ -178,7 +205,7 @@ int serve_reload_if_changed(serve *s) {
 
 int serve_run(serve *s, volatile sig_atomic_t *stop) {
         while (!*stop) {
-                int r = httpd_step(s->httpd, 200);
+                int r = http_server_step(s->http, 200);
                 if (r < 0)
                         return r;
                 (void) serve_reload_if_changed(s);

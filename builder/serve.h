@@ -1,9 +1,10 @@
-/* `imgbuild serve`: the local cloud's services on one httpd event loop. Every port cloud.json
- * names gets a listener tagged "port:<n>"; each request is routed by looking the port up in the
- * current cloud.json: api_port -> the Exoscale-compatible API, an instance's metadata_port -> its
- * metadata service, its vault_port -> its Vault-compatible service. The port tells a handler who
- * is calling, the way the source IP does in the cloud. DIR/cloud.json is re-read when it changes,
- * and a port handed to another instance follows without rebinding. */
+/* `imgbuild serve`: the local cloud's services on one HTTP server event loop (lib/http-server.h).
+ * Every port cloud.json names gets a listener tagged "port:<n>"; each request is routed by
+ * looking the port up in the current cloud.json: api_port -> the Exoscale-compatible API, an
+ * instance's metadata_port -> its metadata service, its vault_port -> its Vault-compatible
+ * service. The port tells a handler who is calling, the way the source IP does in the cloud.
+ * DIR/cloud.json is re-read when it changes; a port handed to another instance follows without
+ * rebinding, and a port no instance names any more is closed (connection refused). */
 #pragma once
 
 #include <signal.h>
@@ -12,7 +13,7 @@
 
 #include "buf.h"
 #include "cloudstate.h"
-#include "httpd.h"
+#include "http-server.h"
 #include "localpki.h"
 #include "serve-vaultstore.h"
 
@@ -23,8 +24,8 @@ typedef struct serve {
         cloud_state *cloud;
         localpki *pki;
         vault_store *vault;
-        httpd *httpd;
-        char **bound;               /* tags ("port:<n>") of every listener bound so far */
+        http_server *http;
+        char **bound;               /* tags ("port:<n>") of every listener open */
         time_t (*now)(void);        /* clock; tests replace it */
 } serve;
 
@@ -35,7 +36,8 @@ int serve_new(const char *state_dir, serve **ret, buf *err);
 void serve_free(serve *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(serve *, serve_free);
 
-/* Re-read cloud.json if its mtime, size or inode changed; bind listeners for new instances.
+/* Re-read cloud.json if its mtime, size or inode changed; close the listeners of ports it no
+ * longer names and bind listeners for new ones.
  * An invalid new file, or a new port that cannot be bound, is logged and the service goes on.
  * Returns 1 if reloaded, 0 if unchanged or rejected. */
 int serve_reload_if_changed(serve *s);
@@ -46,11 +48,11 @@ int serve_run(serve *s, volatile sig_atomic_t *stop);
 
 /* The three services (serve-metadata.c, serve-vault.c, serve-api.c). instance_id: the instance
  * whose port the request came in on. */
-int serve_metadata(serve *s, const char *instance_id, const httpd_request *req, httpd_response *resp);
-int serve_vault(serve *s, const char *instance_id, const httpd_request *req, httpd_response *resp);
-int serve_api(serve *s, const httpd_request *req, httpd_response *resp);
+int serve_metadata(serve *s, const char *instance_id, const http_server_request *req, http_server_response *resp);
+int serve_vault(serve *s, const char *instance_id, const http_server_request *req, http_server_response *resp);
+int serve_api(serve *s, const http_server_request *req, http_server_response *resp);
 
 /* Reply with status and a JSON body {"errors":[message]} (Vault's error shape). */
-int serve_vault_error(httpd_response *resp, int status, const char *message);
+int serve_vault_error(http_server_response *resp, int status, const char *message);
 /* Reply with a JSON document (stolen reference). */
-int serve_reply_json(httpd_response *resp, int status, json_t *doc);
+int serve_reply_json(http_server_response *resp, int status, json_t *doc);

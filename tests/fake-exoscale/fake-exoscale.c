@@ -22,7 +22,7 @@
 #include "crypto.h"
 #include "exoapi.h"
 #include "exoscale.h"
-#include "httpd.h"
+#include "http-server.h"
 #include "json.h"
 #include "log.h"
 #include "spawn.h"
@@ -49,7 +49,7 @@ typedef struct call {
         fake *f;
         const char *zone;
         json_t *body;          /* parsed request body, NULL when there is none */
-        httpd_response *resp;
+        http_server_response *resp;
 } call;
 
 static void new_id(char out[37]) {
@@ -403,9 +403,9 @@ static int instance_create(call *c) {
         return operation(c, "create-instance", id, NULL);
 }
 
-static int instance_list(call *c, const httpd_request *req) {
-        _cleanup_free_ char *manager_id = httpd_query_param(req, "manager-id");
-        _cleanup_free_ char *manager_type = httpd_query_param(req, "manager-type");
+static int instance_list(call *c, const http_server_request *req) {
+        _cleanup_free_ char *manager_id = http_server_query_param(req, "manager-id");
+        _cleanup_free_ char *manager_type = http_server_query_param(req, "manager-type");
         json_t *list = json_array(), *inst;
         const char *id;
 
@@ -536,8 +536,8 @@ static int template_register(call *c) {
         return operation(c, "register-template", id, NULL);
 }
 
-static int template_list(call *c, const httpd_request *req) {
-        _cleanup_free_ char *visibility = httpd_query_param(req, "visibility");
+static int template_list(call *c, const http_server_request *req) {
+        _cleanup_free_ char *visibility = http_server_query_param(req, "visibility");
         json_t *list = json_array(), *t;
         const char *id;
 
@@ -850,7 +850,7 @@ static int instance_type_list(call *c) {
 }
 
 /* Route "/kind[/id[:action][/sub]]" (decoded, after "/{zone}/v2"). */
-static int route(call *c, const httpd_request *req, const char *rest) {
+static int route(call *c, const http_server_request *req, const char *rest) {
         _cleanup_free_ char *kind = NULL, *id = NULL, *sub = NULL;
         const char *method = req->method, *action = NULL;
 
@@ -939,10 +939,10 @@ static int route(call *c, const httpd_request *req, const char *rest) {
         return fail(c, 404, "no such endpoint");
 }
 
-static int control(call *c, const httpd_request *req) {
-        _cleanup_free_ char *command = httpd_query_param(req, "command");
-        _cleanup_free_ char *reason = httpd_query_param(req, "reason");
-        _cleanup_free_ char *message = httpd_query_param(req, "message");
+static int control(call *c, const http_server_request *req) {
+        _cleanup_free_ char *command = http_server_query_param(req, "command");
+        _cleanup_free_ char *reason = http_server_query_param(req, "reason");
+        _cleanup_free_ char *message = http_server_query_param(req, "message");
 
         if (streq(req->method, "GET") && streq(req->path, "/_fake/ssh-keys"))
                 return ssh_keys_text(c);
@@ -955,7 +955,7 @@ static int control(call *c, const httpd_request *req) {
         return reply(c, 200, json_object());
 }
 
-static int handle(const httpd_request *req, httpd_response *resp, void *userdata) {
+static int handle(const http_server_request *req, http_server_response *resp, void *userdata) {
         _cleanup_json_ json_t *body = NULL;
         _cleanup_free_ char *zone = NULL;
         call c = { .f = userdata, .resp = resp };
@@ -969,7 +969,7 @@ static int handle(const httpd_request *req, httpd_response *resp, void *userdata
                 return fail(&c, 404, "no such zone or endpoint");
         c.zone = zone;
 
-        const char *auth = httpd_request_header(req, "authorization");
+        const char *auth = http_server_request_header(req, "authorization");
         if (!auth)
                 return fail(&c, 403, "Missing Authorization header");
         switch (exo_verify(auth, req->method, req->raw_path, req->query, req->body, req->body_len,
@@ -1059,7 +1059,7 @@ static void on_signal(int sig) {
 }
 
 int main(int argc, char **argv) {
-        _cleanup_(httpd_freep) httpd *h = NULL;
+        _cleanup_(http_server_freep) http_server *h = NULL;
         _cleanup_buf_ buf err = {};
         fake f = { .pending_polls = 2 };
         int r, port;
@@ -1089,12 +1089,12 @@ int main(int argc, char **argv) {
                 goto out;
         }
         if (r >= 0)
-                r = httpd_new(handle, &f, &h);
+                r = http_server_new(handle, &f, &h);
         if (r < 0) {
                 log_error_errno(r, "Failed to set up: %m");
                 goto out;
         }
-        port = httpd_listen(h, "127.0.0.1", 0, NULL);
+        port = http_server_listen(h, "127.0.0.1", 0, NULL);
         if (port < 0) {
                 r = log_error_errno(port, "Failed to listen on 127.0.0.1: %m");
                 goto out;
@@ -1103,7 +1103,7 @@ int main(int argc, char **argv) {
         signal(SIGINT, on_signal);
         printf("%d\n", port);
         fflush(stdout);
-        r = httpd_run(h, &stop);
+        r = http_server_run(h, &stop);
         if (r < 0)
                 log_error_errno(r, "Failed to serve: %m");
 out:

@@ -70,10 +70,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         line[sp - line] = 0;
         char *headers[] = { token_header, NULL };
-        httpd_request req = { .method = line, .path = sp + 1, .raw_path = sp + 1, .query = "",
+        http_server_request req = { .method = line, .path = sp + 1, .raw_path = sp + 1, .query = "",
                               .headers = headers, .body = body, .body_len = strlen(body),
                               .peer_addr = "127.0.0.1", .listener_tag = "vault:i-1" };
-        httpd_response resp = { .status = 200, .body = BUF_INIT(0) };
+        http_server_response resp = { .status = 200, .body = BUF_INIT(0) };
 
         int r = serve_vault(S, "i-1", &req, &resp);
         if (r < 0 && r != -ENOMEM)

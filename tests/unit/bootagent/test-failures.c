@@ -1,4 +1,4 @@
-/* Bad inputs against a small fake (lib/httpd.h in a thread): metadata down or 404, Vault 403 /
+/* Bad inputs against a small fake (lib/http-server.h in a thread): metadata down or 404, Vault 403 /
  * 500 / garbage JSON, etcd unreachable. Every case ends with a bounded retry and a clear error;
  * a full `firstboot` run against a failing Vault writes no secret or certificate file. */
 #include <pthread.h>
@@ -14,7 +14,7 @@
 #include "firstboot.h"
 #include "fs.h"
 #include "http.h"
-#include "httpd.h"
+#include "http-server.h"
 #include "metadata.h"
 #include "vault.h"
 
@@ -30,46 +30,46 @@ static mode kv_mode = MODE_OK;
 static int requests;
 static volatile sig_atomic_t stop;
 
-static int handler(const httpd_request *req, httpd_response *resp, void *userdata) {
+static int handler(const http_server_request *req, http_server_response *resp, void *userdata) {
         __atomic_add_fetch(&requests, 1, __ATOMIC_SEQ_CST);
         if (startswith(req->path, "/latest/meta-data/")) {
                 const char *key = req->path + strlen("/latest/meta-data/");
                 resp->content_type = "text/plain";
                 if (streq(key, "instance-id"))
-                        return httpd_respond(resp, 200, "i-1");
+                        return http_server_respond(resp, 200, "i-1");
                 if (streq(key, "availability-zone"))
-                        return httpd_respond(resp, 200, "local");
+                        return http_server_respond(resp, 200, "local");
                 if (streq(key, "local-ipv4") || streq(key, "public-ipv4"))
-                        return httpd_respond(resp, 200, "127.0.0.1");
-                return httpd_respond(resp, 404, "not found");
+                        return http_server_respond(resp, 200, "127.0.0.1");
+                return http_server_respond(resp, 404, "not found");
         }
         if (streq(req->path, "/v1/sys/health"))
-                return httpd_respond(resp, 200, "{\"initialized\":true,\"sealed\":false}");
+                return http_server_respond(resp, 200, "{\"initialized\":true,\"sealed\":false}");
         if (streq(req->path, "/v1/auth/exoscale/login") || streq(req->path, "/v1/auth/token/renew-self")) {
                 switch (vault_mode) {
-                case MODE_403: return httpd_respond(resp, 403, "{\"errors\":[\"permission denied\"]}");
-                case MODE_500: return httpd_respond(resp, 500, "{\"errors\":[\"internal error\"]}");
-                case MODE_GARBAGE: return httpd_respond(resp, 200, "{\"auth\": <html>");
+                case MODE_403: return http_server_respond(resp, 403, "{\"errors\":[\"permission denied\"]}");
+                case MODE_500: return http_server_respond(resp, 500, "{\"errors\":[\"internal error\"]}");
+                case MODE_GARBAGE: return http_server_respond(resp, 200, "{\"auth\": <html>");
                 case MODE_OK: break;
                 }
-                return httpd_respond(resp, 200, "{\"auth\":{\"client_token\":\"tok\",\"lease_duration\":60}}");
+                return http_server_respond(resp, 200, "{\"auth\":{\"client_token\":\"tok\",\"lease_duration\":60}}");
         }
         if (startswith(req->path, "/v1/secret/data/")) {
                 switch (kv_mode) {
-                case MODE_500: return httpd_respond(resp, 503, "{\"errors\":[\"sealed\"]}");
-                case MODE_GARBAGE: return httpd_respond(resp, 200, "[\"not\",\"an\",\"object\"]");
-                case MODE_403: return httpd_respond(resp, 403, "{\"errors\":[\"permission denied\"]}");
+                case MODE_500: return http_server_respond(resp, 503, "{\"errors\":[\"sealed\"]}");
+                case MODE_GARBAGE: return http_server_respond(resp, 200, "[\"not\",\"an\",\"object\"]");
+                case MODE_403: return http_server_respond(resp, 403, "{\"errors\":[\"permission denied\"]}");
                 case MODE_OK: break;
                 }
-                return httpd_respond(resp, 200, "{\"data\":{\"data\":{\"token\":\"s3cret\"}}}");
+                return http_server_respond(resp, 200, "{\"data\":{\"data\":{\"token\":\"s3cret\"}}}");
         }
         if (startswith(req->path, "/v1/pki/issue/"))
-                return httpd_respond(resp, 500, "{\"errors\":[\"pki backend down\"]}");
-        return httpd_respond(resp, 404, "{\"errors\":[]}");
+                return http_server_respond(resp, 500, "{\"errors\":[\"pki backend down\"]}");
+        return http_server_respond(resp, 404, "{\"errors\":[]}");
 }
 
 static void *serve(void *h) {
-        httpd_run(h, &stop);
+        http_server_run(h, &stop);
         return NULL;
 }
 
@@ -180,11 +180,11 @@ static void test_firstboot_pki_down(int port) {
 }
 
 int main(void) {
-        _cleanup_(httpd_freep) httpd *h = NULL;
+        _cleanup_(http_server_freep) http_server *h = NULL;
         pthread_t t;
         CHECK_OK(http_global_init());
-        CHECK_OK(httpd_new(handler, NULL, &h));
-        int port = httpd_listen(h, "127.0.0.1", 0, "fake");
+        CHECK_OK(http_server_new(handler, NULL, &h));
+        int port = http_server_listen(h, "127.0.0.1", 0, "fake");
         CHECK_OK(port);
         CHECK(pthread_create(&t, NULL, serve, h) == 0);
 

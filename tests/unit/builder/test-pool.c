@@ -1,5 +1,5 @@
 /* The pool core (pool.c) against a scripted in-memory provider and a fake etcd cluster served
- * over the v3 JSON gateway paths by lib/httpd in a thread: persistence, converge, the rolling
+ * over the v3 JSON gateway paths by lib/http-server in a thread: persistence, converge, the rolling
  * state machine (surge before leave, never fewer voters than the size), resume after a failed
  * step, abort, the quorum floor, and removal of a member that could not leave by itself. */
 #include <errno.h>
@@ -11,7 +11,7 @@
 
 #include "../check.h"
 #include "fs.h"
-#include "httpd.h"
+#include "http-server.h"
 #include "json.h"
 #include "pool.h"
 
@@ -52,7 +52,7 @@ static void event(const char *what, const char *ip) {
         snprintf(events + strlen(events), sizeof(events) - strlen(events), "%s %s;", what, ip);
 }
 
-static int handler(const httpd_request *req, httpd_response *resp, void *userdata) {
+static int handler(const http_server_request *req, http_server_response *resp, void *userdata) {
         char ip[32];
         const char *rest;
         int r = 0;
@@ -67,11 +67,11 @@ static int handler(const httpd_request *req, httpd_response *resp, void *userdat
                 voters += world[i].in_cluster;
         bool quorum = voters_up() > voters / 2;
         if (!m || !m->up || !m->in_cluster || !quorum)
-                r = httpd_respond(resp, 503, "{\"health\":\"false\"}");
+                r = http_server_respond(resp, 503, "{\"health\":\"false\"}");
         else if (streq(rest, "/health"))
-                r = httpd_respond(resp, 200, "{\"health\":\"true\"}");
+                r = http_server_respond(resp, 200, "{\"health\":\"true\"}");
         else if (streq(rest, "/v3/cluster/member/list")) {
-                r = httpd_respond(resp, 200, "{\"members\":[");
+                r = http_server_respond(resp, 200, "{\"members\":[");
                 bool first = true;
                 for (size_t i = 0; r >= 0 && i < n_world; i++)
                         if (world[i].in_cluster) {
@@ -91,11 +91,11 @@ static int handler(const httpd_request *req, httpd_response *resp, void *userdat
                                 world[i].in_cluster = false;
                                 event("removed", world[i].ip);
                         }
-                r = httpd_respond(resp, 200, "{}");
+                r = http_server_respond(resp, 200, "{}");
         } else if (streq(rest, "/v3/maintenance/status"))
-                r = httpd_respond(resp, 200, "{\"header\":{\"member_id\":\"%llu\"},\"leader\":\"1\"}", m->etcd_id);
+                r = http_server_respond(resp, 200, "{\"header\":{\"member_id\":\"%llu\"},\"leader\":\"1\"}", m->etcd_id);
         else
-                r = httpd_respond(resp, 404, "{}");
+                r = http_server_respond(resp, 404, "{}");
         pthread_mutex_unlock(&lock);
         return r;
 }
@@ -241,22 +241,22 @@ static void check_clean(pool *p) {
 
 static volatile sig_atomic_t stop_server;
 static void *serve_thread(void *h) {
-        httpd_run(h, &stop_server);
+        http_server_run(h, &stop_server);
         return NULL;
 }
 
 int main(void) {
         char dir[] = "/tmp/test-pool.XXXXXX";
         _cleanup_buf_ buf err = BUF_INIT(4096);
-        _cleanup_(httpd_freep) httpd *h = NULL;
+        _cleanup_(http_server_freep) http_server *h = NULL;
         pool *p = NULL, *other = NULL;
         pthread_t thread;
         int r;
 
         CHECK(mkdtemp(dir));
         setenv("IMGBUILD_STATE_DIR", dir, 1);
-        CHECK_OK(httpd_new(handler, NULL, &h));
-        r = httpd_listen(h, "127.0.0.1", 0, NULL);
+        CHECK_OK(http_server_new(handler, NULL, &h));
+        r = http_server_listen(h, "127.0.0.1", 0, NULL);
         CHECK_OK(r);
         port = (uint16_t) r;
         CHECK(pthread_create(&thread, NULL, serve_thread, h) == 0);

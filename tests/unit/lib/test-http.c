@@ -1,5 +1,5 @@
-/* http client against the project's own httpd on 127.0.0.1 (run in a thread): methods, headers,
- * bodies, body cap, retries and backoff under a deadline, error texts. */
+/* http client against the project's own HTTP server (lib/http-server.h) on 127.0.0.1 (run in a
+ * thread): methods, headers, bodies, body cap, retries and backoff under a deadline, error texts. */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -14,11 +14,11 @@
 
 #include "check.h"
 #include "http.h"
-#include "httpd.h"
+#include "http-server.h"
 #include "strv.h"
 
 typedef struct server {
-        httpd *h;
+        http_server *h;
         pthread_t thread;
         volatile sig_atomic_t stop;
         int run_result;
@@ -37,14 +37,14 @@ static int64_t now_ms(void) {
         return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int handler(const httpd_request *req, httpd_response *resp, void *userdata) {
+static int handler(const http_server_request *req, http_server_response *resp, void *userdata) {
         server *s = userdata;
 
         if (streq(req->path, "/echo")) {
-                const char *x = httpd_request_header(req, "x-test");
-                const char *ct = httpd_request_header(req, "content-type");
-                const char *cl = httpd_request_header(req, "content-length");
-                const char *expect = httpd_request_header(req, "expect");
+                const char *x = http_server_request_header(req, "x-test");
+                const char *ct = http_server_request_header(req, "content-type");
+                const char *cl = http_server_request_header(req, "content-length");
+                const char *expect = http_server_request_header(req, "expect");
                 resp->content_type = "text/plain; charset=utf-8";
                 int r = strv_push(&resp->headers, "X-Served: 1");
                 if (r < 0)
@@ -68,30 +68,30 @@ static int handler(const httpd_request *req, httpd_response *resp, void *userdat
         if (streq(req->path, "/flaky")) {
                 /* 503 for the first three requests, then success */
                 int n = atomic_fetch_add(&s->hits, 1) + 1;
-                return n <= 3 ? httpd_respond(resp, 503, "{\"error\":\"busy\"}")
-                              : httpd_respond(resp, 200, "{\"attempt\":%d}", n);
+                return n <= 3 ? http_server_respond(resp, 503, "{\"error\":\"busy\"}")
+                              : http_server_respond(resp, 200, "{\"attempt\":%d}", n);
         }
         if (streq(req->path, "/status")) {
                 atomic_fetch_add(&s->hits, 1);
-                _cleanup_free_ char *code = httpd_query_param(req, "code");
-                return httpd_respond(resp, code ? atoi(code) : 200, "{}");
+                _cleanup_free_ char *code = http_server_query_param(req, "code");
+                return http_server_respond(resp, code ? atoi(code) : 200, "{}");
         }
         if (streq(req->path, "/slow")) {
                 sleep_ms(400);
-                return httpd_respond(resp, 200, "{}");
+                return http_server_respond(resp, 200, "{}");
         }
-        return httpd_respond(resp, 404, "{\"error\":\"not found\"}");
+        return http_server_respond(resp, 404, "{\"error\":\"not found\"}");
 }
 
 static void *server_thread(void *userdata) {
         server *s = userdata;
-        s->run_result = httpd_run(s->h, &s->stop);
+        s->run_result = http_server_run(s->h, &s->stop);
         return NULL;
 }
 
 static void server_start(server *s) {
-        CHECK_OK(httpd_new(handler, s, &s->h));
-        int r = httpd_listen(s->h, "127.0.0.1", 0, "test");
+        CHECK_OK(http_server_new(handler, s, &s->h));
+        int r = http_server_listen(s->h, "127.0.0.1", 0, "test");
         CHECK_OK(r);
         s->port = (uint16_t) r;
         CHECK(pthread_create(&s->thread, NULL, server_thread, s) == 0);
@@ -101,7 +101,7 @@ static void server_stop(server *s) {
         s->stop = 1;
         CHECK(pthread_join(s->thread, NULL) == 0);
         CHECK_OK(s->run_result);
-        httpd_free(s->h);
+        http_server_free(s->h);
 }
 
 static char *url(const server *s, const char *path) {

@@ -1,0 +1,693 @@
+/* The HTTP server on libmicrohttpd. MHD parses requests and writes replies; this file adds what
+ * the services need on top:
+ * - one MHD daemon per listener (the daemon's closure is the listener, so a handler sees its
+ *   tag), each in MHD_USE_EPOLL mode without threads of its own. One poll() over the daemons'
+ *   epoll descriptors, then MHD_run() on each, all in the caller's thread: handlers never run
+ *   concurrently, across listeners either.
+ * - the request target as sent (MHD_OPTION_URI_LOG_CALLBACK), split and decoded here, so the
+ *   raw path and raw query are available and decoding rules stay the ones the services expect.
+ * - the body cap (Content-Length first, then the running total) and a whole-exchange deadline
+ *   per connection with millisecond resolution (MHD's own timeout is an idle timeout in whole
+ *   seconds; it stays as a backstop). A connection past its deadline is shut down(), which MHD
+ *   sees as the peer going away; the descriptor stays MHD's to close.
+ * - a back-off when out of descriptors: MHD retries a failed accept() on every run when the
+ *   daemon has no connection of its own, and its listen socket is level-triggered, so poll()
+ *   would return at once forever. Such a listener is left out of poll() for
+ *   HTTP_SERVER_EMFILE_BACKOFF_MS at a time (its daemon still runs on the timer). */
+#include "http-server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "strv.h"
+#include "time-util.h"
+
+#define HTTP_SERVER_EMFILE_BACKOFF_MS 100
+
+typedef struct conn conn;
+
+typedef struct listener {
+        http_server *server;
+        struct MHD_Daemon *daemon;
+        int epoll_fd;              /* MHD's; readable when the daemon has work */
+        int listen_fd;             /* MHD's (it closes it in MHD_stop_daemon()) */
+        char *tag;
+        bool closing;              /* unlisten from a handler: stop after this step */
+        int64_t backoff_until;     /* out of descriptors: not polled before this (monotonic ms) */
+} listener;
+
+/* One TCP connection (MHD's socket context). */
+struct conn {
+        http_server *server;
+        int fd;
+        int64_t deadline;          /* monotonic ms */
+        bool expired;              /* shut down for its deadline */
+        conn *prev, *next;
+};
+
+/* One request (MHD's request context, created by the URI log callback). */
+typedef struct request {
+        char *uri;                 /* the request target as sent */
+        bool started;              /* the access handler has seen the head */
+        bool failed;               /* an error reply is queued, ignore any body */
+        bool too_large;            /* the body passed the cap: drop the rest, then 413 */
+        buf body;
+} request;
+
+struct http_server {
+        http_server_handler handler;
+        void *userdata;
+        listener **listeners;
+        size_t n_listeners;
+        conn *conns;
+        struct pollfd *pfds;
+        size_t pfds_cap;
+        int io_timeout_ms;
+        bool in_step;
+};
+
+/* ---- our part of request parsing ---- */
+
+void http_server_target_done(http_server_target *t) {
+        free(t->raw_path);
+        free(t->path);
+        free(t->query);
+        *t = (http_server_target){};
+}
+
+int http_server_parse_target(const char *target, size_t len, http_server_target *ret) {
+        _cleanup_(http_server_target_done) http_server_target t = {};
+        const char *q;
+        int r;
+
+        /* origin-form only: "/path[?query]"; anything else must arrive percent-encoded */
+        if (len == 0 || target[0] != '/')
+                return -EBADMSG;
+        for (size_t i = 0; i < len; i++)
+                if (target[i] <= 0x20 || target[i] >= 0x7f)
+                        return -EBADMSG;
+        q = memchr(target, '?', len);
+        t.raw_path = strndup(target, (size_t) ((q ? q : target + len) - target));
+        t.query = q ? strndup(q + 1, (size_t) (target + len - q - 1)) : strdup("");
+        if (!t.raw_path || !t.query)
+                return -ENOMEM;
+        r = http_unescape(t.raw_path, strlen(t.raw_path), false, &t.path);
+        if (r < 0)
+                return r;
+        *ret = t;
+        t = (http_server_target){};
+        return 0;
+}
+
+char *http_server_query_lookup(const char *query, const char *name) {
+        const char *p = query;
+        while (p && *p) {
+                const char *amp = strchr(p, '&'), *end = amp ? amp : p + strlen(p);
+                const char *eq = memchr(p, '=', (size_t) (end - p));
+                const char *name_end = eq ? eq : end;
+                _cleanup_free_ char *key = NULL;
+                if (http_unescape(p, (size_t) (name_end - p), true, &key) == 0 && streq(key, name)) {
+                        char *value = NULL;
+                        if (!eq)
+                                return strdup("");
+                        if (http_unescape(eq + 1, (size_t) (end - eq - 1), true, &value) == 0)
+                                return value;
+                        return NULL;
+                }
+                p = amp ? amp + 1 : NULL;
+        }
+        return NULL;
+}
+
+/* ---- request/response helpers for handlers ---- */
+
+const char *http_server_request_header(const http_server_request *req, const char *name) {
+        size_t n = strlen(name);
+        for (char **h = req->headers; h && *h; h++)
+                if (strncasecmp(*h, name, n) == 0 && (*h)[n] == ':' && (*h)[n + 1] == ' ')
+                        return *h + n + 2;
+        return NULL;
+}
+
+char *http_server_query_param(const http_server_request *req, const char *name) {
+        return http_server_query_lookup(req->query, name);
+}
+
+int http_server_respond(http_server_response *resp, int status, const char *fmt, ...) {
+        va_list ap;
+        resp->status = status;
+        buf_clear(&resp->body);
+        va_start(ap, fmt);
+        int r = buf_vprintf(&resp->body, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+/* ---- replies ---- */
+
+/* Reply bodies may hold secrets (tokens, keys): wiped when MHD is done with them. */
+static void wipe_free(void *cls) {
+        buf *b = cls;
+        buf_free_secret(b);
+        free(b);
+}
+
+static bool header_is_safe(const char *h) { return !strpbrk(h, "\r\n"); }
+
+static void conn_extend(struct MHD_Connection *connection) {
+        const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        conn *c = ci ? ci->socket_context : NULL;
+        /* Taking the reply gets a fresh timeout, as reading the request had. */
+        if (c && !c->expired)
+                c->deadline = time_now_ms() + c->server->io_timeout_ms;
+}
+
+/* Queue a reply; takes body. Returns an MHD result for the access handler. */
+static enum MHD_Result queue(struct MHD_Connection *connection, int status,
+                             const char *content_type, char **headers, buf *body) {
+        buf *b = malloc(sizeof(*b));
+        if (!b) {
+                buf_free_secret(body);
+                return MHD_NO;
+        }
+        *b = *body;
+        *body = (buf){};
+        struct MHD_Response *resp =
+                MHD_create_response_from_buffer_with_free_callback_cls(b->len, b->data, wipe_free, b);
+        if (!resp) {
+                wipe_free(b);
+                return MHD_NO;
+        }
+        bool ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) == MHD_YES &&
+                  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;
+        for (char **hd = headers; ok && hd && *hd; hd++) {
+                const char *colon = strchr(*hd, ':');
+                _cleanup_free_ char *name = colon ? strndup(*hd, (size_t) (colon - *hd)) : NULL;
+                if (!name) {
+                        ok = false;
+                        break;
+                }
+                const char *value = colon + 1;
+                value += strspn(value, " \t");
+                ok = MHD_add_response_header(resp, name, value) == MHD_YES;
+        }
+        enum MHD_Result res = ok ? MHD_queue_response(connection, (unsigned) status, resp) : MHD_NO;
+        MHD_destroy_response(resp);
+        if (res == MHD_YES)
+                conn_extend(connection);
+        return res;
+}
+
+static enum MHD_Result queue_error(struct MHD_Connection *connection, request *rq, int status,
+                                   const char *message) {
+        _cleanup_buf_ buf body = {};
+        rq->failed = true;
+        if (buf_printf(&body, "{\"error\":\"%s\"}", message) < 0)
+                return MHD_NO;
+        return queue(connection, status, "application/json", NULL, &body);
+}
+
+/* ---- the access handler ---- */
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value) {
+        char ***headers = cls;
+        (void) kind;
+        _cleanup_free_ char *entry = NULL;
+        if (asprintf(&entry, "%s: %s", key, strempty(value)) < 0)
+                return MHD_NO;
+        for (char *p = entry; *p != ':'; p++)
+                *p = (char) (*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+        return strv_consume(headers, TAKE_PTR(entry)) < 0 ? MHD_NO : MHD_YES;
+}
+
+static bool is_tchar(char c) {
+        /* RFC 9110 token characters */
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* Checks on the head that MHD (at its default strictness) leaves to us. Refused:
+ * - a header name that is not a token ("Bad Name: x"): MHD keeps the space in the name;
+ * - Content-Length headers that disagree, or Content-Length next to Transfer-Encoding: the two
+ *   ways a request means different things to different parsers (request smuggling). MHD takes
+ *   the first Content-Length and lets Transfer-Encoding win. */
+static bool head_malformed(char **headers, bool *ret_has_length, size_t *ret_length) {
+        const char *length = NULL;
+        bool te = false;
+        for (char **h = headers; h && *h; h++) {
+                const char *v, *colon = strchr(*h, ':');
+                for (const char *p = *h; p < colon; p++)
+                        if (!is_tchar(*p))
+                                return true;
+                if ((v = startswith(*h, "content-length: "))) {
+                        if (length && !streq(length, v))
+                                return true;
+                        length = v;
+                } else if (startswith(*h, "transfer-encoding: "))
+                        te = true;
+        }
+        if (length && te)
+                return true;
+        *ret_has_length = length;
+        *ret_length = 0;
+        if (length) {
+                /* MHD has checked it is a number; saturate rather than overflow */
+                for (const char *p = length; *p >= '0' && *p <= '9'; p++) {
+                        if (*ret_length > HTTP_SERVER_MAX_BODY) {
+                                *ret_length = HTTP_SERVER_MAX_BODY + 1;
+                                break;
+                        }
+                        *ret_length = *ret_length * 10 + (size_t) (*p - '0');
+                }
+        }
+        return false;
+}
+
+static enum MHD_Result dispatch(listener *l, struct MHD_Connection *connection, const char *method,
+                                request *rq) {
+        http_server *h = l->server;
+        http_server_response resp = { .status = 200, .body = BUF_INIT(0) };
+        _cleanup_(http_server_target_done) http_server_target t = {};
+        _cleanup_(strv_freep) char **headers = NULL;
+        char peer[INET6_ADDRSTRLEN] = "";
+        enum MHD_Result res;
+        int r;
+
+        r = http_server_parse_target(rq->uri, strlen(rq->uri), &t);
+        if (r == -EBADMSG)
+                return queue_error(connection, rq, 400, "malformed request");
+        if (r < 0)
+                return MHD_NO;
+        if (MHD_get_connection_values(connection, MHD_HEADER_KIND, collect_header, &headers) < 0)
+                return MHD_NO;
+        if (!headers && !(headers = calloc(1, sizeof(char *))))
+                return MHD_NO;
+
+        const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ci && ci->client_addr) {
+                const struct sockaddr *sa = ci->client_addr;
+                if (sa->sa_family == AF_INET6)
+                        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) sa)->sin6_addr, peer,
+                                  sizeof(peer));
+                else if (sa->sa_family == AF_INET)
+                        inet_ntop(AF_INET, &((const struct sockaddr_in *) sa)->sin_addr, peer,
+                                  sizeof(peer));
+        }
+
+        if (buf_append(&rq->body, "", 0) < 0) /* so the body is a string even when empty */
+                return MHD_NO;
+        http_server_request req = {
+                .method = method,
+                .path = t.path,
+                .raw_path = t.raw_path,
+                .query = t.query,
+                .headers = headers,
+                .body = rq->body.data,
+                .body_len = rq->body.len,
+                .peer_addr = peer,
+                .listener_tag = l->tag,
+        };
+        r = h->handler(&req, &resp, h->userdata);
+        for (char **hd = resp.headers; r >= 0 && hd && *hd; hd++)
+                if (!header_is_safe(*hd) || !strchr(*hd, ':'))
+                        r = -EINVAL;
+        if (r < 0) {
+                char message[128];
+                snprintf(message, sizeof(message), "internal error: %s", strerror(-r));
+                res = queue_error(connection, rq, 500, message);
+        } else
+                res = queue(connection, resp.status > 0 ? resp.status : 200,
+                            resp.content_type ? resp.content_type : "application/json",
+                            resp.headers, &resp.body);
+        strv_free(resp.headers);
+        buf_free_secret(&resp.body);
+        return res;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls) {
+        listener *l = cls;
+        request *rq = *req_cls;
+        (void) url;
+        (void) version;
+
+        if (!rq)
+                return MHD_NO; /* the URI log callback failed to allocate */
+
+        if (!rq->started) {
+                _cleanup_(strv_freep) char **headers = NULL;
+                bool has_length = false;
+                size_t length = 0;
+
+                rq->started = true;
+                if (MHD_get_connection_values(connection, MHD_HEADER_KIND, collect_header, &headers) < 0)
+                        return MHD_NO;
+                if (head_malformed(headers, &has_length, &length))
+                        return queue_error(connection, rq, 400, "malformed request");
+                /* Refused from the head alone, before any of the body is read. */
+                if (has_length && length > HTTP_SERVER_MAX_BODY)
+                        return queue_error(connection, rq, 413, "request body too large");
+                return MHD_YES;
+        }
+
+        if (*upload_data_size > 0) {
+                size_t n = *upload_data_size;
+                *upload_data_size = 0;
+                if (rq->failed)
+                        return MHD_YES;
+                if (rq->too_large)
+                        return MHD_YES;
+                int r = buf_append(&rq->body, upload_data, n);
+                if (r == -ENOBUFS) {
+                        /* A chunked body past the cap. MHD 0.9.75 takes no reply in the middle
+                         * of a body, so the rest is read and dropped, and 413 goes out at its
+                         * end; the connection's deadline bounds how long that may take. */
+                        rq->too_large = true;
+                        buf_free_secret(&rq->body);
+                        return MHD_YES;
+                }
+                return r < 0 ? MHD_NO : MHD_YES;
+        }
+
+        if (rq->failed)
+                return MHD_YES; /* the error reply is queued already */
+        if (rq->too_large)
+                return queue_error(connection, rq, 413, "request body too large");
+        return dispatch(l, connection, method, rq);
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *connection) {
+        (void) cls;
+        (void) connection;
+        request *rq = calloc(1, sizeof(*rq));
+        if (!rq)
+                return NULL;
+        rq->uri = strdup(uri);
+        if (!rq->uri) {
+                free(rq);
+                return NULL;
+        }
+        rq->body = BUF_INIT(HTTP_SERVER_MAX_BODY);
+        return rq;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *connection, void **req_cls,
+                         enum MHD_RequestTerminationCode toe) {
+        request *rq = *req_cls;
+        (void) cls;
+        (void) connection;
+        (void) toe;
+        if (!rq)
+                return;
+        free(rq->uri);
+        buf_free_secret(&rq->body); /* request bodies carry secrets too (KV writes) */
+        free(rq);
+        *req_cls = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *connection, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+        listener *l = cls;
+        http_server *h = l->server;
+
+        if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+                const union MHD_ConnectionInfo *ci =
+                        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+                conn *c = calloc(1, sizeof(*c));
+                if (!c || !ci) {
+                        /* No deadline of ours then; MHD's idle timeout still applies. */
+                        free(c);
+                        return;
+                }
+                c->server = h;
+                c->fd = ci->connect_fd;
+                c->deadline = time_now_ms() + h->io_timeout_ms;
+                c->next = h->conns;
+                if (h->conns)
+                        h->conns->prev = c;
+                h->conns = c;
+                *socket_context = c;
+                return;
+        }
+
+        conn *c = *socket_context;
+        if (!c)
+                return;
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                h->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        free(c);
+        *socket_context = NULL;
+}
+
+/* ---- server ---- */
+
+int http_server_new(http_server_handler handler, void *userdata, http_server **ret) {
+        http_server *h = calloc(1, sizeof(*h));
+        if (!h)
+                return -ENOMEM;
+        h->handler = handler;
+        h->userdata = userdata;
+        h->io_timeout_ms = HTTP_SERVER_IO_TIMEOUT_MS;
+        *ret = h;
+        return 0;
+}
+
+static void listener_free(listener *l) {
+        if (!l)
+                return;
+        if (l->daemon)
+                MHD_stop_daemon(l->daemon); /* closes the listen socket and every connection */
+        free(l->tag);
+        free(l);
+}
+
+void http_server_free(http_server *h) {
+        if (!h)
+                return;
+        for (size_t i = 0; i < h->n_listeners; i++)
+                listener_free(h->listeners[i]);
+        free(h->listeners);
+        free(h->pfds);
+        free(h);
+}
+
+void http_server_set_io_timeout(http_server *h, int timeout_ms) {
+        h->io_timeout_ms = timeout_ms > 0 ? timeout_ms : HTTP_SERVER_IO_TIMEOUT_MS;
+}
+
+static int bind_socket(const char *addr, uint16_t port, int *ret_fd, int *ret_family,
+                       uint16_t *ret_port) {
+        struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
+                                  .ai_socktype = SOCK_STREAM };
+        struct addrinfo *ai = NULL;
+        struct sockaddr_storage bound;
+        socklen_t bound_len = sizeof(bound);
+        char service[8];
+        int one = 1, r;
+
+        snprintf(service, sizeof(service), "%u", port);
+        r = getaddrinfo(addr ? addr : "127.0.0.1", service, &hints, &ai);
+        if (r != 0)
+                return r == EAI_SYSTEM ? negative_errno() : -EADDRNOTAVAIL;
+
+        _cleanup_close_ int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+                r = negative_errno();
+                freeaddrinfo(ai);
+                return r;
+        }
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+            bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0 ||
+            getsockname(fd, (struct sockaddr *) &bound, &bound_len) < 0) {
+                r = negative_errno();
+                freeaddrinfo(ai);
+                return r;
+        }
+        freeaddrinfo(ai);
+        *ret_family = bound.ss_family;
+        *ret_port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *) &bound)->sin6_port)
+                                                : ntohs(((struct sockaddr_in *) &bound)->sin_port);
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int http_server_listen(http_server *h, const char *addr, uint16_t port, const char *tag) {
+        _cleanup_close_ int fd = -1;
+        int family = 0, r;
+        uint16_t bound_port = 0;
+
+        r = bind_socket(addr, port, &fd, &family, &bound_port);
+        if (r < 0)
+                return r;
+
+        listener **ls = realloc(h->listeners, (h->n_listeners + 1) * sizeof(*ls));
+        if (!ls)
+                return -ENOMEM;
+        h->listeners = ls;
+        listener *l = calloc(1, sizeof(*l));
+        if (!l)
+                return -ENOMEM;
+        l->server = h;
+        l->epoll_fd = -1;
+        l->listen_fd = fd;
+        l->tag = strdup(strempty(tag));
+        if (!l->tag) {
+                free(l);
+                return -ENOMEM;
+        }
+
+        /* MHD's timeout is whole seconds of idleness: a backstop behind our deadline. */
+        unsigned idle_s = (unsigned) (h->io_timeout_ms + 999) / 1000 + 1;
+        unsigned flags = MHD_USE_EPOLL | (family == AF_INET6 ? MHD_USE_IPv6 : 0);
+        l->daemon = MHD_start_daemon(
+                flags, 0, NULL, NULL, on_request, l,
+                MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,
+                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HTTP_SERVER_MAX_HEAD,
+                MHD_OPTION_CONNECTION_LIMIT, (unsigned) HTTP_SERVER_MAX_CONNECTIONS,
+                MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
+                /* 1: refuse requests with a space in the target or without Host over HTTP/1.1?
+                 * The latter breaks curl-less clients of ours, so stay at MHD's default. */
+                MHD_OPTION_STRICT_FOR_CLIENT, 0,
+                MHD_OPTION_URI_LOG_CALLBACK, on_uri, (void *) NULL,
+                MHD_OPTION_NOTIFY_COMPLETED, on_completed, (void *) NULL,
+                MHD_OPTION_NOTIFY_CONNECTION, on_connection, (void *) l,
+                MHD_OPTION_END);
+        if (!l->daemon) {
+                free(l->tag);
+                free(l);
+                return -EIO; /* MHD says no more (it logs nothing without MHD_USE_ERROR_LOG) */
+        }
+        TAKE_FD(fd); /* the daemon's now */
+        const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+        if (!di) {
+                listener_free(l);
+                return -EIO;
+        }
+        l->epoll_fd = di->epoll_fd;
+        h->listeners[h->n_listeners++] = l;
+        return bound_port;
+}
+
+/* Stop the listeners marked closing. Not while a daemon runs (a handler may have marked it). */
+static void reap_closing(http_server *h) {
+        size_t j = 0;
+        for (size_t i = 0; i < h->n_listeners; i++) {
+                if (h->listeners[i]->closing)
+                        listener_free(h->listeners[i]);
+                else
+                        h->listeners[j++] = h->listeners[i];
+        }
+        h->n_listeners = j;
+}
+
+int http_server_unlisten(http_server *h, const char *tag) {
+        int n = 0;
+        for (size_t i = 0; i < h->n_listeners; i++)
+                if (!h->listeners[i]->closing && streq(h->listeners[i]->tag, strempty(tag))) {
+                        h->listeners[i]->closing = true;
+                        n++;
+                }
+        if (!h->in_step)
+                reap_closing(h);
+        return n;
+}
+
+/* After a run: is a connection still waiting on this listener because accept() failed for want
+ * of a descriptor? Only checked when one is waiting, so it costs nothing normally. */
+static bool out_of_descriptors(listener *l) {
+        struct pollfd p = { .fd = l->listen_fd, .events = POLLIN };
+        if (poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN))
+                return false;
+        int fd = fcntl(l->listen_fd, F_DUPFD_CLOEXEC, 0);
+        if (fd >= 0) {
+                close(fd);
+                return false;
+        }
+        return errno == EMFILE || errno == ENFILE;
+}
+
+int http_server_step(http_server *h, int timeout_ms) {
+        size_t n = h->n_listeners, np = 0;
+        int64_t now = time_now_ms();
+        int r;
+
+        if (n > h->pfds_cap) {
+                struct pollfd *p = realloc(h->pfds, n * sizeof(*p));
+                if (!p)
+                        return -ENOMEM;
+                h->pfds = p;
+                h->pfds_cap = n;
+        }
+        for (size_t i = 0; i < n; i++) {
+                listener *l = h->listeners[i];
+                MHD_UNSIGNED_LONG_LONG t;
+                if (l->backoff_until > now) {
+                        int64_t left = l->backoff_until - now;
+                        if (timeout_ms < 0 || left < timeout_ms)
+                                timeout_ms = (int) left;
+                } else
+                        h->pfds[np++] = (struct pollfd){ .fd = l->epoll_fd, .events = POLLIN };
+                if (MHD_get_timeout(l->daemon, &t) == MHD_YES &&
+                    (timeout_ms < 0 || t < (MHD_UNSIGNED_LONG_LONG) timeout_ms))
+                        timeout_ms = (int) t;
+        }
+        for (conn *c = h->conns; c; c = c->next)
+                if (!c->expired && (timeout_ms < 0 || c->deadline - now < timeout_ms))
+                        timeout_ms = c->deadline - now > 0 ? (int) (c->deadline - now) : 0;
+
+        r = poll(h->pfds, np, timeout_ms);
+        if (r < 0 && errno != EINTR)
+                return negative_errno();
+
+        h->in_step = true;
+        now = time_now_ms();
+        /* Connections past their deadline: shut down, so MHD finds them closed and drops them
+         * in the run below. */
+        for (conn *c = h->conns; c; c = c->next)
+                if (!c->expired && now >= c->deadline) {
+                        (void) shutdown(c->fd, SHUT_RDWR);
+                        c->expired = true;
+                }
+        /* By index: a handler may add listeners (appended) while we go. */
+        for (size_t i = 0; i < h->n_listeners; i++) {
+                listener *l = h->listeners[i];
+                if (l->closing)
+                        continue;
+                (void) MHD_run(l->daemon);
+                if (out_of_descriptors(l))
+                        l->backoff_until = now + HTTP_SERVER_EMFILE_BACKOFF_MS;
+                else
+                        l->backoff_until = 0;
+        }
+        h->in_step = false;
+        reap_closing(h);
+        return 0;
+}
+
+int http_server_run(http_server *h, volatile sig_atomic_t *stop) {
+        while (!*stop) {
+                int r = http_server_step(h, 200);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}

@@ -1,0 +1,103 @@
+/* The HTTP/1.1 server of the project's local services (metadata, Vault-compatible secrets, pool
+ * API) and of the test fakes: libmicrohttpd (MHD) underneath, one MHD daemon per listener, all
+ * driven from one poll() loop in the caller's thread, so handlers run one at a time and need no
+ * locks. One request per connection (every reply says "Connection: close"). Each listener
+ * carries a tag so a handler knows which port the caller came through (that is how local
+ * services bind a caller's identity, the way a source IP does in the cloud). */
+#pragma once
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+typedef struct http_server http_server;
+
+typedef struct http_server_request {
+        const char *method;
+        const char *path;          /* decoded path, without query */
+        const char *raw_path;      /* path as sent (escaped), without query */
+        const char *query;         /* raw query string after '?', "" if none */
+        char **headers;            /* "name: value", names lower-cased */
+        const char *body;          /* NUL-terminated for convenience */
+        size_t body_len;
+        const char *peer_addr;     /* textual peer IP */
+        const char *listener_tag;  /* tag given to http_server_listen() */
+} http_server_request;
+
+typedef struct http_server_response {
+        int status;                /* default 200 */
+        const char *content_type;  /* default "application/json" (static string) */
+        char **headers;            /* extra "Name: value" headers, owned */
+        buf body;
+} http_server_response;
+
+/* Handler: fill resp. A negative return sends 500 with a JSON error body. Runs in the thread
+ * that calls http_server_step()/http_server_run(). */
+typedef int (*http_server_handler)(const http_server_request *req, http_server_response *resp,
+                                   void *userdata);
+
+/* Returns 0 and a server without listeners in *ret, or -ENOMEM. */
+int http_server_new(http_server_handler handler, void *userdata, http_server **ret);
+/* Listen on addr:port (numeric IPv4 or IPv6 address, NULL: 127.0.0.1; port 0 = ephemeral). tag
+ * is copied (may be NULL: ""). May be called between steps of a running server and from a
+ * handler. Returns the bound port (> 0) or -errno (-EADDRINUSE, ...). */
+int http_server_listen(http_server *h, const char *addr, uint16_t port, const char *tag);
+/* Close every listener whose tag is tag, with its open connections: its port stops answering
+ * (connection refused). From a handler, the close happens at the end of the current step.
+ * Returns the number of listeners closed (0 if none had the tag). */
+int http_server_unlisten(http_server *h, const char *tag);
+/* Serve until *stop becomes non-zero (checked at least every 200 ms) or an error occurs.
+ * Handlers run in the loop, so a slow handler delays everyone; slow clients do not (all socket
+ * I/O is non-blocking). Returns 0 when stopped or -errno. */
+int http_server_run(http_server *h, volatile sig_atomic_t *stop);
+/* Serve at most one poll round of up to timeout_ms; for callers that drive the loop themselves.
+ * Returns 0 or -errno. */
+int http_server_step(http_server *h, int timeout_ms);
+/* Change the per-connection I/O timeout for connections accepted from now on (default
+ * HTTP_SERVER_IO_TIMEOUT_MS; <= 0 restores it). */
+void http_server_set_io_timeout(http_server *h, int timeout_ms);
+void http_server_free(http_server *h);
+DEFINE_TRIVIAL_CLEANUP_FUNC(http_server *, http_server_free);
+
+/* Lookup a request header (name case-insensitive). Returns the value or NULL. */
+const char *http_server_request_header(const http_server_request *req, const char *name);
+/* Lookup a query parameter (decoded copy, caller frees) or NULL. Names and values are
+ * percent-decoded with '+' meaning space; the first match wins. A parameter without '='
+ * yields "". */
+char *http_server_query_param(const http_server_request *req, const char *name);
+/* Convenience: set status and a JSON body from a printf format. Returns 0 or -ENOMEM/-ENOBUFS. */
+int http_server_respond(http_server_response *resp, int status, const char *fmt, ...) _printf_(3, 4);
+
+/* Limits on one request.
+ * - The head (request line and headers) must fit MHD's per-connection memory pool of
+ *   HTTP_SERVER_MAX_HEAD bytes, which also holds MHD's own bookkeeping, so the usable head is
+ *   a few KiB less. Over it: 431 (headers) or 414 (request line), sent by MHD.
+ * - A body over HTTP_SERVER_MAX_BODY gets 413: from the Content-Length before any of the body
+ *   is read, or, for a chunked body, as soon as the running total passes the cap.
+ * - A connection whose request is not complete within the I/O timeout after accept (or whose
+ *   reply is not taken within it after the handler ran) is closed without a reply; trickling
+ *   bytes does not extend it.
+ * - At most HTTP_SERVER_MAX_CONNECTIONS open connections per listener; more wait in the
+ *   kernel's backlog. */
+#define HTTP_SERVER_MAX_HEAD (64u * 1024u)
+#define HTTP_SERVER_MAX_BODY (8u * 1024u * 1024u)
+#define HTTP_SERVER_IO_TIMEOUT_MS 10000
+#define HTTP_SERVER_MAX_CONNECTIONS 512
+
+/* The part of request parsing that is ours (MHD parses the rest): the request target as sent.
+ * It must be origin-form ("/path[?query]", visible ASCII only). */
+typedef struct http_server_target {
+        char *raw_path;            /* as sent, without query */
+        char *path;                /* percent-decoded ('+' stays '+') */
+        char *query;               /* after '?', "" if none */
+} http_server_target;
+
+/* Split and decode the len bytes of target into *ret (free with http_server_target_done()).
+ * Returns 0; -EBADMSG for a target that is not origin-form, has bytes outside visible ASCII,
+ * a malformed escape or an encoded NUL in the path (400); -ENOMEM. */
+int http_server_parse_target(const char *target, size_t len, http_server_target *ret);
+void http_server_target_done(http_server_target *t);
+/* Lookup a parameter in a raw query string, as http_server_query_param() does. */
+char *http_server_query_lookup(const char *query, const char *name);
