@@ -211,7 +211,7 @@ static void copy_fields(json_t *dst, json_t *src, const char *const *fields, siz
         }
 }
 
-/* ---- what cloud builds (builder/provider-exoscale.c) need beyond the above ---- */
+/* ---- what cloud builds (builder/provider/exoscale/provider-exoscale.c) need beyond the above ---- */
 
 /* Every instance is reachable at 127.0.0.1: the test's sshd stands in for it. */
 static void instance_assign_public_ip(json_t *inst) {

@@ -11,6 +11,7 @@
 
 #include "base.h"
 #include "build-steps.h"
+#include "export.h"
 #include "cli.h"
 #include "cloud-journal.h"
 #include "comm-client.h"
@@ -352,7 +353,7 @@ static int ssh_argv(exo_build *b, const char *command, char ***ret) {
         return 0;
 }
 
-/* Shared libraries bootagent needs (as in builder/base.c); a stock template may lack some. */
+/* Shared libraries bootagent needs (as in builder/store/base.c); a stock template may lack some. */
 static const char install_agent_script[] =
         "set -e; umask 022; mkdir -p /usr/local/bin; t=/usr/local/bin/.bootagent.imgbuild; "
         "cat > \"$t\"; chmod 0755 \"$t\"; mv -f \"$t\" /usr/local/bin/bootagent; "

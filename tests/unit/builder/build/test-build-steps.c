@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "build-steps.h"
+#include "export.h"
 #include "check.h"
 #include "crypto.h"
 #include "fs.h"

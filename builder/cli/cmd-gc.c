@@ -246,7 +246,7 @@ int cmd_gc(int argc, char **argv) {
                         log_warning_errno(errno, "Failed to remove %s: %m", layer);
                         continue;
                 }
-                /* A hygiene layer's package list (builder/build-steps.h) goes with it. */
+                /* A hygiene layer's package list (builder/build/build-steps.h) goes with it. */
                 if (!dry_run)
                         (void) unlink(packages);
                 printf("%s %s (%.1f MiB)\n", dry_run ? "would remove" : "removed", layer,

@@ -1,4 +1,6 @@
-/* Commands around base images and build VMs: `imgbuild base` and `imgbuild vm-exec`. */
+/* A base image from its definition (images/NAME/image.conf, builder/recipe/image.h): parsed,
+ * keyed and found in (or built into) the image store. What `imgbuild base`, `vm-exec` and builds
+ * start from. */
 #pragma once
 
 #include <stdbool.h>
@@ -7,8 +9,7 @@
 
 /* Parse the image definition (images/NAME directory or its image.conf) and build, or find in the
  * store, its base image. cache_dir and bootagent_path may be NULL (see base_store_dir and
- * base_find_bootagent). Returns 0 or -errno (logged). For `imgbuild build`: pass
- * recipe->base_definition, then run the steps with build_steps_run(). */
+ * base_find_bootagent). Returns 0 or -errno (logged). */
 int base_ensure(const char *image, const char *cache_dir, const char *bootagent_path, bool force,
                 base_image *ret);
 
@@ -16,11 +17,3 @@ int base_ensure(const char *image, const char *cache_dir, const char *bootagent_
  * and the bootagent binary, so no disk is needed) and whether the store has it. Returns 1 if
  * present, 0 if not (*ret_key set either way), or -errno (logged). For `imgbuild build --plan`. */
 int base_find(const char *image, const char *cache_dir, const char *bootagent_path, char ret_key[SHA256_HEX_SIZE]);
-
-/* imgbuild base [--cache-dir DIR] [--force] IMAGE_DIR: build (or find) the base image. */
-int cmd_base(int argc, char **argv);
-
-/* imgbuild vm-exec [--cache-dir DIR] [--timeout SEC] [--net] IMAGE_DIR|--template NAME@VERSION --
- * COMMAND...: boot the base image (or a built template, builder/templates.h) on a throw-away
- * overlay, run COMMAND through the communicator, shut down. Exits with the command's status. */
-int cmd_vm_exec(int argc, char **argv);

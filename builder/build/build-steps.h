@@ -1,4 +1,4 @@
-/* A recipe's steps, run in a build VM through the communicator (builder/runner.h keeps one layer
+/* A recipe's steps, run in a build VM through the communicator (builder/provider/qemu/runner.h keeps one layer
  * per step under the recipe's cache keys). What each step does in the guest:
  *   packages  wait for the network, apt-get update, apt-get install -y --no-install-recommends
  *             (DEBIAN_FRONTEND=noninteractive); the VM gets outbound user-mode networking.
@@ -61,24 +61,7 @@ int build_hygiene_run(comm_client *c, const RecipeStep *last, const char *packag
  * short. Returns a new string or NULL. */
 char *build_step_name(const RecipeStep *s);
 
-/* sha256 over the names and contents of every file the recipe was read from (the manifest's
- * recipe digest). Returns 0 or -errno. */
-int build_recipe_digest(const Recipe *recipe, char out[SHA256_HEX_SIZE]);
-
 /* The installed packages in dpkg-query output (DPKG_QUERY_FORMAT in build-steps.c: "STATUS NAME
  * VERSION ARCH" lines) as [{name, version, arch}] sorted by name, only those installed ("ii").
  * Returns 0, -EBADMSG for a malformed line, or -ENOMEM. */
 int build_packages_from_dpkg(const char *text, json_t **ret);
-
-/* Write the build manifest (JSON, atomically) to path: template name and version, recipe path,
- * digest (sha256 over every recipe/include file's name and content) and the packages it asks for,
- * base key and package list, the installed packages (result->packages), per-step keys, cache
- * state and timings, and the exported file's path and sha256. output_path is the path recorded
- * for it (NULL: export_path), for exports written in a temporary place and moved later. Returns 0 or -errno (logged). */
-int build_manifest_write(const char *path, const Recipe *recipe, const base_image *base,
-                         const build_result *result, const char *export_path, const char *output_path);
-
-/* Flatten layer (and its whole backing chain) into one zstd-compressed qcow2 at out, written
- * next to it and renamed into place, shown as a task through progress (may be NULL). Returns 0 or
- * -errno (logged). */
-int build_export(const char *layer, const char *out, progress *p);

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../check.h"
+#include "check.h"
 #include "fs.h"
 #include "httpd.h"
 #include "json.h"

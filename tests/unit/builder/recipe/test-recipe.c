@@ -501,7 +501,7 @@ int main(void) {
                 TEST_SKIP("IMGBUILD_SOURCE_DIR is not set");
         source_dir = strdup(s);
         char *golden_dir;
-        CHECK(asprintf(&golden_dir, "%s/tests/unit/builder/recipes", source_dir) > 0);
+        CHECK(asprintf(&golden_dir, "%s/tests/unit/builder/recipe/recipes", source_dir) > 0);
         CHECK(chdir(golden_dir) == 0);
         free(golden_dir);
 

@@ -5,7 +5,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cmd-base.h"
 #include "log.h"
 #include "strv.h"
 
@@ -15,8 +14,8 @@ typedef struct Command {
         const char *summary;
 } Command;
 
-/* The one dispatch table. Commands still to come (gc, templates) go here as
- * rows like these, with their cmd_<name>() declared in cli.h and defined in cmd-<name>.c. */
+/* The one dispatch table: a command is a row here, its cmd_<name>() declared in cli.h and
+ * defined in cmd-<name>.c. */
 static const Command commands[] = {
         { "build", cmd_build, "Build a template from a recipe (also: imgbuild RECIPE)" },
         { "validate", cmd_validate, "Check recipes for errors without building" },

@@ -8,15 +8,8 @@
 #pragma once
 
 #include "base.h"
-#include "build-steps.h"
 #include "json.h"
 #include "recipe.h"
-
-/* Export result->disk with the base's kernel and initrd and the manifest as NAME@VERSION,
- * replacing an older build of it; the export shows through progress (may be NULL). Returns 0 and
- * the template directory in *ret_dir (may be NULL), or -errno (logged). */
-int template_install(const char *store, const Recipe *recipe, const base_image *base, const build_result *result,
-                     progress *p, char **ret_dir);
 
 /* Find NAME@VERSION in the store, as a bootable image (key empty, dir/kernel/initrd/disk set).
  * Returns 0, -ENOENT (not logged), -EINVAL for a malformed reference, or -errno. */
@@ -31,7 +24,3 @@ int templates_list(const char *store, json_t **ret);
  * recipe's absolute path) holds {"recipe": path, "keys": [step keys]}, written when a build starts
  * so gc keeps the layers an interrupted build resumes from. Returns 0 or -errno (not logged). */
 int build_record_write(const char *store, const Recipe *recipe, char *const *keys);
-
-/* Whether NAME@VERSION in the store was made from exactly result's layers (same step keys, in
- * order), so exporting again would give the same disk. Returns 1, 0, or -errno (not logged). */
-int template_current(const char *store, const Recipe *recipe, const build_result *result);

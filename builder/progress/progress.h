@@ -8,7 +8,7 @@
  *     above the live line, never through it: while live, stderr (and stdout, when it is the same
  *     terminal) is a pipe that a thread copies to the terminal, clearing the line before and
  *     redrawing it after. The thread blocks every signal, so imgbuild's signal handling
- *     (builder/qemu.c) sees them as before.
+ *     (builder/provider/qemu/qemu.c) sees them as before.
  *   json: the plain lines, plus step-start and step-end events on stdout (see imgbuild build
  *     --help). */
 #pragma once

@@ -9,7 +9,7 @@
  * state, bootagent itself unless an agent step needs it) and the usual hygiene; then the instance
  * is stopped through the API, snapshotted, the snapshot promoted to template NAME-VERSION (or
  * exported and registered), copied to the extra zones, and every temporary resource deleted.
- * Each resource is journaled before it is created (builder/cloud-journal.h), so a killed build
+ * Each resource is journaled before it is created (builder/provider/exoscale/cloud-journal.h), so a killed build
  * is cleaned up by `imgbuild gc`; a failed or interrupted one cleans up after itself. */
 #pragma once
 

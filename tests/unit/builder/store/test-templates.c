@@ -8,6 +8,7 @@
 #include "check.h"
 #include "fs.h"
 #include "spawn.h"
+#include "export.h"
 #include "templates.h"
 
 static char root[] = "/var/tmp/test-templates-XXXXXX";

@@ -1,5 +1,5 @@
 /* imgbuild command-line entry: one dispatch table (cli.c), one function per command in
- * builder/cmd-<name>.c. A command gets argv with argv[0] = its name and parses its own options
+ * builder/cli/cmd-<name>.c. A command gets argv with argv[0] = its name and parses its own options
  * with getopt_long (optind is reset before each command). It returns the process exit status. */
 #pragma once
 
@@ -23,6 +23,9 @@ int cmd_validate(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_templates(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
+/* Exit status 2 for usage errors (both). */
+int cmd_base(int argc, char **argv);
+int cmd_vm_exec(int argc, char **argv);
 /* Exit status: 0 after SIGTERM/SIGINT, 1 for usage or system errors (a port in use), 2 when
  * DIR/cloud.json is invalid. */
 int cmd_serve(int argc, char **argv);

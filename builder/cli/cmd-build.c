@@ -1,6 +1,6 @@
 /* imgbuild build RECIPE: parse and validate the recipe (every variable needs a value), find or
  * build its base image, run the steps in a build VM (one cached layer per step) and install the
- * result as NAME@VERSION in the local template store (builder/templates.h). */
+ * result as NAME@VERSION in the local template store (builder/store/templates.h). */
 #include <getopt.h>
 #include <stdio.h>
 #include <time.h>
@@ -8,7 +8,7 @@
 
 #include "build-steps.h"
 #include "cli.h"
-#include "cmd-base.h"
+#include "base-definition.h"
 #include "json.h"
 #include "log.h"
 #include "progress.h"
@@ -16,6 +16,7 @@
 #include "qemu.h"
 #include "runner.h"
 #include "strv.h"
+#include "export.h"
 #include "templates.h"
 #include "time-util.h"
 
