@@ -10,6 +10,7 @@
 #include "exoscale.h"
 #include "http.h"
 #include "json.h"
+#include "parse-util.h"
 #include "time-util.h"
 
 #define EXPIRY_SECONDS 600             /* as egoscale: now + 10 min */
@@ -54,15 +55,6 @@ int exoapi_credentials_from_env(exoapi_credentials *ret, buf *err) {
         return 0;
 }
 
-static char *trim(char *s) {
-        while (*s == ' ' || *s == '\t')
-                s++;
-        char *e = s + strlen(s);
-        while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
-                *--e = 0;
-        return s;
-}
-
 static int credentials_parse(const char *path, char *text, exoapi_credentials *ret, buf *err) {
         exoapi_credentials c = {};
         unsigned line = 0;
@@ -73,7 +65,7 @@ static int credentials_parse(const char *path, char *text, exoapi_credentials *r
                 if (nl)
                         *nl = 0;
                 line++;
-                char *l = trim(p);
+                char *l = parse_strip(p);
                 p = nl ? nl + 1 : NULL;
                 if (!*l || *l == '#')
                         continue;
@@ -84,7 +76,7 @@ static int credentials_parse(const char *path, char *text, exoapi_credentials *r
                         goto fail;
                 }
                 *eq = 0;
-                char *k = trim(l), *v = trim(eq + 1), **slot;
+                char *k = parse_strip(l), *v = parse_strip(eq + 1), **slot;
                 if (streq(k, "api_key"))
                         slot = &c.key;
                 else if (streq(k, "api_secret"))

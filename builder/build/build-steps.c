@@ -7,8 +7,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "agent-config.h"
 #include "comm-client.h"
-#include "config.h" /* bootagent's agent.conf parser */
 #include "crypto.h"
 #include "fs.h"
 #include "json.h"
@@ -378,7 +378,7 @@ int build_steps_check(const Recipe *recipe) {
                         status = -EINVAL;
                         continue;
                 }
-                r = config_check(text, s->config, &err);
+                r = agent_config_check(text, s->config, &err);
                 if (r == -ENOMEM)
                         return log_error_errno(r, "Out of memory");
                 if (r < 0) {

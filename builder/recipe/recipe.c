@@ -11,6 +11,7 @@
 #include "fs.h"
 #include "image.h"
 #include "json.h"
+#include "parse-util.h"
 #include "strv.h"
 
 typedef struct Override {
@@ -208,42 +209,10 @@ static bool version_valid(const char *s) {
         }
 }
 
-static bool owner_part_valid(const char *s, size_t n) {
-        if (n == 0 || n > 32)
-                return false;
-        bool digits = true;
-        for (size_t i = 0; i < n; i++)
-                if (!isdigit((unsigned char) s[i]))
-                        digits = false;
-        if (digits)
-                return true;
-        if (!(islower((unsigned char) s[0]) || s[0] == '_'))
-                return false;
-        for (size_t i = 1; i < n; i++)
-                if (!islower((unsigned char) s[i]) && !isdigit((unsigned char) s[i]) && s[i] != '_' &&
-                    s[i] != '-')
-                        return false;
-        return true;
-}
-
 static bool owner_valid(const char *s) {
         const char *colon = strchr(s, ':');
-        return colon && owner_part_valid(s, (size_t) (colon - s)) &&
-               owner_part_valid(colon + 1, strlen(colon + 1));
-}
-
-static int parse_mode(const char *s, mode_t *ret) {
-        size_t n = strlen(s);
-        if (n < 3 || n > 4)
-                return -EINVAL;
-        unsigned v = 0;
-        for (size_t i = 0; i < n; i++) {
-                if (s[i] < '0' || s[i] > '7')
-                        return -EINVAL;
-                v = v * 8 + (unsigned) (s[i] - '0');
-        }
-        *ret = (mode_t) v;
-        return 0;
+        return colon && parse_user_name_valid(s, (size_t) (colon - s)) &&
+               parse_user_name_valid(colon + 1, strlen(colon + 1));
 }
 
 static bool sha256_valid(const char *s) {

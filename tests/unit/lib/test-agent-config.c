@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "config.h"
+#include "agent-config.h"
 #include "strv.h"
 
 static const char *const valid =
@@ -47,10 +47,10 @@ static const char *const valid =
         "exec_start = etcd --name ${ETCD_NAME}\n";
 
 static void test_valid(void) {
-        _cleanup_(config_freep) agent_config *c = NULL;
+        _cleanup_(agent_config_freep) agent_config *c = NULL;
         _cleanup_buf_ buf err = BUF_INIT(1024);
-        CHECK_OK(config_parse(valid, "agent.conf", &c, &err));
-        CHECK(c->role == ROLE_ETCD);
+        CHECK_OK(agent_config_parse(valid, "agent.conf", &c, &err));
+        CHECK(c->role == AGENT_CONFIG_ROLE_ETCD);
         CHECK(c->renew_fraction == 0.5);
         CHECK_STREQ(c->metadata_url, "http://127.0.0.1:1234");
         CHECK(c->metadata_deadline_ms == 2000);
@@ -76,8 +76,8 @@ static void test_valid(void) {
 }
 
 static void test_defaults(void) {
-        _cleanup_(config_freep) agent_config *c = NULL;
-        CHECK_OK(config_parse("[agent]\nrole = etcd\n[vault]\naddress = http://v:8200\n[pki]\nrole = r\n"
+        _cleanup_(agent_config_freep) agent_config *c = NULL;
+        CHECK_OK(agent_config_parse("[agent]\nrole = etcd\n[vault]\naddress = http://v:8200\n[pki]\nrole = r\n"
                               "cert_file = /c\nkey_file = /k\nca_file = /ca\n", "x.conf", &c, NULL));
         CHECK_STREQ(c->units[0], "etcd.service");
         CHECK(!c->units_exec);
@@ -94,9 +94,9 @@ static void expect_error(const char *from, const char *to, const char *want) {
         const char *p = strstr(valid, from);
         CHECK(p);
         snprintf(text, sizeof(text), "%.*s%s%s", (int) (p - valid), valid, to, p + strlen(from));
-        _cleanup_(config_freep) agent_config *c = NULL;
+        _cleanup_(agent_config_freep) agent_config *c = NULL;
         _cleanup_buf_ buf err = BUF_INIT(1024);
-        CHECK(config_parse(text, "agent.conf", &c, &err) == -EINVAL);
+        CHECK(agent_config_parse(text, "agent.conf", &c, &err) == -EINVAL);
         CHECK(c == NULL);
         if (!err.data || !strstr(err.data, want)) {
                 fprintf(stderr, "error \"%s\" does not contain \"%s\"\n", err.data ? err.data : "", want);
@@ -134,26 +134,26 @@ static void test_check(void) {
         CHECK(p);
         snprintf(text, sizeof(text), "%.*sowner = no-such-user-here:no-such-group%s", (int) (p - valid), valid,
                  p + strlen("owner = 0:4"));
-        CHECK_OK(config_check(text, "agent.conf", &err));
-        CHECK_OK(config_check(valid, "agent.conf", &err));
+        CHECK_OK(agent_config_check(text, "agent.conf", &err));
+        CHECK_OK(agent_config_check(valid, "agent.conf", &err));
         agent_config *c = NULL;
-        CHECK(config_parse(text, "agent.conf", &c, &err) == -EINVAL && !c); /* on this host: unknown */
+        CHECK(agent_config_parse(text, "agent.conf", &c, &err) == -EINVAL && !c); /* on this host: unknown */
         buf_free(&err);
         snprintf(text, sizeof(text), "%.*sowner = bad name%s", (int) (p - valid), valid, p + strlen("owner = 0:4"));
-        CHECK(config_check(text, "agent.conf", &err) == -EINVAL);
+        CHECK(agent_config_check(text, "agent.conf", &err) == -EINVAL);
         CHECK(err.data && strstr(err.data, "agent.conf:18: invalid value for 'owner'"));
         buf_free(&err);
         snprintf(text, sizeof(text), "%.*sowner = etcd:%s", (int) (p - valid), valid, p + strlen("owner = 0:4"));
-        CHECK(config_check(text, "agent.conf", &err) == -EINVAL);
+        CHECK(agent_config_check(text, "agent.conf", &err) == -EINVAL);
         buf_free(&err);
-        CHECK(config_check("[agent]\nrole = etcd\nbogus = 1\n", "x.conf", &err) == -EINVAL);
+        CHECK(agent_config_check("[agent]\nrole = etcd\nbogus = 1\n", "x.conf", &err) == -EINVAL);
         CHECK(err.data && strstr(err.data, "x.conf:3: unknown key 'bogus' in [agent]"));
 }
 
 static void test_load_missing(void) {
         agent_config *c = NULL;
         _cleanup_buf_ buf err = BUF_INIT(1024);
-        CHECK(config_load("/nonexistent/agent.conf", &c, &err) == -ENOENT);
+        CHECK(agent_config_load("/nonexistent/agent.conf", &c, &err) == -ENOENT);
         CHECK(err.data && strstr(err.data, "/nonexistent/agent.conf"));
 }
 
@@ -163,7 +163,7 @@ int main(void) {
         test_errors();
         test_check();
         test_load_missing();
-        _cleanup_free_ char *p = config_path("/tmp/root", "/etc/x");
+        _cleanup_free_ char *p = agent_config_path("/tmp/root", "/etc/x");
         CHECK_STREQ(p, "/tmp/root/etc/x");
         return 0;
 }
