@@ -34,8 +34,7 @@ static int random_hex(size_t n_bytes, char **ret) {
         s = malloc(2 * n_bytes + 1);
         if (!s)
                 return -ENOMEM;
-        for (size_t i = 0; i < n_bytes; i++)
-                sprintf(s + 2 * i, "%02x", b[i]);
+        hex_encode(b, n_bytes, s);
         explicit_bzero(b, sizeof(b));
         *ret = s;
         return 0;

@@ -30,6 +30,17 @@ void hex_encode(const uint8_t *data, size_t len, char *out) {
         out[2 * len] = 0;
 }
 
+void hex_encode_sep(const uint8_t *data, size_t len, char sep, char *out) {
+        char *p = out;
+        for (size_t i = 0; i < len; i++) {
+                if (i > 0)
+                        *p++ = sep;
+                hex_encode(data + i, 1, p);
+                p += 2;
+        }
+        *p = 0;
+}
+
 void sha256(const void *data, size_t len, uint8_t out[SHA256_DIGEST_SIZE]) {
         check_openssl(EVP_Digest(data, len, out, NULL, EVP_sha256(), NULL));
 }

@@ -13,7 +13,11 @@ void sha256(const void *data, size_t len, uint8_t out[SHA256_DIGEST_SIZE]);
 void sha256_hex(const void *data, size_t len, char out[SHA256_HEX_SIZE]);
 /* sha256 of a file's content, streamed. Returns 0 or -errno. */
 int sha256_file_hex(const char *path, char out[SHA256_HEX_SIZE]);
+/* Lower-case hex of len bytes into out, which must hold 2*len+1 bytes; always NUL-terminated. */
 void hex_encode(const uint8_t *data, size_t len, char *out /* 2*len+1 */);
+/* Like hex_encode, with sep between bytes ("39:dd:2e"): out must hold 3*len bytes, or 1 when len
+ * is 0; always NUL-terminated. */
+void hex_encode_sep(const uint8_t *data, size_t len, char sep, char *out /* max(3*len, 1) */);
 
 /* Incremental sha256 for cache keys built from many parts. */
 typedef struct sha256_ctx sha256_ctx;

@@ -24,6 +24,14 @@ static void test_sha256(void) {
         char hex[7];
         hex_encode((const uint8_t *) "\x00\xff\x10", 3, hex);
         CHECK_STREQ(hex, "00ff10");
+
+        char sep[9];
+        hex_encode_sep((const uint8_t *) "\x39\xdd\x2e", 3, ':', sep);
+        CHECK_STREQ(sep, "39:dd:2e");
+        hex_encode_sep((const uint8_t *) "\x0a", 1, ':', sep);
+        CHECK_STREQ(sep, "0a");
+        hex_encode_sep(NULL, 0, ':', sep);
+        CHECK_STREQ(sep, "");
 }
 
 static void test_sha256_incremental(void) {
