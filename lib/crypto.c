@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 #include <time.h>
 #include <unistd.h>
+#include <uuid/uuid.h>
 
 #include "macro.h"
 
@@ -211,4 +212,10 @@ uint64_t random_u64(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t) ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t) ts.tv_sec ^ (uint64_t) getpid();
+}
+
+void random_uuid(char ret[UUID_STRING_SIZE]) {
+        uuid_t u;
+        uuid_generate_random(u);
+        uuid_unparse_lower(u, ret);
 }

@@ -1,4 +1,4 @@
-/* Hashes, MACs, base64 and randomness over OpenSSL. The void hash functions cannot fail short of
+/* Hashes, MACs, base64 and randomness over OpenSSL; random UUIDs over libuuid. The void hash functions cannot fail short of
  * OpenSSL running out of memory, in which case they abort(). */
 #pragma once
 
@@ -46,3 +46,9 @@ int base64_decode(const char *s, uint8_t **ret, size_t *ret_len);
 int random_bytes(void *p, size_t n);
 /* Random 64-bit value for jitter (not for secrets). */
 uint64_t random_u64(void);
+
+#define UUID_STRING_SIZE 37 /* 36 characters + NUL */
+/* A random (version 4) UUID in lower-case text form, "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx", from
+ * libuuid (uuid_generate_random, getrandom()). Cannot fail: libuuid falls back to a weaker source
+ * by itself when the kernel RNG is unavailable, so use it for identifiers, never for secrets. */
+void random_uuid(char ret[UUID_STRING_SIZE]);

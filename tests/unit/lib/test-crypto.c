@@ -193,6 +193,17 @@ static void test_random(void) {
         CHECK(memcmp(a, zero, sizeof(a)) != 0);
         CHECK_OK(random_bytes(a, 0));
         CHECK(random_u64() != random_u64());
+
+        /* Version 4, RFC 4122 variant, lower case, and a new one each call. */
+        char u[UUID_STRING_SIZE], v[UUID_STRING_SIZE];
+        random_uuid(u);
+        random_uuid(v);
+        CHECK(strlen(u) == 36);
+        for (size_t i = 0; i < 36; i++)
+                CHECK(i == 8 || i == 13 || i == 18 || i == 23 ? u[i] == '-' : !!strchr("0123456789abcdef", u[i]));
+        CHECK(u[14] == '4');
+        CHECK(!!strchr("89ab", u[19]));
+        CHECK(!streq(u, v));
 }
 
 int main(void) {
