@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <uuid/uuid.h>
 
+#include "io-util.h"
 #include "macro.h"
 
 struct sha256_ctx {
@@ -104,13 +105,10 @@ int sha256_file_hex(const char *path, char out[SHA256_HEX_SIZE]) {
                 return -ENOMEM;
         uint8_t chunk[16384];
         for (;;) {
-                ssize_t n = read(fd, chunk, sizeof(chunk));
+                ssize_t n = loop_read(fd, chunk, sizeof(chunk));
                 if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        int r = -errno;
                         sha256_free(c);
-                        return r;
+                        return (int) n;
                 }
                 if (n == 0)
                         break;
