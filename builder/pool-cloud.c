@@ -172,13 +172,21 @@ int pool_cloud_start(pool_provider *p, buf *err) {
             asprintf(&log_path, "%s/serve.log", p->dir) < 0)
                 return -ENOMEM;
         ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        if (n <= 0)
-                return buf_printf(err, "cannot find imgbuild itself: %m"), -errno;
+        if (n <= 0) {
+                r = n < 0 ? negative_errno() : -EIO;
+                return buf_printf(err, "cannot find imgbuild itself: %s", strerror(-r)), r;
+        }
         self[n] = 0;
         out_fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (out_fd < 0) {
+                r = negative_errno();
+                return buf_printf(err, "opening %s: %s", out_path, strerror(-r)), r;
+        }
         log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (out_fd < 0 || log_fd < 0)
-                return buf_printf(err, "opening %s: %m", out_path), -errno;
+        if (log_fd < 0) {
+                r = negative_errno();
+                return buf_printf(err, "opening %s: %s", log_path, strerror(-r)), r;
+        }
         spawn_options opts = SPAWN_OPTIONS_DEFAULT;
         opts.stdout_fd = out_fd;
         opts.stderr_fd = log_fd;

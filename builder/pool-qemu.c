@@ -239,8 +239,10 @@ static int member_exec(pool_provider *p, int index, char *const *argv, buf *out,
                 return buf_printf(err, "connecting to the VM in %s: %s", dir, strerror(-r)), r;
         if (out) {
                 fd = memfd_create("member-exec", MFD_CLOEXEC);
-                if (fd < 0)
-                        return buf_printf(err, "memfd_create: %m"), -errno;
+                if (fd < 0) {
+                        r = negative_errno();
+                        return buf_printf(err, "memfd_create: %s", strerror(-r)), r;
+                }
         }
         r = comm_client_exec(qemu_vm_comm(vm), argv, NULL, NULL, out ? fd : -1, -1, ret_status, &remote_err);
         if (r < 0)
