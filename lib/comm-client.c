@@ -7,21 +7,8 @@
 #include <unistd.h>
 
 #include "comm.h"
+#include "io-util.h"
 #include "macro.h"
-
-static int write_all(int fd, const uint8_t *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
 
 /* Hand an error frame's text to the caller. */
 static int remote_error(comm_msg *m, char **ret_error) {
@@ -93,7 +80,7 @@ int comm_client_exec(comm_client *c, char *const *argv, char *const *env, const 
                         int fd = m.type == COMM_STDOUT ? out_fd : err_fd;
                         /* A closed local terminal must not abort the remote command's stream. */
                         if (fd >= 0)
-                                (void) write_all(fd, m.data, m.size);
+                                (void) loop_write(fd, m.data, m.size);
                         comm_msg_done(&m);
                         continue;
                 }

@@ -9,6 +9,7 @@
 #include "crypto.h"
 #include "exoscale.h"
 #include "http.h"
+#include "io-util.h"
 #include "json.h"
 #include "parse-util.h"
 #include "time-util.h"
@@ -131,9 +132,9 @@ int exoapi_credentials_from_file(const char *path, exoapi_credentials *ret, buf 
         }
         for (;;) {
                 char chunk[4096];
-                ssize_t n = read(fd, chunk, sizeof(chunk));
+                ssize_t n = loop_read(fd, chunk, sizeof(chunk));
                 if (n < 0) {
-                        r = negative_errno();
+                        r = (int) n;
                         (void) buf_printf(err, "%s: %s", path, strerror(-r));
                         goto out;
                 }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "http.h"
 #include "log.h"
 #include "strv.h"
 
@@ -134,6 +135,13 @@ int imgbuild_main(int argc, char **argv) {
                 help();
                 return EXIT_FAILURE_GENERIC;
         }
+        /* Once, before any thread (progress.c starts one; curl_global_init is not thread-safe),
+         * as http.h asks. */
+        if (http_global_init() < 0) {
+                log_error("Failed to initialize libcurl");
+                return EXIT_FAILURE_GENERIC;
+        }
+
         const char *name = argv[optind];
         const Command *cmd = find_command(name);
         if (cmd)

@@ -265,8 +265,7 @@ static int serial_to_colon_hex(X509 *x, char **ret) {
         char *s = malloc((size_t) n * 3);
         if (!s)
                 return -ENOMEM;
-        for (int i = 0; i < n; i++)
-                sprintf(s + 3 * i, "%02x%s", bytes[i], i + 1 < n ? ":" : "");
+        hex_encode_sep(bytes, (size_t) n, ':', s);
         *ret = s;
         return 0;
 }

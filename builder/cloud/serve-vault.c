@@ -31,22 +31,11 @@ typedef struct vault_call {
 
 /* ---- replies ---- */
 
-static void make_uuid(char out[37]) {
-        uint8_t b[16];
-        char hex[33];
-        if (random_bytes(b, sizeof(b)) < 0)
-                memset(b, 0, sizeof(b));
-        b[6] = (b[6] & 0x0f) | 0x40;
-        b[8] = (b[8] & 0x3f) | 0x80;
-        hex_encode(b, sizeof(b), hex);
-        snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
-}
-
 /* Vault's response envelope around data (stolen, may be NULL), auth (stolen, may be NULL) and
  * warnings (stolen, may be NULL). */
 static int reply(vault_call *c, json_t *data, json_t *auth, json_t *warnings) {
-        char request_id[37];
-        make_uuid(request_id);
+        char request_id[UUID_STRING_SIZE];
+        random_uuid(request_id);
         return serve_reply_json(c->resp, 200,
                                 json_pack("{s:s,s:s,s:b,s:i,s:o?,s:n,s:o?,s:o?}", "request_id", request_id,
                                           "lease_id", "", "renewable", 0, "lease_duration", 0, "data",

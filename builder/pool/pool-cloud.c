@@ -34,37 +34,22 @@ static int random_hex(size_t n_bytes, char **ret) {
         s = malloc(2 * n_bytes + 1);
         if (!s)
                 return -ENOMEM;
-        for (size_t i = 0; i < n_bytes; i++)
-                sprintf(s + 2 * i, "%02x", b[i]);
+        hex_encode(b, n_bytes, s);
         explicit_bzero(b, sizeof(b));
         *ret = s;
         return 0;
 }
 
-int pool_random_uuid(char **ret) {
-        unsigned char b[16];
-        char *s;
-        int r = random_bytes(b, sizeof(b));
-        if (r < 0)
-                return r;
-        b[6] = (b[6] & 0x0f) | 0x40;
-        b[8] = (b[8] & 0x3f) | 0x80;
-        if (asprintf(&s, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
-                     b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]) < 0)
-                return -ENOMEM;
-        *ret = s;
-        return 0;
-}
-
 int pool_cloud_init(pool_provider *p) {
-        _cleanup_free_ char *pool_id = NULL, *network_id = NULL, *key = NULL, *secret = NULL, *token = NULL,
-                            *api_key = NULL;
+        _cleanup_free_ char *key = NULL, *secret = NULL, *token = NULL, *api_key = NULL;
+        char pool_id[UUID_STRING_SIZE], network_id[UUID_STRING_SIZE];
         int r;
 
         if (json_object_get(p->state, "pool_id"))
                 return 0;
-        if ((r = pool_random_uuid(&pool_id)) < 0 || (r = pool_random_uuid(&network_id)) < 0 ||
-            (r = random_hex(12, &key)) < 0 || (r = random_hex(24, &secret)) < 0 || (r = random_hex(16, &token)) < 0)
+        random_uuid(pool_id);
+        random_uuid(network_id);
+        if ((r = random_hex(12, &key)) < 0 || (r = random_hex(24, &secret)) < 0 || (r = random_hex(16, &token)) < 0)
                 return r;
         if (asprintf(&api_key, "EXO%s", key) < 0)
                 return -ENOMEM;
@@ -146,11 +131,13 @@ int pool_cloud_member_index(pool_provider *p, const char *id) {
 
 int pool_cloud_reserve(pool_provider *p, int max_index, const char *ip_prefix, char **ret_id, char **ret_ip, buf *err) {
         _cleanup_free_ char *id = NULL, *ip = NULL;
+        char uuid[UUID_STRING_SIZE];
         int index = (int) json_integer_value(json_object_get(p->state, "next_index"));
 
         if (index < 1 || index > max_index)
                 return buf_printf(err, "no member addresses left (index %d)", index), -ERANGE;
-        if (pool_random_uuid(&id) < 0 || asprintf(&ip, "%s%d", ip_prefix, 10 + index) < 0)
+        random_uuid(uuid);
+        if (!(id = strdup(uuid)) || asprintf(&ip, "%s%d", ip_prefix, 10 + index) < 0)
                 return -ENOMEM;
         if (json_array_append_new(json_object_get(p->state, "instances"),
                                   json_pack("{s:s, s:s, s:i}", "id", id, "ip", ip, "index", index)) < 0 ||
@@ -185,13 +172,21 @@ int pool_cloud_start(pool_provider *p, buf *err) {
             asprintf(&log_path, "%s/serve.log", p->dir) < 0)
                 return -ENOMEM;
         ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        if (n <= 0)
-                return buf_printf(err, "cannot find imgbuild itself: %m"), -errno;
+        if (n <= 0) {
+                r = n < 0 ? negative_errno() : -EIO;
+                return buf_printf(err, "cannot find imgbuild itself: %s", strerror(-r)), r;
+        }
         self[n] = 0;
         out_fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (out_fd < 0) {
+                r = negative_errno();
+                return buf_printf(err, "opening %s: %s", out_path, strerror(-r)), r;
+        }
         log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (out_fd < 0 || log_fd < 0)
-                return buf_printf(err, "opening %s: %m", out_path), -errno;
+        if (log_fd < 0) {
+                r = negative_errno();
+                return buf_printf(err, "opening %s: %s", log_path, strerror(-r)), r;
+        }
         spawn_options opts = SPAWN_OPTIONS_DEFAULT;
         opts.stdout_fd = out_fd;
         opts.stderr_fd = log_fd;

@@ -47,5 +47,3 @@ int pool_cloud_member_index(pool_provider *p, const char *id);
  * -ERANGE when the indexes ran out (err says so) or -ENOMEM. */
 int pool_cloud_reserve(pool_provider *p, int max_index, const char *ip_prefix, char **ret_id, char **ret_ip, buf *err);
 
-/* A random version 4 UUID (instance ids). Returns 0, -ENOMEM or -errno. */
-int pool_random_uuid(char **ret);

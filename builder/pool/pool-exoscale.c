@@ -457,8 +457,10 @@ static int set_file(json_t *state, const char *key, const char *option, const ch
         char abs[PATH_MAX];
         if (!path)
                 return buf_printf(err, "--%s is required for provider exoscale", option), -EINVAL;
-        if (!realpath(path, abs))
-                return buf_printf(err, "--%s %s: %m", option, path), -errno;
+        if (!realpath(path, abs)) {
+                int r = negative_errno();
+                return buf_printf(err, "--%s %s: %s", option, path, strerror(-r)), r;
+        }
         return json_object_set_new(state, key, json_string(abs)) < 0 ? -ENOMEM : 0;
 }
 

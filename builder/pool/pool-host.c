@@ -174,8 +174,10 @@ static int run_agent(pool_provider *p, const char *verb, const char *root, buf *
         if (pool_process_is(previous, "bootagent"))
                 return buf_printf(err, "an earlier bootagent (pid %d) still runs on %s", (int) previous, root), -EBUSY;
         fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return buf_printf(err, "opening %s: %m", log_path), -errno;
+        if (fd < 0) {
+                r = negative_errno();
+                return buf_printf(err, "opening %s: %s", log_path, strerror(-r)), r;
+        }
         spawn_options opts = SPAWN_OPTIONS_DEFAULT;
         opts.stdout_fd = fd;
         opts.stderr_fd = fd;

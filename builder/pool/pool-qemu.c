@@ -34,6 +34,7 @@
 
 #include "base.h"
 #include "fs.h"
+#include "io-util.h"
 #include "json.h"
 #include "localpki.h"
 #include "pool-cloud.h"
@@ -238,8 +239,10 @@ static int member_exec(pool_provider *p, int index, char *const *argv, buf *out,
                 return buf_printf(err, "connecting to the VM in %s: %s", dir, strerror(-r)), r;
         if (out) {
                 fd = memfd_create("member-exec", MFD_CLOEXEC);
-                if (fd < 0)
-                        return buf_printf(err, "memfd_create: %m"), -errno;
+                if (fd < 0) {
+                        r = negative_errno();
+                        return buf_printf(err, "memfd_create: %s", strerror(-r)), r;
+                }
         }
         r = comm_client_exec(qemu_vm_comm(vm), argv, NULL, NULL, out ? fd : -1, -1, ret_status, &remote_err);
         if (r < 0)
@@ -250,11 +253,11 @@ static int member_exec(pool_provider *p, int index, char *const *argv, buf *out,
                 ssize_t n;
                 if (lseek(fd, 0, SEEK_SET) < 0)
                         return -errno;
-                while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+                while ((n = loop_read(fd, chunk, sizeof(chunk))) > 0)
                         if (out->len + (size_t) n > 1024 * 1024 || buf_append(out, chunk, (size_t) n) < 0)
                                 return buf_printf(err, "%s printed too much", argv[0]), -ENOBUFS;
                 if (n < 0)
-                        return -errno;
+                        return (int) n;
         }
         return 0;
 }

@@ -111,15 +111,20 @@ int pool_dir_for(const char *name, char **ret) {
 
 static int pool_lock(pool *p, buf *err) {
         _cleanup_free_ char *path = NULL;
+        int r;
+
         if (asprintf(&path, "%s/lock", p->dir) < 0)
                 return -ENOMEM;
         p->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (p->lock_fd < 0)
-                return buf_printf(err, "opening %s: %m", path), -errno;
+        if (p->lock_fd < 0) {
+                r = negative_errno();
+                return buf_printf(err, "opening %s: %s", path, strerror(-r)), r;
+        }
         if (flock(p->lock_fd, LOCK_EX | LOCK_NB) < 0) {
                 if (errno == EWOULDBLOCK)
                         return buf_printf(err, "pool %s is busy: another imgbuild pool command holds %s", p->name, path), -EBUSY;
-                return buf_printf(err, "locking %s: %m", path), -errno;
+                r = negative_errno();
+                return buf_printf(err, "locking %s: %s", path, strerror(-r)), r;
         }
         return 0;
 }

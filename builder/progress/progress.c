@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io-util.h"
 #include "json.h"
 #include "log.h"
 #include "time-util.h"
@@ -88,15 +89,8 @@ void progress_format(const progress_line *l, unsigned width, char *out, size_t s
 /* Live: terminal writes, all with the lock held. */
 
 static void tty_write(progress *p, const char *s, size_t len) {
-        while (len > 0) {
-                ssize_t k = write(p->tty, s, len);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        return; /* a terminal that went away: nothing to show anything on */
-                s += k;
-                len -= (size_t) k;
-        }
+        /* A terminal that went away: nothing to show anything on. */
+        (void) loop_write(p->tty, s, len);
 }
 
 static void tty_puts(progress *p, const char *s) { tty_write(p, s, strlen(s)); }

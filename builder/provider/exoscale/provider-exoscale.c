@@ -970,8 +970,7 @@ int cmd_build_exoscale(int argc, char **argv) {
         uint8_t id[8];
         if (!b.templates || !b.steps || random_bytes(id, sizeof(id)) < 0)
                 return log_error_errno(-ENOMEM, "Failed to start the build"), EXIT_FAILURE_GENERIC;
-        for (size_t i = 0; i < sizeof(id); i++)
-                snprintf(b.build_id + 2 * i, 3, "%02x", id[i]);
+        hex_encode(id, sizeof(id), b.build_id);
         if (asprintf(&b.name, "imgbuild-%.40s-%s", recipe->template_name, b.build_id) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory"), EXIT_FAILURE_GENERIC;
         r = base_find_bootagent(o.bootagent, &b.bootagent);

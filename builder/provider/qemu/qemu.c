@@ -14,6 +14,7 @@
 #include "base.h"
 #include "comm.h"
 #include "fs.h"
+#include "io-util.h"
 #include "json.h"
 #include "log.h"
 #include "logtail.h"
@@ -333,14 +334,9 @@ static int qmp_execute_args(qemu_vm *vm, const char *command, json_t *arguments)
                 return -ENOMEM;
         size_t len = strlen(text);
         text[len++] = '\n'; /* replaces the NUL: written by length */
-        for (size_t done = 0; done < len;) {
-                ssize_t k = write(vm->qmp_fd, text + done, len - done);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return negative_errno();
-                done += (size_t) k;
-        }
+        int r = loop_write(vm->qmp_fd, text, len);
+        if (r < 0)
+                return r;
         return qmp_read_reply(vm, 30000);
 }
 
