@@ -22,7 +22,7 @@
 /* Shared libraries bootagent links against (Debian 12 package names): the guest needs them for
  * the baked-in binary to run. */
 static const char *const bootagent_runtime_packages[] = {
-        "libarchive13", "libcbor0.8", "libcurl4", "libjansson4", "libssl3", "libsystemd0",
+        "libarchive13", "libcbor0.8", "libcurl4", "libjansson4", "libssl3", "libsystemd0", "libuuid1",
 };
 
 /* Started by udev only when the build VM has the communicator port, so templates booted
