@@ -98,22 +98,62 @@ static int step_arg_word(RecipeStep *s, const LexWord *w) {
         return step_arg(s, w->value, w->display);
 }
 
+/* Drop a step that is not kept (errors in its line, or r < 0); returns r. */
+static int step_drop(RecipeStep *s, int r) {
+        recipe_step_done(s);
+        return r;
+}
+
 /* Finish a step: compute its canonical form and keep it, or drop it after errors. */
 static int step_commit(Parser *p, RecipeStep *s, int errors) {
-        if (errors != 0) {
-                recipe_step_done(s);
-                return errors;
-        }
-        if (!s->args && (s->args = strv_copy((char *[]) { NULL })) == NULL) {
-                recipe_step_done(s);
-                return -ENOMEM;
-        }
+        if (errors != 0)
+                return step_drop(s, errors);
+        if (!s->args && (s->args = strv_copy((char *[]) { NULL })) == NULL)
+                return step_drop(s, -ENOMEM);
         int r = recipe_step_canonical(s);
-        if (r < 0) {
-                recipe_step_done(s);
-                return r;
-        }
+        if (r < 0)
+                return step_drop(s, r);
         p->recipe->n_steps++;
+        return 0;
+}
+
+/* The arguments of a step written as positionals and KEY=VALUE words: vals[] and words[] are
+ * indexed like the step's keys, pos[] holds the positionals in order. */
+typedef struct StepArgs {
+        const LexWord *words[2];
+        const char *vals[2];
+        const LexWord *pos[2];
+} StepArgs;
+
+/* The prologue of copy, download and agent: split the words after the keyword against keys (at
+ * most two), require exactly n_pos positionals (else report "usage") and, when needs_first is
+ * set, the first key (else report needs_first); then start the step. Returns the number of
+ * errors so far or -ENOMEM, and *ret the new step, left untouched when the line is too broken to
+ * start one (the result is then not 0). */
+static int step_new_keyed(Parser *p, const LexLine *l, const LexWords *ws, RecipeStepKind kind,
+                          const char *const *keys, size_t n_pos, const char *usage, const char *needs_first,
+                          StepArgs *a, RecipeStep **ret) {
+        size_t np = 0;
+        int errors = recipe_key_values(l, ws, 1, keys, a->words, a->vals, a->pos, n_pos, &np), r;
+        if (errors < 0)
+                return errors;
+        if (np != n_pos)
+                return errors + REPORT(l, l->len, "%s", usage);
+        if (needs_first && !a->vals[0])
+                return errors + REPORT(l, l->len, "%s", needs_first);
+        r = step_new(p, l, kind, ret);
+        return r < 0 ? r : errors;
+}
+
+/* The mode=OCTAL key of copy and download: s->mode (0644 when not given) and its argument in
+ * ret_arg. Returns the number of errors. */
+static int step_mode(const LexLine *l, RecipeStep *s, const LexWord *w, const char *value, const char *example,
+                     char ret_arg[static 16]) {
+        s->mode = 0644;
+        if (value && parse_mode(value, &s->mode) < 0)
+                return REPORT(l, recipe_value_offset(w), "invalid mode '%s': expected octal such as %s", value,
+                              example);
+        snprintf(ret_arg, 16, "mode=%04o", (unsigned) s->mode);
         return 0;
 }
 
@@ -168,37 +208,27 @@ static int walk_dir(const LexLine *l, size_t off, const char *dir, const char *p
 
 int recipe_do_copy(Parser *p, const LexLine *l, const LexWords *ws, const char *dir) {
         static const char *const keys[] = { "mode", "owner", NULL };
-        const LexWord *words[2] = {}, *pos[2] = {};
-        const char *vals[2] = {};
-        size_t np;
-        RecipeStep *s;
-        int errors = recipe_key_values(l, ws, 1, keys, words, vals, pos, 2, &np), r;
-        if (errors < 0)
+        StepArgs a = {};
+        RecipeStep *s = NULL;
+        char mode[16];
+        int errors = step_new_keyed(p, l, ws, RECIPE_STEP_COPY, keys, 2,
+                                    "expected 'copy SRC DEST [mode=0644] [owner=root:root]'", NULL, &a, &s), r = 0;
+        if (!s)
                 return errors;
-        if (np != 2)
-                return errors + REPORT(l, l->len, "expected 'copy SRC DEST [mode=0644] [owner=root:root]'");
-
-        r = step_new(p, l, RECIPE_STEP_COPY, &s);
-        if (r < 0)
-                return r;
-        const LexWord *src = pos[0], *dest = pos[1];
+        const LexWord *src = a.pos[0], *dest = a.pos[1];
         if (!src->value[0] || src->value[0] == '/')
                 errors += REPORT(l, src->offset, "copy source must be a path relative to the recipe's directory");
         if (!dest->unresolved && dest->value[0] != '/')
                 errors += REPORT(l, dest->offset, "copy destination must be an absolute path");
-        s->mode = 0644;
-        if (vals[0] && parse_mode(vals[0], &s->mode) < 0)
-                errors += REPORT(l, recipe_value_offset(words[0]), "invalid mode '%s': expected octal such as 0644",
-                                 vals[0]);
-        if (vals[1] && !owner_valid(vals[1]))
-                errors += REPORT(l, recipe_value_offset(words[1]), "invalid owner '%s': expected USER:GROUP", vals[1]);
+        errors += step_mode(l, s, a.words[0], a.vals[0], "0644", mode);
+        if (a.vals[1] && !owner_valid(a.vals[1]))
+                errors += REPORT(l, recipe_value_offset(a.words[1]), "invalid owner '%s': expected USER:GROUP",
+                                 a.vals[1]);
         if (errors > 0)
                 return step_commit(p, s, errors);
 
-        char mode[16];
-        snprintf(mode, sizeof(mode), "mode=%04o", (unsigned) s->mode);
         _cleanup_free_ char *owner = NULL;
-        if (asprintf(&owner, "owner=%s", vals[1] ? vals[1] : "root:root") < 0)
+        if (asprintf(&owner, "owner=%s", a.vals[1] ? a.vals[1] : "root:root") < 0)
                 r = -ENOMEM;
         if (r >= 0)
                 r = step_arg_word(s, src);
@@ -215,10 +245,8 @@ int recipe_do_copy(Parser *p, const LexLine *l, const LexWords *ws, const char *
                 if (!s->source || !s->dest || !s->owner)
                         r = -ENOMEM;
         }
-        if (r < 0) {
-                recipe_step_done(s);
-                return r;
-        }
+        if (r < 0)
+                return step_drop(s, r);
 
         if (!(p->opts && p->opts->no_host_files) && !src->unresolved) {
                 struct stat st;
@@ -226,10 +254,8 @@ int recipe_do_copy(Parser *p, const LexLine *l, const LexWords *ws, const char *
                         errors += REPORT(l, src->offset, "copy source '%s' not found: %m", s->source);
                 else if (S_ISDIR(st.st_mode)) {
                         r = walk_dir(l, src->offset, s->source, "", &s->host_names, 0);
-                        if (r < 0) {
-                                recipe_step_done(s);
-                                return r;
-                        }
+                        if (r < 0)
+                                return step_drop(s, r);
                         errors += r;
                 } else if (S_ISREG(st.st_mode)) {
                         const char *base = strrchr(s->source, '/');
@@ -243,10 +269,8 @@ int recipe_do_copy(Parser *p, const LexLine *l, const LexWords *ws, const char *
                         else
                                 r = strv_push(&s->host_files, s->source);
                 }
-                if (r < 0) {
-                        recipe_step_done(s);
-                        return r;
-                }
+                if (r < 0)
+                        return step_drop(s, r);
         }
         return step_commit(p, s, errors);
 }
@@ -267,16 +291,12 @@ int recipe_do_packages(Parser *p, const LexLine *l, const LexWords *ws) {
                         continue;
                 }
                 r = step_arg_word(s, w);
-                if (r < 0) {
-                        recipe_step_done(s);
-                        return r;
-                }
+                if (r < 0)
+                        return step_drop(s, r);
         }
         s->packages = strv_copy(s->args ? s->args : (char *[]) { NULL });
-        if (!s->packages) {
-                recipe_step_done(s);
-                return -ENOMEM;
-        }
+        if (!s->packages)
+                return step_drop(s, -ENOMEM);
         return step_commit(p, s, errors);
 }
 
@@ -315,14 +335,14 @@ int recipe_do_run(Parser *p, const LexLine *l, size_t start) {
 
 int recipe_do_agent(Parser *p, const LexLine *l, const LexWords *ws, const char *dir) {
         static const char *const keys[] = { "role", "config", NULL };
-        const LexWord *words[2] = {};
-        const char *vals[2] = {};
-        RecipeStep *s;
-        int errors = recipe_key_values(l, ws, 1, keys, words, vals, NULL, 0, NULL), r;
-        if (errors < 0)
+        StepArgs a = {};
+        RecipeStep *s = NULL;
+        int errors = step_new_keyed(p, l, ws, RECIPE_STEP_AGENT, keys, 0, NULL,
+                                    "'agent' needs role=ROLE (vault, etcd, control-plane or node)", &a, &s), r = 0;
+        if (!s)
                 return errors;
-        if (!vals[0])
-                return errors + REPORT(l, l->len, "'agent' needs role=ROLE (vault, etcd, control-plane or node)");
+        const LexWord *const *words = a.words;
+        const char *const *vals = a.vals;
         if (!words[0]->unresolved && !strv_contains((char *const *) agent_roles, vals[0])) {
                 const char *hint = diagnostics_closest_name(vals[0], agent_roles);
                 if (hint)
@@ -334,11 +354,8 @@ int recipe_do_agent(Parser *p, const LexLine *l, const LexWords *ws, const char 
                                          vals[0]);
         }
         if (errors > 0)
-                return errors;
+                return step_commit(p, s, errors);
 
-        r = step_new(p, l, RECIPE_STEP_AGENT, &s);
-        if (r < 0)
-                return r;
         _cleanup_free_ char *role = NULL, *config = NULL, *config_display = NULL;
         if (asprintf(&role, "role=%s", vals[0]) < 0 ||
             (vals[1] && asprintf(&config, "config=%s", vals[1]) < 0) ||
@@ -352,10 +369,8 @@ int recipe_do_agent(Parser *p, const LexLine *l, const LexWords *ws, const char 
                 r = -ENOMEM;
         if (r >= 0 && vals[1] && !(s->config = recipe_path_join(dir, vals[1])))
                 r = -ENOMEM;
-        if (r < 0) {
-                recipe_step_done(s);
-                return r;
-        }
+        if (r < 0)
+                return step_drop(s, r);
         s->secret = words[0]->secret || (words[1] && words[1]->secret);
         s->unresolved = words[0]->unresolved || (words[1] && words[1]->unresolved);
 
@@ -374,10 +389,8 @@ int recipe_do_agent(Parser *p, const LexLine *l, const LexWords *ws, const char 
                         r = strv_push(&s->host_files, s->config);
                         if (r >= 0)
                                 r = strv_push(&s->host_names, base ? base + 1 : s->config);
-                        if (r < 0) {
-                                recipe_step_done(s);
-                                return r;
-                        }
+                        if (r < 0)
+                                return step_drop(s, r);
                 }
         }
         return step_commit(p, s, errors);
@@ -385,29 +398,21 @@ int recipe_do_agent(Parser *p, const LexLine *l, const LexWords *ws, const char 
 
 int recipe_do_download(Parser *p, const LexLine *l, const LexWords *ws, const char *dir) {
         static const char *const keys[] = { "sha256", "mode", NULL };
-        const LexWord *words[2] = {}, *pos[2] = {};
-        const char *vals[2] = {};
-        size_t np;
-        RecipeStep *s;
-        int errors = recipe_key_values(l, ws, 1, keys, words, vals, pos, 2, &np), r;
-        if (errors < 0)
+        StepArgs a = {};
+        RecipeStep *s = NULL;
+        char mode[16];
+        int errors = step_new_keyed(p, l, ws, RECIPE_STEP_DOWNLOAD, keys, 2,
+                                    "expected 'download URL DEST sha256=HEX [mode=0644]'",
+                                    "'download' needs sha256=HEX of the file", &a, &s), r = 0;
+        if (!s)
                 return errors;
-        if (np != 2)
-                return errors + REPORT(l, l->len, "expected 'download URL DEST sha256=HEX [mode=0644]'");
-        if (!vals[0])
-                return errors + REPORT(l, l->len, "'download' needs sha256=HEX of the file");
-
-        r = step_new(p, l, RECIPE_STEP_DOWNLOAD, &s);
-        if (r < 0)
-                return r;
-        const LexWord *url = pos[0], *dest = pos[1];
-        s->mode = 0644;
+        const LexWord *const *words = a.words;
+        const char *const *vals = a.vals;
+        const LexWord *url = a.pos[0], *dest = a.pos[1];
         if (!words[0]->unresolved && !sha256_valid(vals[0]))
                 errors += REPORT(l, recipe_value_offset(words[0]), "invalid sha256 '%s': expected 64 hex digits",
                                  words[0]->display + (recipe_value_offset(words[0]) - words[0]->offset));
-        if (vals[1] && parse_mode(vals[1], &s->mode) < 0)
-                errors += REPORT(l, recipe_value_offset(words[1]), "invalid mode '%s': expected octal such as 0755",
-                                 vals[1]);
+        errors += step_mode(l, s, words[1], vals[1], "0755", mode);
         if (!dest->unresolved && dest->value[0] != '/')
                 errors += REPORT(l, dest->offset, "download destination must be an absolute path");
 
@@ -428,13 +433,9 @@ int recipe_do_download(Parser *p, const LexLine *l, const LexWords *ws, const ch
         if (errors > 0)
                 return step_commit(p, s, errors);
 
-        char mode[16];
-        snprintf(mode, sizeof(mode), "mode=%04o", (unsigned) s->mode);
         _cleanup_free_ char *sha = strdup(vals[0]), *sha_arg = NULL;
-        if (!sha) {
-                recipe_step_done(s);
-                return -ENOMEM;
-        }
+        if (!sha)
+                return step_drop(s, -ENOMEM);
         for (char *c = sha; *c; c++)
                 *c = (char) tolower((unsigned char) *c);
         if (asprintf(&sha_arg, "sha256=%s", sha) < 0)
@@ -457,10 +458,8 @@ int recipe_do_download(Parser *p, const LexLine *l, const LexWords *ws, const ch
                 if (!s->url || !s->dest || (local && !s->source))
                         r = -ENOMEM;
         }
-        if (r < 0) {
-                recipe_step_done(s);
-                return r;
-        }
+        if (r < 0)
+                return step_drop(s, r);
         if (s->source && !(p->opts && p->opts->no_host_files) && !url->unresolved) {
                 struct stat st;
                 if (stat(s->source, &st) < 0)
