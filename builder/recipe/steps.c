@@ -145,6 +145,19 @@ static int step_new_keyed(Parser *p, const LexLine *l, const LexWords *ws, Recip
         return r < 0 ? r : errors;
 }
 
+/* The arguments of copy and download: the two positionals as written, then two normalized
+ * KEY=VALUE arguments, shown as they are (a caller whose key may hold a secret marks the step). */
+static int step_args_keyed(RecipeStep *s, const StepArgs *a, const char *key0, const char *key1) {
+        int r = step_arg_word(s, a->pos[0]);
+        if (r >= 0)
+                r = step_arg_word(s, a->pos[1]);
+        if (r >= 0)
+                r = step_arg(s, key0, key0);
+        if (r >= 0)
+                r = step_arg(s, key1, key1);
+        return r;
+}
+
 /* The mode=OCTAL key of copy and download: s->mode (0644 when not given) and its argument in
  * ret_arg. Returns the number of errors. */
 static int step_mode(const LexLine *l, RecipeStep *s, const LexWord *w, const char *value, const char *example,
@@ -231,13 +244,7 @@ int recipe_do_copy(Parser *p, const LexLine *l, const LexWords *ws, const char *
         if (asprintf(&owner, "owner=%s", a.vals[1] ? a.vals[1] : "root:root") < 0)
                 r = -ENOMEM;
         if (r >= 0)
-                r = step_arg_word(s, src);
-        if (r >= 0)
-                r = step_arg_word(s, dest);
-        if (r >= 0)
-                r = step_arg(s, mode, mode);
-        if (r >= 0)
-                r = step_arg(s, owner, owner);
+                r = step_args_keyed(s, &a, mode, owner);
         if (r >= 0) {
                 s->source = recipe_path_join(dir, src->value);
                 s->dest = strdup(dest->value);
@@ -441,13 +448,7 @@ int recipe_do_download(Parser *p, const LexLine *l, const LexWords *ws, const ch
         if (asprintf(&sha_arg, "sha256=%s", sha) < 0)
                 r = -ENOMEM;
         if (r >= 0)
-                r = step_arg_word(s, url);
-        if (r >= 0)
-                r = step_arg_word(s, dest);
-        if (r >= 0)
-                r = step_arg(s, sha_arg, sha_arg);
-        if (r >= 0)
-                r = step_arg(s, mode, mode);
+                r = step_args_keyed(s, &a, sha_arg, mode);
         if (r >= 0) {
                 s->secret = s->secret || words[0]->secret;
                 s->unresolved = s->unresolved || words[0]->unresolved;
