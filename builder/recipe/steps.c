@@ -123,6 +123,7 @@ typedef struct StepArgs {
         const LexWord *words[2];
         const char *vals[2];
         const LexWord *pos[2];
+        char mode[16];          /* "mode=OCTAL", from step_mode */
 } StepArgs;
 
 /* The prologue of copy, download and agent: split the words after the keyword against keys (at
@@ -158,15 +159,15 @@ static int step_args_keyed(RecipeStep *s, const StepArgs *a, const char *key0, c
         return r;
 }
 
-/* The mode=OCTAL key of copy and download: s->mode (0644 when not given) and its argument in
- * ret_arg. Returns the number of errors. */
-static int step_mode(const LexLine *l, RecipeStep *s, const LexWord *w, const char *value, const char *example,
-                     char ret_arg[static 16]) {
+/* The mode=OCTAL key of copy and download (a->vals[key]): s->mode (0644 when not given) and its
+ * argument in a->mode. Returns the number of errors. */
+static int step_mode(const LexLine *l, RecipeStep *s, StepArgs *a, size_t key, const char *example) {
+        const char *value = a->vals[key];
         s->mode = 0644;
         if (value && parse_mode(value, &s->mode) < 0)
-                return REPORT(l, recipe_value_offset(w), "invalid mode '%s': expected octal such as %s", value,
-                              example);
-        snprintf(ret_arg, 16, "mode=%04o", (unsigned) s->mode);
+                return REPORT(l, recipe_value_offset(a->words[key]), "invalid mode '%s': expected octal such as %s",
+                              value, example);
+        snprintf(a->mode, sizeof(a->mode), "mode=%04o", (unsigned) s->mode);
         return 0;
 }
 
@@ -223,7 +224,6 @@ int recipe_do_copy(Parser *p, const LexLine *l, const LexWords *ws, const char *
         static const char *const keys[] = { "mode", "owner", NULL };
         StepArgs a = {};
         RecipeStep *s = NULL;
-        char mode[16];
         int errors = step_new_keyed(p, l, ws, RECIPE_STEP_COPY, keys, 2,
                                     "expected 'copy SRC DEST [mode=0644] [owner=root:root]'", NULL, &a, &s), r = 0;
         if (!s)
@@ -233,7 +233,7 @@ int recipe_do_copy(Parser *p, const LexLine *l, const LexWords *ws, const char *
                 errors += REPORT(l, src->offset, "copy source must be a path relative to the recipe's directory");
         if (!dest->unresolved && dest->value[0] != '/')
                 errors += REPORT(l, dest->offset, "copy destination must be an absolute path");
-        errors += step_mode(l, s, a.words[0], a.vals[0], "0644", mode);
+        errors += step_mode(l, s, &a, 0, "0644");
         if (a.vals[1] && !owner_valid(a.vals[1]))
                 errors += REPORT(l, recipe_value_offset(a.words[1]), "invalid owner '%s': expected USER:GROUP",
                                  a.vals[1]);
@@ -244,7 +244,7 @@ int recipe_do_copy(Parser *p, const LexLine *l, const LexWords *ws, const char *
         if (asprintf(&owner, "owner=%s", a.vals[1] ? a.vals[1] : "root:root") < 0)
                 r = -ENOMEM;
         if (r >= 0)
-                r = step_args_keyed(s, &a, mode, owner);
+                r = step_args_keyed(s, &a, a.mode, owner);
         if (r >= 0) {
                 s->source = recipe_path_join(dir, src->value);
                 s->dest = strdup(dest->value);
@@ -407,7 +407,6 @@ int recipe_do_download(Parser *p, const LexLine *l, const LexWords *ws, const ch
         static const char *const keys[] = { "sha256", "mode", NULL };
         StepArgs a = {};
         RecipeStep *s = NULL;
-        char mode[16];
         int errors = step_new_keyed(p, l, ws, RECIPE_STEP_DOWNLOAD, keys, 2,
                                     "expected 'download URL DEST sha256=HEX [mode=0644]'",
                                     "'download' needs sha256=HEX of the file", &a, &s), r = 0;
@@ -419,7 +418,7 @@ int recipe_do_download(Parser *p, const LexLine *l, const LexWords *ws, const ch
         if (!words[0]->unresolved && !sha256_valid(vals[0]))
                 errors += REPORT(l, recipe_value_offset(words[0]), "invalid sha256 '%s': expected 64 hex digits",
                                  words[0]->display + (recipe_value_offset(words[0]) - words[0]->offset));
-        errors += step_mode(l, s, words[1], vals[1], "0755", mode);
+        errors += step_mode(l, s, &a, 1, "0755");
         if (!dest->unresolved && dest->value[0] != '/')
                 errors += REPORT(l, dest->offset, "download destination must be an absolute path");
 
@@ -448,7 +447,7 @@ int recipe_do_download(Parser *p, const LexLine *l, const LexWords *ws, const ch
         if (asprintf(&sha_arg, "sha256=%s", sha) < 0)
                 r = -ENOMEM;
         if (r >= 0)
-                r = step_args_keyed(s, &a, sha_arg, mode);
+                r = step_args_keyed(s, &a, sha_arg, a.mode);
         if (r >= 0) {
                 s->secret = s->secret || words[0]->secret;
                 s->unresolved = s->unresolved || words[0]->unresolved;
