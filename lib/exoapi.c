@@ -587,12 +587,23 @@ static json_t *labels_object(char *const *labels) {
         return o;
 }
 
-static char *user_data_encode(const char *text) {
-        return text ? base64_encode(text, strlen(text)) : NULL;
-}
-
 static int body_failed(exoapi *c, const char *what) {
         return set_error(c, -EINVAL, "cannot build the %s request (missing field?)", what);
+}
+
+/* POST a create request whose body (taken over; NULL when json_pack failed) gets "user-data",
+ * base64 as the API wants it, when user_data is not NULL. Instances and instance pools share it. */
+static int create_with_user_data(exoapi *c, const char *path, const char *what, json_t *body,
+                                 const char *user_data, char **ret_id) {
+        _cleanup_json_ json_t *b = body;
+        if (!b)
+                return body_failed(c, what);
+        if (user_data) {
+                _cleanup_free_ char *encoded = base64_encode(user_data, strlen(user_data));
+                if (!encoded || json_object_set_new(b, "user-data", json_string(encoded)) < 0)
+                        return set_error(c, -ENOMEM, "out of memory");
+        }
+        return mutate(c, "POST", path, NULL, NULL, b, ret_id);
 }
 
 bool exoapi_is_id(const char *s) {
@@ -627,23 +638,15 @@ int exoapi_instance_type_id(exoapi *c, const char *ref, char **ret_id) {
 }
 
 int exoapi_instance_create(exoapi *c, const exoapi_instance_spec *spec, char **ret_id) {
-        _cleanup_free_ char *user_data = user_data_encode(spec->user_data);
-        _cleanup_json_ json_t *body = NULL;
-
-        if (spec->user_data && !user_data)
-                return set_error(c, -ENOMEM, "out of memory");
-        body = json_pack("{s:s*, s:{s:s}, s:{s:s}, s:I, s:o*, s:o*, s:s*, s:o*}",
+        json_t *body = json_pack("{s:s*, s:{s:s}, s:{s:s}, s:I, s:o*, s:o*, s:o*}",
                          "name", spec->name,
                          "instance-type", "id", spec->instance_type_id,
                          "template", "id", spec->template_id,
                          "disk-size", (json_int_t) spec->disk_size_gb,
                          "security-groups", id_refs(spec->security_group_ids),
                          "ssh-key", name_ref(spec->ssh_key),
-                         "user-data", user_data,
                          "labels", labels_object(spec->labels));
-        if (!body)
-                return body_failed(c, "instance create");
-        return mutate(c, "POST", "/instance", NULL, NULL, body, ret_id);
+        return create_with_user_data(c, "/instance", "instance create", body, spec->user_data, ret_id);
 }
 
 int exoapi_instance_get(exoapi *c, const char *id, json_t **ret) {
@@ -776,12 +779,7 @@ int exoapi_security_group_add_rule(exoapi *c, const char *sg_id, const exoapi_sg
 }
 
 int exoapi_pool_create(exoapi *c, const exoapi_pool_spec *spec, char **ret_id) {
-        _cleanup_free_ char *user_data = user_data_encode(spec->user_data);
-        _cleanup_json_ json_t *body = NULL;
-
-        if (spec->user_data && !user_data)
-                return set_error(c, -ENOMEM, "out of memory");
-        body = json_pack("{s:s, s:{s:s}, s:{s:s}, s:I, s:I, s:s*, s:o*, s:o*, s:o*, s:o*, s:o*, s:s*, s:o*}",
+        json_t *body = json_pack("{s:s, s:{s:s}, s:{s:s}, s:I, s:I, s:s*, s:o*, s:o*, s:o*, s:o*, s:o*, s:o*}",
                          "name", spec->name,
                          "instance-type", "id", spec->instance_type_id,
                          "template", "id", spec->template_id,
@@ -793,11 +791,8 @@ int exoapi_pool_create(exoapi *c, const exoapi_pool_spec *spec, char **ret_id) {
                          "elastic-ips", id_refs(spec->elastic_ip_ids),
                          "anti-affinity-groups", id_refs(spec->anti_affinity_group_ids),
                          "ssh-key", name_ref(spec->ssh_key),
-                         "user-data", user_data,
                          "labels", labels_object(spec->labels));
-        if (!body)
-                return body_failed(c, "instance-pool create");
-        return mutate(c, "POST", "/instance-pool", NULL, NULL, body, ret_id);
+        return create_with_user_data(c, "/instance-pool", "instance-pool create", body, spec->user_data, ret_id);
 }
 
 int exoapi_pool_get(exoapi *c, const char *id, json_t **ret) {

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Strip leading and trailing white space (isspace) in place. Returns a pointer into s. */
@@ -25,3 +26,9 @@ int parse_mode(const char *s, mode_t *ret);
  * (lower case letter or '_' first, then lower case letters, digits, '_' and '-'), or a numeric id;
  * 1 to 32 bytes. Only the form is checked, not whether the account exists. */
 bool parse_user_name_valid(const char *s, size_t n);
+
+/* Parse a size: decimal digits with an optional K, M, G or T suffix (binary units, upper case
+ * only; nothing may follow the suffix). A bare number is multiplied by default_unit (0 leaves it
+ * 0). Returns 0, -EINVAL (not of that form), -ERANGE (does not fit in 64 bits); *ret is untouched
+ * on failure. */
+int parse_size(const char *s, uint64_t default_unit, uint64_t *ret);

@@ -163,7 +163,7 @@ int imgbuild_main(int argc, char **argv) {
         const char *names[ELEMENTSOF(commands) + 1] = {};
         for (size_t i = 0; i < ELEMENTSOF(commands); i++)
                 names[i] = commands[i].name;
-        const char *hint = closest_name(name, names);
+        const char *hint = diagnostics_closest_name(name, names);
         if (hint)
                 log_error("unknown command '%s'; did you mean '%s'?", name, hint);
         else

@@ -4,38 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs.h"
+#include "parse-util.h"
 #include "strv.h"
 
-int parse_size(const char *s, uint64_t default_unit, uint64_t *ret) {
-        uint64_t v = 0, unit = default_unit;
-        size_t i = 0;
-
-        if (!isdigit((unsigned char) s[0]))
-                return -EINVAL;
-        for (; isdigit((unsigned char) s[i]); i++) {
-                if (v > (UINT64_MAX - 9) / 10)
-                        return -ERANGE;
-                v = v * 10 + (uint64_t) (s[i] - '0');
-        }
-        if (s[i]) {
-                switch (s[i]) {
-                case 'K': unit = 1ull << 10; break;
-                case 'M': unit = 1ull << 20; break;
-                case 'G': unit = 1ull << 30; break;
-                case 'T': unit = 1ull << 40; break;
-                default: return -EINVAL;
-                }
-                if (s[i + 1])
-                        return -EINVAL;
-        }
-        if (unit && v > UINT64_MAX / unit)
-                return -ERANGE;
-        *ret = v * unit;
-        return 0;
-}
-
-bool debian_package_name_valid(const char *s) {
+bool image_package_name_valid(const char *s) {
         size_t n = strlen(s);
         if (n < 2 || !(islower((unsigned char) s[0]) || isdigit((unsigned char) s[0])))
                 return false;
@@ -99,7 +71,7 @@ static int image_line(Image *img, const LexLine *l, const LexWords *ws, bool *di
 
         if (streq(kw, "suite")) {
                 r = set_once(l, ws, &img->suite);
-                if (r == 0 && !debian_package_name_valid(img->suite)) {
+                if (r == 0 && !image_package_name_valid(img->suite)) {
                         r = lex_error(l, ws->items[1].offset, "invalid suite name '%s'", img->suite);
                         return r < 0 ? r : 1;
                 }
@@ -130,7 +102,7 @@ static int image_line(Image *img, const LexLine *l, const LexWords *ws, bool *di
                 }
                 for (size_t i = 1; i < ws->n; i++) {
                         const char *v = ws->items[i].value;
-                        if (pkgs ? !debian_package_name_valid(v) : !module_name_valid(v)) {
+                        if (pkgs ? !image_package_name_valid(v) : !module_name_valid(v)) {
                                 r = lex_error(l, ws->items[i].offset, "invalid %s name '%s'",
                                               pkgs ? "package" : "module", v);
                                 if (r < 0)
@@ -166,7 +138,7 @@ static int image_line(Image *img, const LexLine *l, const LexWords *ws, bool *di
                 return 0;
         }
 
-        const char *hint = closest_name(kw, image_keywords);
+        const char *hint = diagnostics_closest_name(kw, image_keywords);
         if (hint)
                 r = lex_error(l, ws->items[0].offset, "unknown instruction '%s'; did you mean '%s'?", kw, hint);
         else
@@ -247,13 +219,8 @@ out:
 int image_parse_file(const char *path, Diagnostics *diag, Image **ret) {
         _cleanup_free_ char *text = NULL;
         size_t len;
-        int r = read_file(path, IMAGE_MAX_SIZE, &text, &len);
-        if (r == -ENOMEM)
+        int r = diagnostics_read_file(diag, path, IMAGE_MAX_SIZE, "image definition", &text, &len);
+        if (r < 0)
                 return r;
-        if (r < 0) {
-                errno = -r;
-                r = diagnostics_add(diag, false, path, 0, 0, NULL, "cannot read image definition: %m");
-                return r < 0 ? r : -EINVAL;
-        }
         return image_parse_buffer(path, text, len, diag, ret);
 }

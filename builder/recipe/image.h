@@ -32,8 +32,6 @@ int image_parse_buffer(const char *name, const char *text, size_t len, Diagnosti
 Image *image_free(Image *i);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Image *, image_free);
 
-/* Parse a size: decimal digits with an optional K, M, G or T suffix (binary units). A bare
- * number is multiplied by default_unit. Returns 0, -EINVAL, -ERANGE. */
-int parse_size(const char *s, uint64_t default_unit, uint64_t *ret);
-/* Debian package name syntax (policy 5.6.1): [a-z0-9][a-z0-9+.-]+ */
-bool debian_package_name_valid(const char *s);
+/* Debian package name syntax (policy 5.6.1): [a-z0-9][a-z0-9+.-]+ (also the recipe's packages
+ * step and a suite name use it). */
+bool image_package_name_valid(const char *s);

@@ -1,5 +1,5 @@
-/* Shared pieces of the line-oriented languages (recipes, image definitions, variable files):
- * diagnostics printed like gcc's, and a lexer that turns a file into logical lines and words.
+/* Shared pieces of the line-oriented languages (recipes, image definitions, variable files): a
+ * lexer that turns a file into logical lines and words, reporting to diagnostics.h.
  *
  * Syntax common to all of them:
  *   - a line whose first non-blank character is '#' is a comment;
@@ -13,33 +13,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "diagnostics.h"
 #include "macro.h"
-
-typedef struct Diagnostic {
-        char *file;        /* path as shown to the user */
-        unsigned line;     /* 1-based; 0 when the message is about the whole file */
-        unsigned col;      /* 1-based byte column */
-        bool warning;
-        char *message;
-        char *source_line; /* the physical line, for the caret display; may be NULL */
-} Diagnostic;
-
-typedef struct Diagnostics {
-        Diagnostic *items;
-        size_t n;
-        size_t n_errors;
-} Diagnostics;
-
-/* Stop collecting after this many errors: later ones are usually consequences. */
-#define DIAGNOSTICS_MAX 50
-
-/* Record a diagnostic. Returns 0 or -ENOMEM. */
-int diagnostics_add(Diagnostics *d, bool warning, const char *file, unsigned line, unsigned col,
-                    const char *source_line, const char *fmt, ...) _printf_(7, 8);
-/* Print every diagnostic as "file:line:col: error: message", the line and a caret under col. */
-void diagnostics_print(const Diagnostics *d, FILE *f);
-void diagnostics_free(Diagnostics *d);
-static inline bool diagnostics_full(const Diagnostics *d) { return d->n_errors >= DIAGNOSTICS_MAX; }
 
 /* One source file split into logical lines. */
 typedef struct LexFile {
@@ -118,10 +93,5 @@ int lex_words(const LexLine *l, size_t start, const LexScope *scope, LexWords *r
 int lex_expand_raw(const LexLine *l, size_t start, const LexScope *scope, LexWord *ret);
 void lex_word_done(LexWord *w);
 void lex_words_done(LexWords *w);
-
-/* Levenshtein distance, capped: returns at most cap + 1. For "did you mean" suggestions. */
-unsigned edit_distance(const char *a, const char *b, unsigned cap);
-/* The closest of candidates (NULL-terminated) to s within distance 2, or NULL. */
-const char *closest_name(const char *s, const char *const *candidates);
 
 static inline bool ascii_isblank(char c) { return c == ' ' || c == '\t' || c == '\r'; }

@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "fs.h"
 #include "image.h"
+#include "parse-util.h"
 #include "recipe.h"
 #include "strv.h"
 
@@ -465,13 +466,13 @@ static void test_helpers(void) {
         CHECK(parse_size("G", 0, &v) == -EINVAL);
         CHECK(parse_size("99999999999999999999", 1, &v) == -ERANGE);
         CHECK(parse_size("99999999999T", 0, &v) == -ERANGE);
-        CHECK(debian_package_name_valid("etcd-server"));
-        CHECK(debian_package_name_valid("g++"));
-        CHECK(!debian_package_name_valid("a"));
-        CHECK(!debian_package_name_valid("Etcd"));
-        CHECK(!debian_package_name_valid("-x"));
-        CHECK(edit_distance("pakages", "packages", 2) == 1);
-        CHECK(edit_distance("abc", "xyz", 2) == 3);
+        CHECK(image_package_name_valid("etcd-server"));
+        CHECK(image_package_name_valid("g++"));
+        CHECK(!image_package_name_valid("a"));
+        CHECK(!image_package_name_valid("Etcd"));
+        CHECK(!image_package_name_valid("-x"));
+        CHECK(diagnostics_edit_distance("pakages", "packages", 2) == 1);
+        CHECK(diagnostics_edit_distance("abc", "xyz", 2) == 3);
         char buf[32];
         recipe_format_size(1536ull << 20, buf);
         CHECK_STREQ(buf, "1536M");
