@@ -482,15 +482,25 @@ static int wait_voting(pool *p, const pool_member *m, buf *err) {
 /* Make sure the etcd cluster no longer lists m (it left, or it died and we remove it through a
  * healthy member). */
 static int ensure_removed(pool *p, const pool_member *m, buf *err) {
+        long deadline = time_now_ms() + HEAL_TIMEOUT_MS;
         cluster_view v = {};
         int r;
 
-        r = cluster_view_get(p, m, &v, err);
-        if (r < 0)
-                return r;
+        /* The member that left may have been the leader: the others answer again once they have
+         * elected a new one, so a short spell of no healthy member is waited out. */
+        for (;;) {
+                r = cluster_view_get(p, m, &v, err);
+                if (r < 0)
+                        return r;
+                if (v.list || time_now_ms() >= deadline)
+                        break;
+                cluster_view_done(&v);
+                time_sleep_ms(500);
+        }
         json_t *em = v.list ? etcd_member_by_ip(v.list, m->ip) : NULL;
         if (!v.list) {
-                buf_printf(err, "no healthy member to remove %s (%s) through", m->id, m->ip);
+                buf_printf(err, "cluster not healthy: no other member answered the etcd member list in %d s, "
+                           "so member %s (%s) cannot be removed through one", HEAL_TIMEOUT_MS / 1000, m->id, m->ip);
                 r = -POOL_EUNHEALTHY;
         } else if (em) {
                 pool_health_inputs h = {};
