@@ -1,5 +1,5 @@
 /* `bootagent serve`: the communicator server inside a build VM (protocol in lib/comm.h). Named
- * comm-serve so it cannot be confused with builder/serve.h (`imgbuild serve`, the local cloud). */
+ * comm-serve so it cannot be confused with builder/cloud/serve.h (`imgbuild serve`, the local cloud). */
 #pragma once
 
 /* Serve requests read from in_fd, replies written to out_fd, one request at a time, until the

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "agent-config.h"
 #include "crypto.h"
 #include "discover.h"
 #include "etcd.h"
@@ -94,7 +94,7 @@ static void agent_done(agent *a) {
         free(a->client_url);
         free(a->data_dir);
         free(a->env_file);
-        config_free(a->cfg);
+        agent_config_free(a->cfg);
 }
 
 static int rooted(const agent *a, const char *path, char **ret) {
@@ -102,7 +102,7 @@ static int rooted(const agent *a, const char *path, char **ret) {
                 *ret = NULL;
                 return 0;
         }
-        *ret = config_path(a->root, path);
+        *ret = agent_config_path(a->root, path);
         return *ret ? 0 : -ENOMEM;
 }
 
@@ -130,10 +130,10 @@ static int agent_init(agent *a, int argc, char **argv, bool open_journal) {
                 }
         if (optind < argc)
                 return log_error_errno(-EINVAL, "Unexpected argument '%s'", argv[optind]);
-        config_file = config_arg ? strdup(config_arg) : config_path(a->root, "/etc/bootagent/agent.conf");
+        config_file = config_arg ? strdup(config_arg) : agent_config_path(a->root, "/etc/bootagent/agent.conf");
         if (!config_file)
                 return -ENOMEM;
-        r = config_load(config_file, &a->cfg, &err);
+        r = agent_config_load(config_file, &a->cfg, &err);
         if (r < 0) {
                 log_error("Invalid configuration: %s", err.data ? err.data : strerror(-r));
                 return r;
@@ -203,7 +203,7 @@ static int write_file_in_dir(const char *path, const char *data, mode_t mode, ui
 }
 
 static int write_secret_file(const agent *a, const char *path, const char *data, mode_t mode, uid_t uid, gid_t gid) {
-        _cleanup_free_ char *p = config_path(a->root, path);
+        _cleanup_free_ char *p = agent_config_path(a->root, path);
         if (!p)
                 return -ENOMEM;
         return write_file_in_dir(p, data, mode, uid, gid);
@@ -217,7 +217,7 @@ static int stage_secrets(agent *a) {
 
         stage_begin(a);
         for (size_t i = 0; i < a->cfg->n_secrets; i++) {
-                const secret_spec *s = &a->cfg->secrets[i];
+                const agent_config_secret *s = &a->cfg->secrets[i];
                 _cleanup_json_ json_t *data = NULL;
                 r = vault_kv_read(&a->vault, a->cfg->kv_mount, s->path, &data, &err);
                 if (r < 0)
@@ -696,7 +696,7 @@ static int stage_units(agent *a) {
                 _cleanup_free_ char *pid_file = NULL, *log_file = NULL;
                 const char *unit = a->cfg->units ? a->cfg->units[0] : "etcd.service";
                 pid_t pid;
-                if (a->cfg->role == ROLE_ETCD && (r = read_env_file(a->env_file, &env)) < 0) {
+                if (a->cfg->role == AGENT_CONFIG_ROLE_ETCD && (r = read_env_file(a->env_file, &env)) < 0) {
                         buf_printf(&err, "reading %s: %s", a->env_file, strerror(-r));
                         return stage_fail(a, "units", r, &err);
                 }
@@ -811,7 +811,7 @@ int cmd_firstboot(int argc, char **argv) {
         if ((r = stage_identity(&a)) < 0 || (r = stage_login(&a)) < 0 || (r = stage_secrets(&a)) < 0 ||
             (r = stage_pki(&a)) < 0)
                 goto out;
-        if (a.cfg->role == ROLE_ETCD)
+        if (a.cfg->role == AGENT_CONFIG_ROLE_ETCD)
                 r = run_etcd(&a);
         else {
                 stage_begin(&a);
@@ -851,7 +851,7 @@ int cmd_leave(int argc, char **argv) {
         int r = agent_init(&a, argc, argv, true);
         if (r < 0)
                 goto out;
-        if (a.cfg->role != ROLE_ETCD) {
+        if (a.cfg->role != AGENT_CONFIG_ROLE_ETCD) {
                 r = log_error_errno(-EINVAL, "leave is only meaningful for the etcd role");
                 goto out;
         }

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "config.h"
+#include "agent-config.h"
 #include "fs.h"
 #include "log.h"
 #include "units-data.h"
@@ -26,19 +26,19 @@ static bool unit_wanted(const char *name, const char *role) {
 }
 
 static int install_config(const char *root, const char *file, const char *role) {
-        _cleanup_(config_freep) agent_config *cfg = NULL;
+        _cleanup_(agent_config_freep) agent_config *cfg = NULL;
         _cleanup_buf_ buf err = BUF_INIT(4096);
         _cleanup_free_ char *text = NULL, *dest = NULL, *dir = NULL;
         size_t len;
         int r;
 
-        r = config_load(file, &cfg, &err);
+        r = agent_config_load(file, &cfg, &err);
         if (r < 0) {
                 log_error("Invalid configuration: %s", err.data ? err.data : strerror(-r));
                 return r;
         }
-        if (role && !streq(role_to_string(cfg->role), role)) {
-                log_error("%s: [agent] role is %s, expected %s", file, role_to_string(cfg->role), role);
+        if (role && !streq(agent_config_role_to_string(cfg->role), role)) {
+                log_error("%s: [agent] role is %s, expected %s", file, agent_config_role_to_string(cfg->role), role);
                 return -EINVAL;
         }
         r = read_file(file, 1024 * 1024, &text, &len);

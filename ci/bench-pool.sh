@@ -55,8 +55,8 @@ one_run_qemu() (
         run_pool "$T/roll.log" roll "$POOL" --template etcd@2 || { cat "$T/roll.log" >&2; exit 1; }
         stop_writer
         grep -o 'replaced member [^ ]* in [0-9]* ms' "$T/roll.log" | awk '{ print "member", $(NF - 1) }'
-        echo "availability $(availability)"
-        echo "gap $(longest_gap_ms)"
+        echo "availability $(write_availability)"
+        echo "gap $(longest_outage_ms)"
 )
 
 for i in $(seq "$runs"); do

@@ -7,7 +7,7 @@ packages=(
     # build
     build-essential cmake pkg-config clang libclang-rt-14-dev
     # libraries
-    libcurl4-openssl-dev libarchive-dev libssl-dev libcbor-dev libsystemd-dev libjansson-dev
+    libcurl4-openssl-dev libarchive-dev libssl-dev libcbor-dev libsystemd-dev libjansson-dev uuid-dev
     libmicrohttpd-dev
     # runtime tools: VMs and base images
     qemu-system-x86 qemu-utils mmdebstrap e2fsprogs

@@ -25,9 +25,5 @@ cmake -S . -B "$build" "${cmake_args[@]}" >/dev/null
 cmake --build "$build" -j "$(nproc)"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-# In CI a failing test is run once more (ctest prints each attempt), so one flaky run of a
-# timing-sensitive integration test does not fail the whole submission; a test that fails twice
-# does. Locally every failure counts.
-repeat=()
-[ "${CI:-}" = true ] && repeat=(--repeat until-pass:2)
-ctest --test-dir "$build" -L "$labels" --output-on-failure -j "$(nproc)" "${repeat[@]}" "$@"
+# Every failure counts, in CI too: a flaky test is a bug to find, never retried until it passes.
+ctest --test-dir "$build" -L "$labels" --output-on-failure -j "$(nproc)" "$@"

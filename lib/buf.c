@@ -37,17 +37,26 @@ int buf_append(buf *b, const void *data, size_t len) {
 int buf_puts(buf *b, const char *s) { return buf_append(b, s, strlen(s)); }
 
 int buf_vprintf(buf *b, const char *fmt, va_list ap) {
+        /* %m formats errno twice (sizing, then output) with realloc in between, and callers read
+         * errno afterwards: keep it as the caller left it. */
+        int saved_errno = errno;
         va_list aq;
         va_copy(aq, ap);
         int n = vsnprintf(NULL, 0, fmt, aq);
         va_end(aq);
-        if (n < 0)
+        if (n < 0) {
+                errno = saved_errno;
                 return -EINVAL;
+        }
         int r = buf_reserve(b, (size_t) n);
-        if (r < 0)
+        if (r < 0) {
+                errno = saved_errno;
                 return r;
+        }
+        errno = saved_errno;
         vsnprintf(b->data + b->len, (size_t) n + 1, fmt, ap);
         b->len += (size_t) n;
+        errno = saved_errno;
         return 0;
 }
 

@@ -20,6 +20,8 @@ typedef struct buf {
 /* Append bytes. Returns 0, -ENOBUFS when the cap would be exceeded (buffer unchanged), -ENOMEM. */
 int buf_append(buf *b, const void *data, size_t len);
 int buf_puts(buf *b, const char *s);
+/* Append formatted text. Returns 0, -ENOBUFS (buffer unchanged), -ENOMEM or -EINVAL. errno is
+ * left as the caller set it, so %m prints the caller's error even when the buffer grows. */
 int buf_printf(buf *b, const char *fmt, ...) _printf_(2, 3);
 int buf_vprintf(buf *b, const char *fmt, va_list ap) _printf_(2, 0);
 /* Drop the contents, keep the allocation. */

@@ -7,7 +7,9 @@
 #include <openssl/rand.h>
 #include <time.h>
 #include <unistd.h>
+#include <uuid/uuid.h>
 
+#include "io-util.h"
 #include "macro.h"
 
 struct sha256_ctx {
@@ -28,6 +30,17 @@ void hex_encode(const uint8_t *data, size_t len, char *out) {
                 out[2 * i + 1] = digits[data[i] & 15];
         }
         out[2 * len] = 0;
+}
+
+void hex_encode_sep(const uint8_t *data, size_t len, char sep, char *out) {
+        char *p = out;
+        for (size_t i = 0; i < len; i++) {
+                if (i > 0)
+                        *p++ = sep;
+                hex_encode(data + i, 1, p);
+                p += 2;
+        }
+        *p = 0;
 }
 
 void sha256(const void *data, size_t len, uint8_t out[SHA256_DIGEST_SIZE]) {
@@ -92,13 +105,10 @@ int sha256_file_hex(const char *path, char out[SHA256_HEX_SIZE]) {
                 return -ENOMEM;
         uint8_t chunk[16384];
         for (;;) {
-                ssize_t n = read(fd, chunk, sizeof(chunk));
+                ssize_t n = loop_read(fd, chunk, sizeof(chunk));
                 if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        int r = -errno;
                         sha256_free(c);
-                        return r;
+                        return (int) n;
                 }
                 if (n == 0)
                         break;
@@ -200,4 +210,10 @@ uint64_t random_u64(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t) ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t) ts.tv_sec ^ (uint64_t) getpid();
+}
+
+void random_uuid(char ret[UUID_STRING_SIZE]) {
+        uuid_t u;
+        uuid_generate_random(u);
+        uuid_unparse_lower(u, ret);
 }

@@ -1,4 +1,4 @@
-/* Hashes, MACs, base64 and randomness over OpenSSL. The void hash functions cannot fail short of
+/* Hashes, MACs, base64 and randomness over OpenSSL; random UUIDs over libuuid. The void hash functions cannot fail short of
  * OpenSSL running out of memory, in which case they abort(). */
 #pragma once
 
@@ -13,7 +13,11 @@ void sha256(const void *data, size_t len, uint8_t out[SHA256_DIGEST_SIZE]);
 void sha256_hex(const void *data, size_t len, char out[SHA256_HEX_SIZE]);
 /* sha256 of a file's content, streamed. Returns 0 or -errno. */
 int sha256_file_hex(const char *path, char out[SHA256_HEX_SIZE]);
+/* Lower-case hex of len bytes into out, which must hold 2*len+1 bytes; always NUL-terminated. */
 void hex_encode(const uint8_t *data, size_t len, char *out /* 2*len+1 */);
+/* Like hex_encode, with sep between bytes ("39:dd:2e"): out must hold 3*len bytes, or 1 when len
+ * is 0; always NUL-terminated. */
+void hex_encode_sep(const uint8_t *data, size_t len, char sep, char *out /* max(3*len, 1) */);
 
 /* Incremental sha256 for cache keys built from many parts. */
 typedef struct sha256_ctx sha256_ctx;
@@ -42,3 +46,9 @@ int base64_decode(const char *s, uint8_t **ret, size_t *ret_len);
 int random_bytes(void *p, size_t n);
 /* Random 64-bit value for jitter (not for secrets). */
 uint64_t random_u64(void);
+
+#define UUID_STRING_SIZE 37 /* 36 characters + NUL */
+/* A random (version 4) UUID in lower-case text form, "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx", from
+ * libuuid (uuid_generate_random, getrandom()). Cannot fail: libuuid falls back to a weaker source
+ * by itself when the kernel RNG is unavailable, so use it for identifiers, never for secrets. */
+void random_uuid(char ret[UUID_STRING_SIZE]);

@@ -9,7 +9,9 @@
 #include "crypto.h"
 #include "exoscale.h"
 #include "http.h"
+#include "io-util.h"
 #include "json.h"
+#include "parse-util.h"
 #include "time-util.h"
 
 #define EXPIRY_SECONDS 600             /* as egoscale: now + 10 min */
@@ -54,15 +56,6 @@ int exoapi_credentials_from_env(exoapi_credentials *ret, buf *err) {
         return 0;
 }
 
-static char *trim(char *s) {
-        while (*s == ' ' || *s == '\t')
-                s++;
-        char *e = s + strlen(s);
-        while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
-                *--e = 0;
-        return s;
-}
-
 static int credentials_parse(const char *path, char *text, exoapi_credentials *ret, buf *err) {
         exoapi_credentials c = {};
         unsigned line = 0;
@@ -73,7 +66,7 @@ static int credentials_parse(const char *path, char *text, exoapi_credentials *r
                 if (nl)
                         *nl = 0;
                 line++;
-                char *l = trim(p);
+                char *l = parse_strip(p);
                 p = nl ? nl + 1 : NULL;
                 if (!*l || *l == '#')
                         continue;
@@ -84,7 +77,7 @@ static int credentials_parse(const char *path, char *text, exoapi_credentials *r
                         goto fail;
                 }
                 *eq = 0;
-                char *k = trim(l), *v = trim(eq + 1), **slot;
+                char *k = parse_strip(l), *v = parse_strip(eq + 1), **slot;
                 if (streq(k, "api_key"))
                         slot = &c.key;
                 else if (streq(k, "api_secret"))
@@ -139,9 +132,9 @@ int exoapi_credentials_from_file(const char *path, exoapi_credentials *ret, buf 
         }
         for (;;) {
                 char chunk[4096];
-                ssize_t n = read(fd, chunk, sizeof(chunk));
+                ssize_t n = loop_read(fd, chunk, sizeof(chunk));
                 if (n < 0) {
-                        r = negative_errno();
+                        r = (int) n;
                         (void) buf_printf(err, "%s: %s", path, strerror(-r));
                         goto out;
                 }
@@ -594,12 +587,23 @@ static json_t *labels_object(char *const *labels) {
         return o;
 }
 
-static char *user_data_encode(const char *text) {
-        return text ? base64_encode(text, strlen(text)) : NULL;
-}
-
 static int body_failed(exoapi *c, const char *what) {
         return set_error(c, -EINVAL, "cannot build the %s request (missing field?)", what);
+}
+
+/* POST a create request whose body (taken over; NULL when json_pack failed) gets "user-data",
+ * base64 as the API wants it, when user_data is not NULL. Instances and instance pools share it. */
+static int create_with_user_data(exoapi *c, const char *path, const char *what, json_t *body,
+                                 const char *user_data, char **ret_id) {
+        _cleanup_json_ json_t *b = body;
+        if (!b)
+                return body_failed(c, what);
+        if (user_data) {
+                _cleanup_free_ char *encoded = base64_encode(user_data, strlen(user_data));
+                if (!encoded || json_object_set_new(b, "user-data", json_string(encoded)) < 0)
+                        return set_error(c, -ENOMEM, "out of memory");
+        }
+        return mutate(c, "POST", path, NULL, NULL, b, ret_id);
 }
 
 bool exoapi_is_id(const char *s) {
@@ -634,23 +638,15 @@ int exoapi_instance_type_id(exoapi *c, const char *ref, char **ret_id) {
 }
 
 int exoapi_instance_create(exoapi *c, const exoapi_instance_spec *spec, char **ret_id) {
-        _cleanup_free_ char *user_data = user_data_encode(spec->user_data);
-        _cleanup_json_ json_t *body = NULL;
-
-        if (spec->user_data && !user_data)
-                return set_error(c, -ENOMEM, "out of memory");
-        body = json_pack("{s:s*, s:{s:s}, s:{s:s}, s:I, s:o*, s:o*, s:s*, s:o*}",
+        json_t *body = json_pack("{s:s*, s:{s:s}, s:{s:s}, s:I, s:o*, s:o*, s:o*}",
                          "name", spec->name,
                          "instance-type", "id", spec->instance_type_id,
                          "template", "id", spec->template_id,
                          "disk-size", (json_int_t) spec->disk_size_gb,
                          "security-groups", id_refs(spec->security_group_ids),
                          "ssh-key", name_ref(spec->ssh_key),
-                         "user-data", user_data,
                          "labels", labels_object(spec->labels));
-        if (!body)
-                return body_failed(c, "instance create");
-        return mutate(c, "POST", "/instance", NULL, NULL, body, ret_id);
+        return create_with_user_data(c, "/instance", "instance create", body, spec->user_data, ret_id);
 }
 
 int exoapi_instance_get(exoapi *c, const char *id, json_t **ret) {
@@ -783,12 +779,7 @@ int exoapi_security_group_add_rule(exoapi *c, const char *sg_id, const exoapi_sg
 }
 
 int exoapi_pool_create(exoapi *c, const exoapi_pool_spec *spec, char **ret_id) {
-        _cleanup_free_ char *user_data = user_data_encode(spec->user_data);
-        _cleanup_json_ json_t *body = NULL;
-
-        if (spec->user_data && !user_data)
-                return set_error(c, -ENOMEM, "out of memory");
-        body = json_pack("{s:s, s:{s:s}, s:{s:s}, s:I, s:I, s:s*, s:o*, s:o*, s:o*, s:o*, s:o*, s:s*, s:o*}",
+        json_t *body = json_pack("{s:s, s:{s:s}, s:{s:s}, s:I, s:I, s:s*, s:o*, s:o*, s:o*, s:o*, s:o*, s:o*}",
                          "name", spec->name,
                          "instance-type", "id", spec->instance_type_id,
                          "template", "id", spec->template_id,
@@ -800,11 +791,8 @@ int exoapi_pool_create(exoapi *c, const exoapi_pool_spec *spec, char **ret_id) {
                          "elastic-ips", id_refs(spec->elastic_ip_ids),
                          "anti-affinity-groups", id_refs(spec->anti_affinity_group_ids),
                          "ssh-key", name_ref(spec->ssh_key),
-                         "user-data", user_data,
                          "labels", labels_object(spec->labels));
-        if (!body)
-                return body_failed(c, "instance-pool create");
-        return mutate(c, "POST", "/instance-pool", NULL, NULL, body, ret_id);
+        return create_with_user_data(c, "/instance-pool", "instance-pool create", body, spec->user_data, ret_id);
 }
 
 int exoapi_pool_get(exoapi *c, const char *id, json_t **ret) {

@@ -1,5 +1,5 @@
 #include "frame.h"
-#include "fs.h"
+#include "io-util.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -7,24 +7,6 @@
 
 /* Deeper nesting is rejected: libcbor frees and serializes items recursively. */
 #define FRAME_MAX_DEPTH 64
-
-/* Read exactly len bytes. Returns len, or fewer at EOF, or -errno. */
-static ssize_t read_full(int fd, void *data, size_t len) {
-        uint8_t *p = data;
-        size_t done = 0;
-        while (done < len) {
-                ssize_t n = read(fd, p + done, len - done);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                done += (size_t) n;
-        }
-        return (ssize_t) done;
-}
 
 /* Parse an item head at d[*pos]: major type, additional info, and its argument. */
 static int read_head(const uint8_t *d, size_t len, size_t *pos, unsigned *ret_major,
@@ -159,7 +141,7 @@ int frame_write(int fd, const cbor_item_t *item, size_t max) {
         int r = frame_encode(item, max, &b);
         if (r < 0)
                 return r;
-        return write_all(fd, b.data, b.len);
+        return loop_write(fd, b.data, b.len);
 }
 
 /* Decode a payload of exactly len bytes into one item. */
@@ -204,7 +186,7 @@ ssize_t frame_decode(const void *data, size_t len, size_t max, cbor_item_t **ret
 
 int frame_read(int fd, size_t max, cbor_item_t **ret) {
         uint8_t header[4];
-        ssize_t k = read_full(fd, header, sizeof(header));
+        ssize_t k = loop_read(fd, header, sizeof(header));
         if (k < 0)
                 return (int) k;
         if (k == 0)
@@ -218,7 +200,7 @@ int frame_read(int fd, size_t max, cbor_item_t **ret) {
         _cleanup_free_ uint8_t *payload = malloc(n ? n : 1);
         if (!payload)
                 return -ENOMEM;
-        k = read_full(fd, payload, n);
+        k = loop_read(fd, payload, n);
         if (k < 0)
                 return (int) k;
         if ((size_t) k < n)

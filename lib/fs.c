@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io-util.h"
+
 char *path_dirname(const char *path) {
         const char *slash = strrchr(path, '/');
         if (!slash)
@@ -16,21 +18,6 @@ char *path_dirname(const char *path) {
         if (slash == path)
                 return strdup("/");
         return strndup(path, (size_t) (slash - path));
-}
-
-int write_all(int fd, const void *data, size_t len) {
-        const char *p = data;
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += n;
-                len -= (size_t) n;
-        }
-        return 0;
 }
 
 int fsync_parent_dir(const char *path) {
@@ -62,7 +49,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
         if (fd < 0)
                 return -errno;
 
-        int r = write_all(fd, data, len);
+        int r = loop_write(fd, data, len);
         if (r < 0)
                 goto fail;
         if ((uid != (uid_t) -1 || gid != (gid_t) -1) && fchown(fd, uid, gid) < 0) {
@@ -118,12 +105,9 @@ static int file_is_up_to_date(const char *path, const void *data, size_t len, mo
         size_t done = 0;
         char chunk[16384];
         for (;;) {
-                ssize_t n = read(fd, chunk, sizeof(chunk));
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
+                ssize_t n = loop_read(fd, chunk, sizeof(chunk));
+                if (n < 0)
+                        return (int) n;
                 if (n == 0)
                         return done == len;
                 if ((size_t) n > len - done || memcmp(chunk, p + done, (size_t) n) != 0)
@@ -175,12 +159,9 @@ int read_file(const char *path, size_t max, char **ret_data, size_t *ret_len) {
                         data = p;
                         cap = want;
                 }
-                ssize_t n = read(fd, data + len, cap - len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
+                ssize_t n = loop_read(fd, data + len, cap - len);
+                if (n < 0)
+                        return (int) n;
                 if (n == 0)
                         break;
                 len += (size_t) n;

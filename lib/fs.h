@@ -29,9 +29,6 @@ int mkdir_p(const char *path, mode_t mode);
  * kept, removal continues with the rest, and -EBUSY is returned. */
 int rm_rf(const char *path);
 
-/* Write all len bytes to fd, retrying short writes and EINTR. Returns 0 or -errno. */
-int write_all(int fd, const void *data, size_t len);
-
 /* Directory part of path ("a/b" -> "a", "b" -> ".", "/b" -> "/"). Returns a new string or NULL. */
 char *path_dirname(const char *path);
 

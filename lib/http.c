@@ -108,6 +108,9 @@ static int curl_code_to_errno(CURLcode c) {
         case CURLE_UNSUPPORTED_PROTOCOL:
         case CURLE_BAD_FUNCTION_ARGUMENT:
                 return -EINVAL;
+        case CURLE_UNKNOWN_OPTION:
+        case CURLE_NOT_BUILT_IN:
+                return -EOPNOTSUPP;
         default:
                 return -EIO;
         }
@@ -205,86 +208,115 @@ fail:
 }
 
 /* One attempt. Returns 0 with resp->status set when a response arrived, or a negative errno,
- * *ret_retryable and libcurl's message in errbuf (CURL_ERROR_SIZE bytes) when none did. */
+ * *ret_retryable and libcurl's message in errbuf (CURL_ERROR_SIZE bytes) when none did.
+ * *ret_errbuf_first is set when errbuf explains the failure better than the errno does (an
+ * option libcurl refused). */
 static int http_attempt(const http_request *req, const char *method, struct curl_slist *headers,
-                        long timeout_ms, http_response *resp, char *errbuf, bool *ret_retryable) {
+                        long timeout_ms, http_response *resp, char *errbuf, bool *ret_retryable,
+                        bool *ret_errbuf_first) {
         write_ctx w = { .body = &resp->body };
         struct curl_slist *connect_to = NULL;
-        CURLcode c;
+        const char *refused = NULL; /* the first option libcurl did not accept */
+        CURLcode c = CURLE_OK;
+        int r;
 
         buf_clear(&resp->body);
         free(resp->content_type);
         resp->content_type = NULL;
         resp->status = 0;
+        *ret_retryable = false;
+        *ret_errbuf_first = false;
 
         CURL *curl = curl_easy_init();
-        if (!curl) {
-                *ret_retryable = false;
+        if (!curl)
                 return -ENOMEM;
-        }
 
         errbuf[0] = 0;
-        curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-        curl_easy_setopt(curl, CURLOPT_URL, req->url);
-        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
-        curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(curl, CURLOPT_NOPROXY, "127.0.0.1,localhost,169.254.169.254");
-        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_cb);
-        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &w);
+        /* Each option is part of the request's meaning, CURLOPT_PROTOCOLS_STR (the protocol
+         * allow-list, unknown to libcurl before 7.85) most of all: the first one libcurl refuses
+         * fails the request instead of sending it without. */
+#define SETOPT(opt, val)                                                                   \
+        do {                                                                               \
+                if (c == CURLE_OK && (c = curl_easy_setopt(curl, opt, val)) != CURLE_OK)  \
+                        refused = #opt;                                                    \
+        } while (0)
+        SETOPT(CURLOPT_ERRORBUFFER, errbuf);
+        SETOPT(CURLOPT_URL, req->url);
+        SETOPT(CURLOPT_NOSIGNAL, 1L);
+        SETOPT(CURLOPT_TIMEOUT_MS, timeout_ms);
+        SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+        SETOPT(CURLOPT_NOPROXY, "127.0.0.1,localhost,169.254.169.254");
+        SETOPT(CURLOPT_HTTPHEADER, headers);
+        SETOPT(CURLOPT_WRITEFUNCTION, write_cb);
+        SETOPT(CURLOPT_WRITEDATA, &w);
         if (req->ca_file)
-                curl_easy_setopt(curl, CURLOPT_CAINFO, req->ca_file);
+                SETOPT(CURLOPT_CAINFO, req->ca_file);
         if (req->cert_file)
-                curl_easy_setopt(curl, CURLOPT_SSLCERT, req->cert_file);
+                SETOPT(CURLOPT_SSLCERT, req->cert_file);
         if (req->key_file)
-                curl_easy_setopt(curl, CURLOPT_SSLKEY, req->key_file);
+                SETOPT(CURLOPT_SSLKEY, req->key_file);
         if (req->connect_to) {
                 _cleanup_free_ char *entry = NULL;
                 /* Empty host and port: the rule applies to whatever the URL names. */
                 if (asprintf(&entry, "::%s", req->connect_to) < 0 || !(connect_to = curl_slist_append(NULL, entry))) {
-                        curl_easy_cleanup(curl);
-                        *ret_retryable = false;
-                        return -ENOMEM;
+                        r = -ENOMEM;
+                        goto out;
                 }
-                curl_easy_setopt(curl, CURLOPT_CONNECT_TO, connect_to);
+                SETOPT(CURLOPT_CONNECT_TO, connect_to);
         }
 
         if (streq(method, "HEAD"))
-                curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+                SETOPT(CURLOPT_NOBODY, 1L);
         else if (sends_body(method, req->body_len)) {
                 /* POSTFIELDS makes it a POST; CUSTOMREQUEST renames the method, keeping the body. */
-                curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body ? req->body : "");
-                curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
+                SETOPT(CURLOPT_POSTFIELDS, req->body ? req->body : "");
+                SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
                 if (!streq(method, "POST"))
-                        curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+                        SETOPT(CURLOPT_CUSTOMREQUEST, method);
+        }
+#undef SETOPT
+        if (refused) {
+                /* Not worth retrying: the same options are refused the same way. */
+                snprintf(errbuf, CURL_ERROR_SIZE, "libcurl refused %s: %s", refused, curl_easy_strerror(c));
+                *ret_errbuf_first = true;
+                r = curl_code_to_errno(c);
+                goto out;
         }
 
         c = curl_easy_perform(curl);
         if (c == CURLE_OK) {
                 const char *ct = NULL;
-                curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
+                CURLcode ci = curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
+                if (ci != CURLE_OK) {
+                        snprintf(errbuf, CURL_ERROR_SIZE, "libcurl reported no response status: %s",
+                                 curl_easy_strerror(ci));
+                        resp->status = 0;
+                        *ret_errbuf_first = true;
+                        r = -EIO;
+                        goto out;
+                }
                 if (curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct) {
                         resp->content_type = strdup(ct);
                         if (!resp->content_type) {
-                                curl_easy_cleanup(curl);
-                                curl_slist_free_all(connect_to);
-                                *ret_retryable = false;
-                                return -ENOMEM;
+                                r = -ENOMEM;
+                                goto out;
                         }
                 }
+                r = 0;
+                goto out;
         }
-        curl_easy_cleanup(curl);
-        curl_slist_free_all(connect_to);
 
-        if (c == CURLE_OK)
-                return 0;
         *ret_retryable = curl_code_retryable(c);
         if (!errbuf[0])
                 snprintf(errbuf, CURL_ERROR_SIZE, "%s", curl_easy_strerror(c));
         if (c == CURLE_WRITE_ERROR && w.error < 0)
-                return w.error;
-        return curl_code_to_errno(c);
+                r = w.error;
+        else
+                r = curl_code_to_errno(c);
+out:
+        curl_easy_cleanup(curl);
+        curl_slist_free_all(connect_to);
+        return r;
 }
 
 static void set_error(buf *err, const char *method, const char *url, const char *reason,
@@ -308,6 +340,7 @@ int http_do(const http_request *req, http_response *resp, buf *err) {
         int64_t deadline = req->deadline_ms > 0 ? time_now_ms() + req->deadline_ms : 0;
         unsigned attempt = 0;
         char curl_error[CURL_ERROR_SIZE] = "";
+        bool errbuf_first = false;
         int r = 0;
 
         http_response_free(resp);
@@ -335,7 +368,7 @@ int http_do(const http_request *req, http_response *resp, buf *err) {
                 }
 
                 attempt++;
-                r = http_attempt(req, method, headers, t, resp, curl_error, &retryable);
+                r = http_attempt(req, method, headers, t, resp, curl_error, &retryable, &errbuf_first);
                 if (r == 0 && !status_retryable(req, resp->status))
                         break;
                 if (r < 0 && !retryable)
@@ -368,7 +401,7 @@ int http_do(const http_request *req, http_response *resp, buf *err) {
                 set_error(err, method, req->url, reason, attempt);
         } else if (r == -EHOSTUNREACH)
                 set_error(err, method, req->url, "Could not resolve host", attempt);
-        else if (r == -EIO && curl_error[0])
+        else if ((errbuf_first || r == -EIO) && curl_error[0])
                 /* Unmapped failures (TLS trust, protocol errors): libcurl's text says more. */
                 set_error(err, method, req->url, curl_error, attempt);
         else

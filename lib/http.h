@@ -56,7 +56,8 @@ typedef struct http_response {
  * Returns a negative errno when no response arrived after all attempts: -ETIMEDOUT,
  * -ECONNREFUSED, -EHOSTUNREACH (name did not resolve), -ECONNRESET (connection dropped),
  * -ENOBUFS (body over the cap; not retried), -EINVAL (malformed URL or a scheme other than
- * http/https; not retried), -EIO otherwise (TLS trust failures among them; not retried), and err
+ * http/https; not retried), -EINVAL or -EOPNOTSUPP when libcurl refuses one of the request's
+ * options (err names it, "libcurl refused CURLOPT_CAINFO: ..."; not retried), -EIO otherwise (TLS trust failures among them; not retried), and err
  * receives one line: "GET http://x/y: Connection refused (3 attempts)". Secrets in headers or
  * body are never put into err. */
 int http_do(const http_request *req, http_response *resp, buf *err);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "io-util.h"
 #include "strv.h"
 
 extern char **environ;
@@ -151,11 +152,9 @@ int spawn_capture(char *const argv[], const spawn_options *opts, buf *out, int *
         int read_error = 0;
         char chunk[16384];
         for (;;) {
-                ssize_t n = read(fds[0], chunk, sizeof(chunk));
+                ssize_t n = loop_read(fds[0], chunk, sizeof(chunk));
                 if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        read_error = -errno;
+                        read_error = (int) n;
                         break;
                 }
                 if (n == 0)

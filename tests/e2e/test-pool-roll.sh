@@ -40,7 +40,7 @@ start_writer /data/w1
 run_pool "$T/roll.log" roll "$POOL" --template etcd@2 || { cat "$T/roll.log"; fail "roll"; }
 stop_writer
 log "roll: $(( $(date +%s) - start )) s; $(grep -o 'replaced member .* in [0-9]* ms' "$T/roll.log" | sed 's/.* in //' | paste -sd' ') per member;" \
-    "writes: $(grep -c ok "$T/attempts") acknowledged, availability $(availability)%, longest gap $(longest_gap_ms) ms"
+    "writes: $(grep -c ok "$T/attempts") acknowledged, availability $(write_availability)%, longest gap $(longest_outage_ms) ms"
 [ "$(grep -c ok "$T/attempts")" -gt 20 ] || fail "the writer got too few writes through"
 check_final etcd@2
 
@@ -70,8 +70,8 @@ case $rc in
 esac
 record_pids
 stop_writer
-log "writes: $(grep -c ok "$T/attempts") acknowledged, availability $(availability)%, longest gap $(longest_gap_ms) ms"
-[ "$(longest_gap_ms)" -lt 30000 ] || fail "writes stopped for $(longest_gap_ms) ms"
+log "writes: $(grep -c ok "$T/attempts") acknowledged, availability $(write_availability)%, longest gap $(longest_outage_ms) ms"
+[ "$(longest_outage_ms)" -lt 30000 ] || fail "writes stopped for $(longest_outage_ms) ms"
 check_final etcd@1
 
 # ---- 4. delete (cleanup checks that nothing is left) ----

@@ -1,5 +1,5 @@
 # A recipe's copy, download and run steps in a real VM, then a fully cached rebuild and a failing
-# download (the scenario is tests/unit/builder/test-build-steps.c; this gives it a base image).
+# download (the scenario is tests/unit/builder/build/test-build-steps.c; this gives it a base image).
 set -euo pipefail
 . "$(dirname "$0")/lib-vm.sh"
 

@@ -52,17 +52,6 @@ typedef struct call {
         http_server_response *resp;
 } call;
 
-static void new_id(char out[37]) {
-        uint8_t b[16];
-        if (random_bytes(b, sizeof(b)) < 0)
-                abort();
-        b[6] = (b[6] & 0x0f) | 0x40;
-        b[8] = (b[8] & 0x3f) | 0x80;
-        snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-                 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
-                 b[13], b[14], b[15]);
-}
-
 static int reply(call *c, int status, json_t *j /* stolen */) {
         char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
@@ -109,8 +98,8 @@ static json_t *lookup(call *c, const char *kind, const char *id) {
 
 /* Reply with a new operation. failure (borrowed; NULL for success) gives its final state. */
 static int operation(call *c, const char *command, const char *reference_id, json_t *failure) {
-        char id[37];
-        new_id(id);
+        char id[UUID_STRING_SIZE];
+        random_uuid(id);
         json_t *op = json_pack("{s:s, s:s, s:{s:s*, s:s}}", "id", id, "state", "pending",
                                "reference", "id", reference_id, "command", command);
         json_t *final = failure ? json_pack("{s:s, s:O, s:O}", "state", "failure",
@@ -211,7 +200,7 @@ static void copy_fields(json_t *dst, json_t *src, const char *const *fields, siz
         }
 }
 
-/* ---- what cloud builds (builder/provider-exoscale.c) need beyond the above ---- */
+/* ---- what cloud builds (builder/provider/exoscale/provider-exoscale.c) need beyond the above ---- */
 
 /* Every instance is reachable at 127.0.0.1: the test's sshd stands in for it. */
 static void instance_assign_public_ip(json_t *inst) {
@@ -390,12 +379,12 @@ static void instance_remove(call *c, const char *id) {
 static int instance_create(call *c) {
         static const char *const fields[] = { "name", "instance-type", "template", "disk-size",
                                               "security-groups", "ssh-key", "user-data", "labels" };
-        char id[37];
+        char id[UUID_STRING_SIZE];
         int r;
 
         if (!valid_compute_body(c, &r) || armed_failure(c, "create-instance", &r))
                 return r;
-        new_id(id);
+        random_uuid(id);
         json_t *inst = json_pack("{s:s, s:s}", "id", id, "state", "running");
         copy_fields(inst, c->body, fields, ELEMENTSOF(fields));
         instance_assign_public_ip(inst);
@@ -438,10 +427,10 @@ static int instance_action(call *c, const char *method, json_t *inst, const char
                 return operation(c, command, id, NULL);
         }
         if (streq(method, "POST") && action && streq(action, "create-snapshot")) {
-                char sid[37];
+                char sid[UUID_STRING_SIZE];
                 if (armed_failure(c, "create-snapshot", &r))
                         return r;
-                new_id(sid);
+                random_uuid(sid);
                 json_object_set_new(store(c, "snapshot"), sid,
                                     json_pack("{s:s, s:O?, s:s, s:O?, s:{s:s}}", "id", sid,
                                               "name", json_object_get(inst, "name"), "state", "ready",
@@ -454,8 +443,8 @@ static int instance_action(call *c, const char *method, json_t *inst, const char
 
 /* ---- snapshots and templates ---- */
 
-static json_t *template_new(call *c, const char *zone, char id[37]) {
-        new_id(id);
+static json_t *template_new(call *c, const char *zone, char id[UUID_STRING_SIZE]) {
+        random_uuid(id);
         json_t *t = json_pack("{s:s, s:s, s:[s], s:s}", "id", id, "visibility", "private",
                               "zones", zone, "boot-mode", "legacy");
         json_object_set_new(json_object_get(json_object_get(c->f->zones, zone), "template"), id, t);
@@ -463,7 +452,7 @@ static json_t *template_new(call *c, const char *zone, char id[37]) {
 }
 
 static int snapshot_action(call *c, const char *method, json_t *snap, const char *id, const char *action) {
-        char tid[37];
+        char tid[UUID_STRING_SIZE];
         int r;
 
         if (streq(method, "GET") && !action)
@@ -517,7 +506,7 @@ static int template_register(call *c) {
         static const char *const fields[] = { "name", "url", "checksum", "password-enabled",
                                               "ssh-key-enabled", "boot-mode", "default-user",
                                               "description" };
-        char id[37];
+        char id[UUID_STRING_SIZE];
         int r;
 
         if (!body_string(c, "name") || !body_string(c, "url") || !body_string(c, "checksum") ||
@@ -562,7 +551,7 @@ static int template_action(call *c, const char *method, json_t *t, const char *i
         }
         if (streq(method, "POST")) {
                 const char *target = body_string(c, "target-zone.name");
-                char copy_id[37];
+                char copy_id[UUID_STRING_SIZE];
                 if (!target || !json_object_get(c->f->zones, target))
                         return fail(c, 400, "target-zone: unknown zone %s", strempty(target));
                 if (armed_failure(c, "copy-template", &r))
@@ -577,14 +566,14 @@ static int template_action(call *c, const char *method, json_t *t, const char *i
 /* ---- security groups, ssh keys, private networks ---- */
 
 static int security_group_create(call *c) {
-        char id[37];
+        char id[UUID_STRING_SIZE];
         int r;
 
         if (!body_string(c, "name"))
                 return fail(c, 400, "name is required");
         if (armed_failure(c, "create-security-group", &r))
                 return r;
-        new_id(id);
+        random_uuid(id);
         json_object_set_new(store(c, "security-group"), id,
                             json_pack("{s:s, s:O, s:O?, s:[]}", "id", id, "name", json_object_get(c->body, "name"),
                                       "description", json_object_get(c->body, "description"), "rules"));
@@ -596,7 +585,7 @@ static int security_group_add_rule(call *c, json_t *sg, const char *id) {
                                               "network", "security-group", "description" };
         const char *direction = body_string(c, "flow-direction"), *protocol = body_string(c, "protocol");
         const char *network = body_string(c, "network"), *peer = body_string(c, "security-group.id");
-        char rule_id[37];
+        char rule_id[UUID_STRING_SIZE];
         int r;
 
         if (!direction || (!streq(direction, "ingress") && !streq(direction, "egress")) || !protocol)
@@ -607,7 +596,7 @@ static int security_group_add_rule(call *c, json_t *sg, const char *id) {
                 return fail(c, 404, "security-group %s not found", peer);
         if (armed_failure(c, "add-rule-to-security-group", &r))
                 return r;
-        new_id(rule_id);
+        random_uuid(rule_id);
         json_t *rule = json_pack("{s:s}", "id", rule_id);
         copy_fields(rule, c->body, fields, ELEMENTSOF(fields));
         json_array_append_new(json_object_get(sg, "rules"), rule);
@@ -631,14 +620,14 @@ static int ssh_key_create(call *c) {
 
 static int private_network_create(call *c) {
         static const char *const fields[] = { "name", "description", "netmask", "start-ip", "end-ip" };
-        char id[37];
+        char id[UUID_STRING_SIZE];
         int r;
 
         if (!body_string(c, "name"))
                 return fail(c, 400, "name is required");
         if (armed_failure(c, "create-private-network", &r))
                 return r;
-        new_id(id);
+        random_uuid(id);
         json_t *pn = json_pack("{s:s, s:[]}", "id", id, "leases");
         copy_fields(pn, c->body, fields, ELEMENTSOF(fields));
         json_object_set_new(store(c, "private-network"), id, pn);
@@ -656,12 +645,12 @@ static int pool_member_add(call *c, json_t *pool, const char *pool_id) {
         static const char *const fields[] = { "instance-type", "template", "disk-size",
                                               "security-groups", "private-networks", "ssh-key",
                                               "user-data" };
-        char id[37], name[128];
+        char id[UUID_STRING_SIZE], name[128];
         json_t *pn;
         size_t i;
         int r;
 
-        new_id(id);
+        random_uuid(id);
         snprintf(name, sizeof(name), "%s-%.5s", strempty(json_path_string(pool, "instance-prefix")), id);
         json_t *inst = json_pack("{s:s, s:s, s:s, s:{s:s, s:s}}", "id", id, "name", name, "state", "running",
                                  "manager", "id", pool_id, "type", "instance-pool");
@@ -712,14 +701,14 @@ static int pool_create(call *c) {
         static const char *const fields[] = { "name", "description", "instance-type", "template",
                                               "disk-size", "user-data", "labels", "min-available" };
         json_t *size = json_object_get(c->body, "size");
-        char id[37];
+        char id[UUID_STRING_SIZE];
         int r;
 
         if (!body_string(c, "name") || !json_is_integer(size) || json_integer_value(size) < 0)
                 return fail(c, 400, "name and size are required");
         if (!valid_compute_body(c, &r) || !valid_pool_refs(c, &r) || armed_failure(c, "create-instance-pool", &r))
                 return r;
-        new_id(id);
+        random_uuid(id);
         json_t *pool = json_pack("{s:s, s:s, s:s}", "id", id, "state", "running", "instance-prefix",
                                  body_string(c, "instance-prefix") ? body_string(c, "instance-prefix") : "pool");
         copy_fields(pool, c->body, fields, ELEMENTSOF(fields));
@@ -1001,11 +990,11 @@ static int fake_init(fake *f) {
         if (!f->zones || !f->global || !f->operations || !f->failures || !f->hooks)
                 return -ENOMEM;
         for (size_t i = 0; i < ELEMENTSOF(zone_names); i++) {
-                char id[37];
+                char id[UUID_STRING_SIZE];
                 json_t *z = json_pack("{s:{}, s:{}, s:{}, s:{}, s:{}}", "instance", "snapshot",
                                       "template", "instance-pool", "private-network");
                 /* One public template per zone to build from. */
-                new_id(id);
+                random_uuid(id);
                 if (!z || json_object_set_new(json_object_get(z, "template"), id,
                                               json_pack("{s:s, s:s, s:s, s:[s], s:s}", "id", id,
                                                         "name", "Linux Debian 12 (Bookworm) 64-bit",

@@ -25,6 +25,8 @@ instance_ip() { echo "127.0.0.$((10 + $1))"; }
 metadata_port() { echo $((BASE + 10 + $1)); }
 vault_port() { echo $((BASE + 20 + $1)); }
 
+source "$(dirname "${BASH_SOURCE[0]}")/agent-conf-lib.sh"
+
 log() { echo "[$(date +%T.%3N)] $*" >&2; }
 fail() { log "FAIL: $*"; exit 1; }
 
@@ -107,55 +109,10 @@ wait_metadata() {
         fail "metadata for instance $1 not served"
 }
 
-# write_agent_config N [extra lines for [pki]]
+# write_agent_config N: agent.conf for test instance N ([pki] gets $PKI_EXTRA, if set).
 write_agent_config() {
-        local n=$1 root="$T/agent-$1"
-        mkdir -p "$root/etc/bootagent"
-        cat > "$root/etc/bootagent/agent.conf" <<CONF
-# bootagent config for test instance $n
-[agent]
-role = etcd
-renew_fraction = 0.5
-
-[metadata]
-url = http://127.0.0.1:$(metadata_port "$n")
-deadline_ms = ${METADATA_DEADLINE_MS:-5000}
-
-[vault]
-address = http://127.0.0.1:$(vault_port "$n")
-role = etcd
-deadline_ms = ${VAULT_DEADLINE_MS:-10000}
-
-[secret]
-path = etcd/shared
-field = token
-file = /etc/etcd/shared-token
-mode = 0640
-
-[pki]
-role = etcd-peer
-common_name = etcd-$n.etcd.local
-alt_names = etcd-$n.etcd.local
-# etcd checks a peer's certificate against its source address, which is 127.0.0.1 on loopback.
-ip_sans = 127.0.0.1
-ttl = 2h
-cert_file = /etc/etcd/pki/etcd.crt
-key_file = /etc/etcd/pki/etcd.key
-ca_file = /etc/etcd/pki/ca.crt
-${PKI_EXTRA:-}
-
-[etcd]
-client_port = $ETCD_CLIENT_PORT
-peer_port = $ETCD_PEER_PORT
-data_dir = /var/lib/etcd
-env_file = /etc/default/etcd-bootagent
-deadline_ms = 60000
-
-[units]
-mode = exec
-start = etcd.service
-exec_start = etcd --heartbeat-interval 100 --election-timeout 1000 --log-level warn
-CONF
+        AGENT_EXTRA="renew_fraction = 0.5" write_etcd_agent_conf "$T/agent-$1" "test instance $1" "$1" \
+                "$(metadata_port "$1")" "$(vault_port "$1")" "$ETCD_CLIENT_PORT" "$ETCD_PEER_PORT"
 }
 
 run_agent() {

@@ -18,6 +18,8 @@ set -euo pipefail
 : "${EXO_T:?}" "${EXO_BASE:?}" "${BOOTAGENT:?}"
 EXO_FAKE_PORT=$(head -n 1 "$EXO_T/fake.out")
 
+source "$(dirname "${BASH_SOURCE[0]}")/agent-conf-lib.sh"
+
 metadata_port() { echo $((EXO_BASE + 10 + 2 * (${1##*.} - 50))); }
 
 # Rewrite cloud.json from $EXO_T/instances/*.json and $EXO_T/pool-id, atomically.
@@ -55,51 +57,11 @@ locked_write_cloud_json() {
 }
 
 write_agent_config() {
-        local id=$1 ip=$2 root=$3 k=$((${2##*.} - 50))
-        mkdir -p "$root/etc/bootagent"
-        cat > "$root/etc/bootagent/agent.conf" <<CONF
-# bootagent config for fake-exoscale instance $id
-[agent]
-role = etcd
-
-[metadata]
-url = http://127.0.0.1:$(metadata_port "$ip")
-deadline_ms = 10000
-
-[vault]
-address = http://127.0.0.1:$(($(metadata_port "$ip") + 1))
-role = etcd
-deadline_ms = 10000
-
-[secret]
-path = etcd/shared
-field = token
-file = /etc/etcd/shared-token
-mode = 0640
-
-[pki]
-role = etcd-peer
-common_name = etcd-$k.etcd.local
-alt_names = etcd-$k.etcd.local
-# etcd checks a peer's certificate against its source address, which is 127.0.0.1 on loopback.
-ip_sans = 127.0.0.1
-ttl = 24h
-cert_file = /etc/etcd/pki/etcd.crt
-key_file = /etc/etcd/pki/etcd.key
-ca_file = /etc/etcd/pki/ca.crt
-
-[etcd]
-client_port = $((EXO_BASE + 1))
-peer_port = $((EXO_BASE + 2))
-data_dir = /var/lib/etcd
-env_file = /etc/default/etcd-bootagent
-deadline_ms = 60000
-
-[units]
-mode = exec
-start = etcd.service
-exec_start = etcd --heartbeat-interval 100 --election-timeout 1000 --log-level warn
-CONF
+        local id=$1 ip=$2 root=$3 md
+        md=$(metadata_port "$ip")
+        AGENT_EXTRA= METADATA_DEADLINE_MS=10000 VAULT_DEADLINE_MS=10000 PKI_TTL=24h PKI_EXTRA= \
+                write_etcd_agent_conf "$root" "fake-exoscale instance $id" "$((${ip##*.} - 50))" "$md" "$((md + 1))" \
+                "$((EXO_BASE + 1))" "$((EXO_BASE + 2))"
 }
 
 # Whether pid runs the program comm (guards against a recycled PID); a zombie does not count.

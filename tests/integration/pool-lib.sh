@@ -29,42 +29,14 @@ etcd_port() { echo $((PORT_BASE + 1)); }
 endpoints() { member_ips | sed "s|.*|https://&:$(etcd_port)|" | paste -sd, -; }
 
 # Every process the pool recorded: the local cloud and each member's etcd (group leaders).
-recorded_pids() {
+pool_pids() {
         [ -f "$POOL_DIR/pool.json" ] || return 0
         jq -r '.provider.serve_pid // empty' "$POOL_DIR/pool.json"
         cat "$POOL_DIR"/members/*/var/lib/bootagent/etcd.service.pid 2>/dev/null || true
 }
-
-# Whether pid runs (a zombie waiting for init to reap it does not count).
-alive() {
-        local state
-        state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) && [ -n "$state" ] && [ "$state" != Z ]
-}
-
-pool_cleanup() {
-        local rc=$? pid pids
-        set +e
-        for pid in "${BG_PIDS[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
-        pids=$(recorded_pids)
-        if [ -d "$POOL_DIR" ]; then
-                if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
-                        for f in "$POOL_DIR"/serve.log "$POOL_DIR"/members/*/agent.log; do
-                                [ -f "$f" ] && { echo "==== $f"; tail -n 30 "$f"; }
-                        done
-                fi
-                pool delete "$POOL" || rc=1
-        fi
-        for pid in $pids; do
-                if alive "$pid"; then
-                        log "FAIL: process $pid survived pool delete"
-                        kill -KILL -- "-$pid" 2>/dev/null
-                        rc=1
-                fi
-        done
-        [ ! -e "$POOL_DIR" ] || { log "FAIL: $POOL_DIR survived pool delete"; rc=1; }
-        rm -rf "$T"
-        exit $rc
-}
+pool_pid_ours() { alive "$1"; }
+POOL_LOGS="$POOL_DIR/serve.log $POOL_DIR/members/*/agent.log"
+POOL_LOG_LINES=30
 
 # TLS files for etcdctl, copied once: members (and their roots) come and go during a roll, the
 # CA stays.
@@ -80,64 +52,17 @@ ctl() {
                 --dial-timeout 2s --command-timeout 3s --endpoints "$(endpoints)" "$@"
 }
 
-# writer PREFIX: put PREFIX/1, PREFIX/2, ... (at most 3000) until $T/stop-writer exists. Each
-# acknowledged key goes to $T/acked; every attempt to $T/attempts as "ms ok|fail".
-writer() {
-        local prefix=$1 i=0 t
-        : > "$T/acked"; : > "$T/attempts"
-        while [ ! -e "$T/stop-writer" ] && [ $i -lt 3000 ]; do
-                i=$((i + 1))
-                t=$(date +%s%3N)
-                if ctl put "$prefix/$i" "v$i" >/dev/null 2>&1; then
-                        echo "$prefix/$i" >> "$T/acked"
-                        echo "$t ok" >> "$T/attempts"
-                else
-                        echo "$t fail" >> "$T/attempts"
-                fi
-                sleep 0.05
-        done
+pool_put() { ctl put "$1" "$2" >/dev/null 2>&1; }
+WRITER_MAX=3000
+WRITER_PAUSE=0.05
+
+pool_put_config() {
+        printf 'url = "https://%s:%s/v3/kv/put"\ncacert = "%s"\ncert = "%s"\nkey = "%s"\n' \
+                "$(member_ips | head -n 1)" "$(etcd_port)" "$T/tls/ca.crt" "$T/tls/etcd.crt" "$T/tls/etcd.key"
 }
 
-start_writer() { rm -f "$T/stop-writer"; writer "$1" & BG_PIDS+=($!); }
-stop_writer() { touch "$T/stop-writer"; wait "${BG_PIDS[-1]}"; }
+pool_member_list() { ctl member list -w json; }
+pool_data_keys() { ctl get /data/ --prefix --keys-only; }
+check_final_more() { ctl endpoint health >/dev/null 2>&1 || fail "endpoints unhealthy"; }
 
-# Longest stretch (ms) between two successful writes, and the share of attempts that succeeded.
-longest_outage_ms() { awk '$2 == "ok" { if (last && $1 - last > max) max = $1 - last; last = $1 } END { print max + 0 }' "$T/attempts"; }
-write_availability() { awk '{ n++; if ($2 == "ok") ok++ } END { printf "%.1f", n ? 100 * ok / n : 0 }' "$T/attempts"; }
-
-# check_final TEMPLATE: every member on TEMPLATE, no roll in progress, exactly 3 voting etcd
-# members which are exactly the pool's members, every acknowledged key present.
-check_final() {
-        local template=$1 members ips
-        [ "$(pool_json | jq -r '[.members[] | select(.template == "'"$template"'" and .state == "active")] | length')" -eq 3 ] ||
-                fail "not all 3 members active on $template: $(pool_json | jq -c .members)"
-        [ "$(pool_json | jq '.members | length')" -eq 3 ] || fail "pool does not have 3 members"
-        [ "$(pool_json | jq -r '.roll_target // "none"')" = none ] || fail "roll still recorded"
-        members=$(ctl member list -w json)
-        [ "$(echo "$members" | jq '.members | length')" -eq 3 ] || fail "etcd has not exactly 3 members: $members"
-        [ "$(echo "$members" | jq '[.members[] | select(.isLearner == true)] | length')" -eq 0 ] || fail "a learner remains"
-        ips=$(echo "$members" | jq -r '.members[].peerURLs[0]' | sed 's|https://||; s|:.*||' | sort)
-        [ "$ips" = "$(member_ips | sort)" ] || fail "etcd members ($ips) are not the pool's members"
-        ctl endpoint health >/dev/null 2>&1 || fail "endpoints unhealthy"
-        ctl get /data/ --prefix --keys-only | grep -v '^$' | sort > "$T/present"
-        local missing
-        missing=$(sort "$T/acked" "$T/acked-initial" | comm -23 - "$T/present" | head -n 5)
-        [ -z "$missing" ] || fail "acknowledged keys missing: $missing"
-}
-
-# write_initial N: N keys /data/init/1..N, all recorded in $T/acked-initial. One curl process
-# (etcd's JSON gateway, one connection) instead of N etcdctl runs.
-write_initial() {
-        local i k url
-        url="https://$(member_ips | head -n 1):$(etcd_port)/v3/kv/put"
-        : > "$T/acked-initial"; : > "$T/init.curl"
-        for i in $(seq "$1"); do
-                k="/data/init/$i"
-                [ "$i" -eq 1 ] || echo next >> "$T/init.curl"
-                printf 'url = "%s"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\nsilent\ncacert = "%s"\ncert = "%s"\nkey = "%s"\ndata = "{\\"key\\":\\"%s\\",\\"value\\":\\"%s\\"}"\n' \
-                        "$url" "$T/tls/ca.crt" "$T/tls/etcd.crt" "$T/tls/etcd.key" \
-                        "$(printf %s "$k" | base64 -w0)" "$(printf v%s "$i" | base64 -w0)" >> "$T/init.curl"
-                echo "$k" >> "$T/acked-initial"
-        done
-        [ "$(curl -K "$T/init.curl" | grep -c '^200$')" -eq "$1" ] || fail "initial writes failed"
-}
+source "$(dirname "${BASH_SOURCE[0]}")/pool-common.sh"

@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdint.h>
 
 #include "buf.h"
@@ -84,7 +85,27 @@ static void test_steal_free(void) {
         buf_free_secret(&b);
 }
 
+/* buf_printf keeps errno: %m and a "return buf_printf(...), -errno" both see the caller's error,
+ * also when the buffer grows (realloc) in between. */
+static void test_printf_errno(void) {
+        _cleanup_buf_ buf b = BUF_INIT(0);
+        char big[1000];
+        memset(big, 'x', sizeof(big) - 1);
+        big[sizeof(big) - 1] = 0;
+
+        errno = EACCES;
+        CHECK_OK(buf_printf(&b, "%s: %m", big));
+        CHECK(errno == EACCES);
+        CHECK(strstr(b.data, strerror(EACCES)));
+
+        _cleanup_buf_ buf small = BUF_INIT(4);
+        errno = ENOENT;
+        CHECK(buf_printf(&small, "%s", big) == -ENOBUFS);
+        CHECK(errno == ENOENT);
+}
+
 int main(void) {
+        test_printf_errno();
         test_append();
         test_cap();
         test_steal_free();

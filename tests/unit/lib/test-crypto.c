@@ -24,6 +24,14 @@ static void test_sha256(void) {
         char hex[7];
         hex_encode((const uint8_t *) "\x00\xff\x10", 3, hex);
         CHECK_STREQ(hex, "00ff10");
+
+        char sep[9];
+        hex_encode_sep((const uint8_t *) "\x39\xdd\x2e", 3, ':', sep);
+        CHECK_STREQ(sep, "39:dd:2e");
+        hex_encode_sep((const uint8_t *) "\x0a", 1, ':', sep);
+        CHECK_STREQ(sep, "0a");
+        hex_encode_sep(NULL, 0, ':', sep);
+        CHECK_STREQ(sep, "");
 }
 
 static void test_sha256_incremental(void) {
@@ -185,6 +193,17 @@ static void test_random(void) {
         CHECK(memcmp(a, zero, sizeof(a)) != 0);
         CHECK_OK(random_bytes(a, 0));
         CHECK(random_u64() != random_u64());
+
+        /* Version 4, RFC 4122 variant, lower case, and a new one each call. */
+        char u[UUID_STRING_SIZE], v[UUID_STRING_SIZE];
+        random_uuid(u);
+        random_uuid(v);
+        CHECK(strlen(u) == 36);
+        for (size_t i = 0; i < 36; i++)
+                CHECK(i == 8 || i == 13 || i == 18 || i == 23 ? u[i] == '-' : !!strchr("0123456789abcdef", u[i]));
+        CHECK(u[14] == '4');
+        CHECK(!!strchr("89ab", u[19]));
+        CHECK(!streq(u, v));
 }
 
 int main(void) {

@@ -326,6 +326,18 @@ static void test_transport_errors(void) {
         CHECK(http_do(&ftp, &resp, &err) == -EINVAL);
         CHECK(strstr(err.data, "(1 attempt)"));
 
+        /* An option libcurl refuses fails the request, once, and err names the option. Strings
+         * longer than CURL_MAX_INPUT_LENGTH (8000000) are refused with CURLE_BAD_FUNCTION_ARGUMENT. */
+        _cleanup_free_ char *huge = malloc(8000002);
+        CHECK(huge);
+        memset(huge, 'a', 8000001);
+        huge[8000001] = 0;
+        http_request refused = { .url = u, .ca_file = huge, .attempts = 3, .backoff_ms = 5 };
+        CHECK(http_do(&refused, &resp, &err) == -EINVAL);
+        CHECK(resp.status == 0);
+        CHECK(strstr(err.data, "libcurl refused CURLOPT_CAINFO"));
+        CHECK(strstr(err.data, "(1 attempt)"));
+
         http_response_free(&resp);
         buf_free(&err);
 }

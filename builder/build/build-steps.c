@@ -1,0 +1,508 @@
+#include "build-steps.h"
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "agent-config.h"
+#include "comm-client.h"
+#include "crypto.h"
+#include "fs.h"
+#include "json.h"
+#include "log.h"
+#include "runner.h"
+#include "spawn.h"
+#include "strv.h"
+#include "time-util.h"
+
+/* Where copied files wait in the guest before they are installed at their destination. */
+#define GUEST_STAGING "/run/imgbuild-staging"
+
+/* Run argv in the guest with the step's env, output streamed to ours. 0 only on exit status 0. */
+static int guest_run(comm_client *c, const RecipeStep *s, char *const *argv, char *const *extra_env) {
+        _cleanup_strv_free_ char **env = strv_copy(s->env ? s->env : (char *[]) { NULL });
+        _cleanup_free_ char *error = NULL;
+        int r, status;
+
+        if (!env)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        for (char *const *e = extra_env; e && *e; e++)
+                if (strv_push(&env, *e) < 0)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+        r = comm_client_exec(c, argv, env, "/", STDOUT_FILENO, STDERR_FILENO, &status, &error);
+        if (r == -EREMOTEIO) {
+                log_error("%s:%u: Failed to start %s in the VM: %s", s->file, s->line, argv[0], error);
+                return r;
+        }
+        if (r < 0)
+                return log_error_errno(r, "%s:%u: Lost the VM while running %s: %m", s->file, s->line, argv[0]);
+        if (status != 0) {
+                log_error("%s:%u: %s exited with status %d", s->file, s->line, argv[0], status);
+                return -EPROTO;
+        }
+        return 0;
+}
+
+static int step_packages(comm_client *c, const RecipeStep *s) {
+        static char *const apt_env[] = { (char *) "DEBIAN_FRONTEND=noninteractive", NULL };
+        /* The base image does not wait for the network at boot. */
+        char *wait[] = { (char *) "/lib/systemd/systemd-networkd-wait-online", (char *) "--any",
+                         (char *) "--timeout=90", NULL };
+        char *update[] = { (char *) "apt-get", (char *) "update", (char *) "-q", NULL };
+        char *policy_on[] = { (char *) "/bin/sh", (char *) "-c",
+                              (char *) "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && "
+                                       "chmod 0755 /usr/sbin/policy-rc.d", NULL };
+        char *policy_off[] = { (char *) "rm", (char *) "-f", (char *) "/usr/sbin/policy-rc.d", NULL };
+        _cleanup_strv_free_ char **install = NULL;
+        int r;
+
+        r = strv_split("apt-get install -y -q --no-install-recommends", " ", &install);
+        for (char **p = s->packages; r >= 0 && p && *p; p++)
+                r = strv_push(&install, *p);
+        if (r < 0)
+                return log_error_errno(r, "Out of memory");
+        r = guest_run(c, s, wait, NULL);
+        if (r >= 0)
+                r = guest_run(c, s, update, apt_env);
+        if (r < 0)
+                return r;
+        /* No daemon may start while packages install: a postinst starting etcd would leave a
+         * data dir (and a member identity) in the template. invoke-rc.d honours policy-rc.d. */
+        r = guest_run(c, s, policy_on, NULL);
+        if (r < 0)
+                return r;
+        r = guest_run(c, s, install, apt_env);
+        int q = guest_run(c, s, policy_off, NULL);
+        return r < 0 ? r : q;
+}
+
+static int step_run(comm_client *c, const RecipeStep *s) {
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c", s->command, NULL };
+        return guest_run(c, s, argv, NULL);
+}
+
+/* Put a host file or directory into a fresh staging directory in the guest. */
+static int put_staged(comm_client *c, const RecipeStep *s, const char *source) {
+        char *clean[] = { (char *) "rm", (char *) "-rf", (char *) GUEST_STAGING, NULL };
+        _cleanup_free_ char *error = NULL;
+        int r;
+
+        r = guest_run(c, s, clean, NULL);
+        if (r < 0)
+                return r;
+        r = comm_client_put(c, source, GUEST_STAGING, &error);
+        if (r == -EREMOTEIO)
+                return log_error("%s:%u: Failed to copy %s into the VM: %s", s->file, s->line, source, error), r;
+        if (r < 0)
+                return log_error_errno(r, "%s:%u: Failed to copy %s into the VM: %m", s->file, s->line, source);
+        return 0;
+}
+
+/* Install the staged file NAME at dest with mode and owner (owner NULL: root). */
+static int install_staged_file(comm_client *c, const RecipeStep *s, const char *name, const char *dest,
+                               mode_t mode, const char *owner) {
+        static const char script[] =
+                "set -e; mkdir -p \"$(dirname \"$2\")\"; cp -f \"$1\" \"$2\"; "
+                "chown \"$3\" \"$2\"; chmod \"$4\" \"$2\"; rm -rf " GUEST_STAGING;
+        _cleanup_free_ char *staged = NULL;
+        char mode_text[16];
+
+        if (asprintf(&staged, GUEST_STAGING "/%s", name) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        snprintf(mode_text, sizeof(mode_text), "%04o", (unsigned) mode);
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) script, (char *) "sh", staged,
+                         (char *) dest, (char *) (owner ?: "root:root"), mode_text, NULL };
+        return guest_run(c, s, argv, NULL);
+}
+
+static int step_copy(comm_client *c, const RecipeStep *s) {
+        struct stat st;
+        int r;
+
+        if (stat(s->source, &st) < 0)
+                return log_error_errno(errno, "%s:%u: %s: %m", s->file, s->line, s->source);
+        r = put_staged(c, s, s->source);
+        if (r < 0)
+                return r;
+        if (!S_ISDIR(st.st_mode)) {
+                const char *base = strrchr(s->source, '/');
+                return install_staged_file(c, s, base ? base + 1 : s->source, s->dest, s->mode, s->owner);
+        }
+        static const char script[] =
+                "set -e; mkdir -p \"$1\"; cp -a " GUEST_STAGING "/. \"$1\"/; chown -R \"$2\" \"$1\"; "
+                "rm -rf " GUEST_STAGING;
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) script, (char *) "sh", s->dest, s->owner, NULL };
+        return guest_run(c, s, argv, NULL);
+}
+
+static int step_download(comm_client *c, const RecipeStep *s) {
+        int r;
+
+        if (s->source) {
+                char hex[SHA256_HEX_SIZE];
+                r = sha256_file_hex(s->source, hex);
+                if (r < 0)
+                        return log_error_errno(r, "%s:%u: Failed to read %s: %m", s->file, s->line, s->source);
+                if (!streq(hex, s->sha256)) {
+                        log_error("%s:%u: %s has sha256 %s, the recipe pins %s", s->file, s->line, s->source, hex,
+                                  s->sha256);
+                        return -EBADMSG;
+                }
+                r = put_staged(c, s, s->source);
+                if (r < 0)
+                        return r;
+                const char *base = strrchr(s->source, '/');
+                return install_staged_file(c, s, base ? base + 1 : s->source, s->dest, s->mode, NULL);
+        }
+
+        static const char script[] =
+                "set -e; d=$(mktemp -d); trap 'rm -rf \"$d\"' EXIT; "
+                "curl -fsSL --retry 3 -o \"$d/f\" \"$1\"; echo \"$2  $d/f\" | sha256sum -c --quiet -; "
+                "mkdir -p \"$(dirname \"$3\")\"; install -m \"$4\" \"$d/f\" \"$3\"";
+        char mode_text[16];
+        snprintf(mode_text, sizeof(mode_text), "%04o", (unsigned) s->mode);
+        char *wait[] = { (char *) "/lib/systemd/systemd-networkd-wait-online", (char *) "--any",
+                         (char *) "--timeout=90", NULL };
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) script, (char *) "sh", s->url, s->sha256,
+                         s->dest, mode_text, NULL };
+        r = guest_run(c, s, wait, NULL);
+        if (r < 0)
+                return r;
+        return guest_run(c, s, argv, NULL);
+}
+
+/* The agent's units come from the baked-in bootagent itself (bootagent install-units), so they
+ * match the binary; it also checks the config (FILE:LINE on error) before installing it 0600. */
+static int step_agent(comm_client *c, const RecipeStep *s) {
+        _cleanup_free_ char *staged = NULL;
+        int r;
+
+        if (s->config) {
+                const char *base = strrchr(s->config, '/');
+                r = put_staged(c, s, s->config);
+                if (r < 0)
+                        return r;
+                if (asprintf(&staged, GUEST_STAGING "/%s", base ? base + 1 : s->config) < 0)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+        }
+        char *install[] = { (char *) "/usr/local/bin/bootagent", (char *) "install-units", (char *) "--role", s->role,
+                            staged ? (char *) "--config" : NULL, staged, NULL };
+        r = guest_run(c, s, install, NULL);
+        if (r < 0) {
+                if (s->config)
+                        log_error("%s:%u: agent config %s was refused (see above; line numbers are %s's)", s->file,
+                                  s->line, s->config, s->config);
+                return r;
+        }
+        char *cleanup[] = { (char *) "rm", (char *) "-rf", (char *) GUEST_STAGING, NULL };
+        char *enable[] = { (char *) "systemctl", (char *) "enable", (char *) "bootagent-firstboot.service",
+                           (char *) "bootagent-renew.timer", NULL };
+        r = guest_run(c, s, cleanup, NULL);
+        if (r >= 0)
+                r = guest_run(c, s, enable, NULL);
+        return r;
+}
+
+int build_step_run(comm_client *c, const RecipeStep *s) {
+        switch (s->kind) {
+        case RECIPE_STEP_PACKAGES:
+                return step_packages(c, s);
+        case RECIPE_STEP_COPY:
+                return step_copy(c, s);
+        case RECIPE_STEP_RUN:
+                return step_run(c, s);
+        case RECIPE_STEP_DOWNLOAD:
+                return step_download(c, s);
+        case RECIPE_STEP_AGENT:
+                return step_agent(c, s);
+        default:
+                log_error("%s:%u: '%s' steps cannot be run by the builder yet", s->file, s->line,
+                          recipe_step_kind_to_string(s->kind));
+                return -EOPNOTSUPP;
+        }
+}
+
+/* What must not ship in a template: identity that every clone would share, host keys, caches and
+ * logs of the build. Runs last, in its own layer, so the recipe's steps stay reusable. */
+static const char hygiene_script[] =
+        "set -e\n"
+        ": > /etc/machine-id\n"
+        "rm -f /var/lib/dbus/machine-id /etc/ssh/ssh_host_*\n"
+        "rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb "
+        GUEST_STAGING "\n"
+        "find /tmp /var/tmp -mindepth 1 -delete\n"
+        "rm -f /root/.bash_history /root/.lesshst /home/*/.bash_history\n"
+        "find /var/log -type f \\( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \\) -delete\n"
+        "find /var/log -type f -exec truncate -s 0 {} +\n"
+        "rm -rf /var/log/journal/*\n"
+        "sync\n";
+
+static int run_recipe_step(comm_client *c, void *userdata) {
+        return build_step_run(c, userdata);
+}
+
+/* What the template has installed: only packages dpkg calls installed ("ii"), not the ones removed
+ * with their config kept. */
+#define DPKG_QUERY_FORMAT "${db:Status-Abbrev} ${Package} ${Version} ${Architecture}\\n"
+
+int build_packages_from_dpkg(const char *text, json_t **ret) {
+        _cleanup_(json_decrefp) json_t *list = json_array();
+        _cleanup_strv_free_ char **lines = NULL;
+        int r;
+
+        if (!list)
+                return -ENOMEM;
+        r = strv_split(text, "\n", &lines);
+        if (r < 0)
+                return r;
+        /* Every kept line starts with "ii  ": sorted lines are sorted by name. */
+        strv_sort(lines);
+        for (char **l = lines; l && *l; l++) {
+                _cleanup_strv_free_ char **f = NULL;
+                if (!startswith(*l, "ii "))
+                        continue;
+                r = strv_split(*l, " ", &f);
+                if (r < 0)
+                        return r;
+                if (strv_length(f) != 4)
+                        return -EBADMSG;
+                if (json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "name", f[1], "version", f[2],
+                                                          "arch", f[3])) < 0)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(list);
+        return 0;
+}
+
+/* Ask dpkg in the guest what is installed and keep it in path (for a local build, next to the
+ * hygiene layer, written before the layer is committed so every committed one has it). */
+static int record_packages(comm_client *c, const char *path) {
+        char *argv[] = { (char *) "dpkg-query", (char *) "-W", (char *) "-f", (char *) DPKG_QUERY_FORMAT, NULL };
+        _cleanup_free_ char *error = NULL, *text = NULL, *json = NULL;
+        _cleanup_(json_decrefp) json_t *list = NULL;
+        _cleanup_close_ int fd = memfd_create("dpkg-query", MFD_CLOEXEC);
+        int status, r;
+        struct stat st;
+
+        if (fd < 0)
+                return log_error_errno(errno, "Failed to create a buffer for the package list: %m");
+        r = comm_client_exec(c, argv, NULL, "/", fd, STDERR_FILENO, &status, &error);
+        if (r == -EREMOTEIO)
+                return log_error("Failed to run dpkg-query in the VM: %s", error), r;
+        if (r < 0)
+                return log_error_errno(r, "Lost the VM while listing its packages: %m");
+        if (status != 0) {
+                log_error("dpkg-query in the VM exited with status %d", status);
+                return -EPROTO;
+        }
+        if (fstat(fd, &st) < 0)
+                return log_error_errno(errno, "Failed to read the package list: %m");
+        if (st.st_size > 16 * 1024 * 1024)
+                return log_error_errno(-EFBIG, "The package list of the VM is too long (%jd bytes)",
+                                       (intmax_t) st.st_size);
+        text = malloc((size_t) st.st_size + 1);
+        if (!text)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        ssize_t k = pread(fd, text, (size_t) st.st_size, 0);
+        if (k != (ssize_t) st.st_size)
+                return log_error_errno(k < 0 ? -errno : -EIO, "Failed to read the package list: %m");
+        text[st.st_size] = '\0';
+        r = build_packages_from_dpkg(text, &list);
+        if (r < 0)
+                return log_error_errno(r, "Failed to parse dpkg-query's package list: %m");
+        json = json_dump_compact(list);
+        if (!json)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        r = write_file_atomic(path, json, strlen(json), 0644, (uid_t) -1, (gid_t) -1);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write %s: %m", path);
+        return 0;
+}
+
+int build_hygiene_run(comm_client *c, const RecipeStep *last, const char *packages_path) {
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) hygiene_script, NULL };
+        RecipeStep s = { .file = last ? last->file : (char *) "hygiene", .line = last ? last->line : 0 };
+        int r;
+
+        /* Before the logs go: dpkg-query reads only its database, but nothing here should look at
+         * a guest already cleaned. */
+        if (packages_path) {
+                r = record_packages(c, packages_path);
+                if (r < 0)
+                        return r;
+        }
+        return guest_run(c, &s, argv, NULL);
+}
+
+typedef struct hygiene {
+        const RecipeStep *last;   /* for error locations; NULL when the recipe has no steps */
+        char *packages_path;      /* STORE/layers/KEY.packages.json of the hygiene layer */
+} hygiene;
+
+static int packages_path(const char *store, const char *key, char **ret) {
+        return asprintf(ret, "%s/layers/%s.packages.json", store, key) < 0 ? -ENOMEM : 0;
+}
+
+static int run_hygiene(comm_client *c, void *userdata) {
+        const hygiene *h = userdata;
+        return build_hygiene_run(c, h->last, h->packages_path);
+}
+
+/* "FILE:LINE: reason" from the agent config parser, printed like the recipe's diagnostics. */
+static void print_config_error(const char *file, const char *text) {
+        const char *p = startswith(text, file);
+        size_t digits = p && *p == ':' ? strspn(p + 1, "0123456789") : 0;
+        if (digits > 0 && startswith(p + 1 + digits, ": "))
+                fprintf(stderr, "%.*s: error: %s\n", (int) (p + 1 + digits - text), text, p + 3 + digits);
+        else
+                fprintf(stderr, "%s: error: %s\n", file, text);
+}
+
+int build_steps_check(const Recipe *recipe) {
+        int r, status = 0;
+
+        for (size_t i = 0; i < recipe->n_steps; i++) {
+                const RecipeStep *s = &recipe->steps[i];
+                _cleanup_free_ char *text = NULL;
+                _cleanup_buf_ buf err = BUF_INIT(64 * 1024);
+
+                if (s->kind != RECIPE_STEP_AGENT || !s->config || s->unresolved)
+                        continue;
+                r = read_file(s->config, 1024 * 1024, &text, NULL);
+                if (r < 0) {
+                        fprintf(stderr, "%s:%u: error: cannot read agent config %s: %s\n", s->file, s->line,
+                                s->config, strerror(-r));
+                        status = -EINVAL;
+                        continue;
+                }
+                r = agent_config_check(text, s->config, &err);
+                if (r == -ENOMEM)
+                        return log_error_errno(r, "Out of memory");
+                if (r < 0) {
+                        print_config_error(s->config, err.data ? err.data : "invalid");
+                        fprintf(stderr, "%s:%u: note: in the agent config of this step\n", s->file, s->line);
+                        status = -EINVAL;
+                }
+        }
+        return status;
+}
+
+/* "run systemctl mask ..." for progress lines: display arguments only (secrets masked), cut short. */
+char *build_step_name(const RecipeStep *s) {
+        _cleanup_free_ char *args = strv_join(s->display_args ? s->display_args : (char *[]) { NULL }, " ");
+        char *name;
+        if (!args || asprintf(&name, "%s %.60s%s", recipe_step_kind_to_string(s->kind), args,
+                              strlen(args) > 60 ? "..." : "") < 0)
+                return NULL;
+        return name;
+}
+
+void build_result_done(build_result *r) {
+        for (size_t i = 0; i < r->n_steps; i++) {
+                free(r->steps[i].key);
+                free(r->steps[i].name);
+        }
+        free(r->steps);
+        free(r->disk);
+        json_decref(r->packages);
+        *r = (build_result) {};
+}
+
+int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, progress *p,
+                    build_result *ret) {
+        _cleanup_strv_free_ char **keys = NULL, **names = NULL;
+        _cleanup_free_ char *failed = NULL;
+        _cleanup_free_ runner_step *steps = NULL;
+        int r;
+
+        for (size_t i = 0; i < recipe->n_steps; i++)
+                if (recipe->steps[i].unresolved) {
+                        log_error("%s:%u: step refers to a variable without a value", recipe->steps[i].file,
+                                  recipe->steps[i].line);
+                        return -EINVAL;
+                }
+        r = recipe_step_keys(recipe, base->key, &keys, &failed);
+        if (r < 0)
+                return log_error_errno(r, "Failed to compute step keys (reading %s): %m", strempty(failed));
+
+        steps = calloc(recipe->n_steps + 1, sizeof(*steps)); /* + hygiene */
+        if (!steps)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        for (size_t i = 0; i < recipe->n_steps; i++) {
+                const RecipeStep *s = &recipe->steps[i];
+                r = strv_consume(&names, build_step_name(s));
+                if (r < 0)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+                steps[i] = (runner_step) {
+                        .key = keys[i],
+                        .name = names[i],
+                        .network = s->kind == RECIPE_STEP_PACKAGES || (s->kind == RECIPE_STEP_DOWNLOAD && !s->source),
+                        .run = run_recipe_step,
+                        .userdata = (void *) s,
+                };
+        }
+
+        /* Hygiene's key follows the last step's, so it is cached with it. */
+        char hygiene_key[SHA256_HEX_SIZE];
+        sha256_ctx *ctx = sha256_new();
+        if (!ctx)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        sha256_update_str(ctx, recipe->n_steps > 0 ? keys[recipe->n_steps - 1] : base->key);
+        sha256_update_str(ctx, DPKG_QUERY_FORMAT);
+        sha256_update_str(ctx, hygiene_script);
+        sha256_final_hex(ctx, hygiene_key);
+        _cleanup_free_ char *packages = NULL;
+        if (packages_path(store, hygiene_key, &packages) < 0)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        hygiene h = { .last = recipe->n_steps > 0 ? &recipe->steps[recipe->n_steps - 1] : NULL,
+                      .packages_path = packages };
+        steps[recipe->n_steps] = (runner_step) {
+                .key = hygiene_key,
+                .name = "hygiene (machine-id, host keys, apt lists, logs, history)",
+                .run = run_hygiene,
+                .userdata = &h,
+        };
+
+        size_t n = recipe->n_steps + 1;
+        runner_config config = {
+                .store = store,
+                .base = base,
+                .memory_mb = (unsigned) (recipe->qemu.memory / (1024 * 1024)),
+                .cpus = recipe->qemu.cpus,
+                .disk_size = recipe->qemu.disk,
+                .progress = p,
+        };
+        _cleanup_free_ char *disk = NULL;
+        r = runner_run(&config, steps, n, &disk);
+        if (r < 0 || !ret)
+                return r;
+
+        _cleanup_(build_result_done) build_result res = { .steps = calloc(n, sizeof(build_step_result)) };
+        if (!res.steps)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        for (size_t i = 0; i < n; i++) {
+                res.steps[i] = (build_step_result) { .key = strdup(steps[i].key), .name = strdup(steps[i].name),
+                                                     .cached = steps[i].cached, .seconds = steps[i].seconds };
+                res.n_steps++;
+                if (!res.steps[i].key || !res.steps[i].name)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+        }
+        /* Cached or just built, the hygiene layer's package list is next to it. */
+        _cleanup_free_ char *list = NULL;
+        r = read_file(packages, 16 * 1024 * 1024, &list, NULL);
+        if (r >= 0)
+                r = json_parse(list, strlen(list), &res.packages, NULL);
+        if (r >= 0 && !json_is_array(res.packages))
+                r = -EBADMSG;
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the package list %s (remove %.*s.done to rebuild the "
+                                       "layer): %m", packages, (int) (strlen(packages) - strlen(".packages.json")),
+                                       packages);
+        res.disk = TAKE_PTR(disk);
+        *ret = res;
+        res = (build_result) {};
+        return 0;
+}

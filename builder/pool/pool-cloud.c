@@ -1,0 +1,233 @@
+/* The local cloud a pool runs: see pool-cloud.h. */
+#include "pool-cloud.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "fs.h"
+#include "http.h"
+#include "json.h"
+#include "spawn.h"
+#include "time-util.h"
+
+static const char *state_str(pool_provider *p, const char *key) {
+        return json_string_value(json_object_get(p->state, key));
+}
+
+static int random_hex(size_t n_bytes, char **ret) {
+        unsigned char b[32];
+        char *s;
+        int r;
+
+        if (n_bytes > sizeof(b))
+                return -EINVAL;
+        r = random_bytes(b, n_bytes);
+        if (r < 0)
+                return r;
+        s = malloc(2 * n_bytes + 1);
+        if (!s)
+                return -ENOMEM;
+        hex_encode(b, n_bytes, s);
+        explicit_bzero(b, sizeof(b));
+        *ret = s;
+        return 0;
+}
+
+int pool_cloud_init(pool_provider *p) {
+        _cleanup_free_ char *key = NULL, *secret = NULL, *token = NULL, *api_key = NULL;
+        char pool_id[UUID_STRING_SIZE], network_id[UUID_STRING_SIZE];
+        int r;
+
+        if (json_object_get(p->state, "pool_id"))
+                return 0;
+        random_uuid(pool_id);
+        random_uuid(network_id);
+        if ((r = random_hex(12, &key)) < 0 || (r = random_hex(24, &secret)) < 0 || (r = random_hex(16, &token)) < 0)
+                return r;
+        if (asprintf(&api_key, "EXO%s", key) < 0)
+                return -ENOMEM;
+        r = json_object_set_new(p->state, "pool_id", json_string(pool_id)) < 0 ||
+            json_object_set_new(p->state, "network_id", json_string(network_id)) < 0 ||
+            json_object_set_new(p->state, "api_key", json_string(api_key)) < 0 ||
+            json_object_set_new(p->state, "api_secret", json_string(secret)) < 0 ||
+            json_object_set_new(p->state, "etcd_token", json_string(token)) < 0 ||
+            json_object_set_new(p->state, "instances", json_array()) < 0 ||
+            json_object_set_new(p->state, "next_index", json_integer(1)) < 0 ? -ENOMEM : 0;
+        explicit_bzero(secret, strlen(secret));
+        explicit_bzero(token, strlen(token));
+        return r;
+}
+
+int pool_cloud_write(pool_provider *p, int api_port, const char *api_url, int (*metadata_port)(pool_provider *p, int index),
+                     buf *err) {
+        _cleanup_json_ json_t *instances = json_array();
+        _cleanup_free_ char *dir = NULL, *path = NULL, *text = NULL;
+        json_t *inst;
+        size_t i;
+        int r;
+
+        if (!instances)
+                return -ENOMEM;
+        json_array_foreach(json_object_get(p->state, "instances"), i, inst) {
+                const char *id = json_string_value(json_object_get(inst, "id"));
+                const char *ip = json_string_value(json_object_get(inst, "ip"));
+                int index = (int) json_integer_value(json_object_get(inst, "index"));
+                if (json_array_append_new(instances, json_pack(
+                            "{s:s, s:s+, s:s, s:s, s:s, s:s, s:[s], s:{s:s}, s:s, s:i, s:i}", "id", id, "name", "etcd-",
+                            id, "state", "running", "pool", state_str(p, "pool_id"), "private_ip", ip, "public_ip", ip,
+                            "security_groups", "etcd", "labels", "role", "etcd", "user_data", "", "metadata_port",
+                            metadata_port(p, index), "vault_port", metadata_port(p, index) + 1)) < 0)
+                        return -ENOMEM;
+        }
+        _cleanup_json_ json_t *cloud = json_pack(
+                "{s:s, s:i, s:s, s:s, s:O, s:[{s:s, s:s, s:I, s:s, s:s}], s:{s:{s:{s:s, s:s, s:[s], s:i}}, s:{s:{s:[s,s,s], s:[s], s:[s], s:[s]}}, s:{s:{s:[s], s:b, s:b, s:b, s:i}}, s:{s:{s:s, s:s, s:s}, s:{s:s}}}}",
+                "zone", "local", "api_port", api_port, "api_key",
+                state_str(p, "api_key"), "api_secret", state_str(p, "api_secret"), "instances", instances, "pools",
+                "id", state_str(p, "pool_id"), "name", "etcd", "size", (json_int_t) json_array_size(instances),
+                "template", "etcd", "private_network", state_str(p, "network_id"), "vault", "roles", "etcd", "pool", "etcd", "security_group", "etcd", "policies",
+                "etcd", "ttl", 3600, "policies", "etcd", "secret/data/etcd/*", "read", "create", "update",
+                "secret/data/bootagent/*", "read", "pki/issue/etcd-peer", "update", "pki/sign/etcd-peer", "update",
+                "pki_roles", "etcd-peer", "allowed_domains", "etcd.local", "allow_subdomains", 1, "allow_ip_sans", 1,
+                "allow_any_name", 1, "max_ttl", 86400, "kv", "bootagent/cloud-api", "api_key",
+                state_str(p, "api_key"), "api_secret", state_str(p, "api_secret"), "api_url", api_url,
+                "etcd/shared", "token", state_str(p, "etcd_token"));
+        if (!cloud)
+                return -ENOMEM;
+        text = json_dumps(cloud, JSON_INDENT(2) | JSON_SORT_KEYS);
+        if (!text || asprintf(&dir, "%s/cloud", p->dir) < 0 || asprintf(&path, "%s/cloud.json", dir) < 0)
+                return -ENOMEM;
+        r = mkdir_p(dir, 0700);
+        if (r >= 0)
+                r = write_file_atomic(path, text, strlen(text), 0600, (uid_t) -1, (gid_t) -1);
+        explicit_bzero(text, strlen(text));
+        if (r < 0)
+                buf_printf(err, "writing %s: %s", path, strerror(-r));
+        return r;
+}
+
+bool pool_process_is(pid_t pid, const char *comm) {
+        _cleanup_free_ char *path = NULL, *s = NULL;
+        if (pid <= 1 || asprintf(&path, "/proc/%d/comm", (int) pid) < 0 || read_file(path, 64, &s, NULL) < 0)
+                return false;
+        s[strcspn(s, "\n")] = 0;
+        return streq(s, comm) && process_alive(pid);
+}
+
+int pool_cloud_member_index(pool_provider *p, const char *id) {
+        size_t i;
+        json_t *inst;
+        json_array_foreach(json_object_get(p->state, "instances"), i, inst)
+                if (streq(strempty(json_string_value(json_object_get(inst, "id"))), id))
+                        return (int) json_integer_value(json_object_get(inst, "index"));
+        return -ENOENT;
+}
+
+int pool_cloud_reserve(pool_provider *p, int max_index, const char *ip_prefix, char **ret_id, char **ret_ip, buf *err) {
+        _cleanup_free_ char *id = NULL, *ip = NULL;
+        char uuid[UUID_STRING_SIZE];
+        int index = (int) json_integer_value(json_object_get(p->state, "next_index"));
+
+        if (index < 1 || index > max_index)
+                return buf_printf(err, "no member addresses left (index %d)", index), -ERANGE;
+        random_uuid(uuid);
+        if (!(id = strdup(uuid)) || asprintf(&ip, "%s%d", ip_prefix, 10 + index) < 0)
+                return -ENOMEM;
+        if (json_array_append_new(json_object_get(p->state, "instances"),
+                                  json_pack("{s:s, s:s, s:i}", "id", id, "ip", ip, "index", index)) < 0 ||
+            json_object_set_new(p->state, "next_index", json_integer(index + 1)) < 0)
+                return -ENOMEM;
+        *ret_id = TAKE_PTR(id);
+        *ret_ip = TAKE_PTR(ip);
+        return 0;
+}
+
+void pool_stop_group(pid_t pid, const char *comm) {
+        if (!pool_process_is(pid, comm))
+                return;
+        (void) kill(-pid, SIGTERM);
+        for (int i = 0; i < 100 && pool_process_is(pid, comm); i++)
+                time_sleep_ms(50);
+        if (pool_process_is(pid, comm))
+                (void) kill(-pid, SIGKILL);
+}
+
+int pool_cloud_start(pool_provider *p, buf *err) {
+        _cleanup_free_ char *cloud_dir = NULL, *out_path = NULL, *log_path = NULL, *text = NULL;
+        _cleanup_close_ int out_fd = -1, log_fd = -1;
+        char self[PATH_MAX];
+        pid_t pid;
+        int r;
+
+        pid = (pid_t) json_integer_value(json_object_get(p->state, "serve_pid"));
+        if (pool_process_is(pid, "imgbuild"))
+                return 0;
+        if (asprintf(&cloud_dir, "%s/cloud", p->dir) < 0 || asprintf(&out_path, "%s/serve.out", p->dir) < 0 ||
+            asprintf(&log_path, "%s/serve.log", p->dir) < 0)
+                return -ENOMEM;
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n <= 0) {
+                r = n < 0 ? negative_errno() : -EIO;
+                return buf_printf(err, "cannot find imgbuild itself: %s", strerror(-r)), r;
+        }
+        self[n] = 0;
+        out_fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (out_fd < 0) {
+                r = negative_errno();
+                return buf_printf(err, "opening %s: %s", out_path, strerror(-r)), r;
+        }
+        log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (log_fd < 0) {
+                r = negative_errno();
+                return buf_printf(err, "opening %s: %s", log_path, strerror(-r)), r;
+        }
+        spawn_options opts = SPAWN_OPTIONS_DEFAULT;
+        opts.stdout_fd = out_fd;
+        opts.stderr_fd = log_fd;
+        /* Its own process group: it outlives this command and is stopped by `pool delete`. */
+        opts.new_process_group = true;
+        r = spawn_start(SPAWN_ARGV(self, "serve", "--state-dir", cloud_dir), &opts, &pid);
+        if (r < 0)
+                return buf_printf(err, "starting imgbuild serve: %s", strerror(-r)), r;
+        if (json_object_set_new(p->state, "serve_pid", json_integer(pid)) < 0)
+                return -ENOMEM;
+        for (int i = 0; i < 200; i++) {
+                free(text);
+                text = NULL;
+                if (read_file(out_path, 4096, &text, NULL) >= 0 && strstr(text, "serve: ready"))
+                        return 0;
+                if (!pool_process_is(pid, "imgbuild"))
+                        return buf_printf(err, "imgbuild serve exited, see %s", log_path), -ECHILD;
+                time_sleep_ms(50);
+        }
+        return buf_printf(err, "imgbuild serve not ready after 10 s, see %s", log_path), -ETIMEDOUT;
+}
+
+int pool_cloud_teardown(pool_provider *p, buf *err) {
+        (void) err;
+        pool_stop_group((pid_t) json_integer_value(json_object_get(p->state, "serve_pid")), "imgbuild");
+        return 0;
+}
+
+int pool_cloud_wait_metadata(int port, buf *err) {
+        _cleanup_free_ char *url = NULL;
+        if (asprintf(&url, "http://127.0.0.1:%d/latest/meta-data/instance-id", port) < 0)
+                return -ENOMEM;
+        for (int i = 0; i < 100; i++) {
+                http_response resp = {};
+                http_request req = { .url = url, .timeout_ms = 1000 };
+                int r = http_do(&req, &resp, NULL);
+                long status = resp.status;
+                http_response_free(&resp);
+                if (r >= 0 && status == 200)
+                        return 0;
+                time_sleep_ms(100);
+        }
+        return buf_printf(err, "instance metadata not served at %s", url), -ETIMEDOUT;
+}

@@ -1,0 +1,31 @@
+/* imgbuild build --provider exoscale: build a template on an Exoscale instance.
+ *
+ * Flow (protocols.md §2.4): a temporary SSH key (ssh-keygen, private temp dir), a temporary
+ * security group open for SSH, an instance from the recipe's base template; bootagent is copied
+ * in over SSH (to /usr/local/bin/bootagent, its runtime libraries installed with apt-get when
+ * missing) and `bootagent serve --stdio` runs over an OpenSSH channel: the same communicator
+ * frames and the same step functions as the local build, but no step layers (every step runs,
+ * every time). After the steps, cloud hygiene (the build's key out of authorized_keys, cloud-init
+ * state, bootagent itself unless an agent step needs it) and the usual hygiene; then the instance
+ * is stopped through the API, snapshotted, the snapshot promoted to template NAME-VERSION (or
+ * exported and registered), copied to the extra zones, and every temporary resource deleted.
+ * Each resource is journaled before it is created (builder/provider/exoscale/cloud-journal.h), so a killed build
+ * is cleaned up by `imgbuild gc`; a failed or interrupted one cleans up after itself. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "exoapi.h"
+
+/* 1 if argv asks for --provider exoscale, 0 for the local provider (no --provider, or qemu),
+ * -EINVAL for an unknown provider (logged). */
+int build_provider_is_exoscale(int argc, char **argv);
+
+/* The whole `imgbuild build ... --provider exoscale` command (its own options; see --help).
+ * Returns the exit status. */
+int cmd_build_exoscale(int argc, char **argv);
+
+/* An API client for zone with credentials from the file (NULL: EXOSCALE_API_KEY and
+ * EXOSCALE_API_SECRET), the endpoint from EXOSCALE_API_ENDPOINT and the polling interval from
+ * IMGBUILD_EXOSCALE_POLL_MS when set. Returns 0 or -errno (logged). */
+int exoscale_api_new(const char *credentials, const char *zone, exoapi **ret);

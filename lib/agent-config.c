@@ -1,0 +1,461 @@
+#include "agent-config.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "parse-util.h"
+#include "strv.h"
+
+static const char *const role_names[] = {
+        [AGENT_CONFIG_ROLE_ETCD] = "etcd",
+        [AGENT_CONFIG_ROLE_VAULT] = "vault",
+        [AGENT_CONFIG_ROLE_CONTROL_PLANE] = "control-plane",
+        [AGENT_CONFIG_ROLE_NODE] = "node",
+};
+
+const char *agent_config_role_to_string(agent_config_role r) { return role_names[r]; }
+
+char *agent_config_path(const char *root, const char *path) {
+        char *s;
+        if (asprintf(&s, "%s%s", strempty(root), path) < 0)
+                return NULL;
+        return s;
+}
+
+void agent_config_free(agent_config *c) {
+        if (!c)
+                return;
+        free(c->state_dir);
+        free(c->metadata_url);
+        free(c->vault_addr);
+        free(c->vault_ca_file);
+        free(c->vault_auth_mount);
+        free(c->vault_role);
+        free(c->kv_mount);
+        free(c->cloud_api_secret);
+        for (size_t i = 0; i < c->n_secrets; i++) {
+                free(c->secrets[i].path);
+                free(c->secrets[i].field);
+                free(c->secrets[i].file);
+        }
+        free(c->secrets);
+        free(c->pki_mount);
+        free(c->pki_role);
+        free(c->pki_common_name);
+        strv_free(c->pki_alt_names);
+        strv_free(c->pki_ip_sans);
+        free(c->pki_ttl);
+        free(c->cert_file);
+        free(c->key_file);
+        free(c->ca_file);
+        free(c->etcd_data_dir);
+        free(c->etcd_name_prefix);
+        free(c->etcd_env_file);
+        strv_free(c->units);
+        free(c->exec_start);
+        free(c);
+}
+
+/* ---- value parsers: one per kind of value; the key table below says which field gets which ---- */
+
+typedef struct config_item config_item;
+/* Parses v into the item's field of base (the config, or the current secret for [secret]).
+ * Returns 0, -EINVAL for a bad value, -ESRCH for an unknown user or group, or -ENOMEM. */
+typedef int (*config_parser)(const char *v, void *base, const config_item *it, bool resolve);
+
+struct config_item {
+        unsigned section;
+        const char *key;
+        config_parser parse;
+        size_t offset; /* of the field in agent_config, or in agent_config_secret for [secret] */
+        size_t offset2; /* owner: of the gid next to the uid at offset */
+};
+
+#define FIELD(type, base, off) ((type *) (void *) ((char *) (base) + (off)))
+
+static int set_string(char **field, const char *value) {
+        char *s = strdup(value);
+        if (!s)
+                return -ENOMEM;
+        free(*field);
+        *field = s;
+        return 0;
+}
+
+static int parse_string(const char *v, void *base, const config_item *it, bool resolve) {
+        (void) resolve;
+        return set_string(FIELD(char *, base, it->offset), v);
+}
+
+static int parse_abs_path(const char *v, void *base, const config_item *it, bool resolve) {
+        return v[0] == '/' ? parse_string(v, base, it, resolve) : -EINVAL;
+}
+
+static int parse_url(const char *v, void *base, const config_item *it, bool resolve) {
+        return startswith(v, "http://") || startswith(v, "https://") ? parse_string(v, base, it, resolve) : -EINVAL;
+}
+
+/* "a, b c": replaces the list (a repeated key does not append). */
+static int parse_list(const char *v, void *base, const config_item *it, bool resolve) {
+        char ***l = FIELD(char **, base, it->offset);
+        (void) resolve;
+        strv_free(*l);
+        *l = NULL;
+        return strv_split(v, ", ", l);
+}
+
+static int parse_yes_no(const char *v, void *base, const config_item *it, bool resolve) {
+        (void) resolve;
+        return parse_bool(v, FIELD(bool, base, it->offset));
+}
+
+static int parse_deadline_ms(const char *v, void *base, const config_item *it, bool resolve) {
+        unsigned long n;
+        (void) resolve;
+        if (parse_ulong(v, 100, 3600000, &n) < 0)
+                return -EINVAL;
+        *FIELD(long, base, it->offset) = (long) n;
+        return 0;
+}
+
+static int parse_port(const char *v, void *base, const config_item *it, bool resolve) {
+        unsigned long n;
+        (void) resolve;
+        if (parse_ulong(v, 1, 65535, &n) < 0)
+                return -EINVAL;
+        *FIELD(unsigned, base, it->offset) = (unsigned) n;
+        return 0;
+}
+
+static int parse_fraction(const char *v, void *base, const config_item *it, bool resolve) {
+        char *end;
+        (void) resolve;
+        double d = strtod(v, &end);
+        if (*end || end == v || !(d > 0.0 && d < 1.0))
+                return -EINVAL;
+        *FIELD(double, base, it->offset) = d;
+        return 0;
+}
+
+static int parse_file_mode(const char *v, void *base, const config_item *it, bool resolve) {
+        (void) resolve;
+        return parse_mode(v, FIELD(mode_t, base, it->offset));
+}
+
+static int parse_role(const char *v, void *base, const config_item *it, bool resolve) {
+        (void) resolve;
+        for (size_t i = 0; i < ELEMENTSOF(role_names); i++)
+                if (streq(v, role_names[i])) {
+                        *FIELD(agent_config_role, base, it->offset) = (agent_config_role) i;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+/* [units] mode: "exec" (bootagent runs exec_start itself) or "systemd". */
+static int parse_units_mode(const char *v, void *base, const config_item *it, bool resolve) {
+        (void) resolve;
+        if (!streq(v, "exec") && !streq(v, "systemd"))
+                return -EINVAL;
+        *FIELD(bool, base, it->offset) = streq(v, "exec");
+        return 0;
+}
+
+/* getpwnam_r/getgrnam_r want a caller buffer; grow it while they say ERANGE. Returns 0, -ESRCH
+ * (no such name, or the lookup failed) or -ENOMEM. */
+static int lookup_name(const char *name, bool group, uid_t *ret_uid, gid_t *ret_gid) {
+        long hint = sysconf(group ? _SC_GETGR_R_SIZE_MAX : _SC_GETPW_R_SIZE_MAX);
+        for (size_t size = hint > 0 ? (size_t) hint : 1024; size <= 1024 * 1024; size *= 2) {
+                _cleanup_free_ char *b = malloc(size);
+                if (!b)
+                        return -ENOMEM;
+                struct passwd pw, *pwp = NULL;
+                struct group gr, *grp = NULL;
+                int r = group ? getgrnam_r(name, &gr, b, size, &grp) : getpwnam_r(name, &pw, b, size, &pwp);
+                if (r == ERANGE)
+                        continue;
+                if (r == ENOMEM)
+                        return -ENOMEM;
+                if (r != 0 || (group ? !grp : !pwp))
+                        return -ESRCH;
+                if (ret_uid)
+                        *ret_uid = pw.pw_uid;
+                *ret_gid = group ? gr.gr_gid : pw.pw_gid;
+                return 0;
+        }
+        return -ESRCH;
+}
+
+/* "uid:gid" numbers, or "user[:group]" names resolved on the image (a lone user gets its primary
+ * group). Without resolve (a check on another host than the image), names are only checked to be
+ * names and the owner is left as is. */
+static int parse_owner(const char *v, void *base, const config_item *it, bool resolve) {
+        _cleanup_free_ char *user = strdup(v);
+        unsigned long n;
+        uid_t uid;
+        gid_t gid;
+        int r;
+
+        if (!user)
+                return -ENOMEM;
+        char *group = strchr(user, ':');
+        if (group)
+                *group++ = 0;
+        if (!resolve)
+                return parse_user_name_valid(user, strlen(user)) &&
+                       (!group || parse_user_name_valid(group, strlen(group))) ? 0 : -EINVAL;
+        if (parse_ulong(user, 0, 0x7fffffff, &n) >= 0) {
+                uid = (uid_t) n;
+                gid = (gid_t) n;
+        } else if ((r = lookup_name(user, false, &uid, &gid)) < 0)
+                return r;
+        if (group) {
+                if (parse_ulong(group, 0, 0x7fffffff, &n) >= 0)
+                        gid = (gid_t) n;
+                else if ((r = lookup_name(group, true, NULL, &gid)) < 0)
+                        return r;
+        }
+        *FIELD(uid_t, base, it->offset) = uid;
+        *FIELD(gid_t, base, it->offset2) = gid;
+        return 0;
+}
+
+/* ---- sections and keys ---- */
+
+enum {
+        SECTION_NONE,
+        SECTION_AGENT,
+        SECTION_METADATA,
+        SECTION_VAULT,
+        SECTION_SECRET,
+        SECTION_PKI,
+        SECTION_ETCD,
+        SECTION_UNITS,
+};
+
+static const char *const section_names[] = {
+        [SECTION_AGENT] = "agent", [SECTION_METADATA] = "metadata", [SECTION_VAULT] = "vault",
+        [SECTION_SECRET] = "secret", [SECTION_PKI] = "pki", [SECTION_ETCD] = "etcd",
+        [SECTION_UNITS] = "units",
+};
+
+#define C(sec, key, parser, field) { SECTION_##sec, key, parser, offsetof(agent_config, field), 0 }
+#define S(key, parser, field) { SECTION_SECRET, key, parser, offsetof(agent_config_secret, field), 0 }
+
+/* Every key: a new key is a row here (and a field in agent_config). */
+static const config_item config_items[] = {
+        C(AGENT, "role", parse_role, role),
+        C(AGENT, "state_dir", parse_abs_path, state_dir),
+        C(AGENT, "renew_fraction", parse_fraction, renew_fraction),
+
+        C(METADATA, "url", parse_url, metadata_url),
+        C(METADATA, "deadline_ms", parse_deadline_ms, metadata_deadline_ms),
+
+        C(VAULT, "address", parse_url, vault_addr),
+        C(VAULT, "ca_file", parse_abs_path, vault_ca_file),
+        C(VAULT, "auth_mount", parse_string, vault_auth_mount),
+        C(VAULT, "role", parse_string, vault_role),
+        C(VAULT, "kv_mount", parse_string, kv_mount),
+        C(VAULT, "cloud_api_secret", parse_string, cloud_api_secret),
+        C(VAULT, "deadline_ms", parse_deadline_ms, vault_deadline_ms),
+
+        S("path", parse_string, path),
+        S("field", parse_string, field),
+        S("file", parse_abs_path, file),
+        S("mode", parse_file_mode, mode),
+        { SECTION_SECRET, "owner", parse_owner, offsetof(agent_config_secret, uid), offsetof(agent_config_secret, gid) },
+
+        C(PKI, "mount", parse_string, pki_mount),
+        C(PKI, "role", parse_string, pki_role),
+        C(PKI, "common_name", parse_string, pki_common_name),
+        C(PKI, "alt_names", parse_list, pki_alt_names),
+        C(PKI, "ip_sans", parse_list, pki_ip_sans),
+        C(PKI, "ttl", parse_string, pki_ttl),
+        { SECTION_PKI, "owner", parse_owner, offsetof(agent_config, pki_uid), offsetof(agent_config, pki_gid) },
+        C(PKI, "local_key", parse_yes_no, pki_local_key),
+        C(PKI, "cert_file", parse_abs_path, cert_file),
+        C(PKI, "key_file", parse_abs_path, key_file),
+        C(PKI, "ca_file", parse_abs_path, ca_file),
+
+        C(ETCD, "client_port", parse_port, etcd_client_port),
+        C(ETCD, "peer_port", parse_port, etcd_peer_port),
+        C(ETCD, "data_dir", parse_abs_path, etcd_data_dir),
+        C(ETCD, "name_prefix", parse_string, etcd_name_prefix),
+        C(ETCD, "env_file", parse_abs_path, etcd_env_file),
+        C(ETCD, "deadline_ms", parse_deadline_ms, etcd_deadline_ms),
+
+        C(UNITS, "mode", parse_units_mode, units_exec),
+        C(UNITS, "start", parse_list, units),
+        C(UNITS, "exec_start", parse_string, exec_start),
+};
+
+#undef C
+#undef S
+
+/* Applies one key. Returns 0, -ENOENT for an unknown key, or a parser's error. */
+static int apply_key(agent_config *c, unsigned sec, const char *key, const char *v, bool resolve) {
+        void *base = sec == SECTION_SECRET ? (void *) &c->secrets[c->n_secrets - 1] : (void *) c;
+        for (size_t i = 0; i < ELEMENTSOF(config_items); i++)
+                if (config_items[i].section == sec && streq(config_items[i].key, key))
+                        return config_items[i].parse(v, base, &config_items[i], resolve);
+        return -ENOENT;
+}
+
+static int fill_defaults(agent_config *c) {
+        struct {
+                char **field;
+                const char *value;
+        } defaults[] = {
+                { &c->state_dir, "/var/lib/bootagent" },
+                { &c->metadata_url, "http://169.254.169.254" },
+                { &c->vault_auth_mount, "exoscale" },
+                { &c->vault_role, agent_config_role_to_string(c->role) },
+                { &c->kv_mount, "secret" },
+                { &c->cloud_api_secret, "bootagent/cloud-api" },
+                { &c->pki_mount, "pki" },
+                { &c->etcd_data_dir, "/var/lib/etcd" },
+                { &c->etcd_name_prefix, "etcd-" },
+                { &c->etcd_env_file, "/etc/default/etcd-bootagent" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(defaults); i++)
+                if (!*defaults[i].field && set_string(defaults[i].field, defaults[i].value) < 0)
+                        return -ENOMEM;
+        if (!c->units && c->role == AGENT_CONFIG_ROLE_ETCD && strv_push(&c->units, "etcd.service") < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+static bool secret_complete(const agent_config_secret *s) { return s->path && s->field && s->file; }
+
+#define FAIL(line, ...)                                                             \
+        do {                                                                        \
+                if (err) {                                                          \
+                        buf_printf(err, "%s:%u: ", filename, (line));               \
+                        buf_printf(err, __VA_ARGS__);                               \
+                }                                                                   \
+                return -EINVAL;                                                     \
+        } while (0)
+
+static int parse(const char *text, const char *filename, bool resolve, agent_config **ret, buf *err) {
+        _cleanup_(agent_config_freep) agent_config *c = calloc(1, sizeof(*c));
+        _cleanup_free_ char *copy = strdup(text);
+        unsigned sec = SECTION_NONE, line = 0, secret_line = 0;
+        int r;
+
+        if (!c || !copy)
+                return -ENOMEM;
+        c->role = (agent_config_role) -1;
+        c->renew_fraction = 2.0 / 3.0;
+        c->metadata_deadline_ms = 60000;
+        c->vault_deadline_ms = 60000;
+        c->etcd_deadline_ms = 120000;
+        c->pki_uid = (uid_t) -1; /* keep the agent's own (root) */
+        c->pki_gid = (gid_t) -1;
+        c->etcd_client_port = 2379;
+        c->etcd_peer_port = 2380;
+
+        for (char *next = copy; next; ) {
+                char *s = next, *nl = strchr(s, '\n');
+                if (nl)
+                        *nl = 0;
+                next = nl ? nl + 1 : NULL;
+                line++;
+                s = parse_strip(s);
+
+                if (*s == 0 || *s == '#')
+                        continue;
+                if (*s == '[') {
+                        if (s[strlen(s) - 1] != ']')
+                                FAIL(line, "section header without closing ']'");
+                        s[strlen(s) - 1] = 0;
+                        s = parse_strip(s + 1);
+                        sec = SECTION_NONE;
+                        for (unsigned i = 1; i < ELEMENTSOF(section_names); i++)
+                                if (streq(s, section_names[i]))
+                                        sec = i;
+                        if (sec == SECTION_NONE)
+                                FAIL(line, "unknown section [%s]", s);
+                        if (sec != SECTION_SECRET)
+                                continue;
+                        /* Each [secret] starts a new one; the one before must be complete. */
+                        if (c->n_secrets > 0 && !secret_complete(&c->secrets[c->n_secrets - 1]))
+                                FAIL(secret_line, "[secret] needs path, field and file");
+                        agent_config_secret *a = reallocarray(c->secrets, c->n_secrets + 1, sizeof(*a));
+                        if (!a)
+                                return -ENOMEM;
+                        c->secrets = a;
+                        c->secrets[c->n_secrets++] = (agent_config_secret){ .mode = 0600 };
+                        secret_line = line;
+                        continue;
+                }
+                char *eq = strchr(s, '=');
+                if (!eq)
+                        FAIL(line, "expected 'key = value'");
+                *eq = 0;
+                char *key = parse_strip(s), *value = parse_strip(eq + 1);
+                if (sec == SECTION_NONE)
+                        FAIL(line, "'%s' outside of a section", key);
+                if (*value == 0)
+                        FAIL(line, "empty value for '%s'", key);
+                r = apply_key(c, sec, key, value, resolve);
+                if (r == -ENOENT)
+                        FAIL(line, "unknown key '%s' in [%s]", key, section_names[sec]);
+                if (r == -ENOMEM)
+                        return r;
+                if (r == -ESRCH)
+                        FAIL(line, "unknown user or group in '%s'", value);
+                if (r < 0)
+                        FAIL(line, "invalid value for '%s': '%s'", key, value);
+        }
+
+        /* Whole-file checks, reported at the last line. */
+        if (c->n_secrets > 0 && !secret_complete(&c->secrets[c->n_secrets - 1]))
+                FAIL(secret_line, "[secret] needs path, field and file");
+        if (c->role == (agent_config_role) -1)
+                FAIL(line, "missing 'role' in [agent]");
+        if (!c->vault_addr)
+                FAIL(line, "missing 'address' in [vault]");
+        if (c->pki_role && (!c->cert_file || !c->key_file || !c->ca_file))
+                FAIL(line, "[pki] role needs cert_file, key_file and ca_file");
+        if (c->role == AGENT_CONFIG_ROLE_ETCD && !c->pki_role)
+                FAIL(line, "role etcd needs a [pki] role (etcd runs with TLS)");
+        if (c->units_exec && !c->exec_start)
+                FAIL(line, "'mode = exec' in [units] needs 'exec_start'");
+        if (c->units_exec && strv_length(c->units) > 1)
+                FAIL(line, "'mode = exec' runs exactly one unit");
+        if (c->etcd_client_port == c->etcd_peer_port)
+                FAIL(line, "etcd client_port and peer_port must differ");
+
+        r = fill_defaults(c);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+int agent_config_parse(const char *text, const char *filename, agent_config **ret, buf *err) {
+        return parse(text, filename, true, ret, err);
+}
+
+int agent_config_check(const char *text, const char *filename, buf *err) {
+        _cleanup_(agent_config_freep) agent_config *c = NULL;
+        return parse(text, filename, false, &c, err);
+}
+
+int agent_config_load(const char *path, agent_config **ret, buf *err) {
+        _cleanup_free_ char *text = NULL;
+        int r = read_file(path, 1024 * 1024, &text, NULL);
+        if (r < 0) {
+                if (err)
+                        buf_printf(err, "%s: %s", path, strerror(-r));
+                return r;
+        }
+        return agent_config_parse(text, path, ret, err);
+}

@@ -1,0 +1,96 @@
+/* bootagent configuration: /etc/bootagent/agent.conf, baked into the template by the recipe.
+ * bootagent reads it on the image; imgbuild checks a recipe's copy before a build (in lib/ so that
+ * both use one parser and the builder needs nothing from bootagent/).
+ *
+ * INI-style: "[section]" headers, "key = value" lines, '#' comments (whole lines only: a '#' or ';'
+ * inside a value is part of it). Sections: [agent], [metadata], [vault], [secret] (repeatable: one
+ * KV v2 read each), [pki], [etcd], [units]. Every file path is absolute and is prefixed with --root
+ * at use (see agent_config_path()). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "macro.h"
+
+typedef enum agent_config_role {
+        AGENT_CONFIG_ROLE_ETCD,
+        AGENT_CONFIG_ROLE_VAULT,
+        AGENT_CONFIG_ROLE_CONTROL_PLANE,
+        AGENT_CONFIG_ROLE_NODE,
+} agent_config_role;
+
+/* One [secret] section. */
+typedef struct agent_config_secret {
+        char *path;   /* KV v2 path under the mount, e.g. "etcd/shared" */
+        char *field;  /* key inside .data.data */
+        char *file;   /* destination */
+        mode_t mode;  /* default 0600 */
+        uid_t uid;    /* default 0 */
+        gid_t gid;
+} agent_config_secret;
+
+typedef struct agent_config {
+        agent_config_role role;
+        char *state_dir;          /* default /var/lib/bootagent */
+        double renew_fraction;    /* re-issue certificates past this part of their lifetime */
+
+        char *metadata_url;       /* default http://169.254.169.254 */
+        long metadata_deadline_ms;
+
+        char *vault_addr;         /* e.g. https://vault.internal:8200 */
+        char *vault_ca_file;      /* NULL: system trust */
+        char *vault_auth_mount;   /* default "exoscale" */
+        char *vault_role;         /* default: the role name */
+        char *kv_mount;           /* default "secret" */
+        char *cloud_api_secret;   /* KV path of {api_key, api_secret, api_url}: "bootagent/cloud-api" */
+        long vault_deadline_ms;
+
+        agent_config_secret *secrets;
+        size_t n_secrets;
+
+        char *pki_mount;          /* default "pki" */
+        char *pki_role;           /* NULL: no certificate */
+        char *pki_common_name;    /* default: instance id */
+        char **pki_alt_names;     /* extra DNS SANs */
+        char **pki_ip_sans;       /* extra IP SANs besides local-ipv4 */
+        char *pki_ttl;            /* e.g. "24h"; NULL: role default */
+        bool pki_local_key;       /* generate the key locally and send a CSR (pki/sign) */
+        char *cert_file, *key_file, *ca_file;
+        uid_t pki_uid;            /* owner of key and certificate ("owner = etcd"); default root */
+        gid_t pki_gid;
+
+        unsigned etcd_client_port, etcd_peer_port;
+        char *etcd_data_dir;      /* default /var/lib/etcd; recreated 0700, owned like the key */
+        char *etcd_name_prefix;   /* default "etcd-" */
+        char *etcd_env_file;      /* default /etc/default/etcd-bootagent */
+        long etcd_deadline_ms;    /* join + promote */
+
+        bool units_exec;          /* "units = exec": run exec_start ourselves (hosts without systemd) */
+        char **units;             /* units to start, in order */
+        char *exec_start;         /* template for units = exec; ${VAR} from the role's environment */
+} agent_config;
+
+/* Parse configuration text (NUL-terminated; filename only names it in errors). User and group
+ * names in "owner" are looked up on this host. On success *ret is a new config the caller frees
+ * with agent_config_free(), defaults filled in. Returns 0, -EINVAL with "FILE:LINE: reason" in err
+ * (err may be NULL), or -ENOMEM; *ret is untouched on failure. */
+int agent_config_parse(const char *text, const char *filename, agent_config **ret, buf *err);
+/* Check configuration text on another host than the image (the builder, before a build): like
+ * agent_config_parse, but user and group names are only checked to be well-formed, not looked up.
+ * Returns 0, -EINVAL with "FILE:LINE: reason" in err, or -ENOMEM. */
+int agent_config_check(const char *text, const char *filename, buf *err);
+/* Read (capped at 1 MiB) and parse a file as agent_config_parse does. Returns its results, or the
+ * read error (negative errno) with "PATH: reason" in err. */
+int agent_config_load(const char *path, agent_config **ret, buf *err);
+/* Free a config and everything it owns. Accepts NULL. */
+void agent_config_free(agent_config *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(agent_config *, agent_config_free);
+
+/* The role's name as written in [agent] role ("etcd", "control-plane", ...): a static string. */
+const char *agent_config_role_to_string(agent_config_role r);
+
+/* root + path as a new string the caller frees (root may be NULL or ""). NULL on ENOMEM. */
+char *agent_config_path(const char *root, const char *path);

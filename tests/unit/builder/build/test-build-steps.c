@@ -1,0 +1,217 @@
+/* builder/build-steps: a recipe's copy, download and run steps in a real VM (only when
+ * IMGBUILD_TEST_BASE_DIR names a built base image, as tests/e2e/test-recipe-steps.sh does);
+ * without it, only what needs no VM. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "build-steps.h"
+#include "export.h"
+#include "check.h"
+#include "crypto.h"
+#include "fs.h"
+#include "runner.h"
+#include "spawn.h"
+
+static char root[] = "/var/tmp/test-build-steps-XXXXXX";
+
+static void put(const char *rel, const char *text, mode_t mode) {
+        char path[512], dir[512];
+        snprintf(path, sizeof(path), "%s/%s", root, rel);
+        snprintf(dir, sizeof(dir), "%s", path);
+        *strrchr(dir, '/') = '\0';
+        CHECK_OK(mkdir_p(dir, 0755));
+        CHECK_OK(write_file_atomic(path, text, strlen(text), mode, (uid_t) -1, (gid_t) -1));
+}
+
+static Recipe *parse(const char *text) {
+        char path[512];
+        Diagnostics diag = {};
+        Recipe *recipe = NULL;
+        RecipeOptions o = { .no_environment = true, .require_values = true };
+
+        put("recipes/t.recipe", text, 0644);
+        snprintf(path, sizeof(path), "%s/recipes/t.recipe", root);
+        int r = recipe_parse_file(path, &o, &diag, &recipe);
+        if (r < 0)
+                diagnostics_print(&diag, stderr);
+        diagnostics_free(&diag);
+        CHECK_OK(r);
+        return recipe;
+}
+
+static void test_vm(const char *base_dir) {
+        char store[600], kernel[600], initrd[600], disk[600], hex[SHA256_HEX_SIZE];
+        const char *key = strrchr(base_dir, '/') + 1;
+        base_image base = { .dir = (char *) base_dir, .kernel = kernel, .initrd = initrd, .disk = disk };
+        snprintf(base.key, sizeof(base.key), "%s", key);
+        snprintf(kernel, sizeof(kernel), "%s/vmlinuz", base_dir);
+        snprintf(initrd, sizeof(initrd), "%s/initrd.img", base_dir);
+        snprintf(disk, sizeof(disk), "%s/disk.qcow2", base_dir);
+        snprintf(store, sizeof(store), "%s/store", root);
+
+        put("recipes/files/conf", "secret-ish\n", 0644);
+        put("recipes/files/dir/a.sh", "#!/bin/sh\necho from-a\n", 0755);
+        put("recipes/files/dir/sub/b.txt", "bee\n", 0640);
+        put("recipes/files/dl.sh", "#!/bin/sh\necho downloaded\n", 0644);
+        char dl[600];
+        snprintf(dl, sizeof(dl), "%s/recipes/files/dl.sh", root);
+        CHECK_OK(sha256_file_hex(dl, hex));
+
+        char text[2048];
+        snprintf(text, sizeof(text),
+                 "template t 1\n"
+                 "base debian-12\n"
+                 "qemu disk=3G\n"
+                 "env GREETING=hello\n"
+                 "copy files/conf /etc/t/conf mode=0600 owner=nobody:nogroup\n"
+                 "copy files/dir /opt/t owner=daemon:daemon\n"
+                 "download files/dl.sh /usr/local/bin/dl sha256=%s mode=0755\n"
+                 "run echo \"greeting=$GREETING\"; stat -c 'conf %%a %%U:%%G' /etc/t/conf; "
+                 "stat -c 'a.sh %%a %%U' /opt/t/a.sh; stat -c 'b.txt %%a' /opt/t/sub/b.txt; /opt/t/a.sh; /usr/local/bin/dl; "
+                 "test $(($(stat -f -c '%%b*%%S' /))) -gt 2800000000 && echo grown\n",
+                 hex);
+        _cleanup_(recipe_freep) Recipe *recipe = parse(text);
+        CHECK(recipe->n_steps == 4);
+
+        /* The steps' output goes to our stdout: catch it. */
+        int out = memfd_create("steps-out", MFD_CLOEXEC);
+        CHECK(out >= 0);
+        fflush(stdout);
+        int saved = dup(STDOUT_FILENO);
+        CHECK(saved >= 0 && dup2(out, STDOUT_FILENO) == STDOUT_FILENO);
+        _cleanup_(build_result_done) build_result res = {};
+        int r = build_steps_run(recipe, &base, store, NULL, &res);
+        CHECK(dup2(saved, STDOUT_FILENO) == STDOUT_FILENO);
+        close(saved);
+        CHECK_OK(r);
+        char got[4096] = {};
+        CHECK(pread(out, got, sizeof(got) - 1, 0) > 0);
+        close(out);
+        fprintf(stderr, "steps printed:\n%s", got);
+        CHECK_STREQ(got, "greeting=hello\n"
+                         "conf 600 nobody:nogroup\n"
+                         "a.sh 755 daemon\n"
+                         "b.txt 640\n"
+                         "from-a\n"
+                         "downloaded\n"
+                         "grown\n");
+        CHECK(strstr(res.disk, "/layers/"));
+        CHECK(res.n_steps == 5); /* the recipe's four, then hygiene */
+        for (size_t i = 0; i < res.n_steps; i++)
+                CHECK(!res.steps[i].cached && res.steps[i].seconds > 0);
+        CHECK(strneq(res.steps[4].name, "hygiene", 7));
+
+        /* The export is one flat image holding the steps' files, after hygiene. */
+        char exported[700], raw[700];
+        snprintf(exported, sizeof(exported), "%s/t.qcow2", root);
+        snprintf(raw, sizeof(raw), "%s/t.raw", root);
+        CHECK_OK(build_export(res.disk, exported, NULL));
+        char *info[] = { (char *) "qemu-img", (char *) "info", (char *) "--output=json", exported, NULL };
+        buf qi = BUF_INIT(1 << 20);
+        int status;
+        CHECK_OK(spawn_capture(info, NULL, &qi, &status));
+        CHECK(status == 0 && !strstr(qi.data, "backing-filename"));
+        buf_free(&qi);
+        char *to_raw[] = { (char *) "qemu-img", (char *) "convert", (char *) "-O", (char *) "raw", exported, raw, NULL };
+        CHECK_OK(spawn_run(to_raw, NULL, &status));
+        CHECK(status == 0);
+        char *conf[] = { (char *) "debugfs", (char *) "-R", (char *) "cat /etc/t/conf", raw, NULL };
+        qi = BUF_INIT(1 << 20);
+        CHECK_OK(spawn_capture(conf, NULL, &qi, &status));
+        CHECK_STREQ(qi.data, "secret-ish\n");
+        buf_free(&qi);
+        char *mid[] = { (char *) "debugfs", (char *) "-R", (char *) "stat /etc/machine-id", raw, NULL };
+        qi = BUF_INIT(1 << 20);
+        CHECK_OK(spawn_capture(mid, NULL, &qi, &status));
+        CHECK(strstr(qi.data, "Size: 0\n"));
+        buf_free(&qi);
+        CHECK(unlink(raw) == 0);
+
+        /* The manifest names the output by checksum and lists every step. */
+        char manifest[700], want[200];
+        snprintf(manifest, sizeof(manifest), "%s/manifest.json", root);
+        CHECK_OK(build_manifest_write(manifest, recipe, &base, &res, exported, NULL));
+        char *m = NULL, out_hex[SHA256_HEX_SIZE];
+        CHECK_OK(read_file(manifest, 1 << 20, &m, NULL));
+        CHECK_OK(sha256_file_hex(exported, out_hex));
+        snprintf(want, sizeof(want), "\"sha256\":\"%s\"", out_hex);
+        CHECK(strstr(m, want));
+        snprintf(want, sizeof(want), "\"key\":\"%s\"", res.steps[0].key);
+        CHECK(strstr(m, want));
+        CHECK(strstr(m, "\"name\":\"t\"") && strstr(m, "\"linux-image-cloud-amd64\""));
+        /* The installed packages, as dpkg in the guest saw them. */
+        CHECK(json_array_size(res.packages) > 100);
+        CHECK(strstr(m, "{\"arch\":\"amd64\",\"name\":\"linux-image-cloud-amd64\",\"version\":"));
+        free(m);
+
+        /* Rebuild: every step cached, nothing boots. */
+        _cleanup_(build_result_done) build_result again = {};
+        CHECK_OK(build_steps_run(recipe, &base, store, NULL, &again));
+        CHECK(again.n_steps == 5 && again.steps[0].cached && again.steps[4].cached);
+        CHECK(json_equal(again.packages, res.packages));
+        CHECK_STREQ(again.disk, res.disk);
+
+        /* A pin the file does not match fails the download step (a new key: it runs again and
+         * checks); the copies before it stay cached. */
+        char wrong[SHA256_HEX_SIZE];
+        memset(wrong, 'a', SHA256_HEX_SIZE - 1);
+        wrong[SHA256_HEX_SIZE - 1] = '\0';
+        char *pin = strstr(text, hex);
+        CHECK(pin);
+        memcpy(pin, wrong, SHA256_HEX_SIZE - 1);
+        _cleanup_(recipe_freep) Recipe *changed = parse(text);
+        CHECK(build_steps_run(changed, &base, store, NULL, NULL) == -EBADMSG);
+}
+
+static void test_packages_from_dpkg(void) {
+        json_t *list = NULL;
+        CHECK_OK(build_packages_from_dpkg("ii  zlib1g 1:1.2.13.dfsg-1 amd64\n"
+                                          "rc  etcd-old 3.3 amd64\n"
+                                          "ii  etcd-server 3.4.23-4+b6 amd64\n"
+                                          "ii  base-files 12.4+deb12u8 amd64\n", &list));
+        char *text = json_dump_compact(list);
+        CHECK_STREQ(text, "[{\"arch\":\"amd64\",\"name\":\"base-files\",\"version\":\"12.4+deb12u8\"},"
+                          "{\"arch\":\"amd64\",\"name\":\"etcd-server\",\"version\":\"3.4.23-4+b6\"},"
+                          "{\"arch\":\"amd64\",\"name\":\"zlib1g\",\"version\":\"1:1.2.13.dfsg-1\"}]");
+        free(text);
+        json_decref(list);
+        CHECK_OK(build_packages_from_dpkg("", &list));
+        CHECK(json_array_size(list) == 0);
+        json_decref(list);
+        CHECK(build_packages_from_dpkg("ii  broken\n", &list) == -EBADMSG);
+}
+
+int main(void) {
+        const char *src = getenv("IMGBUILD_SOURCE_DIR");
+        const char *base_dir = getenv("IMGBUILD_TEST_BASE_DIR");
+        char images[600], link[600];
+
+        if (!src)
+                TEST_SKIP("IMGBUILD_SOURCE_DIR not set (run through ctest)");
+        CHECK(mkdtemp(root));
+        test_packages_from_dpkg();
+        /* The recipe finds its base as images/NAME next to its own directory. */
+        snprintf(images, sizeof(images), "%s/images", src);
+        snprintf(link, sizeof(link), "%s/images", root);
+        CHECK(symlink(images, link) == 0);
+
+        /* No VM needed: a step with a variable that has no value is refused before anything runs. */
+        Diagnostics diag = {};
+        Recipe *recipe = NULL;
+        RecipeOptions o = { .no_environment = true };
+        put("recipes/u.recipe", "template u 1\nbase debian-12\nvar missing\nrun echo ${missing}\n", 0644);
+        char path[600];
+        snprintf(path, sizeof(path), "%s/recipes/u.recipe", root);
+        CHECK_OK(recipe_parse_file(path, &o, &diag, &recipe));
+        diagnostics_free(&diag);
+        base_image none = { .disk = (char *) "/nonexistent" };
+        CHECK(build_steps_run(recipe, &none, "/nonexistent-store", NULL, NULL) == -EINVAL);
+        recipe_free(recipe);
+
+        if (base_dir)
+                test_vm(base_dir);
+        CHECK_OK(rm_rf(root));
+        return 0;
+}
