@@ -17,9 +17,15 @@
 #include "log.h"
 #include "serve.h"
 
-/* Seconds added to the real clock, so tests can move time forward (token expiry). */
+/* A clock that stands still at the first reading plus test_clock_offset seconds, so tests move
+ * time forward (token expiry) and get exact TTLs even when a real second passes mid-test. */
 static _Atomic long long test_clock_offset;
-static time_t test_now(void) { return time(NULL) + (time_t) test_clock_offset; }
+static _Atomic long long test_clock_start;
+static time_t test_now(void) {
+        long long zero = 0;
+        atomic_compare_exchange_strong(&test_clock_start, &zero, (long long) time(NULL));
+        return (time_t) (test_clock_start + test_clock_offset);
+}
 
 typedef struct test_ports {
         uint16_t api, meta[3], vault[3];
