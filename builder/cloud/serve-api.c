@@ -8,7 +8,7 @@
 #include "crypto.h"
 #include "exoscale.h"
 #include "json.h"
-#include "serve.h"
+#include "serve-service.h"
 
 static int api_error(http_server_response *resp, int status, const char *message) {
         return serve_reply_json(resp, status, json_pack("{s:s}", "message", message));
@@ -68,7 +68,7 @@ static json_t *pool_json(const cloud_state *cloud, const cloud_pool *pool) {
         return o;
 }
 
-static int list_instances(serve *s, const http_server_request *req, http_server_response *resp) {
+static int list_instances(const serve_state *s, const http_server_request *req, http_server_response *resp) {
         _cleanup_free_ char *manager_id = http_server_query_param(req, "manager-id");
         _cleanup_free_ char *manager_type = http_server_query_param(req, "manager-type");
         json_t *list = json_array();
@@ -86,21 +86,21 @@ static int list_instances(serve *s, const http_server_request *req, http_server_
         return serve_reply_json(resp, 200, json_pack("{s:o}", "instances", list));
 }
 
-static int get_instance(serve *s, const char *id, http_server_response *resp) {
+static int get_instance(const serve_state *s, const char *id, http_server_response *resp) {
         const cloud_instance *in = cloud_find_instance(s->cloud, id);
         if (!in)
                 return api_error(resp, 404, "instance not found");
         return serve_reply_json(resp, 200, instance_json(s->cloud, in, true));
 }
 
-static int list_pools(serve *s, http_server_response *resp) {
+static int list_pools(const serve_state *s, http_server_response *resp) {
         json_t *list = json_array();
         for (size_t i = 0; i < s->cloud->n_pools; i++)
                 json_array_append_new(list, pool_json(s->cloud, &s->cloud->pools[i]));
         return serve_reply_json(resp, 200, json_pack("{s:o}", "instance-pools", list));
 }
 
-static int get_pool(serve *s, const char *id, http_server_response *resp) {
+static int get_pool(const serve_state *s, const char *id, http_server_response *resp) {
         const cloud_pool *pool = cloud_find_pool(s->cloud, id);
         if (!pool)
                 return api_error(resp, 404, "instance pool not found");
@@ -108,7 +108,7 @@ static int get_pool(serve *s, const char *id, http_server_response *resp) {
 }
 
 /* Leases are the private_ip of every instance whose pool is on this network. */
-static int get_private_network(serve *s, const char *id, http_server_response *resp) {
+static int get_private_network(const serve_state *s, const char *id, http_server_response *resp) {
         const cloud_pool *pool = cloud_find_pool_by_network(s->cloud, id);
         if (!pool)
                 return api_error(resp, 404, "private network not found");
@@ -122,12 +122,12 @@ static int get_private_network(serve *s, const char *id, http_server_response *r
         return serve_reply_json(resp, 200, json_pack("{s:s,s:s,s:o}", "id", id, "name", pool->name, "leases", leases));
 }
 
-static int list_zones(serve *s, http_server_response *resp) {
+static int list_zones(const serve_state *s, http_server_response *resp) {
         return serve_reply_json(resp, 200, json_pack("{s:[{s:s}]}", "zones", "name", s->cloud->zone));
 }
 
 /* The reason a request's signature is refused, or NULL when it is good. */
-static const char *signature_problem(serve *s, const http_server_request *req) {
+static const char *signature_problem(const serve_state *s, const http_server_request *req) {
         const char *auth = http_server_request_header(req, "authorization");
         if (!auth)
                 return "missing Authorization header";
@@ -150,7 +150,7 @@ static const char *one_segment(const char *path, const char *prefix) {
         return rest && *rest && !strchr(rest, '/') ? rest : NULL;
 }
 
-int serve_api(serve *s, const http_server_request *req, http_server_response *resp) {
+int serve_api(const serve_state *s, _unused_ const char *instance_id, const http_server_request *req, http_server_response *resp) {
         const char *id, *problem = signature_problem(s, req);
 
         if (problem)

@@ -2,7 +2,7 @@
  * keys and /latest/user-data as plain text. */
 #include <errno.h>
 
-#include "serve.h"
+#include "serve-service.h"
 
 typedef const char *(*metadata_getter)(const cloud_state *c, const cloud_instance *in);
 
@@ -46,7 +46,7 @@ static int reply_index(http_server_response *resp) {
         return r;
 }
 
-int serve_metadata(serve *s, const char *instance_id, const http_server_request *req, http_server_response *resp) {
+int serve_metadata(const serve_state *s, const char *instance_id, const http_server_request *req, http_server_response *resp) {
         const cloud_instance *in = cloud_find_instance(s->cloud, instance_id);
         const char *key;
 

@@ -11,13 +11,13 @@
 #include "crypto.h"
 #include "json.h"
 #include "log.h"
-#include "serve.h"
+#include "serve-service.h"
 #include "strv.h"
 
 #define PERMISSION_DENIED "permission denied"
 
 typedef struct vault_call {
-        serve *s;
+        const serve_state *s;
         const char *instance_id;       /* whose listener the request came through */
         const http_server_request *req;
         http_server_response *resp;
@@ -674,7 +674,7 @@ static int parse_body(vault_call *c, json_t **ret) {
         return 0;
 }
 
-int serve_vault(serve *s, const char *instance_id, const http_server_request *req, http_server_response *resp) {
+int serve_vault(const serve_state *s, const char *instance_id, const http_server_request *req, http_server_response *resp) {
         _cleanup_json_ json_t *body = NULL;
         vault_call c = { .s = s, .instance_id = instance_id, .req = req, .resp = resp, .now = s->now() };
         const char *method = req->method;

@@ -8,46 +8,57 @@
 #include "serve.h"
 #include "strv.h"
 
-int serve_reply_json(http_server_response *resp, int status, json_t *doc) {
-        _cleanup_json_ json_t *j = doc;
-        if (!j)
-                return -ENOMEM;
-        _cleanup_free_ char *text = json_dump_compact(j);
-        if (!text)
-                return -ENOMEM;
-        resp->status = status;
-        resp->content_type = "application/json";
-        buf_clear(&resp->body);
-        return buf_puts(&resp->body, text);
-}
-
-int serve_vault_error(http_server_response *resp, int status, const char *message) {
-        return serve_reply_json(resp, status, json_pack("{s:[s]}", "errors", message));
-}
-
 static time_t real_now(void) { return time(NULL); }
+
+typedef enum service {
+        SERVICE_NONE,
+        SERVICE_API,
+        SERVICE_METADATA,
+        SERVICE_VAULT,
+} service;
+
+static const serve_handler service_handlers[] = {
+        [SERVICE_API] = serve_api,
+        [SERVICE_METADATA] = serve_metadata,
+        [SERVICE_VAULT] = serve_vault,
+};
+
+/* What cloud.json says port serves and, in *ret_instance_id if not NULL, for which instance
+ * (NULL for the API and for none). */
+static service port_service(const cloud_state *c, unsigned port, const char **ret_instance_id) {
+        service which = port == c->api_port ? SERVICE_API : SERVICE_NONE;
+        const char *id = NULL;
+
+        for (size_t i = 0; which == SERVICE_NONE && i < c->n_instances; i++) {
+                if (port == c->instances[i].metadata_port)
+                        which = SERVICE_METADATA;
+                else if (port == c->instances[i].vault_port)
+                        which = SERVICE_VAULT;
+                else
+                        continue;
+                id = c->instances[i].id;
+        }
+        if (ret_instance_id)
+                *ret_instance_id = id;
+        return which;
+}
 
 /* A listener's tag is its port; what the port serves, and for which instance, is looked up in
  * the current cloud.json at each request. So a port handed from a removed instance to a new one
  * (or moved between services) follows cloud.json without rebinding. */
 static int dispatch(const http_server_request *req, http_server_response *resp, void *userdata) {
         serve *s = userdata;
-        const cloud_state *c = s->cloud;
+        const char *instance_id;
         unsigned port;
 
         if (sscanf(req->listener_tag, "port:%u", &port) != 1)
                 return -EINVAL;
-        if (port == c->api_port)
-                return serve_api(s, req, resp);
-        for (size_t i = 0; i < c->n_instances; i++) {
-                if (port == c->instances[i].metadata_port)
-                        return serve_metadata(s, c->instances[i].id, req, resp);
-                if (port == c->instances[i].vault_port)
-                        return serve_vault(s, c->instances[i].id, req, resp);
-        }
-        /* A port cloud.json stopped naming is closed at the next reload (unbind_stale); until
-         * then, or for one that could not be closed, this. */
-        return serve_vault_error(resp, 404, "no service on this port");
+        service which = port_service(s->state.cloud, port, &instance_id);
+        if (which == SERVICE_NONE)
+                /* A port cloud.json stopped naming is closed at the next reload (unbind_stale);
+                 * until then, or for one that could not be closed, this. */
+                return serve_vault_error(resp, 404, "no service on this port");
+        return service_handlers[which](&s->state, instance_id, req, resp);
 }
 
 /* Listen on 127.0.0.1:port unless that is done already. On failure err says which port. */
@@ -67,22 +78,14 @@ static int bind_port(serve *s, uint16_t port, buf *err) {
         return strv_push(&s->bound, tag);
 }
 
-static bool port_named(const cloud_state *c, unsigned port) {
-        if (port == c->api_port)
-                return true;
-        for (size_t i = 0; i < c->n_instances; i++)
-                if (port == c->instances[i].metadata_port || port == c->instances[i].vault_port)
-                        return true;
-        return false;
-}
-
 /* Close the listeners of ports the current cloud.json no longer names (a removed instance's, a
  * moved one's old ports), so they refuse connections instead of answering 404 forever. */
 static void unbind_stale(serve *s) {
         size_t j = 0;
         for (size_t i = 0; s->bound && s->bound[i]; i++) {
                 unsigned port;
-                if (sscanf(s->bound[i], "port:%u", &port) == 1 && !port_named(s->cloud, port)) {
+                if (sscanf(s->bound[i], "port:%u", &port) == 1 &&
+                    port_service(s->state.cloud, port, NULL) == SERVICE_NONE) {
                         (void) http_server_unlisten(s->http, s->bound[i]);
                         free(s->bound[i]);
                 } else
@@ -95,12 +98,12 @@ static void unbind_stale(serve *s) {
 /* Bind every port cloud.json names. Keeps going past a failure so one busy port does not hide
  * the others; returns the first error. */
 static int bind_all(serve *s, buf *err) {
-        int r = bind_port(s, s->cloud->api_port, err);
+        int r = bind_port(s, s->state.cloud->api_port, err);
 
-        for (size_t i = 0; i < s->cloud->n_instances; i++) {
-                int k = bind_port(s, s->cloud->instances[i].metadata_port, err);
+        for (size_t i = 0; i < s->state.cloud->n_instances; i++) {
+                int k = bind_port(s, s->state.cloud->instances[i].metadata_port, err);
                 r = r < 0 ? r : k;
-                k = bind_port(s, s->cloud->instances[i].vault_port, err);
+                k = bind_port(s, s->state.cloud->instances[i].vault_port, err);
                 r = r < 0 ? r : k;
         }
         return r;
@@ -114,7 +117,7 @@ int serve_new(const char *state_dir, serve **ret, buf *err) {
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
-        s->now = real_now;
+        s->state.now = real_now;
         s->state_dir = strdup(state_dir);
         if (!s->state_dir || asprintf(&s->cloud_path, "%s/cloud.json", state_dir) < 0 ||
             asprintf(&pki_dir, "%s/pki", state_dir) < 0 ||
@@ -126,7 +129,7 @@ int serve_new(const char *state_dir, serve **ret, buf *err) {
                 (void) buf_printf(err, "%s: %s", s->cloud_path, strerror(-r));
                 return r;
         }
-        r = cloud_state_load(s->cloud_path, &s->cloud, err);
+        r = cloud_state_load(s->cloud_path, &s->state.cloud, err);
         if (r == -EINVAL) {
                 /* Put the file name in front of the JSON path. */
                 _cleanup_free_ char *detail = buf_steal(err);
@@ -137,12 +140,12 @@ int serve_new(const char *state_dir, serve **ret, buf *err) {
                 (void) buf_printf(err, "Failed to read %s: %s", s->cloud_path, strerror(-r));
                 return r;
         }
-        if ((r = localpki_open(pki_dir, &s->pki)) < 0) {
+        if ((r = localpki_open(pki_dir, &s->state.pki)) < 0) {
                 (void) buf_printf(err, "Failed to open the CA in %s: %s", pki_dir, strerror(-r));
                 return r;
         }
-        if ((r = vault_store_open(vault_path, &s->vault)) < 0 ||
-            (r = vault_store_seed(s->vault, s->cloud->kv_seeds, s->now())) < 0) {
+        if ((r = vault_store_open(vault_path, &s->state.vault)) < 0 ||
+            (r = vault_store_seed(s->state.vault, s->state.cloud->kv_seeds, s->state.now())) < 0) {
                 (void) buf_printf(err, "Failed to open %s: %s", vault_path, strerror(-r));
                 return r;
         }
@@ -158,9 +161,9 @@ void serve_free(serve *s) {
         if (!s)
                 return;
         http_server_free(s->http);
-        vault_store_free(s->vault);
-        localpki_free(s->pki);
-        cloud_state_free(s->cloud);
+        vault_store_free(s->state.vault);
+        localpki_free(s->state.pki);
+        cloud_state_free(s->state.cloud);
         strv_free(s->bound);
         free(s->cloud_path);
         free(s->state_dir);
@@ -190,16 +193,16 @@ int serve_reload_if_changed(serve *s) {
                 log_error_errno(r, "serve: Ignoring changed %s, keeping the previous state: %m", s->cloud_path);
                 return 0;
         }
-        cloud_state_free(s->cloud);
-        s->cloud = TAKE_PTR(next);
-        r = vault_store_seed(s->vault, s->cloud->kv_seeds, s->now());
+        cloud_state_free(s->state.cloud);
+        s->state.cloud = TAKE_PTR(next);
+        r = vault_store_seed(s->state.vault, s->state.cloud->kv_seeds, s->state.now());
         if (r < 0)
                 log_warning_errno(r, "serve: Failed to seed new KV secrets: %m");
         unbind_stale(s);
         r = bind_all(s, &err);
         if (r < 0)
                 log_error("serve: Failed to listen on %s", err.data);
-        log_info("serve: reloaded %s (%zu instances)", s->cloud_path, s->cloud->n_instances);
+        log_info("serve: reloaded %s (%zu instances)", s->cloud_path, s->state.cloud->n_instances);
         return 1;
 }
 

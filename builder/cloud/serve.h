@@ -12,21 +12,15 @@
 #include <time.h>
 
 #include "buf.h"
-#include "cloudstate.h"
-#include "http-server.h"
-#include "localpki.h"
-#include "serve-vaultstore.h"
+#include "serve-service.h"
 
 typedef struct serve {
         char *state_dir;
         char *cloud_path;
         struct stat cloud_stat;     /* of the cloud.json last loaded (or rejected) */
-        cloud_state *cloud;
-        localpki *pki;
-        vault_store *vault;
+        serve_state state;          /* what the services answer from */
         http_server *http;
         char **bound;               /* tags ("port:<n>") of every listener open */
-        time_t (*now)(void);        /* clock; tests replace it */
 } serve;
 
 /* Load DIR/cloud.json, open (or create) the CA and the Vault store, seed KV, and bind every
@@ -45,14 +39,3 @@ int serve_reload_if_changed(serve *s);
 /* Serve until *stop is set, checking cloud.json for changes about every 200 ms. Returns 0 or
  * -errno if the event loop failed. */
 int serve_run(serve *s, volatile sig_atomic_t *stop);
-
-/* The three services (serve-metadata.c, serve-vault.c, serve-api.c). instance_id: the instance
- * whose port the request came in on. */
-int serve_metadata(serve *s, const char *instance_id, const http_server_request *req, http_server_response *resp);
-int serve_vault(serve *s, const char *instance_id, const http_server_request *req, http_server_response *resp);
-int serve_api(serve *s, const http_server_request *req, http_server_response *resp);
-
-/* Reply with status and a JSON body {"errors":[message]} (Vault's error shape). */
-int serve_vault_error(http_server_response *resp, int status, const char *message);
-/* Reply with a JSON document (stolen reference). */
-int serve_reply_json(http_server_response *resp, int status, json_t *doc);

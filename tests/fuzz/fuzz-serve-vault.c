@@ -10,7 +10,7 @@
 
 #include "fs.h"
 #include "log.h"
-#include "serve.h"
+#include "serve-service.h"
 #include "strv.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -24,7 +24,7 @@ static const char cloud_json[] =
         "\"policies\":{\"etcd\":{\"secret/*\":[\"read\",\"create\",\"update\"],\"pki/*\":[\"update\"]}},"
         "\"pki_roles\":{\"r\":{\"allowed_domains\":[\"etcd.local\"],\"allow_subdomains\":true,\"max_ttl\":3600}}}}";
 
-static serve *S;
+static serve_state *S;
 static char *token_header;
 static char dir[] = "/tmp/fuzz-serve-vault-XXXXXX";
 

@@ -122,7 +122,7 @@ static void test_server_start(test_server *t) {
         if (r < 0)
                 fprintf(stderr, "serve_new: %s\n", err.data ? err.data : strerror(-r));
         CHECK_OK(r);
-        t->s->now = test_now;
+        t->s->state.now = test_now;
         t->stop = 0;
         CHECK(pthread_create(&t->thread, NULL, server_thread, t) == 0);
 }
