@@ -4,6 +4,9 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,14 +39,33 @@ static int push_entry(journal *j, const journal_entry *e) {
         return 0;
 }
 
+/* A text value: 0 with *ret set (NULL if absent and optional), -EBADMSG if absent when required
+ * or not usable text, -ENOMEM if it is text but could not be copied. */
+static int get_text(const cbor_item_t *m, const char *key, bool required, char **ret) {
+        *ret = cbor_map_get_string(m, key);
+        if (*ret)
+                return 0;
+        const cbor_item_t *v = cbor_map_get(m, key);
+        if (!v)
+                return required ? -EBADMSG : 0;
+        if (!cbor_isa_string(v) || !cbor_string_is_definite(v) ||
+            memchr(cbor_string_handle(v), 0, cbor_string_length(v)))
+                return -EBADMSG;
+        return -ENOMEM;
+}
+
 static int decode_entry(const cbor_item_t *m, journal_entry *ret) {
         journal_entry e = { 0 };
         uint64_t ok = 0;
+        int r;
+
         if (!cbor_isa_map(m))
                 return -EBADMSG;
-        e.stage = cbor_map_get_string(m, "stage");
-        e.detail = cbor_map_get_string(m, "detail");
-        if (!e.stage || cbor_map_get_uint(m, "run", &e.run) < 0 || cbor_map_get_uint(m, "ok", &ok) < 0 ||
+        if ((r = get_text(m, "stage", true, &e.stage)) < 0 || (r = get_text(m, "detail", false, &e.detail)) < 0) {
+                entry_done(&e);
+                return r;
+        }
+        if (cbor_map_get_uint(m, "run", &e.run) < 0 || cbor_map_get_uint(m, "ok", &ok) < 0 ||
             cbor_map_get_uint(m, "t_ms", &e.t_ms) < 0 || cbor_map_get_uint(m, "ms", &e.ms) < 0) {
                 entry_done(&e);
                 return -EBADMSG;
@@ -54,61 +76,122 @@ static int decode_entry(const cbor_item_t *m, journal_entry *ret) {
         return 0;
 }
 
-/* Replays data into j; returns the length of the valid prefix. */
-static size_t replay(journal *j, const char *data, size_t len) {
+/* Replays data into j. Returns the length of the prefix of whole, valid entries; *ret_damaged
+ * tells whether what follows it is damage (a frame that is not a valid entry) rather than a torn
+ * tail (a last frame cut short by a crash). -ENOMEM is not damage: it is returned as such. */
+static ssize_t replay(journal *j, const char *data, size_t len, bool *ret_damaged) {
         size_t off = 0;
+
+        *ret_damaged = false;
         while (off < len) {
                 _cleanup_cbor_ cbor_item_t *item = NULL;
                 journal_entry e;
                 ssize_t n = frame_decode(data + off, len - off, JOURNAL_FRAME_MAX, &item);
-                if (n <= 0 || decode_entry(item, &e) < 0)
+                if (n == -ENOMEM)
+                        return -ENOMEM;
+                if (n == 0)
                         break;
+                int r = n < 0 ? (int) n : decode_entry(item, &e);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0) {
+                        *ret_damaged = true;
+                        break;
+                }
                 if (push_entry(j, &e) < 0) {
                         entry_done(&e);
-                        break;
+                        return -ENOMEM;
                 }
                 if (e.run > j->run)
                         j->run = e.run;
                 off += (size_t) n;
         }
-        return off;
+        return (ssize_t) off;
 }
 
 int journal_load(const char *path, journal *ret) {
         _cleanup_free_ char *data = NULL;
         size_t len;
         journal j = { .fd = -1 };
+        bool damaged;
         int r = read_file(path, JOURNAL_MAX, &data, &len);
         if (r < 0)
                 return r;
-        replay(&j, data, len);
+        ssize_t valid = replay(&j, data, len, &damaged);
+        if (valid < 0) {
+                journal_close(&j);
+                return (int) valid;
+        }
+        j.damaged_bytes = len - (size_t) valid;
         *ret = j;
         return 0;
 }
 
-int journal_open(const char *path, journal *ret) {
-        _cleanup_free_ char *data = NULL;
-        size_t len = 0;
-        journal j = { .fd = -1 };
+/* Copy the damaged part of the journal to <path>.damaged-<run>, durably, before it is cut off. */
+static int keep_damaged(const char *path, uint64_t run, const char *data, size_t len, char **ret_aside) {
+        _cleanup_free_ char *aside = NULL;
         int r;
 
-        r = read_file(path, JOURNAL_MAX, &data, &len);
-        if (r < 0 && r != -ENOENT)
+        if (asprintf(&aside, "%s.damaged-%" PRIu64, path, run) < 0)
+                return -ENOMEM;
+        r = write_file_atomic(aside, data, len, 0600, (uid_t) -1, (gid_t) -1);
+        if (r < 0)
                 return r;
-        size_t valid = data ? replay(&j, data, len) : 0;
-        j.fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-        if (j.fd < 0) {
-                r = negative_errno();
+        *ret_aside = TAKE_PTR(aside);
+        return 0;
+}
+
+int journal_open(const char *path, journal *ret) {
+        _cleanup_free_ char *data = NULL, *aside = NULL;
+        journal j = { .fd = -1 };
+        size_t len = 0;
+        bool created = false, damaged;
+        int r;
+
+        j.fd = open(path, O_RDWR | O_CLOEXEC);
+        if (j.fd < 0 && errno == ENOENT) {
+                j.fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                created = j.fd >= 0;
+        }
+        if (j.fd < 0)
+                return negative_errno();
+        /* One agent process at a time (firstboot, renew, leave): they all append. */
+        if (flock(j.fd, LOCK_EX | LOCK_NB) < 0) {
+                r = errno == EWOULDBLOCK ? -EBUSY : negative_errno();
                 journal_close(&j);
                 return r;
         }
-        /* Drop a torn tail so new frames follow the last complete one. */
-        if ((valid < len && ftruncate(j.fd, (off_t) valid) < 0) || lseek(j.fd, (off_t) valid, SEEK_SET) < 0) {
-                r = negative_errno();
+        if (created && (r = fsync_parent_dir(path)) < 0) {
                 journal_close(&j);
                 return r;
+        }
+        r = read_fd(j.fd, JOURNAL_MAX, &data, &len);
+        ssize_t valid = r < 0 ? r : replay(&j, data, len, &damaged);
+        if (valid < 0) {
+                journal_close(&j);
+                return (int) valid;
         }
         j.run++;
+        /* Damage is kept aside (and said in the journal) before it is cut off; a torn tail is
+         * just dropped. Either way new frames follow the last whole entry. */
+        if (damaged && (r = keep_damaged(path, j.run, data + valid, len - (size_t) valid, &aside)) < 0) {
+                journal_close(&j);
+                return r;
+        }
+        if (((size_t) valid < len && ftruncate(j.fd, valid) < 0) || lseek(j.fd, valid, SEEK_SET) < 0) {
+                r = negative_errno();
+                journal_close(&j);
+                return r;
+        }
+        if (damaged) {
+                _cleanup_free_ char *detail = NULL;
+                if (asprintf(&detail, "%zu damaged bytes after entry %zu kept in %s; the stages after it run again",
+                             len - (size_t) valid, j.n, aside) < 0 ||
+                    (r = journal_append(&j, "journal", false, 0, 0, 0, detail)) < 0) {
+                        journal_close(&j);
+                        return r < 0 ? r : -ENOMEM;
+                }
+        }
         *ret = j;
         return 0;
 }

@@ -133,7 +133,10 @@ int read_file(const char *path, size_t max, char **ret_data, size_t *ret_len) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
+        return read_fd(fd, max, ret_data, ret_len);
+}
 
+int read_fd(int fd, size_t max, char **ret_data, size_t *ret_len) {
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return -errno;

@@ -20,6 +20,9 @@ int write_file_atomic_if_changed(const char *path, const void *data, size_t len,
 /* Read a whole file (at most max bytes; -EFBIG if larger). *ret_data is NUL-terminated and
  * owned by the caller; ret_len may be NULL. */
 int read_file(const char *path, size_t max, char **ret_data, size_t *ret_len);
+/* The same for an open fd, read from its current offset to EOF (fd stays open). A regular file
+ * larger than max is refused whatever the offset. */
+int read_fd(int fd, size_t max, char **ret_data, size_t *ret_len);
 
 /* mkdir -p with the given mode for created directories. Existing directories are fine. */
 int mkdir_p(const char *path, mode_t mode);

@@ -1,13 +1,34 @@
-/* The state journal: append, replay across runs, a torn tail is cut off, find_ok. */
+/* The state journal: append, replay across runs, a torn tail is cut off, damage is kept aside,
+ * ENOMEM loses nothing, one process at a time, find_ok. */
+#include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "fs.h"
 #include "journal.h"
+
+/* journal.c grows its entry array with reallocarray: this definition (the executable's) replaces
+ * libc's for it, so a test can make the n-th call fail. */
+static int realloc_calls, fail_realloc_at;
+void *reallocarray(void *p, size_t n, size_t size) {
+        if (fail_realloc_at && ++realloc_calls == fail_realloc_at)
+                return NULL;
+        if (size && n > SIZE_MAX / size)
+                return NULL;
+        return realloc(p, n * size);
+}
+
+static off_t file_size(const char *path) {
+        struct stat st;
+        CHECK(stat(path, &st) == 0);
+        return st.st_size;
+}
 
 int main(void) {
         char dir[] = "/tmp/test-journal.XXXXXX";
@@ -48,6 +69,50 @@ int main(void) {
         CHECK(j.n == 4);
         CHECK_STREQ(j.entries[3].stage, "done");
         CHECK(j.entries[3].run == 3);
+        journal_close(&j);
+
+        /* Only one agent process appends at a time. */
+        journal other;
+        CHECK_OK(journal_open(path, &j));
+        CHECK(journal_open(path, &other) == -EBUSY);
+        journal_close(&j);
+
+        /* Running out of memory while replaying is not damage: nothing is cut off. */
+        off_t before = file_size(path);
+        realloc_calls = 0;
+        fail_realloc_at = 3;
+        CHECK(journal_open(path, &j) == -ENOMEM);
+        fail_realloc_at = 0;
+        CHECK(file_size(path) == before);
+        CHECK_OK(journal_load(path, &j));
+        CHECK(j.n == 4 && j.damaged_bytes == 0);
+        journal_close(&j);
+
+        /* A whole frame that is not an entry (damage, or a newer format), then more bytes: the
+         * replay stops there; what follows is kept aside before it is cut off, and the journal
+         * says so. */
+        static const char damage[] = "\0\0\0\x01\x01" "later frames";
+        fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+        CHECK(fd >= 0);
+        CHECK(write(fd, damage, sizeof(damage) - 1) == (ssize_t) sizeof(damage) - 1);
+        close(fd);
+        CHECK_OK(journal_load(path, &j));
+        CHECK(j.n == 4 && j.damaged_bytes == sizeof(damage) - 1);
+        journal_close(&j);
+        CHECK_OK(journal_open(path, &j));
+        CHECK(j.run == 4 && j.n == 5);
+        CHECK_STREQ(j.entries[4].stage, "journal");
+        CHECK(!j.entries[4].ok && strstr(j.entries[4].detail, "17 damaged bytes after entry 4"));
+        CHECK(journal_find_ok(&j, "done"));
+        journal_close(&j);
+        char aside[160], *kept = NULL;
+        size_t kept_len;
+        snprintf(aside, sizeof(aside), "%s.damaged-4", path);
+        CHECK_OK(read_file(aside, 4096, &kept, &kept_len));
+        CHECK(kept_len == sizeof(damage) - 1 && memcmp(kept, damage, kept_len) == 0);
+        free(kept);
+        CHECK_OK(journal_load(path, &j));
+        CHECK(j.n == 5 && j.damaged_bytes == 0);
         journal_close(&j);
 
         CHECK(journal_load("/nonexistent/journal", &j) == -ENOENT);

@@ -66,7 +66,7 @@ static void test_cached_prefix(void) {
         CHECK_OK(rm_rf(store));
 }
 
-static char *read_fd(int fd) {
+static char *read_memfd(int fd) {
         char *data = calloc(1, 4096);
         CHECK(data);
         CHECK(pread(fd, data, 4095, 0) >= 0);
@@ -119,7 +119,7 @@ static void test_vm(const char *base_dir) {
         };
         CHECK(runner_run(&config, changed, 3, NULL) < 0);
         CHECK(one.calls == 1 && two_b.calls == 1 && three.calls == 1);
-        char *got = read_fd(out);
+        char *got = read_memfd(out);
         CHECK_STREQ(got, "one\n");
         free(got);
         size_t n;
