@@ -71,6 +71,7 @@ void recipe_step_done(RecipeStep *s) {
         free(s->config);
         strv_free(s->host_files);
         strv_free(s->host_names);
+        strv_free(s->host_dirs);
         free(s->canonical);
 }
 

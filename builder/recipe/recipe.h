@@ -94,6 +94,9 @@ typedef struct RecipeStep {
          * config file), with their names relative to the step's source for the cache key. */
         char **host_files;
         char **host_names;
+        /* copy of a directory: "." and every directory under it, relative, sorted. The copy keeps
+         * the modes of the tree, so the cache key covers these and every file's mode. */
+        char **host_dirs;
 
         /* Canonical encoding, the step's identity in its cache key: netstrings ("LEN:BYTES,")
          * of "imgbuild-step/1", the kind, the argument count, each argument, the env count and

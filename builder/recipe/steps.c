@@ -144,9 +144,10 @@ static int cmp_str(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
-/* Collect regular files under dir (relative names under prefix). Returns errors or -errno. */
+/* Collect the regular files (names) and directories (dirs) under dir, as relative names under
+ * prefix, sorted. Returns errors or -errno. */
 static int walk_dir(const LexLine *l, size_t off, const char *dir, const char *prefix, char ***names,
-                    unsigned depth) {
+                    char ***dirs, unsigned depth) {
         _cleanup_strv_free_ char **entries = NULL;
         int errors = 0, r;
 
@@ -175,9 +176,11 @@ static int walk_dir(const LexLine *l, size_t off, const char *dir, const char *p
                         errors += REPORT(l, off, "cannot stat '%s': %m", path);
                         continue;
                 }
-                if (S_ISDIR(st.st_mode))
-                        r = walk_dir(l, off, path, rel, names, depth + 1);
-                else if (S_ISREG(st.st_mode))
+                if (S_ISDIR(st.st_mode)) {
+                        r = strv_push(dirs, rel);
+                        if (r >= 0)
+                                r = walk_dir(l, off, path, rel, names, dirs, depth + 1);
+                } else if (S_ISREG(st.st_mode))
                         r = strv_push(names, rel);
                 else
                         r = REPORT(l, off, "copy source holds '%s', which is not a regular file or directory",
@@ -229,7 +232,9 @@ int recipe_do_copy(Parser *p, const LexLine *l, const LexWords *ws, const char *
                 if (lstat(s->source, &st) < 0)
                         errors += REPORT(l, src->offset, "copy source '%s' not found: %m", s->source);
                 else if (S_ISDIR(st.st_mode)) {
-                        r = walk_dir(l, src->offset, s->source, "", &s->host_names, 0);
+                        r = strv_push(&s->host_dirs, ".");
+                        if (r >= 0)
+                                r = walk_dir(l, src->offset, s->source, "", &s->host_names, &s->host_dirs, 0);
                         if (r < 0)
                                 return step_drop(s, r);
                         errors += r;

@@ -424,6 +424,36 @@ static void test_cache_keys(void) {
         for (size_t i = 1; i < 5; i++)
                 CHECK(!streq(k2[i], k3[i]));
 
+        /* The directory copy keeps modes: a chmod in the tree, or a new empty directory, changes
+         * its key and the later ones. A single-file copy sets its mode itself: chmod is no input. */
+        CHECK(chmod("r/files/d/sub/two", 0755) == 0);
+        char **k_mode = keys_of("r/t.recipe", "base-1");
+        CHECK_STREQ(k3[0], k_mode[0]);
+        for (size_t i = 1; i < 5; i++)
+                CHECK(!streq(k3[i], k_mode[i]));
+        CHECK(chmod("r/files/d/sub/two", 0644) == 0);
+        char **k_back = keys_of("r/t.recipe", "base-1");
+        for (size_t i = 0; i < 5; i++)
+                CHECK_STREQ(k3[i], k_back[i]);
+        CHECK_OK(mkdir_p("r/files/d/empty", 0755));
+        char **k_dir = keys_of("r/t.recipe", "base-1");
+        for (size_t i = 1; i < 5; i++)
+                CHECK(!streq(k3[i], k_dir[i]));
+        CHECK(rmdir("r/files/d/empty") == 0);
+        CHECK(chmod("r/files/d", 0700) == 0);
+        char **k_root = keys_of("r/t.recipe", "base-1");
+        CHECK(!streq(k3[1], k_root[1]));
+        CHECK(chmod("r/files/d", 0755) == 0);
+        CHECK(chmod("r/files/f", 0600) == 0);
+        char **k_single = keys_of("r/t.recipe", "base-1");
+        for (size_t i = 0; i < 5; i++)
+                CHECK_STREQ(k3[i], k_single[i]);
+        strv_free(k_mode);
+        strv_free(k_back);
+        strv_free(k_dir);
+        strv_free(k_root);
+        strv_free(k_single);
+
         /* Another base changes everything. */
         char **k4 = keys_of("r/t.recipe", "base-2");
         for (size_t i = 0; i < 5; i++)
