@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd-leave.h"
+#include "cmd-renew.h"
+#include "cmd-status.h"
 #include "comm-serve.h"
 #include "firstboot.h"
 #include "http.h"

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "cmd-status.h"
 #include "etcd.h"
 #include "firstboot.h"
 #include "fs.h"

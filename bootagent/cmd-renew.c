@@ -1,0 +1,21 @@
+#include "cmd-renew.h"
+
+#include <errno.h>
+
+#include "firstboot.h"
+#include "journal.h"
+#include "log.h"
+#include "stage.h"
+
+/* bootagent renew: re-issue the certificate when past renew_fraction of its lifetime. */
+int cmd_renew(int argc, char **argv) {
+        agent a;
+        int r = agent_init(&a, argc, argv, true);
+        /* Before the first boot is done, certificates are its business. */
+        if (r >= 0 && !journal_find_ok(&a.journal, "done"))
+                r = log_error_errno(-EAGAIN, "First boot has not completed yet: nothing to renew");
+        if (r >= 0 && (r = firstboot_stage_identity(&a)) >= 0 && (r = firstboot_stage_login(&a)) >= 0)
+                r = firstboot_stage_pki(&a);
+        agent_done(&a);
+        return r < 0 ? 1 : 0;
+}

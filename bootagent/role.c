@@ -1,0 +1,16 @@
+#include "role.h"
+
+#include "macro.h"
+#include "role-etcd.h"
+
+/* Every role with stages of its own. */
+static const role_ops *const roles[] = {
+        &role_etcd_ops,
+};
+
+const role_ops *role_find(agent_config_role role) {
+        for (size_t i = 0; i < ELEMENTSOF(roles); i++)
+                if (roles[i]->role == role)
+                        return roles[i];
+        return NULL;
+}

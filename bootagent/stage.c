@@ -1,0 +1,135 @@
+#include "stage.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "fs.h"
+#include "log.h"
+#include "time-util.h"
+
+void agent_sleep(agent *a, long ms) {
+        long j = ms / 4 > 0 ? (long) (random_u64() % (uint64_t) (ms / 2 + 1)) - ms / 4 : 0;
+        int64_t t = time_now_ms();
+        usleep((useconds_t) (ms + j) * 1000);
+        a->stage_wait += time_now_ms() - t;
+}
+
+void stage_begin(agent *a) {
+        a->stage_start = time_now_ms();
+        a->stage_wait = 0;
+}
+
+int stage_end(agent *a, const char *stage, bool ok, const char *detail) {
+        int64_t t = time_now_ms();
+        int r = journal_append(&a->journal, stage, ok, t - a->t0, t - a->stage_start, a->stage_wait, detail);
+        if (r < 0)
+                return log_error_errno(r, "Failed to append to the journal: %m");
+        if (ok)
+                log_info("stage %s: ok (%" PRIu64 " ms)%s%s", stage, t - a->stage_start, detail ? ": " : "", strempty(detail));
+        const char *abort_after = getenv("BOOTAGENT_ABORT_AFTER");
+        if (abort_after && streq(abort_after, stage)) {
+                log_notice("BOOTAGENT_ABORT_AFTER=%s: stopping here (test hook)", stage);
+                return -ECANCELED;
+        }
+        return 0;
+}
+
+int stage_fail(agent *a, const char *stage, int r, const buf *err) {
+        const char *reason = err && err->data && err->len ? err->data : strerror(-r);
+        log_error("stage %s failed: %s", stage, reason);
+        (void) stage_end(a, stage, false, reason);
+        return r;
+}
+
+void agent_done(agent *a) {
+        journal_close(&a->journal);
+        identity_done(&a->id);
+        vault_done(&a->vault);
+        free(a->cert_file);
+        free(a->key_file);
+        free(a->ca_file);
+        free(a->state_dir);
+        agent_config_free(a->cfg);
+}
+
+int agent_rooted(const agent *a, const char *path, char **ret) {
+        if (!path) {
+                *ret = NULL;
+                return 0;
+        }
+        *ret = agent_config_path(a->root, path);
+        return *ret ? 0 : -ENOMEM;
+}
+
+int agent_init(agent *a, int argc, char **argv, bool open_journal) {
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "root", required_argument, NULL, 'r' },
+                { "json", no_argument, NULL, 'j' },
+                {},
+        };
+        _cleanup_free_ char *config_file = NULL, *journal_path = NULL;
+        _cleanup_buf_ buf err = BUF_INIT(4096);
+        const char *config_arg = NULL;
+        int c, r;
+
+        *a = (agent){ .t0 = time_now_ms(), .journal = { .fd = -1 } };
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "c:r:j", options, NULL)) >= 0)
+                switch (c) {
+                case 'c': config_arg = optarg; break;
+                case 'r': a->root = optarg; break;
+                case 'j': break; /* status only */
+                default: return -EINVAL;
+                }
+        if (optind < argc)
+                return log_error_errno(-EINVAL, "Unexpected argument '%s'", argv[optind]);
+        config_file = config_arg ? strdup(config_arg) : agent_config_path(a->root, "/etc/bootagent/agent.conf");
+        if (!config_file)
+                return -ENOMEM;
+        r = agent_config_load(config_file, &a->cfg, &err);
+        if (r < 0) {
+                log_error("Invalid configuration: %s", err.data ? err.data : strerror(-r));
+                return r;
+        }
+        const agent_config *cfg = a->cfg;
+        if (agent_rooted(a, cfg->cert_file, &a->cert_file) < 0 || agent_rooted(a, cfg->key_file, &a->key_file) < 0 ||
+            agent_rooted(a, cfg->ca_file, &a->ca_file) < 0 || agent_rooted(a, cfg->state_dir, &a->state_dir) < 0)
+                return -ENOMEM;
+        a->vault = (vault){ .addr = cfg->vault_addr, .ca_file = cfg->vault_ca_file, .deadline_ms = cfg->vault_deadline_ms };
+        if (!open_journal)
+                return 0;
+        r = mkdir_p(a->state_dir, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create %s: %m", a->state_dir);
+        if (asprintf(&journal_path, "%s/journal", a->state_dir) < 0)
+                return -ENOMEM;
+        r = journal_open(journal_path, &a->journal);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open journal %s: %m", journal_path);
+        if (cfg->units_exec)
+                log_notice("units = exec: running the role's command directly, not through systemd (test hosts only)");
+        return 0;
+}
+
+int stage_write_file(const char *path, const char *data, mode_t mode, uid_t uid, gid_t gid) {
+        _cleanup_free_ char *dir = strdup(path);
+        if (!dir)
+                return -ENOMEM;
+        /* The directories must be 0755 whatever the unit's UMask= (0077): a service running as
+         * the file's owner (etcd) has to reach its files. The files get their own mode. */
+        mode_t old = umask(0022);
+        int r = mkdir_p(dirname(dir), 0755);
+        umask(old);
+        if (r < 0)
+                return r;
+        return write_file_atomic_if_changed(path, data, strlen(data), mode, uid, gid);
+}

@@ -1,0 +1,49 @@
+/* One run of a bootagent command: its context (config, journal, identity, Vault session,
+ * certificate paths) and the journal bookkeeping of its stages. Everything a stage or a role
+ * (role.h) may use of the driver is here. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "agent-config.h"
+#include "buf.h"
+#include "journal.h"
+#include "metadata.h"
+#include "vault.h"
+
+typedef struct agent {
+        agent_config *cfg;
+        const char *root;       /* --root: prefixes every configured path (tests) */
+        journal journal;
+        uint64_t t0;            /* monotonic ms at start */
+        uint64_t stage_start;
+        uint64_t stage_wait;    /* ms spent waiting in the current stage */
+        identity id;
+        vault vault;
+        char *cert_file, *key_file, *ca_file, *state_dir; /* rooted */
+} agent;
+
+/* Parse --config/--root (and accept --json), load the config and, with open_journal, create
+ * state_dir and open its journal. Returns 0 or a negative errno; call agent_done() on *a either
+ * way. */
+int agent_init(agent *a, int argc, char **argv, bool open_journal);
+void agent_done(agent *a);
+/* The configured path under --root as a new string in *ret (NULL for a NULL path). Returns 0 or
+ * -ENOMEM. */
+int agent_rooted(const agent *a, const char *path, char **ret);
+
+/* Sleep ms with +-25% jitter, counted as waiting time of the current stage. */
+void agent_sleep(agent *a, long ms);
+
+void stage_begin(agent *a);
+/* Record a stage in the journal. Returns 0, -ECANCELED when BOOTAGENT_ABORT_AFTER names it, or
+ * the journal's error (logged). */
+int stage_end(agent *a, const char *stage, bool ok, const char *detail);
+/* Log one clear reason (err, or strerror(-r) without one), record the failed stage, return r. */
+int stage_fail(agent *a, const char *stage, int r, const buf *err);
+
+/* Write data to path atomically unless unchanged, creating the parent directories (0755) first.
+ * Returns 1 when written, 0 when unchanged, or a negative errno. */
+int stage_write_file(const char *path, const char *data, mode_t mode, uid_t uid, gid_t gid);
