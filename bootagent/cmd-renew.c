@@ -13,7 +13,8 @@ int cmd_renew(int argc, char **argv) {
         int r = agent_init(&a, argc, argv, true);
         /* Before the first boot is done, certificates are its business. */
         if (r >= 0 && !journal_find_ok(&a.journal, "done"))
-                r = log_error_errno(-EAGAIN, "First boot has not completed yet: nothing to renew");
+                r = log_error_errno(-EAGAIN, "First boot has not completed yet: nothing to renew "
+                                     "(if the journal lost its record, 'bootagent firstboot' finishes it again)");
         if (r >= 0 && (r = firstboot_stage_identity(&a)) >= 0 && (r = firstboot_stage_login(&a)) >= 0)
                 r = firstboot_stage_pki(&a);
         agent_done(&a);

@@ -36,7 +36,8 @@ int cmd_status(int argc, char **argv) {
         const char *outcome = !last ? "not started" : !last->ok ? "failed" :
                               streq(last->stage, "done") ? "done" : "incomplete";
         if (json) {
-                _cleanup_json_ json_t *root = json_pack("{s:s, s:[]}", "outcome", outcome, "stages");
+                _cleanup_json_ json_t *root = json_pack("{s:s, s:I, s:[]}", "outcome", outcome, "unread_bytes",
+                                                        (json_int_t) j.damaged_bytes, "stages");
                 json_t *stages = json_object_get(root, "stages");
                 for (size_t i = 0; i < j.n; i++) {
                         const journal_entry *e = &j.entries[i];
@@ -58,6 +59,9 @@ int cmd_status(int argc, char **argv) {
                         printf("run %-3" PRIu64 " %-10s %-6s t=%-7" PRIu64 " %6" PRIu64 " ms (wait %" PRIu64 ")  %s\n", e->run, e->stage,
                                e->ok ? "ok" : "FAILED", e->t_ms, e->ms, e->wait_ms, strempty(e->detail));
                 }
+                if (j.damaged_bytes > 0)
+                        printf("journal: %zu bytes after the last whole entry (a torn write, or damage the next "
+                               "agent run keeps in journal.damaged-<run>)\n", j.damaged_bytes);
         }
         r = last && !last->ok ? -EIO : 0;
 out:

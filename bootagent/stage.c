@@ -113,6 +113,9 @@ int agent_init(agent *a, int argc, char **argv, bool open_journal) {
         if (asprintf(&journal_path, "%s/journal", a->state_dir) < 0)
                 return -ENOMEM;
         r = journal_open(journal_path, &a->journal);
+        if (r == -EBUSY)
+                return log_error_errno(r, "Another bootagent process (firstboot, renew or leave) is using %s; "
+                                       "try again when it has finished", journal_path);
         if (r < 0)
                 return log_error_errno(r, "Failed to open journal %s: %m", journal_path);
         if (cfg->units_exec)

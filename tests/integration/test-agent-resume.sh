@@ -58,6 +58,26 @@ echo "$status" >&2
 grep -q "outcome: done" <<< "$status" || fail "status outcome"
 [ "$(grep -c " pki .*issued" <<< "$status")" -eq 1 ] || fail "status: expected one pki issue"
 
+# One agent process at a time: while another holds the journal, renew refuses and says why.
+journal=$(find "$T/agent-1" -name journal -path '*bootagent*' | head -1)
+[ -f "$journal" ] || fail "no journal under $T/agent-1"
+rc=0; flock "$journal" "$BOOTAGENT" renew --root "$T/agent-1" > "$T/agent-1/renew.log" 2>&1 || rc=$?
+[ "$rc" -eq 1 ] || fail "renew with the journal locked: exit $rc, expected 1"
+grep -q "Another bootagent process" "$T/agent-1/renew.log" || fail "renew with the journal locked: no clear reason"
+
+# A damaged journal tail (here a whole frame that is not an entry) is reported by status, kept
+# aside by the next run, and the agent still finishes without issuing a second certificate.
+printf '\0\0\0\001\001garbage' >> "$journal"
+status=$("$BOOTAGENT" status --root "$T/agent-1") || fail "status with a damaged tail failed"
+grep -q "journal: 12 bytes after the last whole entry" <<< "$status" || fail "status: damage not reported"
+run_agent 1 || fail "agent 1 run after damage failed"
+ls "$journal".damaged-* >/dev/null 2>&1 || fail "damaged tail not kept aside"
+cmp <(tail -c 12 "$(ls "$journal".damaged-* | head -1)") <(printf '\0\0\0\001\001garbage') || fail "kept bytes differ"
+status=$("$BOOTAGENT" status --root "$T/agent-1") || fail "status after damage failed"
+grep -q "outcome: done" <<< "$status" || fail "status outcome after damage"
+grep -q "journal .*FAILED.*damaged bytes" <<< "$status" || fail "status: the journal entry about the damage is missing"
+[ "$(issued 1)" -eq 1 ] || fail "agent 1 after damage: $(issued 1) certificates issued, expected 1"
+
 # Metadata down: a bounded, clear failure that writes nothing.
 mkdir -p "$T/agent-9/etc/bootagent"
 sed -e "s|127.0.0.1:$(metadata_port 1)|127.0.0.1:1|" -e 's/deadline_ms = 5000/deadline_ms = 1000/' \
