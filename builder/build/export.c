@@ -141,16 +141,28 @@ static int link_or_copy(const char *from, const char *to) {
         return status == 0 ? 0 : -EIO;
 }
 
+/* An exported version is never replaced: pool members' disks are overlays on its disk, by path,
+ * and would start on other content. */
+static int refuse_replace(const Recipe *recipe, const char *dir) {
+        log_error("Template %s@%s already exists in %s with other content, and exported versions are never "
+                  "replaced (pool members' disks are overlays on it). Give the recipe's 'template' line a new "
+                  "version, or delete %s if no pool member uses it.",
+                  recipe->template_name, recipe->template_version, dir, dir);
+        return -EEXIST;
+}
+
 int template_install(const char *store, const Recipe *recipe, const base_image *base, const build_result *result,
                      progress *p, char **ret_dir) {
         _cleanup_free_ char *parent = NULL, *final = NULL, *tmp = NULL, *disk = NULL, *final_disk = NULL,
-                            *kernel = NULL, *initrd = NULL, *manifest = NULL, *old = NULL;
+                            *kernel = NULL, *initrd = NULL, *manifest = NULL;
         int r;
 
         if (asprintf(&parent, "%s/templates/%s", store, recipe->template_name) < 0 ||
             asprintf(&final, "%s/%s", parent, recipe->template_version) < 0 ||
             asprintf(&tmp, "%s/.%s.tmp-XXXXXX", parent, recipe->template_version) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
+        if (access(final, F_OK) == 0)
+                return refuse_replace(recipe, final);
         r = mkdir_p(parent, 0755);
         if (r < 0)
                 return log_error_errno(r, "Failed to create %s: %m", parent);
@@ -178,23 +190,15 @@ int template_install(const char *store, const Recipe *recipe, const base_image *
         if (r < 0)
                 goto fail;
 
-        /* Swap with an older build of the same version, if any, so the name never points at a
-         * partial directory; then drop the old one. */
-        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_EXCHANGE) >= 0) {
-                old = TAKE_PTR(tmp);
-                r = rm_rf(old);
-                if (r < 0)
-                        log_warning_errno(r, "Failed to remove the previous build in %s: %m", old);
-        } else if (errno == ENOENT) {
-                if (rename(tmp, final) < 0) {
+        /* RENAME_NOREPLACE: a build of the same version that finished meanwhile wins. */
+        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE) < 0) {
+                if (errno == EEXIST)
+                        r = refuse_replace(recipe, final);
+                else
                         r = log_error_errno(errno, "Failed to move %s to %s: %m", tmp, final);
-                        goto fail;
-                }
-                free(TAKE_PTR(tmp));
-        } else {
-                r = log_error_errno(errno, "Failed to move %s to %s: %m", tmp, final);
                 goto fail;
         }
+        free(TAKE_PTR(tmp));
         r = fsync_parent_dir(final);
         if (r < 0)
                 log_warning_errno(r, "Failed to sync %s: %m", parent);

@@ -25,9 +25,10 @@ int build_manifest_write(const char *path, const Recipe *recipe, const base_imag
  * -errno (logged). */
 int build_export(const char *layer, const char *out, progress *p);
 
-/* Export result->disk with the base's kernel and initrd and the manifest as NAME@VERSION,
- * replacing an older build of it; the export shows through progress (may be NULL). Returns 0 and
- * the template directory in *ret_dir (may be NULL), or -errno (logged). */
+/* Export result->disk with the base's kernel and initrd and the manifest as NAME@VERSION; the
+ * export shows through progress (may be NULL). A version that exists already is never replaced
+ * (call template_current first): -EEXIST. Returns 0 and the template directory in *ret_dir (may
+ * be NULL), or -errno (logged). */
 int template_install(const char *store, const Recipe *recipe, const base_image *base, const build_result *result,
                      progress *p, char **ret_dir);
 

@@ -133,12 +133,20 @@ sleep 1
 kill -0 "$qemu_pid" 2>/dev/null && fail "qemu $qemu_pid outlived the build"
 grep -a -q "\[[0-9/]*\] run sleep 600 \.\.\. [0-9.]*s FAILED$CR\$" "$T/build3.log" || fail "the interrupted step's line does not end FAILED"
 grep -a -q 'Interrupted in step [0-9]*, VM stopped' "$T/build3.log" || fail "no word of the interruption"
-build "$T/build4.log" --json --var nap=1 || fail "build after the kill"
+# The resumed build has other content (nap=1) than etcd-e2e@1 (nap=0): it runs what is left,
+# then refuses to replace the exported version; once that is deleted it exports from the cache.
+rc=0; build "$T/build4.log" --json --var nap=1 || rc=$?
+[ "$rc" = 1 ] || fail "a rebuild of etcd-e2e@1 with other content exited $rc, expected 1"
+grep -q "Template etcd-e2e@1 already exists in $DIR with other content" "$T/build4.log" || fail "no word of the refusal"
+[ -s "$DIR/disk.qcow2" ] || fail "the refused rebuild touched $DIR"
+rm -rf "$DIR"
+build "$T/build4b.log" --json --var nap=1 || fail "build after deleting the old version"
+grep -q ': running (' "$T/build4b.log" && fail "the build after the refusal ran a step again"
+grep -q "\"event\":\"build-end\".*\"path\":\"$CACHE/templates/etcd-e2e/1\"" "$T/build4b.log" || fail "no build-end event"
 n=$(grep -c ': cached (' "$T/build4.log")
 [ "$(grep -c ': running (' "$T/build4.log")" = 2 ] || fail "resumed build ran other steps than the last and hygiene"
 [ "$(grep -c '"event":"step-start"' "$T/build4.log")" = 2 ] || fail "no step-start events for the steps that ran"
 grep '"event":"step-end"' "$T/build4.log" | grep -q '"cached":false' || fail "no step-end event for a step that ran"
-grep -q "\"event\":\"build-end\".*\"path\":\"$CACHE/templates/etcd-e2e/1\"" "$T/build4.log" || fail "no build-end event"
 echo "resumed with $n cached steps"
 
 # 6. A broken agent config. A wrong key: validate and build find it on the host, naming the line,

@@ -97,8 +97,22 @@ int main(void) {
         result.steps[1].key = (char *) "cccc";
         CHECK(template_current(store, recipe, &result) == 0);
 
-        /* A rebuild replaces the directory; no temporary is left next to it. */
+        /* An exported version is never replaced (pool members' overlays name its disk): a
+         * rebuild with other content is refused, the old one stays as it was, and no temporary
+         * is left next to it. */
         _cleanup_free_ char *dir2 = NULL;
+        struct stat before, after;
+        CHECK(stat(dir, &before) == 0);
+        CHECK(template_install(store, recipe, &base, &result, NULL, &dir2) == -EEXIST);
+        CHECK(!dir2);
+        CHECK(stat(dir, &after) == 0 && after.st_ino == before.st_ino);
+        CHECK(template_current(store, recipe, &result) == 0);
+        result.steps[1].key = (char *) "bbbb";
+        CHECK(template_current(store, recipe, &result) == 1);
+        result.steps[1].key = (char *) "cccc";
+
+        /* Once the old version is deleted, the new content installs under the same name. */
+        CHECK_OK(rm_rf(dir));
         CHECK_OK(template_install(store, recipe, &base, &result, NULL, &dir2));
         CHECK(template_current(store, recipe, &result) == 1);
         _cleanup_free_ char *parent = at("store/templates/web");
