@@ -213,5 +213,10 @@ int main(void) {
         if (base_dir)
                 test_vm(base_dir);
         CHECK_OK(rm_rf(root));
+        if (!base_dir) {
+                /* The host half passed; the steps themselves need a VM: say so, as ctest's skip. */
+                fprintf(stderr, "skipped: the VM half needs IMGBUILD_TEST_BASE_DIR (tests/e2e/test-recipe-steps.sh runs it)\n");
+                return 77;
+        }
         return 0;
 }

@@ -135,7 +135,11 @@ static void test_vm(const char *base_dir) {
 int main(void) {
         test_cached_prefix();
         const char *base_dir = getenv("IMGBUILD_TEST_BASE_DIR");
-        if (base_dir)
-                test_vm(base_dir);
+        if (!base_dir) {
+                /* The host half passed; the layered runs need a VM: say so, as ctest's skip. */
+                fprintf(stderr, "skipped: the VM half needs IMGBUILD_TEST_BASE_DIR (tests/e2e/test-step-layers.sh runs it)\n");
+                return 77;
+        }
+        test_vm(base_dir);
         return 0;
 }
