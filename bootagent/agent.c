@@ -1,7 +1,5 @@
 #include "agent.h"
 
-#include <jansson.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,6 +10,7 @@
 #include "firstboot.h"
 #include "http.h"
 #include "install-units.h"
+#include "json.h"
 #include "log.h"
 
 typedef struct command {
@@ -36,18 +35,9 @@ static void usage(FILE *f) {
                 fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
 }
 
-/* Vault replies (tokens, KV secrets, private keys) are parsed by jansson: wipe every block it
- * frees so secrets do not linger in freed heap memory. */
-static void json_free_wiped(void *p) {
-        if (p) {
-                explicit_bzero(p, malloc_usable_size(p));
-                free(p);
-        }
-}
-
 int bootagent_main(int argc, char **argv) {
         log_set_program("bootagent");
-        json_set_alloc_funcs(malloc, json_free_wiped);
+        json_wipe_on_free();
         if (argc < 2) {
                 usage(stderr);
                 return 2;

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "wipe.h"
+
 static size_t buf_limit(const buf *b) { return b->max ? b->max : BUF_DEFAULT_MAX; }
 
 static int buf_reserve(buf *b, size_t extra) {
@@ -15,7 +17,8 @@ static int buf_reserve(buf *b, size_t extra) {
         size_t cap = b->cap ? b->cap : 256;
         while (cap < need)
                 cap *= 2;
-        char *p = realloc(b->data, cap);
+        /* Any buffer may hold a secret (tokens, keys, request bodies): the old block is wiped. */
+        char *p = realloc_wiped(b->data, b->len, cap);
         if (!p)
                 return -ENOMEM;
         b->data = p;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "io-util.h"
+#include "wipe.h"
 
 char *path_dirname(const char *path) {
         const char *slash = strrchr(path, '/');
@@ -156,7 +157,8 @@ int read_fd(int fd, size_t max, char **ret_data, size_t *ret_len) {
                         size_t want = cap ? cap * 2 : 4096;
                         if (want > max + 1)
                                 want = max + 1;
-                        char *p = realloc(data, want + 1);
+                        /* Files read whole may be keys or tokens: the old block is wiped. */
+                        char *p = realloc_wiped(data, len, want + 1);
                         if (!p)
                                 return -ENOMEM;
                         data = p;

@@ -4,6 +4,8 @@
 #include <inttypes.h>
 #include <stdlib.h>
 
+#include "wipe.h"
+
 int json_parse(const char *text, size_t len, json_t **ret, buf *err) {
         json_error_t e;
         json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
@@ -129,4 +131,8 @@ int json_path_i64(json_t *root, const char *path, int64_t *ret) {
 
 char *json_dump_compact(const json_t *j) {
         return json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+}
+
+void json_wipe_on_free(void) {
+        json_set_alloc_funcs(malloc, free_wiped);
 }

@@ -18,6 +18,10 @@
  * at the top level. */
 int json_parse(const char *text, size_t len, json_t **ret, buf *err);
 
+/* Make jansson zero every block it frees (process-wide; call once from main() before any JSON
+ * is made): parsed replies and built requests carry tokens, keys and KV values. */
+void json_wipe_on_free(void);
+
 /* Look up a dotted path ("data.data.token"); NULL if any part is missing. A part made of decimal
  * digits indexes an array ("kvs.0.value"). Borrowed reference. */
 json_t *json_path(json_t *root, const char *path);

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "http.h"
+#include "json.h"
 #include "log.h"
 #include "strv.h"
 
@@ -141,6 +142,8 @@ int imgbuild_main(int argc, char **argv) {
                 log_error("Failed to initialize libcurl");
                 return EXIT_FAILURE_GENERIC;
         }
+        /* imgbuild serve holds the local Vault's tokens, keys and KV values in jansson objects. */
+        json_wipe_on_free();
 
         const char *name = argv[optind];
         const Command *cmd = find_command(name);
