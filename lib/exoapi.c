@@ -666,7 +666,11 @@ int exoapi_instance_stop(exoapi *c, const char *id) {
 }
 
 int exoapi_instance_start(exoapi *c, const char *id) {
-        return mutate(c, "PUT", "/instance/", id, ":start", NULL, NULL);
+        /* The schema asks for a JSON object (egoscale sends {}); a bare PUT is refused. */
+        _cleanup_json_ json_t *body = json_object();
+        if (!body)
+                return body_failed(c, "instance start");
+        return mutate(c, "PUT", "/instance/", id, ":start", body, NULL);
 }
 
 int exoapi_instance_delete(exoapi *c, const char *id) {
@@ -779,6 +783,9 @@ int exoapi_security_group_add_rule(exoapi *c, const char *sg_id, const exoapi_sg
 }
 
 int exoapi_pool_create(exoapi *c, const exoapi_pool_spec *spec, char **ret_id) {
+        if (spec->instance_prefix && (!spec->instance_prefix[0] || strlen(spec->instance_prefix) > EXOAPI_INSTANCE_PREFIX_MAX))
+                return set_error(c, -EINVAL, "instance-pool create: instance-prefix '%s' must be 1 to %d characters",
+                                 spec->instance_prefix, EXOAPI_INSTANCE_PREFIX_MAX);
         json_t *body = json_pack("{s:s, s:{s:s}, s:{s:s}, s:I, s:I, s:s*, s:o*, s:o*, s:o*, s:o*, s:o*, s:o*}",
                          "name", spec->name,
                          "instance-type", "id", spec->instance_type_id,
@@ -868,7 +875,22 @@ int exoapi_pool_evict(exoapi *c, const char *id, char *const *instance_ids) {
         body = json_pack("{s:O}", "instances", ids);
         if (!body)
                 return body_failed(c, "instance-pool evict");
-        return mutate(c, "PUT", "/instance-pool/", id, ":evict", body, NULL);
+        int r = mutate(c, "PUT", "/instance-pool/", id, ":evict", body, NULL);
+        if (r != -EINVAL)
+                return r;
+        /* Evicting is done when none of them is a member any more: a retry after a reply that
+         * was lost (the API acted) is refused as "not a member", and that is success. */
+        _cleanup_json_ json_t *members = NULL;
+        if (exoapi_instance_list_by_pool(c, id, &members) < 0)
+                return r;
+        for (size_t i = 0; instance_ids && instance_ids[i]; i++) {
+                size_t j;
+                json_t *m;
+                json_array_foreach(members, j, m)
+                        if (streq(strempty(json_string_value(json_object_get(m, "id"))), instance_ids[i]))
+                                return r;
+        }
+        return 0;
 }
 
 int exoapi_pool_delete(exoapi *c, const char *id) {

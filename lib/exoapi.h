@@ -132,7 +132,7 @@ int exoapi_instance_get(exoapi *c, const char *id, json_t **ret);
 /* Members of an instance pool (GET /instance?manager-id=...&manager-type=instance-pool). */
 int exoapi_instance_list_by_pool(exoapi *c, const char *pool_id, json_t **ret);
 int exoapi_instance_stop(exoapi *c, const char *id);
-int exoapi_instance_start(exoapi *c, const char *id);
+int exoapi_instance_start(exoapi *c, const char *id);  /* sends {}, as the schema asks */
 int exoapi_instance_delete(exoapi *c, const char *id);
 
 /* Snapshot an instance's disk; returns the snapshot id. */
@@ -182,13 +182,16 @@ typedef struct exoapi_sg_rule {
 
 int exoapi_security_group_add_rule(exoapi *c, const char *sg_id, const exoapi_sg_rule *rule);
 
+/* The API's limit on an instance pool's instance-prefix (pool names may have 63). */
+#define EXOAPI_INSTANCE_PREFIX_MAX 30
+
 typedef struct exoapi_pool_spec {
         const char *name;
         const char *instance_type_id;
         const char *template_id;
         uint64_t size;
         uint64_t disk_size_gb;
-        const char *instance_prefix;       /* may be NULL */
+        const char *instance_prefix;       /* may be NULL; 1 to EXOAPI_INSTANCE_PREFIX_MAX chars */
         char *const *security_group_ids;   /* each list may be NULL */
         char *const *private_network_ids;
         char *const *elastic_ip_ids;
@@ -207,7 +210,8 @@ int exoapi_pool_list(exoapi *c, json_t **ret);
  * deploy-target are re-sent unless changes sets them. */
 int exoapi_pool_update(exoapi *c, const char *id, json_t *changes);
 int exoapi_pool_scale(exoapi *c, const char *id, uint64_t size);
-/* Remove these members; the pool's size shrinks by their number. */
+/* Remove these members; the pool's size shrinks by their number. Done (0) when none of them is
+ * a member any more, so a retry after a lost reply, or a second call, succeeds. */
 int exoapi_pool_evict(exoapi *c, const char *id, char *const *instance_ids);
 int exoapi_pool_delete(exoapi *c, const char *id);
 

@@ -12,7 +12,7 @@
  *
  * Test knob (unsigned, outside the API): POST /_fake/fail?command=C&reason=R&message=M makes
  * the next operation with command C (e.g. "export-snapshot") fail with that reason and message,
- * changing nothing. GET /_fake/state returns the whole model (zones and global resources). */
+ * changing nothing; reason "lost-reply" (evict) makes the change and answers 503 instead. GET /_fake/state returns the whole model (zones and global resources). */
 #include <arpa/inet.h>
 #include <signal.h>
 #include <stdio.h>
@@ -117,12 +117,22 @@ static int operation(call *c, const char *command, const char *reference_id, jso
  * true: the caller then changes nothing. */
 static bool armed_failure(call *c, const char *command, int *r) {
         json_t *failure = json_object_get(c->f->failures, command);
-        if (!failure)
+        if (!failure || streq(strempty(json_string_value(json_object_get(failure, "reason"))), "lost-reply"))
                 return false;
         json_incref(failure);
         json_object_del(c->f->failures, command);
         *r = operation(c, command, NULL, failure);
         json_decref(failure);
+        return true;
+}
+
+/* If the test armed reason "lost-reply" for command: the change is made but its reply is lost
+ * (answered 503), as when a connection drops after the API acted. */
+static bool reply_lost(call *c, const char *command) {
+        json_t *failure = json_object_get(c->f->failures, command);
+        if (!failure || !streq(strempty(json_string_value(json_object_get(failure, "reason"))), "lost-reply"))
+                return false;
+        json_object_del(c->f->failures, command);
         return true;
 }
 
@@ -421,6 +431,9 @@ static int instance_action(call *c, const char *method, json_t *inst, const char
         }
         if (streq(method, "PUT") && action && (streq(action, "stop") || streq(action, "start"))) {
                 const char *command = streq(action, "stop") ? "stop-instance" : "start-instance";
+                /* The API's schema: :start takes a JSON object (rescue-profile, optional). */
+                if (streq(action, "start") && !json_is_object(c->body))
+                        return fail(c, 400, "start-instance: the request body must be a JSON object");
                 if (armed_failure(c, command, &r))
                         return r;
                 json_object_set_new(inst, "state", json_string(streq(action, "stop") ? "stopped" : "running"));
@@ -697,6 +710,18 @@ static bool valid_pool_refs(call *c, int *r) {
                refs_exist(c, "private-networks", "private-network", r) && valid_user_data(c, r);
 }
 
+/* The API's schema: instance-prefix is 1 to 30 characters. */
+static bool valid_instance_prefix(call *c, int *r) {
+        json_t *prefix = json_object_get(c->body, "instance-prefix");
+        if (!prefix)
+                return true;
+        size_t len = json_string_length(prefix);
+        if (json_is_string(prefix) && len >= 1 && len <= 30)
+                return true;
+        *r = fail(c, 400, "instance-prefix: a string of 1 to 30 characters is required");
+        return false;
+}
+
 static int pool_create(call *c) {
         static const char *const fields[] = { "name", "description", "instance-type", "template",
                                               "disk-size", "user-data", "labels", "min-available" };
@@ -706,6 +731,8 @@ static int pool_create(call *c) {
 
         if (!body_string(c, "name") || !json_is_integer(size) || json_integer_value(size) < 0)
                 return fail(c, 400, "name and size are required");
+        if (!valid_instance_prefix(c, &r))
+                return r;
         if (!valid_compute_body(c, &r) || !valid_pool_refs(c, &r) || armed_failure(c, "create-instance-pool", &r))
                 return r;
         random_uuid(id);
@@ -731,7 +758,7 @@ static int pool_update(call *c, json_t *pool, const char *id) {
                 return fail(c, 404, "instance-type %s not found", type);
         if (template_id && !lookup(c, "template", template_id))
                 return fail(c, 404, "template %s not found", template_id);
-        if (!valid_pool_refs(c, &r) || armed_failure(c, "update-instance-pool", &r))
+        if (!valid_instance_prefix(c, &r) || !valid_pool_refs(c, &r) || armed_failure(c, "update-instance-pool", &r))
                 return r;
         copy_fields(pool, c->body, fields, ELEMENTSOF(fields));
         /* The pitfall: list fields not in the body are cleared. Existing members keep theirs. */
@@ -763,6 +790,8 @@ static int pool_evict(call *c, json_t *pool, const char *id) {
         json_array_foreach(list, i, m)
                 instance_remove(c, json_string_value(m));
         json_object_set_new(pool, "size", json_integer((json_int_t) (json_array_size(members) - json_array_size(list))));
+        if (reply_lost(c, "evict-instance-pool-members"))
+                return fail(c, 503, "the reply was lost (test knob)");
         return operation(c, "evict-instance-pool-members", id, NULL);
 }
 
