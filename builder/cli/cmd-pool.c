@@ -1,4 +1,5 @@
-/* imgbuild pool: create / status / scale / roll / delete instance pools (pool.h): host or exoscale. */
+/* imgbuild pool: create / status / scale / roll / delete instance pools (pool.h) on any provider
+ * (pool-providers.h): one function per verb, one table of verbs, one option parser for all. */
 #include <errno.h>
 #include <inttypes.h>
 #include <getopt.h>
@@ -7,19 +8,58 @@
 #include <string.h>
 
 #include "cli.h"
-#include "crypto.h"
 #include "json.h"
 #include "log.h"
-#include "base.h"
-#include "pool-exoscale.h"
-#include "pool-host.h"
-#include "pool-qemu.h"
+#include "pool-providers.h"
 #include "pool.h"
-#include "templates.h"
 #include "strv.h"
 
 /* Exit status when the quorum floor refused a step (pool.h: POOL_EUNHEALTHY). */
 #define EXIT_POOL_UNHEALTHY 4
+
+/* What the command line says; every verb reads the fields it needs. */
+typedef struct pool_args {
+        const char *name;
+        const char *template, *provider;
+        long size;                      /* -1: not given */
+        bool json, abort_roll;
+        char **security_groups;         /* owned */
+        pool_create_options create;     /* the provider options (borrowed strings) */
+} pool_args;
+
+typedef struct pool_verb {
+        const char *name;
+        /* p is the pool, loaded (and locked unless read_only) before the call; NULL for a verb
+         * that makes the pool itself. Returns the exit status. */
+        int (*run)(pool_args *a, pool *p);
+        bool loads, read_only;
+        const char *summary;            /* for help(); continuation lines indented by 10 */
+} pool_verb;
+
+static int verb_create(pool_args *a, pool *p);
+static int verb_status(pool_args *a, pool *p);
+static int verb_scale(pool_args *a, pool *p);
+static int verb_roll(pool_args *a, pool *p);
+static int verb_delete(pool_args *a, pool *p);
+
+static const pool_verb verbs[] = {
+        { "create", verb_create, false, false,
+          "start N members (default 3) one after another; each must become a\n"
+          "          healthy voting etcd member before the next starts" },
+        { "status", verb_status, true, true,
+          "per member: instance id, template, machine state, etcd role and\n"
+          "          health, agent outcome and stage timeline" },
+        { "scale", verb_scale, true, false, "add or remove members one at a time" },
+        { "roll", verb_roll, true, false,
+          "replace every member not on T@V, one at a time: a new member joins\n"
+          "          (learner, then voter), then the old one leaves and is destroyed.\n"
+          "          Before each step the cluster must be healthy (every member healthy\n"
+          "          and voting, no stale member); a member whose machine is down is\n"
+          "          started again once, otherwise the roll stops with exit status 4.\n"
+          "          The roll is checkpointed: run it again to resume; --abort stops it\n"
+          "          with every member on the old or the new template, size N." },
+        { "delete", verb_delete, true, false, "stop and remove every member and the pool's files" },
+};
 
 static void help(void) {
         printf("Usage: imgbuild pool create NAME --template T[@V] [--size N] [--provider qemu|host]\n"
@@ -33,66 +73,18 @@ static void help(void) {
                "       imgbuild pool roll NAME --template T@V | --abort\n"
                "       imgbuild pool delete NAME\n"
                "\n"
-               "Instance pools running an etcd cluster, one bootagent per member.\n"
-               "  create  start N members (default 3) one after another; each must become a\n"
-               "          healthy voting etcd member before the next starts\n"
-               "  status  per member: instance id, template, machine state, etcd role and\n"
-               "          health, agent outcome and stage timeline\n"
-               "  scale   add or remove members one at a time\n"
-               "  roll    replace every member not on T@V, one at a time: a new member joins\n"
-               "          (learner, then voter), then the old one leaves and is destroyed.\n"
-               "          Before each step the cluster must be healthy (every member healthy\n"
-               "          and voting, no stale member); a member whose machine is down is\n"
-               "          started again once, otherwise the roll stops with exit status 4.\n"
-               "          The roll is checkpointed: run it again to resume; --abort stops it\n"
-               "          with every member on the old or the new template, size N.\n"
-               "  delete  stop and remove every member and the pool's files\n"
-               "\n"
+               "Instance pools running an etcd cluster, one bootagent per member.\n");
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                printf("  %-6s  %s\n", verbs[i].name, verbs[i].summary);
+        printf("\n"
                "Local pools (qemu, host) run their own local cloud (imgbuild serve: metadata,\n"
                "Vault-compatible secrets and PKI, cloud API) and use ports P..P+500 on\n"
-               "127.0.0.1 (random below 32268 when --port-base is not given).\n"
-               "\n"
-               "Provider \"qemu\" (the default when T@V is a template in the image store,\n"
-               "--cache-dir or the default store): each member is a VM (1 vCPU, 1024 MB) booted\n"
-               "from an overlay of the template's disk; its baked-in agent does the first boot.\n"
-               "Members reach their own metadata and Vault on 169.254.169.254 (user-mode NIC,\n"
-               "no other way out) and each other on 10.10.0.0/24 (a second NIC on a multicast\n"
-               "socket bound to 127.0.0.1). The VMs outlive the command (pid, QMP and\n"
-               "communicator sockets in the pool directory); etcd is checked through a port\n"
-               "forward with a client certificate from the pool's CA. Needs socat.\n"
-               "\n"
-               "Provider \"host\" (the default otherwise): members are host processes (bootagent\n"
-               "with units = exec, etcd on 127.0.0.x). A template is only a version label\n"
-               "recorded on each member: every member runs the same bootagent and etcd\n"
-               "binaries, $IMGBUILD_BOOTAGENT, or the one built next to imgbuild, or from PATH.\n"
-               "\n"
-               "Provider \"exoscale\": members are the instances of an Exoscale instance pool\n"
-               "(created at size 0, then scaled up one member at a time) booted from template T:\n"
-               "a template id, or the name of a private template in the zone (etcd-2 is what\n"
-               "imgbuild build --provider exoscale makes of template etcd 2). The instances' own\n"
-               "bootagent joins etcd on first boot; members are told apart by their lease on\n"
-               "the managed private network. This command must reach the members'\n"
-               "etcd (default port 2379) at those addresses with the operator's client\n"
-               "certificate (--etcd-*; the files are read at each command, not copied). A member\n"
-               "leaves by being removed through the etcd API, then it is evicted from the pool.\n"
-               "A new member that is not healthy after --start-timeout seconds (default 900)\n"
-               "stops the command.\n"
-               "A roll points the pool at the new template (re-sending its list fields) before\n"
-               "each new member. Agent reports are not available (no SSH). Credentials:\n"
-               "--credentials FILE (api_key = ..., api_secret = ...; mode 0600) or\n"
-               "EXOSCALE_API_KEY and EXOSCALE_API_SECRET. --api-endpoint (default\n"
-               "$EXOSCALE_API_ENDPOINT, else https://api-{zone}.exoscale.com/v2; e.g.\n"
-               "http://127.0.0.1:PORT/{zone}/v2) is for private endpoints and tests.\n"
-               "\n"
+               "127.0.0.1 (random below 32268 when --port-base is not given).\n");
+        for (size_t i = 0; pool_providers[i]; i++)
+                printf("\n%s", pool_providers[i]->help);
+        printf("\n"
                "State: $IMGBUILD_STATE_DIR/pools/NAME (else ~/.local/state/imgbuild/pools/NAME).\n"
                "Exit status: 0 success, 1 errors (also: pool busy), 4 cluster not healthy.\n");
-}
-
-/* Whether ref is NAME@VERSION of a template in the image store. */
-static bool template_in_store(const char *cache_dir, const char *ref) {
-        _cleanup_free_ char *store = NULL;
-        _cleanup_(base_image_done) base_image b = {};
-        return strchr(ref, '@') && base_store_dir(cache_dir, &store) >= 0 && template_open(store, ref, &b) >= 0;
 }
 
 static int exit_status(int r) {
@@ -144,6 +136,98 @@ static void print_status(json_t *st) {
         }
 }
 
+static int verb_create(pool_args *a, pool *p_unused) {
+        _cleanup_buf_ buf err = BUF_INIT(8192);
+        _cleanup_(pool_freep) pool *p = NULL;
+        int r;
+
+        (void) p_unused;
+        if (!a->template) {
+                log_error("pool create: --template is required");
+                return EXIT_FAILURE_GENERIC;
+        }
+        if (a->size > 15) {
+                log_error("pool create: --size %ld is more than this tool will roll (15)", a->size);
+                return EXIT_FAILURE_GENERIC;
+        }
+        if (!a->provider)
+                a->provider = pool_provider_default(a->create.cache_dir, a->template);
+        r = pool_new(a->name, a->provider, a->template, a->size > 0 ? (unsigned) a->size : 3, &p, &err);
+        if (r < 0)
+                return fail("create", a->name, r, &err);
+        a->create.pool_name = a->name;
+        a->create.template = a->template;
+        a->create.security_groups = a->security_groups;
+        r = pool_configure(p, &a->create, &err);
+        if (r < 0) {
+                log_error("pool create: %s", err.len ? err.data : strerror(-r));
+                buf_clear(&err);
+                (void) pool_delete(p, &err);
+                return EXIT_FAILURE_GENERIC;
+        }
+        r = pool_converge(p, &err);
+        if (r < 0) {
+                log_error("pool %s: create failed: %s (resume with 'imgbuild pool scale %s --size %u', "
+                          "remove with 'imgbuild pool delete %s')",
+                          a->name, err.len ? err.data : strerror(-r), a->name, p->size, a->name);
+                return exit_status(r);
+        }
+        log_info("pool %s: %u members on %s", a->name, p->size, p->template);
+        return EXIT_OK;
+}
+
+static int verb_status(pool_args *a, pool *p) {
+        _cleanup_buf_ buf err = BUF_INIT(8192);
+        _cleanup_json_ json_t *st = NULL;
+        int r;
+
+        r = pool_status(p, &st, &err);
+        if (r < 0)
+                return fail("status", a->name, r, &err);
+        if (a->json) {
+                _cleanup_free_ char *text = json_dump_compact(st);
+                if (!text)
+                        return fail("status", a->name, -ENOMEM, &err);
+                puts(text);
+        } else
+                print_status(st);
+        return EXIT_OK;
+}
+
+static int verb_scale(pool_args *a, pool *p) {
+        _cleanup_buf_ buf err = BUF_INIT(8192);
+        int r;
+
+        if (a->size < 1 || a->size > 15) {
+                log_error("pool scale: --size 1..15 is required");
+                return EXIT_FAILURE_GENERIC;
+        }
+        p->size = (unsigned) a->size;
+        r = pool_converge(p, &err);
+        return r < 0 ? fail("scale", a->name, r, &err) : EXIT_OK;
+}
+
+static int verb_roll(pool_args *a, pool *p) {
+        _cleanup_buf_ buf err = BUF_INIT(8192);
+        int r;
+
+        if (a->abort_roll == !!a->template) {
+                log_error("pool roll: give either --template T@V or --abort");
+                return EXIT_FAILURE_GENERIC;
+        }
+        r = a->abort_roll ? pool_roll_abort(p, &err) : pool_roll(p, a->template, &err);
+        if (r < 0)
+                return fail(a->abort_roll ? "roll --abort" : "roll", a->name, r, &err);
+        log_info("pool %s: %s", a->name, a->abort_roll ? "roll stopped" : "every member is on the new template");
+        return EXIT_OK;
+}
+
+static int verb_delete(pool_args *a, pool *p) {
+        _cleanup_buf_ buf err = BUF_INIT(8192);
+        int r = pool_delete(p, &err);
+        return r < 0 ? fail("delete", a->name, r, &err) : EXIT_OK;
+}
+
 /* Options of the exoscale provider (no short forms). */
 enum {
         OPT_ZONE = 0x100,
@@ -160,7 +244,9 @@ enum {
         OPT_START_TIMEOUT,
 };
 
-int cmd_pool(int argc, char **argv) {
+/* The options of every verb, the subcommand and the pool name. Returns -1 to go on, else the exit
+ * status to stop with (after --help, or a usage error that was logged). */
+static int parse_args(int argc, char **argv, pool_args *a, const pool_verb **ret_verb) {
         static const struct option options[] = {
                 { "template", required_argument, NULL, 't' },
                 { "size", required_argument, NULL, 's' },
@@ -184,19 +270,13 @@ int cmd_pool(int argc, char **argv) {
                 { "start-timeout", required_argument, NULL, OPT_START_TIMEOUT },
                 {}
         };
-        _cleanup_strv_free_ char **security_groups = NULL;
-        pool_exoscale_options exo = {};
-        const char *template = NULL, *provider = NULL, *cache_dir = NULL;
-        long size = -1, port_base = -1;
-        bool json = false, abort_roll = false;
-        _cleanup_buf_ buf err = BUF_INIT(8192);
-        _cleanup_(pool_freep) pool *p = NULL;
-        int c, r;
+        pool_create_options *o = &a->create;
+        int c;
 
         while ((c = getopt_long(argc, argv, "t:s:p:P:c:jah", options, NULL)) >= 0)
                 switch (c) {
                 case 't':
-                        template = optarg;
+                        a->template = optarg;
                         break;
                 case 's':
                 case 'P': {
@@ -206,29 +286,32 @@ int cmd_pool(int argc, char **argv) {
                                 log_error("pool: invalid --%s '%s'", c == 's' ? "size" : "port-base", optarg);
                                 return EXIT_FAILURE_GENERIC;
                         }
-                        *(c == 's' ? &size : &port_base) = v;
+                        if (c == 's')
+                                a->size = v;
+                        else
+                                o->port_base = (int) v;
                         break;
                 }
                 case 'p':
-                        provider = optarg;
+                        a->provider = optarg;
                         break;
                 case 'c':
-                        cache_dir = optarg;
+                        o->cache_dir = optarg;
                         break;
                 case 'j':
-                        json = true;
+                        a->json = true;
                         break;
                 case 'a':
-                        abort_roll = true;
+                        a->abort_roll = true;
                         break;
                 case 'h':
                         help();
                         return EXIT_OK;
                 case OPT_ZONE:
-                        exo.zone = optarg;
+                        o->zone = optarg;
                         break;
                 case OPT_INSTANCE_TYPE:
-                        exo.instance_type = optarg;
+                        o->instance_type = optarg;
                         break;
                 case OPT_DISK_SIZE:
                 case OPT_ETCD_PORT:
@@ -240,33 +323,33 @@ int cmd_pool(int argc, char **argv) {
                                           c == OPT_ETCD_PORT ? "etcd-port" : "start-timeout", optarg);
                                 return EXIT_FAILURE_GENERIC;
                         }
-                        *(c == OPT_DISK_SIZE ? &exo.disk_size_gb : c == OPT_ETCD_PORT ? &exo.etcd_port :
-                          &exo.start_timeout_s) = (unsigned) v;
+                        *(c == OPT_DISK_SIZE ? &o->disk_size_gb : c == OPT_ETCD_PORT ? &o->etcd_port :
+                          &o->start_timeout_s) = (unsigned) v;
                         break;
                 }
                 case OPT_SECURITY_GROUP:
-                        if (strv_push(&security_groups, optarg) < 0) {
+                        if (strv_push(&a->security_groups, optarg) < 0) {
                                 log_error("pool: out of memory");
                                 return EXIT_FAILURE_GENERIC;
                         }
                         break;
                 case OPT_PRIVATE_NETWORK:
-                        exo.private_network = optarg;
+                        o->private_network = optarg;
                         break;
                 case OPT_ETCD_CA:
-                        exo.etcd_ca = optarg;
+                        o->etcd_ca = optarg;
                         break;
                 case OPT_ETCD_CERT:
-                        exo.etcd_cert = optarg;
+                        o->etcd_cert = optarg;
                         break;
                 case OPT_ETCD_KEY:
-                        exo.etcd_key = optarg;
+                        o->etcd_key = optarg;
                         break;
                 case OPT_CREDENTIALS:
-                        exo.credentials_file = optarg;
+                        o->credentials_file = optarg;
                         break;
                 case OPT_API_ENDPOINT:
-                        exo.api_endpoint = optarg;
+                        o->api_endpoint = optarg;
                         break;
                 default:
                         return EXIT_FAILURE_GENERIC;
@@ -275,101 +358,31 @@ int cmd_pool(int argc, char **argv) {
                 log_error("pool: expected a subcommand and a pool name (see imgbuild pool --help)");
                 return EXIT_FAILURE_GENERIC;
         }
-        const char *verb = argv[optind], *name = argv[optind + 1];
+        a->name = argv[optind + 1];
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (streq(verbs[i].name, argv[optind])) {
+                        *ret_verb = &verbs[i];
+                        return -1;
+                }
+        log_error("pool: unknown subcommand '%s'", argv[optind]);
+        return EXIT_FAILURE_GENERIC;
+}
 
-        if (streq(verb, "create")) {
-                if (!template) {
-                        log_error("pool create: --template is required");
-                        return EXIT_FAILURE_GENERIC;
-                }
-                if (size > 15) {
-                        log_error("pool create: --size %ld is more than this tool will roll (15)", size);
-                        return EXIT_FAILURE_GENERIC;
-                }
-                if (!provider)
-                        provider = template_in_store(cache_dir, template) ? "qemu" : "host";
-                r = pool_new(name, provider, template, size > 0 ? (unsigned) size : 3, &p, &err);
-                if (r < 0)
-                        return fail("create", name, r, &err);
-                if (streq(provider, "exoscale")) {
-                        exo.pool_name = name;
-                        exo.template = template;
-                        exo.security_groups = security_groups;
-                        r = pool_exoscale_configure(p->provider_state, &exo, &err);
-                        if (r < 0) {
-                                log_error("pool create: %s", err.data);
-                                (void) pool_delete(p, &err);
-                                return EXIT_FAILURE_GENERIC;
-                        }
-                } else {
-                        /* Below the kernel's ephemeral range (32768..): a port an outgoing
-                         * connection holds cannot be listened on. */
-                        if (port_base < 0)
-                                port_base = 10000 + (long) (random_u64() % 44) * 500;
-                        r = streq(provider, "qemu") ? pool_qemu_configure(p->provider_state, (int) port_base, cache_dir)
-                                                    : pool_host_set_port_base(p->provider_state, (int) port_base);
-                        if (r == -ERANGE) {
-                                log_error("pool create: --port-base %ld leaves no room for the pool's ports", port_base);
-                                return EXIT_FAILURE_GENERIC;
-                        }
-                        if (r < 0) {
-                                log_error_errno(r, "pool create: Failed to find the image store: %m");
-                                return EXIT_FAILURE_GENERIC;
-                        }
-                }
-                r = pool_converge(p, &err);
-                if (r < 0) {
-                        log_error("pool %s: create failed: %s (resume with 'imgbuild pool scale %s --size %u', "
-                                  "remove with 'imgbuild pool delete %s')",
-                                  name, err.len ? err.data : strerror(-r), name, p->size, name);
-                        return exit_status(r);
-                }
-                log_info("pool %s: %u members on %s", name, p->size, p->template);
-                return EXIT_OK;
-        }
+int cmd_pool(int argc, char **argv) {
+        _cleanup_buf_ buf err = BUF_INIT(8192);
+        _cleanup_(pool_freep) pool *p = NULL;
+        pool_args a = { .size = -1 };
+        const pool_verb *verb = NULL;
+        int status, r;
 
-        if (!streq(verb, "status") && !streq(verb, "scale") && !streq(verb, "roll") && !streq(verb, "delete")) {
-                log_error("pool: unknown subcommand '%s'", verb);
-                return EXIT_FAILURE_GENERIC;
-        }
-        r = pool_load(name, !streq(verb, "status"), &p, &err);
-        if (r < 0)
-                return fail(verb, name, r, &err);
-
-        if (streq(verb, "status")) {
-                _cleanup_json_ json_t *st = NULL;
-                r = pool_status(p, &st, &err);
+        status = parse_args(argc, argv, &a, &verb);
+        if (status < 0 && verb->loads) {
+                r = pool_load(a.name, !verb->read_only, &p, &err);
                 if (r < 0)
-                        return fail("status", name, r, &err);
-                if (json) {
-                        _cleanup_free_ char *text = json_dump_compact(st);
-                        if (!text)
-                                return fail("status", name, -ENOMEM, &err);
-                        puts(text);
-                } else
-                        print_status(st);
-                return EXIT_OK;
+                        status = fail(verb->name, a.name, r, &err);
         }
-        if (streq(verb, "scale")) {
-                if (size < 1 || size > 15) {
-                        log_error("pool scale: --size 1..15 is required");
-                        return EXIT_FAILURE_GENERIC;
-                }
-                p->size = (unsigned) size;
-                r = pool_converge(p, &err);
-                return r < 0 ? fail("scale", name, r, &err) : EXIT_OK;
-        }
-        if (streq(verb, "roll")) {
-                if (abort_roll == !!template) {
-                        log_error("pool roll: give either --template T@V or --abort");
-                        return EXIT_FAILURE_GENERIC;
-                }
-                r = abort_roll ? pool_roll_abort(p, &err) : pool_roll(p, template, &err);
-                if (r < 0)
-                        return fail(abort_roll ? "roll --abort" : "roll", name, r, &err);
-                log_info("pool %s: %s", name, abort_roll ? "roll stopped" : "every member is on the new template");
-                return EXIT_OK;
-        }
-        r = pool_delete(p, &err);
-        return r < 0 ? fail("delete", name, r, &err) : EXIT_OK;
+        if (status < 0)
+                status = verb->run(&a, p);
+        strv_free(a.security_groups);
+        return status;
 }

@@ -40,6 +40,12 @@ static int random_hex(size_t n_bytes, char **ret) {
         return 0;
 }
 
+int pool_cloud_port_base(const pool_create_options *o) {
+        /* Below the kernel's ephemeral range (32768..): a port an outgoing connection holds
+         * cannot be listened on. */
+        return o->port_base > 0 ? o->port_base : 10000 + (int) (random_u64() % 44) * 500;
+}
+
 int pool_cloud_init(pool_provider *p) {
         _cleanup_free_ char *key = NULL, *secret = NULL, *token = NULL, *api_key = NULL;
         char pool_id[UUID_STRING_SIZE], network_id[UUID_STRING_SIZE];

@@ -13,6 +13,10 @@
 #include "buf.h"
 #include "pool-provider.h"
 
+/* The first of a new local pool's ports: o->port_base, or when that is 0 a random multiple of 500
+ * in 10000..31500 (below the kernel's ephemeral range). The caller checks that its ports fit. */
+int pool_cloud_port_base(const pool_create_options *o);
+
 /* Create the pool's identifiers, API credentials and member numbering (next_index 1) in p->state
  * unless there already. Returns 0,
  * -ENOMEM or -errno from the random source. */

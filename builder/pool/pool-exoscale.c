@@ -393,7 +393,7 @@ static int exo_start_member(pool_provider *p, const pool_member *m, buf *err) {
                 r = exo_health_inputs(p, m, &h, err);
                 if (r < 0)
                         return r;
-                bool healthy = pool_etcd_healthy(&h);
+                bool healthy = pool_health_check(&h);
                 pool_health_inputs_done(&h);
                 if (healthy)
                         return 0;
@@ -464,7 +464,7 @@ static int set_file(json_t *state, const char *key, const char *option, const ch
         return json_object_set_new(state, key, json_string(abs)) < 0 ? -ENOMEM : 0;
 }
 
-int pool_exoscale_configure(json_t *state, const pool_exoscale_options *o, buf *err) {
+static int exo_configure(json_t *state, const pool_create_options *o, buf *err) {
         _cleanup_json_ json_t *sgs = json_array();
         /* Recorded, so every later command on the pool talks to the same endpoint. */
         const char *endpoint = o->api_endpoint ? o->api_endpoint : getenv("EXOSCALE_API_ENDPOINT");
@@ -500,23 +500,33 @@ int pool_exoscale_configure(json_t *state, const pool_exoscale_options *o, buf *
         return 0;
 }
 
-int pool_exoscale_provider_new(const char *dir, json_t *state, pool_provider **ret) {
-        pool_provider *p = calloc(1, sizeof(*p));
-        if (!p || !(p->dir = strdup(dir))) {
-                free(p);
-                return -ENOMEM;
-        }
-        p->name = "exoscale";
-        p->state = state;
-        p->setup = exo_setup;
-        p->teardown = exo_teardown;
-        p->reserve_member = exo_reserve_member;
-        p->start_member = exo_start_member;
+const pool_provider_ops pool_exoscale_ops = {
+        .name = "exoscale",
+        .help = "Provider \"exoscale\": members are the instances of an Exoscale instance pool\n"
+                "(created at size 0, then scaled up one member at a time) booted from template T:\n"
+                "a template id, or the name of a private template in the zone (etcd-2 is what\n"
+                "imgbuild build --provider exoscale makes of template etcd 2). The instances' own\n"
+                "bootagent joins etcd on first boot; members are told apart by their lease on\n"
+                "the managed private network. This command must reach the members'\n"
+                "etcd (default port 2379) at those addresses with the operator's client\n"
+                "certificate (--etcd-*; the files are read at each command, not copied). A member\n"
+                "leaves by being removed through the etcd API, then it is evicted from the pool.\n"
+                "A new member that is not healthy after --start-timeout seconds (default 900)\n"
+                "stops the command.\n"
+                "A roll points the pool at the new template (re-sending its list fields) before\n"
+                "each new member. Agent reports are not available (no SSH). Credentials:\n"
+                "--credentials FILE (api_key = ..., api_secret = ...; mode 0600) or\n"
+                "EXOSCALE_API_KEY and EXOSCALE_API_SECRET. --api-endpoint (default\n"
+                "$EXOSCALE_API_ENDPOINT, else https://api-{zone}.exoscale.com/v2; e.g.\n"
+                "http://127.0.0.1:PORT/{zone}/v2) is for private endpoints and tests.\n",
+        .configure = exo_configure,
+        .setup = exo_setup,
+        .teardown = exo_teardown,
+        .reserve_member = exo_reserve_member,
+        .start_member = exo_start_member,
         /* No leave_member: the core removes the member through the etcd API (see the top). */
-        p->destroy_member = exo_destroy_member;
-        p->member_state = exo_member_state;
-        p->health_inputs = exo_health_inputs;
-        p->agent_status = exo_agent_status;
-        *ret = p;
-        return 0;
-}
+        .destroy_member = exo_destroy_member,
+        .member_state = exo_member_state,
+        .health_inputs = exo_health_inputs,
+        .agent_status = exo_agent_status,
+};

@@ -307,29 +307,27 @@ static int host_agent_status(pool_provider *p, const pool_member *m, json_t **re
         return r;
 }
 
-int pool_host_set_port_base(json_t *state, int port_base) {
+static int host_configure(json_t *state, const pool_create_options *o, buf *err) {
+        int port_base = pool_cloud_port_base(o);
         if (port_base < 1024 || port_base + PORT_MEMBER_FIRST + 2 * (MAX_INDEX + 1) > 65535)
-                return -ERANGE;
+                return buf_printf(err, "--port-base %d leaves no room for the pool's ports", port_base), -ERANGE;
         return json_object_set_new(state, "port_base", json_integer(port_base)) < 0 ? -ENOMEM : 0;
 }
 
-int pool_host_provider_new(const char *dir, json_t *state, pool_provider **ret) {
-        pool_provider *p = calloc(1, sizeof(*p));
-        if (!p || !(p->dir = strdup(dir))) {
-                free(p);
-                return -ENOMEM;
-        }
-        p->name = "host";
-        p->state = state;
-        p->setup = host_setup;
-        p->teardown = pool_cloud_teardown;
-        p->reserve_member = host_reserve_member;
-        p->start_member = host_start_member;
-        p->leave_member = host_leave_member;
-        p->destroy_member = host_destroy_member;
-        p->member_state = host_member_state;
-        p->health_inputs = host_health_inputs;
-        p->agent_status = host_agent_status;
-        *ret = p;
-        return 0;
-}
+const pool_provider_ops pool_host_ops = {
+        .name = "host",
+        .help = "Provider \"host\" (the default otherwise): members are host processes (bootagent\n"
+                "with units = exec, etcd on 127.0.0.x). A template is only a version label\n"
+                "recorded on each member: every member runs the same bootagent and etcd\n"
+                "binaries, $IMGBUILD_BOOTAGENT, or the one built next to imgbuild, or from PATH.\n",
+        .configure = host_configure,
+        .setup = host_setup,
+        .teardown = pool_cloud_teardown,
+        .reserve_member = host_reserve_member,
+        .start_member = host_start_member,
+        .leave_member = host_leave_member,
+        .destroy_member = host_destroy_member,
+        .member_state = host_member_state,
+        .health_inputs = host_health_inputs,
+        .agent_status = host_agent_status,
+};

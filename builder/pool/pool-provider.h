@@ -1,6 +1,8 @@
 /* The interface between the provider-neutral pool core (pool.c: membership, persistence, rolling
- * upgrades, etcd health gates) and one kind of machine (pool-host.c: host processes; a VM-backed
- * provider implements the same operations).
+ * upgrades, etcd health gates) and one kind of machine: pool-host.c (host processes),
+ * pool-qemu.c (VMs) and pool-exoscale.c (an Exoscale instance pool). Each provider is one
+ * constant pool_provider_ops table; the registry (pool-providers.h) is the only place that names
+ * them, so the core and the command line stay provider-neutral.
  *
  * Ownership:
  * - The core owns the pool file (pool.json) and the member list in it. It records a member before
@@ -10,7 +12,9 @@
  *   any operation; the core saves it atomically together with the members after each operation.
  *   Everything else the provider creates lives under the pool directory it is given.
  * - Every operation is idempotent: the core calls it again after a crash. Operations return 0 or
- *   a negative errno; on failure they fill err (one line, no secrets) and never log. */
+ *   a negative errno; on failure they fill err (one line, no secrets) and never log.
+ * - Providers use pool-health.h and pool-cloud.h, never the core (pool.c) or the registry: the
+ *   calls go one way only, core -> ops table -> provider -> health/local cloud. */
 #pragma once
 
 #include <jansson.h>
@@ -18,6 +22,7 @@
 
 #include "buf.h"
 #include "macro.h"
+#include "pool-health.h"
 
 typedef struct pool_member {
         char *id;        /* instance id */
@@ -26,24 +31,41 @@ typedef struct pool_member {
         char *state;     /* "joining", "active" or "leaving" (core-owned bookkeeping) */
 } pool_member;
 
-/* Where the core looks to judge a member's health. Strings owned by the struct. */
-typedef struct pool_health_inputs {
-        char *etcd_url;     /* the member's etcd client URL, "https://127.0.0.11:30001" */
-        char *ca_file;      /* TLS files the core uses to talk to etcd (may be NULL) */
-        char *cert_file;
-        char *key_file;
-        char *connect_to;   /* "host:port" to connect to instead of the URL's (a port forward to
-                             * the member's address; TLS still checks the URL's), or NULL */
-} pool_health_inputs;
+/* What `imgbuild pool create` is told; each provider's configure takes the fields it knows and
+ * ignores the others. Strings are borrowed. */
+typedef struct pool_create_options {
+        const char *pool_name;          /* the imgbuild pool's name */
+        const char *template;           /* the pool's first template reference */
 
-void pool_health_inputs_done(pool_health_inputs *h);
+        /* Local providers (host, qemu). */
+        int port_base;                  /* the first of the pool's ports; 0: a random one */
+        const char *cache_dir;          /* qemu: the template store; NULL: the default store */
+
+        /* exoscale */
+        const char *zone;               /* required */
+        const char *instance_type;      /* id or FAMILY.SIZE; NULL: standard.small */
+        unsigned disk_size_gb;          /* 0: 10 */
+        char *const *security_groups;   /* ids; may be NULL */
+        const char *private_network;    /* id of a managed private network; required */
+        const char *etcd_ca, *etcd_cert, *etcd_key;   /* the operator's etcd client TLS files; required */
+        unsigned etcd_port;             /* the members' etcd client port; 0: 2379 */
+        unsigned start_timeout_s;       /* how long a new member may take to boot and join; 0: 900 */
+        const char *api_endpoint;       /* NULL: $EXOSCALE_API_ENDPOINT, else EXOAPI_DEFAULT_ENDPOINT */
+        const char *credentials_file;   /* NULL: EXOSCALE_API_KEY / EXOSCALE_API_SECRET */
+} pool_create_options;
 
 typedef struct pool_provider pool_provider;
-struct pool_provider {
-        const char *name;   /* "host", "qemu" */
-        char *dir;          /* the pool directory (owned) */
-        json_t *state;      /* the provider's object in pool.json (borrowed from the pool) */
 
+typedef struct pool_provider_ops {
+        const char *name;   /* "host", "qemu", "exoscale" */
+        /* Its paragraph of `imgbuild pool --help`: lines of at most 80 columns, each ending in
+         * a newline. */
+        const char *help;
+
+        /* Check the create options and record them in state, the provider's object of a new pool
+         * (created empty by the core). Returns 0, or a negative errno with err set (the message
+         * names the option at fault). NULL: the provider takes no options. */
+        int (*configure)(json_t *state, const pool_create_options *o, buf *err);
         /* Bring up what the pool needs before its first member (host: the local cloud). */
         int (*setup)(pool_provider *p, buf *err);
         /* Stop and remove everything setup and the members left behind (after destroy_member
@@ -65,18 +87,23 @@ struct pool_provider {
         int (*destroy_member)(pool_provider *p, const pool_member *m, buf *err);
         /* Whether the member's machine is up ("running") or not ("stopped"): static string. */
         const char *(*member_state)(pool_provider *p, const pool_member *m);
+        /* Where the core looks to judge the member's health (pool-health.h); ret is filled only
+         * on success and the caller frees it with pool_health_inputs_done(). */
         int (*health_inputs)(pool_provider *p, const pool_member *m, pool_health_inputs *ret, buf *err);
         /* The member agent's own report (`bootagent status --json`: outcome, stages with
          * timeline); a new reference. */
         int (*agent_status)(pool_provider *p, const pool_member *m, json_t **ret, buf *err);
+} pool_provider_ops;
+
+/* One provider working on one pool: what every operation gets. */
+struct pool_provider {
+        const pool_provider_ops *ops;   /* static */
+        char *dir;          /* the pool directory (owned) */
+        json_t *state;      /* the provider's object in pool.json (borrowed from the pool) */
 };
 
-/* Whether the etcd at h->etcd_url answers /health with "true" (for providers that wait for a
- * member themselves). */
-bool pool_etcd_healthy(const pool_health_inputs *h);
-
-/* Create the provider called name for the pool in dir, with its state object (created empty by
- * the core for a new pool). Returns 0, -EINVAL for an unknown provider, -ENOMEM. */
-int pool_provider_new(const char *name, const char *dir, json_t *state, pool_provider **ret);
+/* A provider of kind ops for the pool in dir, with its state object (borrowed: it must outlive
+ * the provider). Returns 0 or -ENOMEM. */
+int pool_provider_new(const pool_provider_ops *ops, const char *dir, json_t *state, pool_provider **ret);
 void pool_provider_free(pool_provider *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(pool_provider *, pool_provider_free);

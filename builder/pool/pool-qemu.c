@@ -414,39 +414,41 @@ static int qemu_agent_status(pool_provider *p, const pool_member *m, json_t **re
         return agent_report(p, index, ret, err);
 }
 
-int pool_qemu_configure(json_t *state, int port_base, const char *store) {
+static int qemu_configure(json_t *state, const pool_create_options *o, buf *err) {
         _cleanup_free_ char *dir = NULL;
+        int port_base = pool_cloud_port_base(o);
         int r;
 
         if (port_base < 1024 || port_base + PORT_MEMBER_FIRST + PORTS_PER_MEMBER * (MAX_INDEX + 1) > 65535)
-                return -ERANGE;
-        r = base_store_dir(store, &dir);
+                return buf_printf(err, "--port-base %d leaves no room for the pool's ports", port_base), -ERANGE;
+        r = base_store_dir(o->cache_dir, &dir);
         if (r < 0)
-                return r;
+                return buf_printf(err, "Failed to find the image store: %s", strerror(-r)), r;
         if (json_object_set_new(state, "port_base", json_integer(port_base)) < 0 ||
             json_object_set_new(state, "store", json_string(dir)) < 0)
                 return -ENOMEM;
         return 0;
 }
 
-int pool_qemu_provider_new(const char *dir, json_t *state, pool_provider **ret) {
-        pool_provider *p = calloc(1, sizeof(*p));
-        if (!p || !(p->dir = strdup(dir))) {
-                free(p);
-                return -ENOMEM;
-        }
-        p->name = "qemu";
-        p->state = state;
-        p->setup = qemu_setup;
-        p->teardown = pool_cloud_teardown;
-        p->reserve_member = qemu_reserve_member;
-        p->boot_member = qemu_boot_member;
-        p->start_member = qemu_start_member;
-        p->leave_member = qemu_leave_member;
-        p->destroy_member = qemu_destroy_member;
-        p->member_state = qemu_member_state;
-        p->health_inputs = qemu_health_inputs;
-        p->agent_status = qemu_agent_status;
-        *ret = p;
-        return 0;
-}
+const pool_provider_ops pool_qemu_ops = {
+        .name = "qemu",
+        .help = "Provider \"qemu\" (the default when T@V is a template in the image store,\n"
+                "--cache-dir or the default store): each member is a VM (1 vCPU, 1024 MB) booted\n"
+                "from an overlay of the template's disk; its baked-in agent does the first boot.\n"
+                "Members reach their own metadata and Vault on 169.254.169.254 (user-mode NIC,\n"
+                "no other way out) and each other on 10.10.0.0/24 (a second NIC on a multicast\n"
+                "socket bound to 127.0.0.1). The VMs outlive the command (pid, QMP and\n"
+                "communicator sockets in the pool directory); etcd is checked through a port\n"
+                "forward with a client certificate from the pool's CA. Needs socat.\n",
+        .configure = qemu_configure,
+        .setup = qemu_setup,
+        .teardown = pool_cloud_teardown,
+        .reserve_member = qemu_reserve_member,
+        .boot_member = qemu_boot_member,
+        .start_member = qemu_start_member,
+        .leave_member = qemu_leave_member,
+        .destroy_member = qemu_destroy_member,
+        .member_state = qemu_member_state,
+        .health_inputs = qemu_health_inputs,
+        .agent_status = qemu_agent_status,
+};

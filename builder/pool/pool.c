@@ -14,35 +14,25 @@
 #include <unistd.h>
 
 #include "fs.h"
-#include "http.h"
 #include "json.h"
 #include "log.h"
-#include "pool-exoscale.h"
-#include "pool-host.h"
-#include "pool-qemu.h"
+#include "pool-providers.h"
 #include "time-util.h"
 
 #define POOL_FILE_MAX (1024 * 1024)
 #define JOIN_TIMEOUT_MS 90000
 #define HEAL_TIMEOUT_MS 30000
 
-void pool_health_inputs_done(pool_health_inputs *h) {
-        free(h->etcd_url);
-        free(h->ca_file);
-        free(h->cert_file);
-        free(h->key_file);
-        free(h->connect_to);
-        *h = (pool_health_inputs){};
-}
-
-int pool_provider_new(const char *name, const char *dir, json_t *state, pool_provider **ret) {
-        if (streq(name, "host"))
-                return pool_host_provider_new(dir, state, ret);
-        if (streq(name, "qemu"))
-                return pool_qemu_provider_new(dir, state, ret);
-        if (streq(name, "exoscale"))
-                return pool_exoscale_provider_new(dir, state, ret);
-        return -EINVAL;
+int pool_provider_new(const pool_provider_ops *ops, const char *dir, json_t *state, pool_provider **ret) {
+        pool_provider *p = calloc(1, sizeof(*p));
+        if (!p || !(p->dir = strdup(dir))) {
+                free(p);
+                return -ENOMEM;
+        }
+        p->ops = ops;
+        p->state = state;
+        *ret = p;
+        return 0;
 }
 
 void pool_provider_free(pool_provider *p) {
@@ -141,13 +131,29 @@ static pool *pool_alloc(const char *name) {
         return p;
 }
 
+/* The provider called name, or NULL with err saying which ones there are. */
+static const pool_provider_ops *provider_find(const char *name, const char *where, buf *err) {
+        const pool_provider_ops *ops = pool_provider_find(name);
+        if (ops)
+                return ops;
+        (void) buf_printf(err, "%s%sunknown provider '%s' (", strempty(where), where ? ": " : "", name);
+        for (size_t i = 0; pool_providers[i]; i++)
+                (void) buf_printf(err, "%s%s", i > 0 ? ", " : "", pool_providers[i]->name);
+        (void) buf_puts(err, ")");
+        return NULL;
+}
+
 int pool_new(const char *name, const char *provider, const char *template, unsigned size, pool **ret, buf *err) {
         _cleanup_(pool_freep) pool *p = NULL;
         _cleanup_free_ char *file = NULL;
+        const pool_provider_ops *ops;
         int r;
 
         if (!name_valid(name))
                 return buf_printf(err, "invalid pool name '%s' (letters, digits, - and _)", name), -EINVAL;
+        ops = provider_find(provider, NULL, err);
+        if (!ops)
+                return -EINVAL;
         p = pool_alloc(name);
         if (!p)
                 return -ENOMEM;
@@ -165,11 +171,17 @@ int pool_new(const char *name, const char *provider, const char *template, unsig
         if (!(p->template = strdup(template)) || !(p->provider_name = strdup(provider)) ||
             !(p->provider_state = json_object()))
                 return -ENOMEM;
-        r = pool_provider_new(provider, p->dir, p->provider_state, &p->provider);
+        r = pool_provider_new(ops, p->dir, p->provider_state, &p->provider);
         if (r < 0)
-                return buf_printf(err, "unknown provider '%s'", provider), r;
+                return r;
         *ret = TAKE_PTR(p);
         return 0;
+}
+
+int pool_configure(pool *p, const pool_create_options *o, buf *err) {
+        if (!p->provider->ops->configure)
+                return 0;
+        return p->provider->ops->configure(p->provider_state, o, err);
 }
 
 static int member_from_json(json_t *j, pool_member *ret) {
@@ -192,6 +204,7 @@ int pool_load(const char *name, bool lock, pool **ret, buf *err) {
         _cleanup_free_ char *file = NULL, *text = NULL;
         _cleanup_json_ json_t *root = NULL;
         _cleanup_buf_ buf parse_err = BUF_INIT(1024);
+        const pool_provider_ops *ops;
         json_t *members, *j;
         size_t len, i;
         int r;
@@ -235,9 +248,12 @@ int pool_load(const char *name, bool lock, pool **ret, buf *err) {
                 p->n_members++;
         }
         p->provider_state = json_incref(json_object_get(root, "provider"));
-        r = pool_provider_new(provider, p->dir, p->provider_state, &p->provider);
+        ops = provider_find(provider, file, err);
+        if (!ops)
+                return -EINVAL;
+        r = pool_provider_new(ops, p->dir, p->provider_state, &p->provider);
         if (r < 0)
-                return buf_printf(err, "%s: unknown provider '%s'", file, provider), r;
+                return r;
         *ret = TAKE_PTR(p);
         return 0;
 }
@@ -272,40 +288,6 @@ int pool_save(pool *p, buf *err) {
 }
 
 /* ---- etcd, through the v3 JSON gateway ---- */
-
-/* Call path on base_url with the TLS files of tls. Returns 0 with the HTTP status and, for a
- * JSON reply, the parsed body (ret_body may be NULL); a negative errno when nothing answered. */
-static int etcd_call(const pool_health_inputs *tls, const char *base_url, const char *path, const char *body,
-                     long *ret_status, json_t **ret_body) {
-        _cleanup_free_ char *url = NULL;
-        http_response resp = {};
-        int r;
-
-        if (asprintf(&url, "%s%s", base_url, path) < 0)
-                return -ENOMEM;
-        char *const headers[] = { (char *) "Content-Type: application/json", NULL };
-        http_request req = {
-                .method = body ? "POST" : "GET", .url = url, .headers = headers, .body = body,
-                .body_len = body ? strlen(body) : 0, .timeout_ms = 2000, .max_body = 1024 * 1024,
-                .ca_file = tls->ca_file, .cert_file = tls->cert_file, .key_file = tls->key_file,
-                .connect_to = tls->connect_to,
-        };
-        r = http_do(&req, &resp, NULL);
-        if (r >= 0) {
-                *ret_status = resp.status;
-                if (ret_body && json_parse(resp.body.data, resp.body.len, ret_body, NULL) < 0)
-                        *ret_body = NULL;
-        }
-        http_response_free(&resp);
-        return r;
-}
-
-bool pool_etcd_healthy(const pool_health_inputs *h) {
-        _cleanup_json_ json_t *body = NULL;
-        long status = 0;
-        return etcd_call(h, h->etcd_url, "/health", NULL, &status, &body) >= 0 && status == 200 &&
-               streq(strempty(json_path_string(body, "health")), "true");
-}
 
 /* The etcd member whose peer URL is on ip, or NULL. Borrowed. */
 static json_t *etcd_member_by_ip(json_t *list, const char *ip) {
@@ -352,16 +334,16 @@ static int cluster_view_get(pool *p, const pool_member *except, cluster_view *re
                 return -ENOMEM;
         for (size_t i = 0; i < p->n_members; i++) {
                 pool_health_inputs h = {};
-                r = p->provider->health_inputs(p->provider, &p->members[i], &h, err);
+                r = p->provider->ops->health_inputs(p->provider, &p->members[i], &h, err);
                 if (r < 0) {
                         cluster_view_done(&v);
                         return r;
                 }
-                v.healthy[i] = pool_etcd_healthy(&h);
+                v.healthy[i] = pool_health_check(&h);
                 if (v.healthy[i] && !v.list && &p->members[i] != except) {
                         long status = 0;
                         json_t *list = NULL;
-                        if (etcd_call(&h, h.etcd_url, "/v3/cluster/member/list", "{}", &status, &list) >= 0 &&
+                        if (pool_health_etcd_call(&h, h.etcd_url, "/v3/cluster/member/list", "{}", &status, &list) >= 0 &&
                             status == 200 && list) {
                                 v.list = list;
                                 v.source = i;
@@ -421,10 +403,10 @@ static int ensure_healthy(pool *p, buf *err) {
         log_warning("pool %s: cluster not healthy: %s", p->name, why.data);
         for (size_t i = 0; i < p->n_members; i++) {
                 const pool_member *m = &p->members[i];
-                if (streq(m->state, "active") && streq(p->provider->member_state(p->provider, m), "stopped")) {
+                if (streq(m->state, "active") && streq(p->provider->ops->member_state(p->provider, m), "stopped")) {
                         log_notice("pool %s: member %s (%s) is down, starting it again", p->name, m->id, m->ip);
                         _cleanup_buf_ buf start_err = BUF_INIT(4096);
-                        r = p->provider->start_member(p->provider, m, &start_err);
+                        r = p->provider->ops->start_member(p->provider, m, &start_err);
                         if (r < 0)
                                 log_warning("pool %s: restarting member %s failed: %s", p->name, m->id, start_err.data);
                         else
@@ -506,11 +488,11 @@ static int ensure_removed(pool *p, const pool_member *m, buf *err) {
                 pool_health_inputs h = {};
                 _cleanup_free_ char *body = NULL;
                 long status = 0;
-                r = p->provider->health_inputs(p->provider, &p->members[v.source], &h, err);
+                r = p->provider->ops->health_inputs(p->provider, &p->members[v.source], &h, err);
                 if (r >= 0 && asprintf(&body, "{\"ID\":\"%s\"}", strempty(json_path_string(em, "ID"))) < 0)
                         r = -ENOMEM;
                 if (r >= 0)
-                        r = etcd_call(&h, h.etcd_url, "/v3/cluster/member/remove", body, &status, NULL);
+                        r = pool_health_etcd_call(&h, h.etcd_url, "/v3/cluster/member/remove", body, &status, NULL);
                 if (r >= 0 && status != 200)
                         r = -EIO;
                 if (r < 0)
@@ -528,7 +510,7 @@ static int add_member(pool *p, const char *template, buf *err) {
         pool_member *members;
         int r;
 
-        r = p->provider->reserve_member(p->provider, template, &id, &ip, err);
+        r = p->provider->ops->reserve_member(p->provider, template, &id, &ip, err);
         if (r < 0)
                 return r;
         members = realloc(p->members, (p->n_members + 1) * sizeof(pool_member));
@@ -548,7 +530,7 @@ static int finish_joining(pool *p, pool_member *m, buf *err) {
         int r;
 
         log_info("pool %s: starting member %s (%s) on %s", p->name, m->id, m->ip, m->template);
-        r = p->provider->start_member(p->provider, m, err);
+        r = p->provider->ops->start_member(p->provider, m, err);
         if (r < 0)
                 return r;
         r = wait_voting(p, m, err);
@@ -566,8 +548,8 @@ static int finish_leaving(pool *p, pool_member *m, buf *err) {
         int r;
 
         log_info("pool %s: member %s (%s) on %s leaves", p->name, m->id, m->ip, m->template);
-        if (p->provider->leave_member) {
-                r = p->provider->leave_member(p->provider, m, &leave_err);
+        if (p->provider->ops->leave_member) {
+                r = p->provider->ops->leave_member(p->provider, m, &leave_err);
                 if (r < 0)
                         log_warning("pool %s: member %s did not leave by itself (%s), removing it from the cluster",
                                     p->name, m->id, leave_err.data);
@@ -575,7 +557,7 @@ static int finish_leaving(pool *p, pool_member *m, buf *err) {
         r = ensure_removed(p, m, err);
         if (r < 0)
                 return r;
-        r = p->provider->destroy_member(p->provider, m, err);
+        r = p->provider->ops->destroy_member(p->provider, m, err);
         if (r < 0)
                 return r;
         member_done(m);
@@ -621,7 +603,7 @@ static int finish_in_flight(pool *p, buf *err) {
 int pool_converge(pool *p, buf *err) {
         int r;
 
-        r = p->provider->setup(p->provider, err);
+        r = p->provider->ops->setup(p->provider, err);
         if (r >= 0)
                 r = pool_save(p, err);
         if (r >= 0)
@@ -630,13 +612,13 @@ int pool_converge(pool *p, buf *err) {
                 return r;
         /* A new pool on a provider whose machines boot in the background: every member boots at
          * once (one bootstraps the cluster, the others join it), then each passes the gate. */
-        if (p->n_members == 0 && p->provider->boot_member) {
+        if (p->n_members == 0 && p->provider->ops->boot_member) {
                 while (r >= 0 && p->n_members < p->size)
                         r = add_member(p, p->template, err);
                 for (size_t i = 0; r >= 0 && i < p->n_members; i++) {
                         log_info("pool %s: booting member %s (%s) on %s", p->name, p->members[i].id, p->members[i].ip,
                                  p->members[i].template);
-                        r = p->provider->boot_member(p->provider, &p->members[i], err);
+                        r = p->provider->ops->boot_member(p->provider, &p->members[i], err);
                 }
                 if (r >= 0)
                         r = finish_in_flight(p, err);
@@ -673,7 +655,7 @@ int pool_roll(pool *p, const char *target, buf *err) {
                 return -ENOMEM;
         r = pool_save(p, err);
         if (r >= 0)
-                r = p->provider->setup(p->provider, err);
+                r = p->provider->ops->setup(p->provider, err);
         if (r >= 0)
                 r = finish_in_flight(p, err);
         if (r < 0)
@@ -724,7 +706,7 @@ int pool_roll_abort(pool *p, buf *err) {
 
         if (!p->roll_target)
                 return buf_printf(err, "no roll in progress on pool %s", p->name), -ENOENT;
-        r = p->provider->setup(p->provider, err);
+        r = p->provider->ops->setup(p->provider, err);
         if (r < 0)
                 return r;
         /* A surged member that has not replaced anyone yet goes again (it is the newest); a
@@ -760,7 +742,7 @@ int pool_delete(pool *p, buf *err) {
         /* The whole cluster goes: no member leaves (that would shrink it down to one). */
         while (p->n_members > 0) {
                 pool_member *m = &p->members[p->n_members - 1];
-                r = p->provider->destroy_member(p->provider, m, err);
+                r = p->provider->ops->destroy_member(p->provider, m, err);
                 if (r < 0)
                         return r;
                 member_done(m);
@@ -769,7 +751,7 @@ int pool_delete(pool *p, buf *err) {
                 if (r < 0)
                         return r;
         }
-        r = p->provider->teardown(p->provider, err);
+        r = p->provider->ops->teardown(p->provider, err);
         if (r < 0)
                 return r;
         r = rm_rf(p->dir);
@@ -786,10 +768,10 @@ static json_t *member_etcd_status(pool *p, const pool_member *m) {
         long status = 0;
         bool healthy;
 
-        if (p->provider->health_inputs(p->provider, m, &h, &ignored) < 0)
+        if (p->provider->ops->health_inputs(p->provider, m, &h, &ignored) < 0)
                 return json_pack("{s:s, s:b}", "role", role, "healthy", 0);
-        healthy = pool_etcd_healthy(&h);
-        if (etcd_call(&h, h.etcd_url, "/v3/maintenance/status", "{}", &status, &st) >= 0 && status == 200 && st) {
+        healthy = pool_health_check(&h);
+        if (pool_health_etcd_call(&h, h.etcd_url, "/v3/maintenance/status", "{}", &status, &st) >= 0 && status == 200 && st) {
                 const char *self = json_path_string(st, "header.member_id"), *leader = json_path_string(st, "leader");
                 role = json_path_bool(st, "isLearner") ? "learner" :
                        self && leader && streq(self, leader) ? "leader" : "follower";
@@ -809,11 +791,11 @@ int pool_status(pool *p, json_t **ret, buf *err) {
                 const pool_member *m = &p->members[i];
                 _cleanup_buf_ buf agent_err = BUF_INIT(1024);
                 json_t *agent = NULL;
-                if (p->provider->agent_status(p->provider, m, &agent, &agent_err) < 0)
+                if (p->provider->ops->agent_status(p->provider, m, &agent, &agent_err) < 0)
                         agent = json_pack("{s:s, s:s}", "outcome", "unknown", "error", agent_err.data);
                 if (json_array_append_new(members, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "id", m->id, "ip",
                                                              m->ip, "template", m->template, "state", m->state,
-                                                             "machine", p->provider->member_state(p->provider, m),
+                                                             "machine", p->provider->ops->member_state(p->provider, m),
                                                              "etcd", member_etcd_status(p, m), "agent", agent)) < 0)
                         return -ENOMEM;
         }

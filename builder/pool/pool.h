@@ -38,6 +38,10 @@ int pool_dir_for(const char *name, char **ret);
 
 /* A new pool in memory with its directory created and locked; -EEXIST if it exists. */
 int pool_new(const char *name, const char *provider, const char *template, unsigned size, pool **ret, buf *err);
+/* Record a new pool's create options in its provider state (the provider's configure; the
+ * options it does not use are ignored). Call once, after pool_new() and before the first
+ * pool_converge(). Returns 0, or a negative errno with err saying which option is wrong. */
+int pool_configure(pool *p, const pool_create_options *o, buf *err);
 /* Load a pool; lock it first (for changes) when lock is true (-EBUSY: another command holds it).
  * -ENOENT when there is no such pool. */
 int pool_load(const char *name, bool lock, pool **ret, buf *err);

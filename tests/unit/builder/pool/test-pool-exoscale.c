@@ -1,5 +1,5 @@
-/* pool_exoscale_configure: what `pool create --provider exoscale` records, and what it refuses.
- * The provider's API behaviour is tested against fake-exoscale by
+/* The exoscale provider's configure: what `pool create --provider exoscale` records, and what it
+ * refuses. The provider's API behaviour is tested against fake-exoscale by
  * tests/integration/test-exoscale-pool.sh. */
 #include <errno.h>
 #include <stdio.h>
@@ -11,11 +11,11 @@
 #include "json.h"
 #include "pool-exoscale.h"
 
-static int configure(const pool_exoscale_options *o, json_t **ret_state, buf *err) {
+static int configure(const pool_create_options *o, json_t **ret_state, buf *err) {
         json_t *state = json_object();
         CHECK(state);
         buf_clear(err);
-        int r = pool_exoscale_configure(state, o, err);
+        int r = pool_exoscale_ops.configure(state, o, err);
         *ret_state = state;
         return r;
 }
@@ -33,7 +33,7 @@ int main(void) {
         CHECK(unsetenv("EXOSCALE_API_ENDPOINT") == 0);
 
         char *const sgs[] = { (char *) "sg-1", (char *) "sg-2", NULL };
-        pool_exoscale_options o = {
+        pool_create_options o = {
                 .pool_name = "etcd", .template = "etcd@1", .zone = "ch-gva-2", .private_network = "pn-1",
                 .security_groups = sgs, .etcd_ca = ca, .etcd_cert = cert, .etcd_key = key,
         };

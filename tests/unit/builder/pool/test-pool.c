@@ -191,20 +191,22 @@ static int fake_agent_status(pool_provider *p, const pool_member *m, json_t **re
         return 0;
 }
 
+static const pool_provider_ops fake_ops = {
+        .name = "fake",
+        .setup = fake_setup,
+        .teardown = fake_teardown,
+        .reserve_member = fake_reserve,
+        .start_member = fake_start,
+        .leave_member = fake_leave,
+        .destroy_member = fake_destroy,
+        .member_state = fake_member_state,
+        .health_inputs = fake_health_inputs,
+        .agent_status = fake_agent_status,
+};
+
 static void use_fake_provider(pool *p) {
-        pool_provider *f = calloc(1, sizeof(*f));
-        CHECK(f && (f->dir = strdup(p->dir)));
-        f->name = "fake";
-        f->state = p->provider_state;
-        f->setup = fake_setup;
-        f->teardown = fake_teardown;
-        f->reserve_member = fake_reserve;
-        f->start_member = fake_start;
-        f->leave_member = fake_leave;
-        f->destroy_member = fake_destroy;
-        f->member_state = fake_member_state;
-        f->health_inputs = fake_health_inputs;
-        f->agent_status = fake_agent_status;
+        pool_provider *f = NULL;
+        CHECK_OK(pool_provider_new(&fake_ops, p->dir, p->provider_state, &f));
         pool_provider_free(p->provider);
         p->provider = f;
 }
