@@ -173,6 +173,12 @@ static int exo_setup(pool_provider *p, buf *err) {
                                 return -ENOMEM;
                 if (asprintf(&label_pool, "imgbuild-pool=%s", state_str(p, "pool_name")) < 0)
                         return -ENOMEM;
+                /* Members are named PREFIX-<id>; the API caps the prefix at 30 characters, pool
+                 * names may have 63: the name's start, without a trailing '-'. */
+                char prefix[EXOAPI_INSTANCE_PREFIX_MAX + 1];
+                snprintf(prefix, sizeof(prefix), "%s", state_str(p, "pool_name"));
+                for (size_t n = strlen(prefix); n > 1 && prefix[n - 1] == '-'; n--)
+                        prefix[n - 1] = '\0';
                 char *const networks[] = { (char *) state_str(p, "private_network"), NULL };
                 char *const labels[] = { (char *) "managed-by=imgbuild", label_pool, NULL };
                 exoapi_pool_spec spec = {
@@ -182,7 +188,7 @@ static int exo_setup(pool_provider *p, buf *err) {
                         /* Members come one at a time from reserve_member, each gated on health. */
                         .size = 0,
                         .disk_size_gb = (uint64_t) json_integer_value(json_object_get(p->state, "disk_size")),
-                        .instance_prefix = state_str(p, "pool_name"),
+                        .instance_prefix = prefix,
                         .security_group_ids = sgs,
                         .private_network_ids = networks,
                         .labels = labels,
