@@ -67,6 +67,7 @@ typedef struct request {
 
 struct http_server {
         http_server_handler handler;
+        http_server_error_body_fn error_body;
         void *userdata;
         listener **listeners;
         size_t n_listeners;
@@ -210,10 +211,15 @@ static enum MHD_Result queue(struct MHD_Connection *connection, int status,
         return res;
 }
 
-static enum MHD_Result queue_error(struct MHD_Connection *connection, request *rq, int status,
-                                   const char *message) {
+/* The server's own error replies; the owner may shape the body (http_server_set_error_body). */
+static enum MHD_Result queue_error(listener *l, struct MHD_Connection *connection, request *rq,
+                                   int status, const char *message) {
         _cleanup_buf_ buf body = {};
+        http_server *h = l->server;
         rq->failed = true;
+        if (h->error_body && h->error_body(l->tag, status, message, &body, h->userdata) >= 0 && body.data)
+                return queue(connection, status, "application/json", NULL, &body);
+        buf_clear(&body);
         if (buf_printf(&body, "{\"error\":\"%s\"}", message) < 0)
                 return MHD_NO;
         return queue(connection, status, "application/json", NULL, &body);
@@ -288,7 +294,7 @@ static enum MHD_Result dispatch(listener *l, struct MHD_Connection *connection, 
 
         r = http_server_parse_target(rq->uri, strlen(rq->uri), &t);
         if (r == -EBADMSG)
-                return queue_error(connection, rq, 400, "malformed request");
+                return queue_error(l, connection, rq, 400, "malformed request");
         if (r < 0)
                 return MHD_NO;
         if (MHD_get_connection_values(connection, MHD_HEADER_KIND, collect_header, &headers) < 0)
@@ -328,7 +334,7 @@ static enum MHD_Result dispatch(listener *l, struct MHD_Connection *connection, 
         if (r < 0) {
                 char message[128];
                 snprintf(message, sizeof(message), "internal error: %s", strerror(-r));
-                res = queue_error(connection, rq, 500, message);
+                res = queue_error(l, connection, rq, 500, message);
         } else
                 res = queue(connection, resp.status > 0 ? resp.status : 200,
                             resp.content_type ? resp.content_type : "application/json",
@@ -358,10 +364,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
                 if (MHD_get_connection_values(connection, MHD_HEADER_KIND, collect_header, &headers) < 0)
                         return MHD_NO;
                 if (head_malformed(headers, &has_length, &length))
-                        return queue_error(connection, rq, 400, "malformed request");
+                        return queue_error(l, connection, rq, 400, "malformed request");
                 /* Refused from the head alone, before any of the body is read. */
                 if (has_length && length > HTTP_SERVER_MAX_BODY)
-                        return queue_error(connection, rq, 413, "request body too large");
+                        return queue_error(l, connection, rq, 413, "request body too large");
                 return MHD_YES;
         }
 
@@ -387,7 +393,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         if (rq->failed)
                 return MHD_YES; /* the error reply is queued already */
         if (rq->too_large)
-                return queue_error(connection, rq, 413, "request body too large");
+                return queue_error(l, connection, rq, 413, "request body too large");
         return dispatch(l, connection, method, rq);
 }
 
@@ -489,6 +495,8 @@ void http_server_free(http_server *h) {
         free(h->pfds);
         free(h);
 }
+
+void http_server_set_error_body(http_server *h, http_server_error_body_fn fn) { h->error_body = fn; }
 
 void http_server_set_io_timeout(http_server *h, int timeout_ms) {
         h->io_timeout_ms = timeout_ms > 0 ? timeout_ms : HTTP_SERVER_IO_TIMEOUT_MS;

@@ -55,6 +55,15 @@ int http_server_run(http_server *h, volatile sig_atomic_t *stop);
 /* Serve at most one poll round of up to timeout_ms; for callers that drive the loop themselves.
  * Returns 0 or -errno. */
 int http_server_step(http_server *h, int timeout_ms);
+/* Shapes the body of the replies the server sends on its own: 400 for a malformed request,
+ * 413 for a body over the cap, 500 when the handler failed. listener_tag and userdata as for the
+ * handler; message is a short English text. Fill body (JSON; sent as application/json) and
+ * return 0; a negative return or an empty body falls back to {"error":"message"}. */
+typedef int (*http_server_error_body_fn)(const char *listener_tag, int status, const char *message,
+                                         buf *body, void *userdata);
+/* Install (or with NULL remove) the error body shaper. MHD's own replies (414, 431, and those for
+ * requests it cannot parse) keep MHD's HTML bodies. */
+void http_server_set_error_body(http_server *h, http_server_error_body_fn fn);
 /* Change the per-connection I/O timeout for connections accepted from now on (default
  * HTTP_SERVER_IO_TIMEOUT_MS; <= 0 restores it). */
 void http_server_set_io_timeout(http_server *h, int timeout_ms);

@@ -198,6 +198,11 @@ static int parse_role(json_t *o, const char *where, const char *name, buf *err,
             (r = get_string_array(o, where, "policies", true, err, &role.policies)) < 0 ||
             (r = get_int(o, where, "ttl", 1, 365 * 86400, err, &role.ttl)) < 0)
                 return r;
+        /* Vault's system max_ttl (768h) applies unless the role sets a smaller one. */
+        role.max_ttl = CLOUD_VAULT_SYSTEM_MAX_TTL;
+        if (json_object_get(o, "max_ttl") &&
+            (r = get_int(o, where, "max_ttl", 1, CLOUD_VAULT_SYSTEM_MAX_TTL, err, &role.max_ttl)) < 0)
+                return r;
         *ret = role;
         return 0;
 }
@@ -213,6 +218,7 @@ static int parse_pki_role(json_t *o, const char *where, const char *name, buf *e
             (r = get_bool(o, where, "allow_subdomains", err, &role.allow_subdomains)) < 0 ||
             (r = get_bool(o, where, "allow_bare_domains", err, &role.allow_bare_domains)) < 0 ||
             (r = get_bool(o, where, "allow_any_name", err, &role.allow_any_name)) < 0 ||
+            (r = get_string_array(o, where, "allowed_uri_sans", false, err, &role.allowed_uri_sans)) < 0 ||
             (r = get_int(o, where, "max_ttl", 1, 10 * 365 * 86400, err, &role.max_ttl)) < 0)
                 return r;
         /* Vault's default for allow_ip_sans is true. */
@@ -225,7 +231,7 @@ static int parse_pki_role(json_t *o, const char *where, const char *name, buf *e
 }
 
 static int parse_policies(json_t *policies, buf *err) {
-        static const char *const known[] = { "read", "create", "update", "delete", "list", "deny" };
+        static const char *const known[] = { "read", "create", "update", "delete", "list", "patch", "deny" };
         const char *name, *glob;
         json_t *policy, *caps, *cap;
         char where[256];

@@ -35,12 +35,16 @@ typedef struct cloud_pool {
         const char *private_network;   /* may be NULL */
 } cloud_pool;
 
+/* Vault's default system max_ttl, 768h: no token outlives it, whatever the role says. */
+#define CLOUD_VAULT_SYSTEM_MAX_TTL (768 * 3600)
+
 typedef struct cloud_vault_role {
         const char *name;
         const char *pool;              /* pool name the instance must belong to, or NULL */
         const char *security_group;    /* security group the instance must have, or NULL */
         json_t *policies;              /* array of strings */
         int64_t ttl;                   /* seconds */
+        int64_t max_ttl;               /* seconds since login a token may live, renewals included */
 } cloud_vault_role;
 
 typedef struct cloud_pki_role {
@@ -50,6 +54,7 @@ typedef struct cloud_pki_role {
         bool allow_bare_domains;
         bool allow_ip_sans;
         bool allow_any_name;
+        json_t *allowed_uri_sans;      /* array of globs ('*' anywhere), NULL or empty: none */
         int64_t max_ttl;               /* seconds */
 } cloud_pki_role;
 

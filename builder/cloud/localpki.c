@@ -59,6 +59,13 @@ int localpki_private_key_pem(EVP_PKEY *key, char **ret) {
         return bio_to_string(b, ret);
 }
 
+int localpki_private_key_pkcs8_pem(EVP_PKEY *key, char **ret) {
+        _cleanup_(bio_freep) BIO *b = BIO_new(BIO_s_mem());
+        if (!b || PEM_write_bio_PKCS8PrivateKey(b, key, NULL, NULL, 0, NULL, NULL) != 1)
+                return -EIO;
+        return bio_to_string(b, ret);
+}
+
 /* 16 random bytes, top bit clear (a positive serial) and the next one set, so every serial has
  * exactly 16 bytes (a leading zero byte would shorten it). Unique in practice. */
 static int set_random_serial(X509 *x) {
@@ -200,7 +207,8 @@ void localpki_free(localpki *p) {
 const char *localpki_ca_pem(const localpki *p) { return p->cert_pem; }
 time_t localpki_ca_not_after(const localpki *p) { return p->not_after; }
 
-static int push_dns(GENERAL_NAMES *gens, const char *name) {
+/* A DNS name or a URI: both are IA5Strings. */
+static int push_ia5(GENERAL_NAMES *gens, int type, const char *name) {
         GENERAL_NAME *g = GENERAL_NAME_new();
         ASN1_IA5STRING *s = ASN1_IA5STRING_new();
         if (!g || !s || !ASN1_STRING_set(s, name, -1)) {
@@ -208,7 +216,7 @@ static int push_dns(GENERAL_NAMES *gens, const char *name) {
                 ASN1_IA5STRING_free(s);
                 return -ENOMEM;
         }
-        GENERAL_NAME_set0_value(g, GEN_DNS, s);
+        GENERAL_NAME_set0_value(g, type, s);
         if (!sk_GENERAL_NAME_push(gens, g)) {
                 GENERAL_NAME_free(g);
                 return -ENOMEM;
@@ -240,10 +248,13 @@ static int add_subject_alt_names(X509 *x, const localpki_request *req) {
         if (!gens)
                 return -ENOMEM;
         for (char **n = req->dns_names; n && *n; n++)
-                if ((r = push_dns(gens, *n)) < 0)
+                if ((r = push_ia5(gens, GEN_DNS, *n)) < 0)
                         return r;
         for (char **n = req->ip_addresses; n && *n; n++)
                 if ((r = push_ip(gens, *n)) < 0)
+                        return r;
+        for (char **n = req->uris; n && *n; n++)
+                if ((r = push_ia5(gens, GEN_URI, *n)) < 0)
                         return r;
         if (sk_GENERAL_NAME_num(gens) == 0)
                 return 0;

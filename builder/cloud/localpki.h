@@ -29,6 +29,7 @@ typedef struct localpki_request {
         const char *common_name;
         char **dns_names;      /* subjectAltName DNS entries (NULL-terminated, may be NULL) */
         char **ip_addresses;   /* subjectAltName IP entries, textual IPv4/IPv6 */
+        char **uris;           /* subjectAltName URI entries (may be NULL) */
         int64_t ttl;           /* seconds from now */
 } localpki_request;
 
@@ -50,6 +51,9 @@ int localpki_generate_key(EVP_PKEY **ret);
 /* The private key as a PEM string in the traditional format ("EC PRIVATE KEY" for EC keys, as
  * Vault returns with private_key_format der/pem). The caller wipes and frees it. */
 int localpki_private_key_pem(EVP_PKEY *key, char **ret);
+/* The private key as PEM-encoded PKCS#8 ("PRIVATE KEY"), Vault's private_key_format=pkcs8. The
+ * caller wipes and frees it. Returns 0, -EIO or -ENOMEM. */
+int localpki_private_key_pkcs8_pem(EVP_PKEY *key, char **ret);
 
 /* Parse a PEM CSR and verify its self-signature. Returns 0, or -EBADMSG for anything else. */
 int localpki_parse_csr(const char *pem, X509_REQ **ret);

@@ -10,6 +10,7 @@
 #include "fs.h"
 #include "json.h"
 #include "serve-vaultstore.h"
+#include "strv.h"
 
 #define VAULT_JSON_MAX (64u * 1024u * 1024u)
 /* Like Vault's KV v2 default max_versions: older versions are dropped. */
@@ -269,6 +270,63 @@ int vault_store_kv_metadata(vault_store *v, const char *path, json_t **ret) {
         if (!meta)
                 return -ENOMEM;
         *ret = meta;
+        return 0;
+}
+
+int vault_store_kv_delete(vault_store *v, const char *path, time_t now) {
+        json_t *entry;
+        char when[32];
+        int r = vault_store_kv_read(v, path, 0, &entry);
+        if (r < 0)
+                return r;
+        if (!streq(strempty(json_string_value(json_object_get(entry, "deletion_time"))), ""))
+                return 0;
+        format_time(now, when);
+        if (json_object_set_new(entry, "deletion_time", json_string(when)) < 0)
+                return -ENOMEM;
+        return store_save(v);
+}
+
+int vault_store_kv_destroy(vault_store *v, const char *path) {
+        if (json_object_del(section(v, "kv"), path) < 0)
+                return -ENOENT;
+        return store_save(v);
+}
+
+static int compare_strings(const void *a, const void *b) {
+        return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+int vault_store_kv_list(vault_store *v, const char *prefix, json_t **ret) {
+        json_t *secret;
+        const char *path;
+        size_t n = 0, plen = strlen(prefix);
+        _cleanup_strv_free_ char **keys = NULL;
+        int r;
+
+        json_object_foreach(section(v, "kv"), path, secret) {
+                if (!strneq(path, prefix, plen) || !path[plen])
+                        continue;
+                const char *rest = path + plen, *slash = strchr(rest, '/');
+                _cleanup_free_ char *key = slash ? strndup(rest, (size_t) (slash - rest + 1)) : strdup(rest);
+                if (!key)
+                        return -ENOMEM;
+                if (!strv_contains(keys, key) && (r = strv_push(&keys, key)) < 0)
+                        return r;
+                n++;
+        }
+        if (n == 0)
+                return -ENOENT;
+        qsort(keys, strv_length(keys), sizeof(char *), compare_strings);
+        json_t *list = json_array();
+        for (char **k = keys; list && *k; k++)
+                if (json_array_append_new(list, json_string(*k)) < 0) {
+                        json_decref(list);
+                        list = NULL;
+                }
+        if (!list)
+                return -ENOMEM;
+        *ret = list;
         return 0;
 }
 

@@ -47,5 +47,16 @@ int vault_store_kv_write(vault_store *v, const char *path, json_t *data, int64_t
                          json_t **ret_meta);
 /* The secret's metadata in Vault's shape (new reference), or -ENOENT. */
 int vault_store_kv_metadata(vault_store *v, const char *path, json_t **ret);
+/* Soft-delete the current version (Vault's DELETE on data/): its data stays but reads answer
+ * 404 until a new version is written. Deleting a deleted version keeps its first deletion time.
+ * Returns 0, -ENOENT if there is no such secret, -errno if saving failed. */
+int vault_store_kv_delete(vault_store *v, const char *path, time_t now);
+/* Forget the secret with every version (Vault's DELETE on metadata/). Returns 0, -ENOENT, or
+ * -errno if saving failed. */
+int vault_store_kv_destroy(vault_store *v, const char *path);
+/* The keys directly below prefix ("" for the top, else ending in '/'), as Vault's LIST on
+ * metadata/ gives them: sorted, unique, sub-folders with a trailing '/'. *ret is a new array of
+ * strings; -ENOENT when there is none. */
+int vault_store_kv_list(vault_store *v, const char *prefix, json_t **ret);
 /* Whether the secret exists (decides between the create and update capabilities). */
 int vault_store_kv_exists(vault_store *v, const char *path);

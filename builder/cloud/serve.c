@@ -61,6 +61,24 @@ static int dispatch(const http_server_request *req, http_server_response *resp, 
         return service_handlers[which](&s->state, instance_id, req, resp);
 }
 
+/* The HTTP server's own error replies (400 malformed, 413 too large, 500 handler failure) on a
+ * Vault port take Vault's {"errors":[...]} shape, so a Vault client reads them as it reads
+ * Vault's; other ports keep the server's default. */
+static int error_body(const char *listener_tag, int status, const char *message, buf *body, void *userdata) {
+        serve *s = userdata;
+        unsigned port;
+        (void) status;
+
+        if (sscanf(listener_tag, "port:%u", &port) != 1 ||
+            port_service(s->state.cloud, port, NULL) != SERVICE_VAULT)
+                return -EOPNOTSUPP;
+        _cleanup_json_ json_t *j = json_pack("{s:[s]}", "errors", message);
+        _cleanup_free_ char *text = j ? json_dump_compact(j) : NULL;
+        if (!text)
+                return -ENOMEM;
+        return buf_puts(body, text);
+}
+
 /* Listen on 127.0.0.1:port unless that is done already. On failure err says which port. */
 static int bind_port(serve *s, uint16_t port, buf *err) {
         char tag[16];
@@ -151,6 +169,7 @@ int serve_new(const char *state_dir, serve **ret, buf *err) {
         }
         if ((r = http_server_new(dispatch, s, &s->http)) < 0)
                 return r;
+        http_server_set_error_body(s->http, error_body);
         if ((r = bind_all(s, err)) < 0)
                 return r;
         *ret = TAKE_PTR(s);

@@ -1,5 +1,6 @@
 /* Fuzz the Vault-compatible service's request handling (routing, JSON bodies, KV, PKI issue and
- * CSR signing) without sockets. Input: "METHOD PATH\n" then the body. The request arrives on
+ * CSR signing) without sockets. Input: "METHOD PATH[?QUERY]\n" then the body (sent as
+ * application/merge-patch+json, which only PATCH looks at). The request arrives on
  * instance i-1's listener with a valid token for role etcd, so the authenticated handlers run.
  * The state lives in a temporary directory made on the first call. */
 #include <errno.h>
@@ -21,7 +22,7 @@ static const char cloud_json[] =
         "\"public_ip\":\"10.0.0.1\",\"security_groups\":[\"etcd\"],\"metadata_port\":2,\"vault_port\":3}],"
         "\"pools\":[{\"id\":\"p\",\"name\":\"etcd\",\"size\":1,\"template\":\"t\"}],"
         "\"vault\":{\"roles\":{\"etcd\":{\"pool\":\"etcd\",\"policies\":[\"etcd\"],\"ttl\":3600}},"
-        "\"policies\":{\"etcd\":{\"secret/*\":[\"read\",\"create\",\"update\"],\"pki/*\":[\"update\"]}},"
+        "\"policies\":{\"etcd\":{\"secret/*\":[\"read\",\"create\",\"update\",\"delete\",\"list\",\"patch\"],\"pki/*\":[\"update\"]}},"
         "\"pki_roles\":{\"r\":{\"allowed_domains\":[\"etcd.local\"],\"allow_subdomains\":true,\"max_ttl\":3600}}}}";
 
 static serve_state *S;
@@ -69,8 +70,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 return 0;
         }
         line[sp - line] = 0;
-        char *headers[] = { token_header, NULL };
-        http_server_request req = { .method = line, .path = sp + 1, .raw_path = sp + 1, .query = "",
+        char *q = strchr(sp + 1, '?');
+        if (q)
+                *q++ = 0;
+        char *headers[] = { token_header, (char *) "content-type: application/merge-patch+json", NULL };
+        http_server_request req = { .method = line, .path = sp + 1, .raw_path = sp + 1, .query = q ? q : "",
                               .headers = headers, .body = body, .body_len = strlen(body),
                               .peer_addr = "127.0.0.1", .listener_tag = "vault:i-1" };
         http_server_response resp = { .status = 200, .body = BUF_INIT(0) };
@@ -78,7 +82,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         int r = serve_vault(S, "i-1", &req, &resp);
         if (r < 0 && r != -ENOMEM)
                 abort();
-        if (resp.status >= 400 && !strstr(resp.body.data ? resp.body.data : "", "\"errors\""))
+        /* Every error reply is Vault-shaped, except as in Vault: sys/health answers its body with
+         * whatever activecode asks for, and a read of a deleted KV version is 404 with the
+         * envelope (data null, the metadata). */
+        const char *text = resp.body.data ? resp.body.data : "";
+        if (resp.status >= 400 && !startswith(sp + 1, "/v1/sys/health") && !strstr(text, "\"errors\"") &&
+            !(resp.status == 404 && strstr(text, "\"data\":{\"data\":null,\"metadata\":")))
                 abort();
         buf_free(&resp.body);
         strv_free(resp.headers);

@@ -14,11 +14,13 @@
 SERVE_PID=
 SERVE_READY_TIMEOUT=${SERVE_READY_TIMEOUT:-15}
 
-# Print n distinct TCP ports on 127.0.0.1 that nothing is listening on right now.
+# serve_pick_ports N [BASE SPAN]: print N distinct TCP ports on 127.0.0.1 in BASE..BASE+SPAN-1
+# (default test-serve's 30000..32699; each test has its range in tests/integration/README.md)
+# that nothing is listening on right now.
 serve_pick_ports() {
-    local n=$1 found=() p
+    local n=$1 base=${2:-30000} span=${3:-2700} found=() p
     while [ "${#found[@]}" -lt "$n" ]; do
-        p=$((30000 + RANDOM % 2700)) # this test's range (tests/integration/README.md)
+        p=$((base + RANDOM % span))
         case " ${found[*]} " in *" $p "*) continue ;; esac
         # A refused connection means the port is free.
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then

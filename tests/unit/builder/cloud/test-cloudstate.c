@@ -38,6 +38,7 @@ static void test_valid(void) {
         CHECK_STREQ(cloud_find_pool_by_network(s, "pn1")->id, "p1");
         const cloud_vault_role *role = cloud_find_role(s, "etcd");
         CHECK(role && role->ttl == 3600);
+        CHECK(role->max_ttl == CLOUD_VAULT_SYSTEM_MAX_TTL); /* Vault's 768h when the role sets none */
         CHECK_STREQ(role->pool, "etcd");
         const cloud_pki_role *pki = cloud_find_pki_role(s, "peer");
         CHECK(pki && pki->max_ttl == 86400 && pki->allow_subdomains && pki->allow_ip_sans && !pki->allow_any_name);
@@ -97,10 +98,31 @@ static void test_errors(void) {
         expect_error(HEAD "\"instances\":[]," POOLS ",\"vault\":{\"pki_roles\":{\"r\":{\"max_ttl\":0}}}}",
                      "vault.pki_roles.r.max_ttl");
         expect_error(HEAD "\"instances\":[]," POOLS ",\"vault\":{\"kv\":{\"a\":1}}}", "vault.kv.a: must be an object");
+        expect_error(HEAD "\"instances\":[]," POOLS ",\"vault\":{\"roles\":{\"r\":{\"policies\":[],\"ttl\":1,"
+                     "\"max_ttl\":9999999}}}}",
+                     "vault.roles.r.max_ttl: 9999999 is out of range");
+        expect_error(HEAD "\"instances\":[]," POOLS ",\"vault\":{\"pki_roles\":{\"r\":{\"max_ttl\":1,"
+                     "\"allowed_uri_sans\":\"x\"}}}}",
+                     "vault.pki_roles.r.allowed_uri_sans: must be an array");
+}
+
+/* max_ttl of a role, allowed_uri_sans of a PKI role, the patch capability. */
+static void test_vault_options(void) {
+        static const char text[] = HEAD "\"instances\":[]," POOLS ",\"vault\":{\"roles\":{\"r\":{"
+                "\"policies\":[\"p\"],\"ttl\":60,\"max_ttl\":120}},\"policies\":{\"p\":{\"secret/data/x\":"
+                "[\"patch\",\"delete\",\"list\"]}},\"pki_roles\":{\"q\":{\"max_ttl\":60,"
+                "\"allowed_uri_sans\":[\"spiffe://*\"]}}}}";
+        _cleanup_(cloud_state_freep) cloud_state *s = NULL;
+        _cleanup_buf_ buf err = BUF_INIT(4096);
+
+        CHECK_OK(cloud_state_parse(text, strlen(text), &s, &err));
+        CHECK(cloud_find_role(s, "r")->max_ttl == 120);
+        CHECK(json_array_size(cloud_find_pki_role(s, "q")->allowed_uri_sans) == 1);
 }
 
 int main(void) {
         test_valid();
+        test_vault_options();
         test_errors();
         return 0;
 }

@@ -4,6 +4,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "crypto.h"
 #include "localpki.h"
 #include "serve-test.h"
 #include "strv.h"
@@ -41,8 +42,12 @@ static void test_login(void) {
         json_decref(TAKE_PTR(j));
         CHECK(vault_request("POST", T.ports.vault[0], "/v1/auth/exoscale/login", NULL,
                             "{\"role\":1,\"instance\":\"i-1\"}", NULL) == 400);
+        /* Changed (issue 14 item 10): an unknown field is ignored with a warning, as Vault's
+         * framework does (sdk/framework/backend.go HandleRequest), where it was 400. */
         CHECK(vault_request("POST", T.ports.vault[0], "/v1/auth/exoscale/login", NULL,
-                            "{\"role\":\"etcd\",\"instance\":\"i-1\",\"x\":1}", NULL) == 400);
+                            "{\"role\":\"etcd\",\"instance\":\"i-1\",\"x\":1}", &j) == 200);
+        CHECK_STREQ(json_path_string(j, "warnings.0"), "Endpoint ignored these unrecognized parameters: [x]");
+        json_decref(TAKE_PTR(j));
         CHECK(vault_request("POST", T.ports.vault[0], "/v1/auth/exoscale/login", NULL, "[]", NULL) == 400);
 }
 
@@ -155,14 +160,19 @@ static void test_kv(void) {
         /* policy: read-only path, path outside every policy, metadata without a grant */
         CHECK(vault_request("POST", T.ports.vault[0], "/v1/secret/data/bootagent/cloud-api", token,
                             "{\"data\":{}}", &j) == 403);
-        CHECK_STREQ(json_path_string(j, "errors.0"), "permission denied");
+        /* Changed (issue 14 item 10): an ACL denial reads as Vault's core words it (the
+         * go-multierror form), where it was the bare "permission denied" of a plugin. */
+        CHECK_STREQ(json_path_string(j, "errors.0"), "1 error occurred:\n\t* permission denied\n\n");
         json_decref(TAKE_PTR(j));
         CHECK(vault_request("GET", T.ports.vault[0], "/v1/secret/data/other", token, NULL, NULL) == 403);
         CHECK(vault_request("GET", T.ports.vault[0], "/v1/secret/metadata/etcd/x", token, NULL, NULL) == 403);
         CHECK(vault_request("POST", T.ports.vault[0], "/v1/pki/issue/other-role", token, "{}", NULL) == 403);
         CHECK(vault_request("GET", T.ports.vault[0], "/v1/secret/data/etcd/x", NULL, NULL, NULL) == 403);
         CHECK(vault_request("GET", T.ports.vault[0], "/v1/nothing/here", token, NULL, NULL) == 404);
-        CHECK(vault_request("DELETE", T.ports.vault[0], "/v1/secret/data/etcd/x", token, NULL, NULL) == 405);
+        /* Changed (issue 14 item 10): KV v2 delete exists now, so as in Vault the ACL decides:
+         * the etcd policy grants no "delete" on etcd/x (was 405). */
+        CHECK(vault_request("DELETE", T.ports.vault[0], "/v1/secret/data/etcd/x", token, NULL, NULL) == 403);
+        CHECK(vault_request("PUT", T.ports.vault[0], "/v1/secret/metadata/etcd/x", token, "{}", NULL) == 405);
 }
 
 typedef struct racer {
@@ -412,6 +422,341 @@ static void test_persistence(void) {
         CHECK_STREQ(ca_before, ca_after);
 }
 
+/* ---- issue 14 item 10: answers as Vault gives them ---- */
+
+static long vault_request_headers(const char *method, uint16_t port, const char *path, const char *token,
+                                  const char *content_type, const char *body, json_t **ret_json) {
+        _cleanup_free_ char *h = NULL, *ct = NULL;
+        CHECK(asprintf(&ct, "Content-Type: %s", content_type) >= 0);
+        CHECK(asprintf(&h, "X-Vault-Token: %s", token) >= 0);
+        char *headers[3] = { ct, h, NULL };
+        return request_full(method, port, path, body, headers, ret_json, NULL);
+}
+
+/* A raw exchange on loopback, for what lib/http.h would not send. Returns the whole reply. */
+static char *raw_exchange(uint16_t port, const char *text) {
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        _cleanup_buf_ buf out = BUF_INIT(1 << 20);
+        char chunk[4096];
+        ssize_t n;
+
+        CHECK(fd >= 0 && connect(fd, (struct sockaddr *) &a, sizeof(a)) == 0);
+        CHECK(write(fd, text, strlen(text)) == (ssize_t) strlen(text));
+        while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+                CHECK_OK(buf_append(&out, chunk, (size_t) n));
+        close(fd);
+        CHECK_OK(buf_append(&out, "", 0));
+        return buf_steal(&out);
+}
+
+static void test_unknown_fields_warn(void) {
+        _cleanup_json_ json_t *j = NULL;
+        _cleanup_free_ char *token = vault_login_as(&T, 0, "i-1");
+
+        /* sorted, space-separated, as Go prints a []string */
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/auth/exoscale/login", NULL,
+                            "{\"role\":\"etcd\",\"zz\":1,\"instance\":\"i-1\",\"aa\":\"x\"}", &j) == 200);
+        CHECK_STREQ(json_path_string(j, "warnings.0"), "Endpoint ignored these unrecognized parameters: [aa zz]");
+        CHECK(json_path_string(j, "auth.client_token"));
+        json_decref(TAKE_PTR(j));
+        /* none: no warnings at all (null) */
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/secret/data/etcd/warn", token, "{\"data\":{\"a\":\"1\"}}", &j) == 200);
+        CHECK(json_is_null(json_object_get(j, "warnings")));
+        json_decref(TAKE_PTR(j));
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/secret/data/etcd/warn", token,
+                            "{\"data\":{\"a\":\"2\"},\"extra\":true}", &j) == 200);
+        CHECK_STREQ(json_path_string(j, "warnings.0"), "Endpoint ignored these unrecognized parameters: [extra]");
+        json_decref(TAKE_PTR(j));
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/pki/issue/etcd-peer", token,
+                            "{\"common_name\":\"w.etcd.local\",\"key_typo\":\"ec\"}", &j) == 200);
+        CHECK_STREQ(json_path_string(j, "warnings.0"), "Endpoint ignored these unrecognized parameters: [key_typo]");
+        json_decref(TAKE_PTR(j));
+        /* a 204 reply carries no envelope, so no warning either */
+        _cleanup_free_ char *t2 = vault_login_as(&T, 0, "i-1");
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/auth/token/revoke-self", t2, "{\"x\":1}", NULL) == 204);
+}
+
+static void test_denial_texts(void) {
+        _cleanup_json_ json_t *j = NULL;
+        _cleanup_free_ char *token = vault_login_as(&T, 0, "i-1");
+
+        CHECK(vault_request("GET", T.ports.vault[0], "/v1/auth/token/lookup-self", NULL, NULL, &j) == 403);
+        CHECK_STREQ(json_path_string(j, "errors.0"), "missing client token");
+        json_decref(TAKE_PTR(j));
+        CHECK(vault_request("GET", T.ports.vault[0], "/v1/secret/data/etcd/x", "hvs.bogus", NULL, &j) == 403);
+        CHECK_STREQ(json_path_string(j, "errors.0"), "2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n");
+        json_decref(TAKE_PTR(j));
+        /* through another instance's port the token does not exist */
+        CHECK(vault_request("GET", T.ports.vault[1], "/v1/auth/token/lookup-self", token, NULL, &j) == 403);
+        CHECK_STREQ(json_path_string(j, "errors.0"), "2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n");
+        json_decref(TAKE_PTR(j));
+        CHECK(vault_request("GET", T.ports.vault[0], "/v1/secret/data/other", token, NULL, &j) == 403);
+        CHECK_STREQ(json_path_string(j, "errors.0"), "1 error occurred:\n\t* permission denied\n\n");
+        json_decref(TAKE_PTR(j));
+        /* the auth plugin's own refusal stays bare */
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/auth/exoscale/login", NULL,
+                            "{\"role\":\"etcd\",\"instance\":\"i-2\"}", &j) == 403);
+        CHECK_STREQ(json_path_string(j, "errors.0"), "permission denied");
+}
+
+static void test_renew_increment(void) {
+        _cleanup_json_ json_t *j = NULL;
+        _cleanup_free_ char *token = vault_login_as(&T, 0, "i-1"), *body = NULL;
+        int64_t lease;
+
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/auth/token/renew-self", token, "{\"increment\":600}", &j) == 200);
+        CHECK_OK(json_path_i64(j, "auth.lease_duration", &lease));
+        CHECK(lease == 600);
+        json_decref(TAKE_PTR(j));
+        CHECK(vault_request("GET", T.ports.vault[0], "/v1/auth/token/lookup-self", token, NULL, &j) == 200);
+        CHECK_OK(json_path_i64(j, "data.ttl", &lease));
+        CHECK(lease == 600);
+        json_decref(TAKE_PTR(j));
+        /* longer than the role's ttl is fine below the max TTL (768h by default) */
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/auth/token/renew-self", token, "{\"increment\":\"2h\"}", &j) == 200);
+        CHECK_OK(json_path_i64(j, "auth.lease_duration", &lease));
+        CHECK(lease == 7200);
+        CHECK(json_is_null(json_object_get(j, "warnings")));
+        json_decref(TAKE_PTR(j));
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/auth/token/renew-self", token, "{\"increment\":\"soon\"}", NULL) == 400);
+
+        /* role "short": ttl 600, max_ttl 900 counted from login */
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/auth/exoscale/login", NULL,
+                            "{\"role\":\"short\",\"instance\":\"i-1\"}", &j) == 200);
+        CHECK_OK(json_path_i64(j, "auth.lease_duration", &lease));
+        CHECK(lease == 600);
+        body = strdup(json_path_string(j, "auth.client_token"));
+        json_decref(TAKE_PTR(j));
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/auth/token/renew-self", body, "{\"increment\":\"1h\"}", &j) == 200);
+        CHECK_OK(json_path_i64(j, "auth.lease_duration", &lease));
+        CHECK(lease == 900);
+        CHECK_STREQ(json_path_string(j, "warnings.0"),
+                    "TTL of \"1h\" exceeded the effective max_ttl of \"15m\"; TTL value is capped accordingly");
+        json_decref(TAKE_PTR(j));
+        test_clock_offset = 300;
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/auth/token/renew-self", body, NULL, &j) == 200);
+        CHECK_OK(json_path_i64(j, "auth.lease_duration", &lease));
+        CHECK(lease == 600);
+        json_decref(TAKE_PTR(j));
+        test_clock_offset = 0;
+}
+
+static void test_kv_delete_list_patch(void) {
+        _cleanup_json_ json_t *j = NULL;
+        _cleanup_free_ char *token = vault_login_as(&T, 0, "i-1");
+        int64_t v;
+
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/secret/data/scratch/a", token,
+                            "{\"data\":{\"x\":\"1\",\"y\":\"2\",\"o\":{\"p\":1,\"q\":2}}}", NULL) == 200);
+        /* patch: merge-patch media type only, RFC 7396 semantics */
+        CHECK(vault_request("PATCH", T.ports.vault[0], "/v1/secret/data/scratch/a", token,
+                            "{\"data\":{\"y\":null}}", &j) == 415);
+        CHECK(strstr(json_path_string(j, "errors.0"), "application/merge-patch+json"));
+        json_decref(TAKE_PTR(j));
+        CHECK(vault_request_headers("PATCH", T.ports.vault[0], "/v1/secret/data/scratch/a", token,
+                                    "application/merge-patch+json",
+                                    "{\"data\":{\"y\":null,\"z\":\"3\",\"o\":{\"q\":null}}}", &j) == 200);
+        CHECK_OK(json_path_i64(j, "data.version", &v));
+        CHECK(v == 2);
+        json_decref(TAKE_PTR(j));
+        CHECK(vault_request("GET", T.ports.vault[0], "/v1/secret/data/scratch/a", token, NULL, &j) == 200);
+        CHECK_STREQ(json_path_string(j, "data.data.x"), "1");
+        CHECK_STREQ(json_path_string(j, "data.data.z"), "3");
+        CHECK(!json_path(j, "data.data.y"));
+        CHECK(json_path(j, "data.data.o.p") && !json_path(j, "data.data.o.q"));
+        json_decref(TAKE_PTR(j));
+        CHECK(vault_request_headers("PATCH", T.ports.vault[0], "/v1/secret/data/scratch/a", token,
+                                    "application/merge-patch+json", "{\"data\":{\"x\":\"9\"},\"options\":{\"cas\":1}}",
+                                    &j) == 400);
+        CHECK_STREQ(json_path_string(j, "errors.0"), "check-and-set parameter did not match the current version");
+        json_decref(TAKE_PTR(j));
+        CHECK(vault_request_headers("PATCH", T.ports.vault[0], "/v1/secret/data/scratch/none", token,
+                                    "application/merge-patch+json", "{\"data\":{\"x\":\"9\"}}", NULL) == 404);
+        /* the etcd policy has no patch on etcd/ */
+        CHECK(vault_request_headers("PATCH", T.ports.vault[0], "/v1/secret/data/etcd/x", token,
+                                    "application/merge-patch+json", "{\"data\":{\"x\":\"9\"}}", NULL) == 403);
+
+        /* list: LIST or GET ?list=true, folders with a trailing '/', checked as "list" */
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/secret/data/scratch/dir/b", token, "{\"data\":{\"b\":1}}", NULL) == 200);
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/secret/data/scratch/dir/c", token, "{\"data\":{\"c\":1}}", NULL) == 200);
+        CHECK(vault_request("LIST", T.ports.vault[0], "/v1/secret/metadata/scratch", token, NULL, &j) == 200);
+        CHECK(json_array_size(json_path(j, "data.keys")) == 2);
+        CHECK_STREQ(json_path_string(j, "data.keys.0"), "a");
+        CHECK_STREQ(json_path_string(j, "data.keys.1"), "dir/");
+        json_decref(TAKE_PTR(j));
+        CHECK(vault_request("GET", T.ports.vault[0], "/v1/secret/metadata/scratch/dir/?list=true", token, NULL, &j) == 200);
+        CHECK_STREQ(json_path_string(j, "data.keys.0"), "b");
+        CHECK_STREQ(json_path_string(j, "data.keys.1"), "c");
+        json_decref(TAKE_PTR(j));
+        CHECK(vault_request("LIST", T.ports.vault[0], "/v1/secret/metadata/scratch/nothing/", token, NULL, &j) == 404);
+        CHECK(json_array_size(json_object_get(j, "errors")) == 0);
+        json_decref(TAKE_PTR(j));
+        /* read is not list: etcd/ may be read but not listed */
+        CHECK(vault_request("GET", T.ports.vault[0], "/v1/secret/metadata/etcd/?list=true", token, NULL, NULL) == 403);
+        CHECK(vault_request("LIST", T.ports.vault[0], "/v1/secret/metadata", token, NULL, NULL) == 403);
+
+        /* delete: soft delete of the latest version; a read is 404 with the metadata */
+        CHECK(vault_request("DELETE", T.ports.vault[0], "/v1/secret/data/scratch/a", token, NULL, NULL) == 204);
+        CHECK(vault_request("GET", T.ports.vault[0], "/v1/secret/data/scratch/a", token, NULL, &j) == 404);
+        CHECK(json_is_null(json_path(j, "data.data")));
+        CHECK(strlen(json_path_string(j, "data.metadata.deletion_time")) > 0);
+        CHECK_OK(json_path_i64(j, "data.metadata.version", &v));
+        CHECK(v == 2);
+        json_decref(TAKE_PTR(j));
+        CHECK(vault_request("GET", T.ports.vault[0], "/v1/secret/data/scratch/a?version=1", token, NULL, &j) == 200);
+        CHECK_STREQ(json_path_string(j, "data.data.y"), "2");
+        json_decref(TAKE_PTR(j));
+        CHECK(vault_request_headers("PATCH", T.ports.vault[0], "/v1/secret/data/scratch/a", token,
+                                    "application/merge-patch+json", "{\"data\":{\"x\":\"9\"}}", NULL) == 404);
+        CHECK(vault_request("DELETE", T.ports.vault[0], "/v1/secret/data/scratch/none", token, NULL, NULL) == 204);
+        /* a new write after a delete is a new live version */
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/secret/data/scratch/a", token,
+                            "{\"data\":{\"x\":\"4\"},\"options\":{\"cas\":2}}", &j) == 200);
+        CHECK_OK(json_path_i64(j, "data.version", &v));
+        CHECK(v == 3);
+        json_decref(TAKE_PTR(j));
+        CHECK(vault_request("GET", T.ports.vault[0], "/v1/secret/data/scratch/a", token, NULL, NULL) == 200);
+
+        /* metadata delete: every version goes */
+        CHECK(vault_request("DELETE", T.ports.vault[0], "/v1/secret/metadata/scratch/a", token, NULL, NULL) == 204);
+        CHECK(vault_request("GET", T.ports.vault[0], "/v1/secret/data/scratch/a?version=1", token, NULL, NULL) == 404);
+        CHECK(vault_request("GET", T.ports.vault[0], "/v1/secret/metadata/scratch/a", token, NULL, NULL) == 404);
+        CHECK(vault_request("LIST", T.ports.vault[0], "/v1/secret/metadata/scratch/", token, NULL, &j) == 200);
+        CHECK(json_array_size(json_path(j, "data.keys")) == 1);
+        CHECK_STREQ(json_path_string(j, "data.keys.0"), "dir/");
+        json_decref(TAKE_PTR(j));
+        CHECK(vault_request("DELETE", T.ports.vault[0], "/v1/secret/metadata/etcd/x", token, NULL, NULL) == 403);
+}
+
+static char **cert_uris(X509 *x) {
+        GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+        char **l = NULL;
+        for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
+                GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+                if (g->type == GEN_URI)
+                        CHECK_OK(strv_push(&l, (const char *) ASN1_STRING_get0_data(g->d.uniformResourceIdentifier)));
+        }
+        GENERAL_NAMES_free(gens);
+        return l;
+}
+
+static void test_pki_formats(void) {
+        _cleanup_json_ json_t *j = NULL;
+        _cleanup_free_ char *token = vault_login_as(&T, 0, "i-1");
+        int64_t expiration;
+
+        /* private_key_format=pkcs8 */
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/pki/issue/etcd-peer", token,
+                            "{\"common_name\":\"k.etcd.local\",\"private_key_format\":\"pkcs8\"}", &j) == 200);
+        CHECK(startswith(json_path_string(j, "data.private_key"), "-----BEGIN PRIVATE KEY-----"));
+        json_decref(TAKE_PTR(j));
+
+        /* format=pem_bundle: the key in front of the certificate */
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/pki/issue/etcd-peer", token,
+                            "{\"common_name\":\"b.etcd.local\",\"format\":\"pem_bundle\"}", &j) == 200);
+        const char *bundle = json_path_string(j, "data.certificate");
+        CHECK(startswith(bundle, "-----BEGIN EC PRIVATE KEY-----"));
+        CHECK(strstr(bundle, json_path_string(j, "data.private_key")));
+        CHECK(strstr(bundle, "-----BEGIN CERTIFICATE-----"));
+        X509 *cert = parse_cert(strstr(bundle, "-----BEGIN CERTIFICATE-----"));
+        X509_free(cert);
+        json_decref(TAKE_PTR(j));
+
+        /* format=der: base64 DER */
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/pki/issue/etcd-peer", token,
+                            "{\"common_name\":\"d.etcd.local\",\"format\":\"der\"}", &j) == 200);
+        uint8_t *der = NULL;
+        size_t der_len;
+        CHECK_OK(base64_decode(json_path_string(j, "data.certificate"), &der, &der_len));
+        const unsigned char *p = der;
+        cert = d2i_X509(NULL, &p, (long) der_len);
+        CHECK(cert);
+        X509_free(cert);
+        free(der);
+        CHECK(!strstr(json_path_string(j, "data.private_key"), "-----"));
+        json_decref(TAKE_PTR(j));
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/pki/issue/etcd-peer", token,
+                            "{\"common_name\":\"d.etcd.local\",\"format\":\"p12\"}", NULL) == 400);
+
+        /* uri_sans within the role's allowed_uri_sans */
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/pki/issue/etcd-peer", token,
+                            "{\"common_name\":\"u.etcd.local\",\"uri_sans\":\"spiffe://etcd.local/node/1\"}", &j) == 200);
+        cert = parse_cert(json_path_string(j, "data.certificate"));
+        _cleanup_strv_free_ char **uris = cert_uris(cert);
+        CHECK(strv_contains(uris, "spiffe://etcd.local/node/1"));
+        X509_free(cert);
+        json_decref(TAKE_PTR(j));
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/pki/issue/etcd-peer", token,
+                            "{\"common_name\":\"u.etcd.local\",\"uri_sans\":[\"https://evil.example\"]}", &j) == 400);
+        CHECK(strstr(json_path_string(j, "errors.0"), "URI Subject Alternative Names are not allowed"));
+        json_decref(TAKE_PTR(j));
+
+        /* not_after: taken as given, not with ttl, not in the past */
+        char when[32], body[160];
+        time_t at = test_now() + 3 * 86400;
+        struct tm tm;
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&at, &tm));
+        snprintf(body, sizeof(body), "{\"common_name\":\"n.etcd.local\",\"not_after\":\"%s\"}", when);
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/pki/issue/etcd-peer", token, body, &j) == 200);
+        CHECK_OK(json_path_i64(j, "data.expiration", &expiration));
+        CHECK(expiration == at);
+        json_decref(TAKE_PTR(j));
+        snprintf(body, sizeof(body), "{\"common_name\":\"n.etcd.local\",\"not_after\":\"%s\",\"ttl\":\"1h\"}", when);
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/pki/issue/etcd-peer", token, body, NULL) == 400);
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/pki/issue/etcd-peer", token,
+                            "{\"common_name\":\"n.etcd.local\",\"not_after\":\"2001-01-01T00:00:00Z\"}", NULL) == 400);
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/pki/issue/etcd-peer", token,
+                            "{\"common_name\":\"n.etcd.local\",\"not_after\":\"tomorrow\"}", NULL) == 400);
+
+        /* remove_roots_from_chain; other_sans refused like a role without allowed_other_sans */
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/pki/issue/etcd-peer", token,
+                            "{\"common_name\":\"r.etcd.local\",\"remove_roots_from_chain\":true}", &j) == 200);
+        CHECK(json_array_size(json_path(j, "data.ca_chain")) == 0);
+        json_decref(TAKE_PTR(j));
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/pki/issue/etcd-peer", token,
+                            "{\"common_name\":\"r.etcd.local\",\"other_sans\":\"1.2.3.4;UTF8:x\"}", NULL) == 400);
+}
+
+static void test_health_and_seal(void) {
+        _cleanup_json_ json_t *j = NULL;
+        CHECK(vault_request("GET", T.ports.vault[0], "/v1/sys/health?activecode=299", NULL, NULL, &j) == 299);
+        CHECK(json_is_true(json_object_get(j, "initialized")));
+        json_decref(TAKE_PTR(j));
+        CHECK(vault_request("GET", T.ports.vault[0], "/v1/sys/health?standbyok=true&perfstandbyok=1&sealedcode=200",
+                            NULL, NULL, NULL) == 200);
+        CHECK(vault_request("GET", T.ports.vault[0], "/v1/sys/health?standbyok=maybe", NULL, NULL, NULL) == 400);
+        CHECK(vault_request("GET", T.ports.vault[0], "/v1/sys/health?activecode=abc", NULL, NULL, &j) == 400);
+        CHECK(json_array_size(json_object_get(j, "errors")) == 0);
+        json_decref(TAKE_PTR(j));
+        CHECK(vault_request("HEAD", T.ports.vault[0], "/v1/sys/health?activecode=299", NULL, NULL, NULL) == 299);
+
+        CHECK(vault_request("GET", T.ports.vault[0], "/v1/sys/seal-status", NULL, NULL, &j) == 200);
+        CHECK(json_is_false(json_object_get(j, "sealed")));
+        CHECK(json_is_true(json_object_get(j, "initialized")));
+        CHECK_STREQ(json_path_string(j, "type"), "shamir");
+        CHECK(json_path_string(j, "version"));
+}
+
+/* The HTTP server's own replies on a Vault port are Vault-shaped; chunked bodies are read. */
+static void test_server_errors_shape(void) {
+        _cleanup_free_ char *big = NULL, *chunked = NULL;
+        big = raw_exchange(T.ports.vault[0], "POST /v1/auth/exoscale/login HTTP/1.1\r\nHost: x\r\n"
+                                             "Content-Length: 100000000\r\n\r\n");
+        CHECK(startswith(big, "HTTP/1.1 413 "));
+        CHECK(strstr(big, "\r\n\r\n{\"errors\":[\"request body too large\"]}"));
+        chunked = raw_exchange(T.ports.vault[0], "POST /v1/auth/exoscale/login HTTP/1.1\r\nHost: x\r\n"
+                                                 "Transfer-Encoding: chunked\r\n\r\n"
+                                                 "20\r\n{\"role\":\"etcd\",\"instance\":\"i-1\"}\r\n0\r\n\r\n");
+        CHECK(startswith(chunked, "HTTP/1.1 200 "));
+        CHECK(strstr(chunked, "\"client_token\":\"hvs."));
+        /* the API port keeps the server's own shape */
+        _cleanup_free_ char *api = raw_exchange(T.ports.api, "POST /v2/x HTTP/1.1\r\nHost: x\r\n"
+                                                             "Content-Length: 100000000\r\n\r\n");
+        CHECK(strstr(api, "\r\n\r\n{\"error\":\"request body too large\"}"));
+}
+
 int main(void) {
         test_server_setup(&T);
         test_login();
@@ -422,6 +767,13 @@ int main(void) {
         test_pki_issue();
         test_pki_sign();
         test_health();
+        test_unknown_fields_warn();
+        test_denial_texts();
+        test_renew_increment();
+        test_kv_delete_list_patch();
+        test_pki_formats();
+        test_health_and_seal();
+        test_server_errors_shape();
         test_persistence();
         test_server_teardown(&T);
         return 0;

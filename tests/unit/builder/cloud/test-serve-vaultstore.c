@@ -44,6 +44,48 @@ static void test_kv_versions(vault_store *v) {
         json_decref(meta);
 }
 
+/* Soft delete keeps the data for older reads, destroy forgets the secret, list gives one level. */
+static void test_kv_delete_list(vault_store *v) {
+        json_t *data = json_pack("{s:s}", "k", "v"), *meta, *entry, *keys;
+
+        CHECK_OK(vault_store_kv_write(v, "l/one", data, -1, 100, &meta));
+        json_decref(meta);
+        CHECK_OK(vault_store_kv_write(v, "l/d/two", data, -1, 100, &meta));
+        json_decref(meta);
+        CHECK_OK(vault_store_kv_write(v, "l/d/three", data, -1, 100, &meta));
+        json_decref(meta);
+        json_decref(data);
+
+        CHECK_OK(vault_store_kv_list(v, "l/", &keys));
+        CHECK(json_array_size(keys) == 2);
+        CHECK_STREQ(json_string_value(json_array_get(keys, 0)), "d/");
+        CHECK_STREQ(json_string_value(json_array_get(keys, 1)), "one");
+        json_decref(keys);
+        CHECK_OK(vault_store_kv_list(v, "l/d/", &keys));
+        CHECK_STREQ(json_string_value(json_array_get(keys, 0)), "three");
+        CHECK_STREQ(json_string_value(json_array_get(keys, 1)), "two");
+        json_decref(keys);
+        CHECK(vault_store_kv_list(v, "l/none/", &keys) == -ENOENT);
+        CHECK_OK(vault_store_kv_list(v, "", &keys));
+        CHECK(json_array_size(keys) >= 1);
+        json_decref(keys);
+
+        CHECK_OK(vault_store_kv_delete(v, "l/one", 200));
+        CHECK_OK(vault_store_kv_read(v, "l/one", 0, &entry));
+        CHECK_STREQ(json_path_string(entry, "deletion_time"), "1970-01-01T00:03:20Z");
+        CHECK_OK(vault_store_kv_delete(v, "l/one", 300)); /* the first deletion time stays */
+        CHECK_STREQ(json_path_string(entry, "deletion_time"), "1970-01-01T00:03:20Z");
+        CHECK_STREQ(json_path_string(entry, "data.k"), "v");
+        CHECK(vault_store_kv_delete(v, "l/nope", 200) == -ENOENT);
+
+        CHECK_OK(vault_store_kv_destroy(v, "l/one"));
+        CHECK(vault_store_kv_read(v, "l/one", 0, &entry) == -ENOENT);
+        CHECK(vault_store_kv_destroy(v, "l/one") == -ENOENT);
+        CHECK_OK(vault_store_kv_list(v, "l/", &keys));
+        CHECK(json_array_size(keys) == 1);
+        json_decref(keys);
+}
+
 static void test_tokens(vault_store *v, char **ret_live) {
         json_t *policies = json_pack("[s]", "etcd"), *entry;
         char *old = NULL, *live = NULL;
@@ -74,6 +116,7 @@ int main(void) {
         snprintf(path, sizeof(path), "%s/vault.json", dir);
         CHECK_OK(vault_store_open(path, &v));
         test_kv_versions(v);
+        test_kv_delete_list(v);
         test_tokens(v, &token);
 
         /* seeds only fill what is missing */
