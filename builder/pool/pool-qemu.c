@@ -17,7 +17,8 @@
  *   cloud/cloud.json, cloud/pki/   the local cloud's state and CA
  *   serve.out serve.log            the local cloud's output
  *   client/ca.crt client.crt client.key  the CLI's etcd client certificate (0600), from that CA
- *   members/m<index>/              disk.qcow2 (overlay of the template's disk), qemu.pid,
+ *   members/m<index>/              disk.qcow2 (overlay of the template's disk), template.sha256 (the
+ *                                  digest of the disk it was made on, checked before each start), qemu.pid,
  *                                  comm.sock, qmp.sock, console.log, qemu.log
  * Provider state in pool.json: port_base, store, next_index, serve_pid, pool_id, network_id,
  * api_key, api_secret, etcd_token, instances [{id, ip, index}]. */
@@ -161,12 +162,31 @@ static int qemu_reserve_member(pool_provider *p, const char *template, char **re
         return pool_cloud_reserve(p, MAX_INDEX, "10.10.0.", ret_id, ret_ip, err);
 }
 
+/* A member's disk is an overlay on its template's disk, by path: started on other content (the
+ * template deleted and built again) it would corrupt its file system. Refuse that. */
+static int check_overlay_base(const char *record, const char *digest, const pool_member *m, buf *err) {
+        _cleanup_free_ char *made_on = NULL;
+        int r = read_file(record, SHA256_HEX_SIZE, &made_on, NULL);
+
+        if (r == -ENOENT)
+                return 0; /* a member made before the record was kept */
+        if (r < 0)
+                return buf_printf(err, "reading %s: %s", record, strerror(-r)), r;
+        if (!streq(made_on, digest))
+                return buf_printf(err, "member %s: its disk is an overlay on %s as it was (disk sha256 %.12s), but the "
+                                  "template's disk is now %.12s: replace the member instead of restarting it",
+                                  m->id, m->template, made_on, digest), -ESTALE;
+        return 0;
+}
+
 /* Boot the member's VM unless it runs: a new overlay for a new member, the existing disk for a
  * member whose VM died (its agent resumes from its journal). Returns without waiting. */
 static int qemu_boot_member(pool_provider *p, const pool_member *m, buf *err) {
-        _cleanup_free_ char *dir = NULL, *disk = NULL, *kernel_args = NULL, *mcast = NULL, *mac = NULL;
+        _cleanup_free_ char *dir = NULL, *disk = NULL, *base_record = NULL, *kernel_args = NULL, *mcast = NULL,
+                            *mac = NULL;
         _cleanup_strv_free_ char **guestfwd = NULL, **hostfwd = NULL;
         _cleanup_(base_image_done) base_image tmpl = {};
+        char digest[SHA256_HEX_SIZE];
         _cleanup_(qemu_vm_freep) qemu_vm *vm = NULL;
         int index = pool_cloud_member_index(p, m->id), base = (int) state_int(p, "port_base");
         int r;
@@ -187,21 +207,32 @@ static int qemu_boot_member(pool_provider *p, const pool_member *m, buf *err) {
         if (r < 0)
                 return buf_printf(err, "template %s not in the store %s: %s", m->template, state_str(p, "store"),
                                   strerror(-r)), r;
-        if (!(dir = member_dir(p, index)) || !(disk = member_file(p, index, "disk.qcow2")))
+        if (!(dir = member_dir(p, index)) || !(disk = member_file(p, index, "disk.qcow2")) ||
+            !(base_record = member_file(p, index, "template.sha256")))
                 return -ENOMEM;
         r = mkdir_p(dir, 0700);
         if (r < 0)
                 return buf_printf(err, "creating %s: %s", dir, strerror(-r)), r;
+        r = template_disk_sha256(&tmpl, digest);
+        if (r < 0)
+                return buf_printf(err, "reading the disk digest in %s/manifest.json: %s", tmpl.dir, strerror(-r)), r;
         if (access(disk, F_OK) < 0) {
                 _cleanup_free_ char *tmp = NULL;
                 if (asprintf(&tmp, "%s.tmp", disk) < 0)
                         return -ENOMEM;
-                /* Created under a temporary name: a disk that exists is a whole overlay. */
-                r = qemu_overlay_create(tmpl.disk, tmp, 0);
+                /* The base's digest first, then the overlay under a temporary name: a disk that
+                 * exists is a whole overlay, and says what it was made on. */
+                r = write_file_atomic(base_record, digest, strlen(digest), 0600, (uid_t) -1, (gid_t) -1);
+                if (r >= 0)
+                        r = qemu_overlay_create(tmpl.disk, tmp, 0);
                 if (r >= 0 && rename(tmp, disk) < 0)
                         r = -errno;
                 if (r < 0)
                         return buf_printf(err, "creating %s on %s: %s", disk, tmpl.disk, strerror(-r)), r;
+        } else {
+                r = check_overlay_base(base_record, digest, m, err);
+                if (r < 0)
+                        return r;
         }
         if (asprintf(&kernel_args, "net.ifnames=0 ip=%s:::255.255.255.0::eth1:off", m->ip) < 0 ||
             asprintf(&mcast, MCAST_GROUP ":%d", base + PORT_MCAST) < 0 ||

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,6 +33,25 @@ int template_open(const char *store, const char *ref, base_image *ret) {
         }
         b.dir = TAKE_PTR(dir);
         *ret = b;
+        return 0;
+}
+
+int template_disk_sha256(const base_image *tmpl, char ret[SHA256_HEX_SIZE]) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        _cleanup_json_ json_t *manifest = NULL;
+        int r;
+
+        if (asprintf(&path, "%s/manifest.json", tmpl->dir) < 0)
+                return -ENOMEM;
+        r = read_file(path, 4 * 1024 * 1024, &text, NULL);
+        if (r >= 0)
+                r = json_parse(text, strlen(text), &manifest, NULL);
+        if (r < 0)
+                return r;
+        const char *digest = json_path_string(manifest, "output.sha256");
+        if (!digest || strlen(digest) != SHA256_HEX_SIZE - 1)
+                return -EBADMSG;
+        memcpy(ret, digest, SHA256_HEX_SIZE);
         return 0;
 }
 

@@ -15,6 +15,10 @@
  * Returns 0, -ENOENT (not logged), -EINVAL for a malformed reference, or -errno. */
 int template_open(const char *store, const char *ref, base_image *ret);
 
+/* The sha256 of tmpl's disk as its manifest records it (output.sha256): what a pool member's
+ * overlay was made on. Returns 0, -EBADMSG if the manifest has none, or -errno (not logged). */
+int template_disk_sha256(const base_image *tmpl, char ret[SHA256_HEX_SIZE]);
+
 /* Every complete template in the store, sorted by name then version: a JSON array of
  * {"name", "version", "dir", "manifest": {...}}. Returns 0 (an empty array when there are none)
  * or -errno (not logged). */

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "crypto.h"
 #include "fs.h"
 #include "spawn.h"
 #include "export.h"
@@ -90,6 +91,11 @@ int main(void) {
         _cleanup_free_ char *disk_field = NULL;
         CHECK(asprintf(&disk_field, "\"path\":\"%s\"", t.disk) > 0);
         CHECK(strstr(m, disk_field));
+        /* The manifest's disk digest is the disk's: what pool members check their base against. */
+        char digest[SHA256_HEX_SIZE], actual[SHA256_HEX_SIZE];
+        CHECK_OK(template_disk_sha256(&t, digest));
+        CHECK_OK(sha256_file_hex(t.disk, actual));
+        CHECK_STREQ(digest, actual);
         base_image_done(&t);
         CHECK(template_current(store, recipe, &result) == 1);
 
