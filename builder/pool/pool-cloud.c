@@ -4,10 +4,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/pidfd.h>
 #include <unistd.h>
 
 #include "crypto.h"
@@ -118,12 +120,45 @@ int pool_cloud_write(pool_provider *p, int api_port, const char *api_url, int (*
         return r;
 }
 
-bool pool_process_is(pid_t pid, const char *comm) {
+/* A pidfd for pid if it is a live (not zombie) process named comm, else -1. While the pidfd is
+ * open the PID cannot be given to another process, so what is checked here is what a later kill
+ * of the PID (or of its process group) reaches. */
+static int pidfd_of(pid_t pid, const char *comm) {
         _cleanup_free_ char *path = NULL, *s = NULL;
-        if (pid <= 1 || asprintf(&path, "/proc/%d/comm", (int) pid) < 0 || read_file(path, 64, &s, NULL) < 0)
-                return false;
+        if (pid <= 1)
+                return -1;
+        int fd = pidfd_open(pid, 0);
+        if (fd < 0)
+                return -1;
+        if (asprintf(&path, "/proc/%d/comm", (int) pid) < 0 || read_file(path, 64, &s, NULL) < 0) {
+                close(fd);
+                return -1;
+        }
         s[strcspn(s, "\n")] = 0;
-        return streq(s, comm) && process_alive(pid);
+        if (!streq(s, comm) || !process_alive(pid)) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+bool pool_process_is(pid_t pid, const char *comm) {
+        _cleanup_close_ int fd = pidfd_of(pid, comm);
+        return fd >= 0;
+}
+
+/* Whether the process behind pidfd exits within timeout_ms (a pidfd polls readable then). */
+static bool pidfd_wait_exit(int pidfd, int timeout_ms) {
+        struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+        int64_t deadline = time_now_ms() + timeout_ms;
+        for (;;) {
+                int64_t left = deadline - time_now_ms();
+                int n = poll(&pfd, 1, left > 0 ? (int) left : 0);
+                if (n > 0)
+                        return true;
+                if (n == 0 || errno != EINTR)
+                        return false;
+        }
 }
 
 int pool_cloud_member_index(pool_provider *p, const char *id) {
@@ -155,12 +190,12 @@ int pool_cloud_reserve(pool_provider *p, int max_index, const char *ip_prefix, c
 }
 
 void pool_stop_group(pid_t pid, const char *comm) {
-        if (!pool_process_is(pid, comm))
+        _cleanup_close_ int pidfd = pidfd_of(pid, comm);
+        if (pidfd < 0)
                 return;
+        /* The pidfd keeps pid (the group's leader) from being reused meanwhile. */
         (void) kill(-pid, SIGTERM);
-        for (int i = 0; i < 100 && pool_process_is(pid, comm); i++)
-                time_sleep_ms(50);
-        if (pool_process_is(pid, comm))
+        if (!pidfd_wait_exit(pidfd, 5000))
                 (void) kill(-pid, SIGKILL);
 }
 
