@@ -25,6 +25,7 @@ typedef struct role_etcd {
         char *name, *peer_url, *client_url, *data_dir, *env_file;
         etcd_tls tls;
         uint64_t added_id;      /* member we added in this run and have not started yet */
+        bool bootstrapped;      /* the seed record says the cluster was bootstrapped */
 } role_etcd;
 
 static int role_etcd_init(role_etcd *e, agent *a) {
@@ -111,7 +112,9 @@ static int stage_seed(role_etcd *e, bool *ret_seed) {
                                 return stage_fail(a, "seed", -EBADMSG, &err);
                         }
                         *ret_seed = streq(seed, a->id.instance_id);
-                        snprintf(detail, sizeof(detail), "seed %s%s", seed, *ret_seed ? " (self)" : "");
+                        e->bootstrapped = json_is_true(json_object_get(cur, "bootstrapped"));
+                        snprintf(detail, sizeof(detail), "seed %s%s%s", seed, *ret_seed ? " (self)" : "",
+                                 e->bootstrapped ? ", bootstrapped" : "");
                         return stage_end(a, "seed", true, detail);
                 }
                 if (r != -ENOENT || attempt >= 3)
@@ -395,7 +398,12 @@ static int stage_member(role_etcd *e, bool seed) {
                         return stage_end(a, "member", true, "restart with existing data dir");
                 }
         }
-        if (seed && find_voting_endpoint(e, &endpoint) == -ENOENT) {
+        /* Only a seed whose record does not say "bootstrapped" may start a new cluster: once one
+         * exists, no voter answering (a transient loss of quorum) means wait and join, never a
+         * second cluster. */
+        if (seed && e->bootstrapped)
+                log_notice("The seed record says the cluster was bootstrapped: joining it, not bootstrapping another");
+        if (seed && !e->bootstrapped && find_voting_endpoint(e, &endpoint) == -ENOENT) {
                 _cleanup_free_ char *cluster = NULL;
                 if (asprintf(&cluster, "%s=%s", e->name, e->peer_url) < 0)
                         return -ENOMEM;
@@ -472,6 +480,24 @@ static void rollback_member(role_etcd *e) {
                 log_notice("Removed half-added member %" PRIx64, e->added_id);
 }
 
+/* The seed's cluster runs: say so in the seed record, so that no later run (this seed's data dir
+ * wiped while no voter answers) bootstraps a second one. Only the seed writes after the election. */
+static int record_bootstrapped(role_etcd *e) {
+        agent *a = e->a;
+        _cleanup_buf_ buf err = BUF_INIT(4096);
+        _cleanup_free_ char *path = NULL;
+        _cleanup_json_ json_t *record = json_pack("{s:s, s:b}", "instance", a->id.instance_id, "bootstrapped", true);
+        int r;
+
+        if (!record || asprintf(&path, "etcd/%s/bootstrap", e->pool.pool_id) < 0)
+                return -ENOMEM;
+        r = vault_kv_write(&a->vault, a->cfg->kv_mount, path, record, -1, &err);
+        if (r < 0)
+                return log_error_errno(r, "Failed to record the bootstrap in %s: %s", path, strempty(err.data));
+        e->bootstrapped = true;
+        return 0;
+}
+
 /* discover -> seed -> member -> units -> promote. */
 static int role_etcd_firstboot(agent *a, role_start_units_fn start_units) {
         _cleanup_(role_etcd_done) role_etcd e = { 0 };
@@ -490,7 +516,10 @@ static int role_etcd_firstboot(agent *a, role_start_units_fn start_units) {
         }
         if (r < 0)
                 return r;
-        return stage_promote(&e);
+        r = stage_promote(&e);
+        if (r >= 0 && seed && !e.bootstrapped)
+                r = record_bootstrapped(&e);
+        return r;
 }
 
 /* bootagent leave: remove this member from the etcd cluster, stop etcd, wipe its data dir. */

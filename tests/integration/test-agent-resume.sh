@@ -78,6 +78,24 @@ grep -q "outcome: done" <<< "$status" || fail "status outcome after damage"
 grep -q "journal .*FAILED.*damaged bytes" <<< "$status" || fail "status: the journal entry about the damage is missing"
 [ "$(issued 1)" -eq 1 ] || fail "agent 1 after damage: $(issued 1) certificates issued, expected 1"
 
+# No second bootstrap: the seed's etcd data dir is lost while no member answers (every etcd
+# stopped). The seed record says the cluster was bootstrapped, so the seed waits to join and
+# fails at its deadline instead of starting a new cluster.
+for n in 1 2 3; do kill -TERM -- "-$(etcd_pid "$n")"; done
+for n in 1 2 3; do
+        for _ in $(seq 100); do running "$(etcd_pid "$n")" || break; sleep 0.1; done
+done
+rm -rf "$T/agent-1/var/lib/etcd"
+cp "$T/agent-1/etc/default/etcd-bootagent" "$T/etcd-env.before"
+sed -i '/^\[etcd\]/,/^\[/ s/^deadline_ms = .*/deadline_ms = 2000/' "$T/agent-1/etc/bootagent/agent.conf"
+rc=0; run_agent 1 || rc=$?
+[ "$rc" -eq 1 ] || fail "seed without a cluster to join: exit $rc, expected 1"
+grep -q "seed .* (self), bootstrapped" "$T/agent-1/agent.log" || fail "the seed record does not say bootstrapped"
+grep -q "joining it, not bootstrapping another" "$T/agent-1/agent.log" || fail "no word that it will not bootstrap"
+grep -q "stage member failed: no healthy voting etcd member" "$T/agent-1/agent.log" || fail "no clear reason"
+cmp -s "$T/agent-1/etc/default/etcd-bootagent" "$T/etcd-env.before" || fail "the etcd settings were rewritten"
+[ ! -e "$T/agent-1/var/lib/etcd/member" ] || fail "a new etcd data dir was made"
+
 # Metadata down: a bounded, clear failure that writes nothing.
 mkdir -p "$T/agent-9/etc/bootagent"
 sed -e "s|127.0.0.1:$(metadata_port 1)|127.0.0.1:1|" -e 's/deadline_ms = 5000/deadline_ms = 1000/' \
