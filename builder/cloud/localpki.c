@@ -1,10 +1,12 @@
 /* Local CA over OpenSSL 3: keys via EVP_PKEY_Q_keygen, certificates via X509_*. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/bn.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "crypto.h"
@@ -164,7 +166,8 @@ static int load_ca(const char *cert_path, const char *key_path, localpki *p) {
 
 int localpki_open(const char *dir, localpki **ret) {
         _cleanup_(localpki_freep) localpki *p = NULL;
-        _cleanup_free_ char *cert_path = NULL, *key_path = NULL;
+        _cleanup_free_ char *cert_path = NULL, *key_path = NULL, *lock_path = NULL;
+        _cleanup_close_ int lock_fd = -1;
         struct stat st;
         int r;
 
@@ -174,16 +177,24 @@ int localpki_open(const char *dir, localpki **ret) {
         if (!p)
                 return -ENOMEM;
 
+        /* One process decides whether to create the CA: two `imgbuild serve` on one directory
+         * must not pair a key with the other's certificate. */
+        r = mkdir_p(dir, 0700);
+        if (r < 0)
+                return r;
+        if (asprintf(&lock_path, "%s/.lock", dir) < 0)
+                return -ENOMEM;
+        lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (lock_fd < 0 || flock(lock_fd, LOCK_EX) < 0)
+                return negative_errno();
+
+        /* The key is written first: a key without a certificate is a creation that did not
+         * finish (the key was never used) and is made again; a certificate without its key is
+         * damage. */
         bool have_cert = stat(cert_path, &st) == 0, have_key = stat(key_path, &st) == 0;
-        if (have_cert != have_key)
+        if (have_cert && !have_key)
                 return -EBADMSG;
-        if (have_cert)
-                r = load_ca(cert_path, key_path, p);
-        else {
-                r = mkdir_p(dir, 0700);
-                if (r >= 0)
-                        r = create_ca(dir, p);
-        }
+        r = have_cert ? load_ca(cert_path, key_path, p) : create_ca(dir, p);
         if (r < 0)
                 return r;
 

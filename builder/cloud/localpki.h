@@ -13,9 +13,10 @@
 
 typedef struct localpki localpki;
 
-/* Load the CA from dir (ca.pem, ca.key), or create dir and a new CA there if neither file exists.
- * A half-present or mismatched pair is -EBADMSG rather than being overwritten. Returns 0 or
- * -errno. */
+/* Load the CA from dir (ca.pem, ca.key), or create dir and a new CA there if there is no ca.pem,
+ * under a lock (dir/.lock) so concurrent callers agree on one CA. A key without its certificate
+ * (a creation cut short) is made again; a certificate without its key, or a mismatched pair, is
+ * -EBADMSG rather than being overwritten. Returns 0 or -errno. */
 int localpki_open(const char *dir, localpki **ret);
 void localpki_free(localpki *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(localpki *, localpki_free);

@@ -5,6 +5,7 @@
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "check.h"
 #include "fs.h"
@@ -34,6 +35,44 @@ static void test_create_and_reuse(void) {
         localpki_free(TAKE_PTR(b));
         CHECK(unlink(key_path) == 0);
         CHECK(localpki_open(pki, &b) == -EBADMSG);
+
+        /* a key without its certificate is a creation cut short: made again */
+        CHECK(unlink(pem_path) == 0);
+        CHECK(write_file_atomic(key_path, "half", 4, 0600, (uid_t) -1, (gid_t) -1) == 0);
+        CHECK_OK(localpki_open(pki, &b));
+        CHECK(!streq(localpki_ca_pem(a), localpki_ca_pem(b)));
+}
+
+/* Processes opening one new directory at once end up with one CA, its key next to it. */
+static void test_concurrent_create(void) {
+        char pki[128];
+        pid_t pids[4];
+        snprintf(pki, sizeof(pki), "%s/pki-concurrent", dir);
+        for (size_t i = 0; i < ELEMENTSOF(pids); i++) {
+                pids[i] = fork();
+                CHECK(pids[i] >= 0);
+                if (pids[i] == 0) {
+                        localpki *p = NULL;
+                        char out[160];
+                        snprintf(out, sizeof(out), "%s/ca-%zu.pem", dir, i);
+                        if (localpki_open(pki, &p) < 0 ||
+                            write_file_atomic(out, localpki_ca_pem(p), strlen(localpki_ca_pem(p)), 0600, (uid_t) -1, (gid_t) -1) < 0)
+                                _exit(1);
+                        _exit(0);
+                }
+        }
+        for (size_t i = 0; i < ELEMENTSOF(pids); i++) {
+                int status;
+                CHECK(waitpid(pids[i], &status, 0) == pids[i] && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        }
+        _cleanup_(localpki_freep) localpki *p = NULL;
+        CHECK_OK(localpki_open(pki, &p));
+        for (size_t i = 0; i < ELEMENTSOF(pids); i++) {
+                _cleanup_free_ char *path = NULL, *pem = NULL;
+                CHECK(asprintf(&path, "%s/ca-%zu.pem", dir, i) >= 0);
+                CHECK_OK(read_file(path, 1 << 16, &pem, NULL));
+                CHECK_STREQ(pem, localpki_ca_pem(p));
+        }
 }
 
 static void test_issue(void) {
@@ -141,6 +180,7 @@ int main(void) {
         snprintf(dir, sizeof(dir), "/tmp/test-localpki-XXXXXX");
         CHECK(mkdtemp(dir));
         test_create_and_reuse();
+        test_concurrent_create();
         test_issue();
         test_csr();
         CHECK_OK(rm_rf(dir));
