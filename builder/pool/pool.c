@@ -167,6 +167,9 @@ int pool_new(const char *name, const char *provider, const char *template, unsig
         r = pool_lock(p, err);
         if (r < 0)
                 return r;
+        /* Again under the lock: another `pool create` of the same name may have finished first. */
+        if (access(file, F_OK) == 0)
+                return buf_printf(err, "pool %s exists (%s)", name, p->dir), -EEXIST;
         p->size = size;
         if (!(p->template = strdup(template)) || !(p->provider_name = strdup(provider)) ||
             !(p->provider_state = json_object()))
