@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crypto.h"
 #include "io-util.h"
 #include "wipe.h"
 
@@ -33,6 +35,21 @@ int fsync_parent_dir(const char *path) {
         return 0;
 }
 
+/* Write, own, mode and sync the open file fd. */
+static int fill_file(int fd, const void *data, size_t len, mode_t mode, uid_t uid, gid_t gid) {
+        int r = loop_write(fd, data, len);
+        if (r < 0)
+                return r;
+        if ((uid != (uid_t) -1 || gid != (gid_t) -1) && fchown(fd, uid, gid) < 0)
+                return -errno;
+        /* After fchown: chown clears set-id bits, so the mode must come second. */
+        if (fchmod(fd, mode & 07777) < 0)
+                return -errno;
+        if (fsync(fd) < 0)
+                return -errno;
+        return 0;
+}
+
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, uid_t uid, gid_t gid) {
         _cleanup_free_ char *dir = path_dirname(path);
         if (!dir)
@@ -46,43 +63,51 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
         if (asprintf(&tmp, "%s/.#%sXXXXXX", dir, base) < 0)
                 return -ENOMEM;
 
-        int fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 until fchmod below */
-        if (fd < 0)
+        /* Written as an unnamed file (O_TMPFILE) and given the hidden name only once complete:
+         * a process killed while writing leaves nothing behind, not even part of a secret. */
+        int r, fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+        if (fd >= 0 && access("/proc/self/fd", F_OK) < 0) {
+                /* linkat below goes through /proc (a chroot may lack it). */
+                close(fd);
+                fd = -1;
+                errno = EOPNOTSUPP;
+        }
+        if (fd >= 0) {
+                char proc[64];
+                snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+                r = fill_file(fd, data, len, mode, uid, gid);
+                /* linkat wants a name that does not exist yet: the pattern with random letters. */
+                for (unsigned attempt = 0; r >= 0; attempt++) {
+                        snprintf(tmp + strlen(tmp) - 6, 7, "%06" PRIx64, random_u64() & 0xffffff);
+                        if (linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0)
+                                break;
+                        if (errno != EEXIST || attempt >= 16)
+                                r = -errno;
+                }
+                close(fd);
+                if (r < 0)
+                        return r;
+        } else if (errno == EOPNOTSUPP || errno == EISDIR) {
+                /* No O_TMPFILE here (file system, or no /proc): a named temporary from the start. */
+                fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 until fill_file */
+                if (fd < 0)
+                        return -errno;
+                r = fill_file(fd, data, len, mode, uid, gid);
+                if (close(fd) < 0 && r >= 0)
+                        r = -errno;
+                if (r < 0) {
+                        (void) unlink(tmp);
+                        return r;
+                }
+        } else
                 return -errno;
 
-        int r = loop_write(fd, data, len);
-        if (r < 0)
-                goto fail;
-        if ((uid != (uid_t) -1 || gid != (gid_t) -1) && fchown(fd, uid, gid) < 0) {
-                r = -errno;
-                goto fail;
-        }
-        /* After fchown: chown clears set-id bits, so the mode must come second. */
-        if (fchmod(fd, mode & 07777) < 0) {
-                r = -errno;
-                goto fail;
-        }
-        if (fsync(fd) < 0) {
-                r = -errno;
-                goto fail;
-        }
-        r = close(fd);
-        fd = -1;
-        if (r < 0) {
-                r = -errno;
-                goto fail;
-        }
         if (rename(tmp, path) < 0) {
                 r = -errno;
-                goto fail;
+                (void) unlink(tmp);
+                return r;
         }
         return fsync_parent_dir(path);
-
-fail:
-        if (fd >= 0)
-                close(fd);
-        (void) unlink(tmp);
-        return r;
 }
 
 /* Whether path holds exactly data with this mode and owner ((uid_t)-1/(gid_t)-1: any owner).

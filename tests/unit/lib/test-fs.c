@@ -2,9 +2,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
+#include <stdlib.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -264,8 +267,41 @@ static void test_fsync_parent_dir(void) {
         CHECK_OK(fsync_parent_dir("relative-name"));
 }
 
+/* A process killed while writing leaves no temporary file behind (they may hold secrets). */
+static void test_write_atomic_killed(void) {
+        _cleanup_free_ char *sub = path_in("killed"), *target = path_in("killed/secret");
+        CHECK_OK(mkdir_p(sub, 0700));
+        for (int round = 0; round < 3; round++) {
+                pid_t pid = fork();
+                CHECK(pid >= 0);
+                if (pid == 0) {
+                        size_t len = 64u << 20;
+                        char *data = malloc(len);
+                        if (!data)
+                                _exit(1);
+                        memset(data, 's', len);
+                        for (;;)
+                                (void) write_file_atomic(target, data, len, 0640, (uid_t) -1, (gid_t) -1);
+                }
+                usleep(150000 + 100000 * round);
+                CHECK(kill(pid, SIGKILL) == 0);
+                CHECK(waitpid(pid, NULL, 0) == pid);
+                DIR *dp = opendir(sub);
+                CHECK(dp);
+                struct dirent *de;
+                while ((de = readdir(dp)))
+                        if (!streq(de->d_name, ".") && !streq(de->d_name, "..") && !streq(de->d_name, "secret")) {
+                                fprintf(stderr, "left behind: %s\n", de->d_name);
+                                CHECK(!"a temporary file outlived the writer");
+                        }
+                closedir(dp);
+        }
+        CHECK_OK(rm_rf(sub));
+}
+
 int main(void) {
         CHECK(mkdtemp(dir));
+        test_write_atomic_killed();
         test_write_atomic();
         test_write_atomic_failures();
         test_write_if_changed();
