@@ -1,10 +1,12 @@
 #include "metadata.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "parse-util.h"
 #include "request.h"
 
 int metadata_parse_value(const char *body, size_t len, char **ret) {
@@ -69,19 +71,44 @@ void identity_done(identity *id) {
         *id = (identity){ 0 };
 }
 
+static bool zone_valid(const char *s) {
+        size_t n = strlen(s);
+        if (n < 1 || n > 63)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+                        return false;
+        return true;
+}
+
+static bool ipv4_valid(const char *s) {
+        struct in_addr a;
+        return inet_pton(AF_INET, s, &a) == 1;
+}
+
 int identity_fetch(const char *base_url, long deadline_ms, identity *ret, buf *err) {
         identity id = { 0 };
+        /* Each value goes into file names, etcd member names and URLs: only what the cloud can
+         * return is accepted (ids are UUIDs, zones like ch-gva-2, addresses dotted quads). */
         struct {
                 const char *key;
                 char **field;
+                bool (*valid)(const char *);
+                const char *expected;
         } keys[] = {
-                { "instance-id", &id.instance_id },
-                { "availability-zone", &id.zone },
-                { "local-ipv4", &id.local_ipv4 },
-                { "public-ipv4", &id.public_ipv4 },
+                { "instance-id", &id.instance_id, parse_uuid_valid, "a UUID" },
+                { "availability-zone", &id.zone, zone_valid, "a zone name (lower case letters, digits, -)" },
+                { "local-ipv4", &id.local_ipv4, ipv4_valid, "an IPv4 address" },
+                { "public-ipv4", &id.public_ipv4, ipv4_valid, "an IPv4 address" },
         };
         for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
                 int r = metadata_get(base_url, keys[i].key, deadline_ms, keys[i].field, err);
+                if (r >= 0 && !keys[i].valid(*keys[i].field)) {
+                        buf_clear(err);
+                        (void) buf_printf(err, "metadata %s '%s' is not %s", keys[i].key, *keys[i].field,
+                                          keys[i].expected);
+                        r = -EBADMSG;
+                }
                 if (r < 0) {
                         identity_done(&id);
                         return r;

@@ -98,3 +98,14 @@ int parse_size(const char *s, uint64_t default_unit, uint64_t *ret) {
         *ret = v * unit;
         return 0;
 }
+
+bool parse_uuid_valid(const char *s) {
+        if (strlen(s) != 36)
+                return false;
+        for (size_t i = 0; i < 36; i++) {
+                bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+                if (dash ? s[i] != '-' : !isxdigit((unsigned char) s[i]))
+                        return false;
+        }
+        return true;
+}

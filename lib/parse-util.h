@@ -31,4 +31,7 @@ bool parse_user_name_valid(const char *s, size_t n);
  * only; nothing may follow the suffix). A bare number is multiplied by default_unit (0 leaves it
  * 0). Returns 0, -EINVAL (not of that form), -ERANGE (does not fit in 64 bits); *ret is untouched
  * on failure. */
+/* Whether s is a UUID in its 36-character text form (8-4-4-4-12 hex digits), as cloud ids are. */
+bool parse_uuid_valid(const char *s);
+
 int parse_size(const char *s, uint64_t default_unit, uint64_t *ret);

@@ -16,6 +16,7 @@
 #include "fs.h"
 #include "http.h"
 #include "http-server.h"
+#include "journal.h"
 #include "metadata.h"
 #include "vault.h"
 
@@ -29,6 +30,7 @@ typedef enum mode {
 static mode vault_mode = MODE_OK;
 static mode kv_mode = MODE_OK;
 static int requests;
+static const char *instance_id = "00000000-0000-4000-8000-000000000001";
 static volatile sig_atomic_t stop;
 
 static int handler(const http_server_request *req, http_server_response *resp, void *userdata) {
@@ -37,7 +39,7 @@ static int handler(const http_server_request *req, http_server_response *resp, v
                 const char *key = req->path + strlen("/latest/meta-data/");
                 resp->content_type = "text/plain";
                 if (streq(key, "instance-id"))
-                        return http_server_respond(resp, 200, "i-1");
+                        return http_server_respond(resp, 200, "%s", instance_id);
                 if (streq(key, "availability-zone"))
                         return http_server_respond(resp, 200, "local");
                 if (streq(key, "local-ipv4") || streq(key, "public-ipv4"))
@@ -180,6 +182,36 @@ static void test_firstboot_pki_down(int port) {
         CHECK_OK(rm_rf(root));
 }
 
+/* Metadata values go into names, paths and URLs: one the cloud cannot return stops the identity
+ * stage with what was wrong, before anything is written. */
+static void test_firstboot_bad_metadata(int port) {
+        static const char *const bad[] = { "x,evil=", "../../etc", "I-1" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char root[] = "/tmp/test-failures.XXXXXX", path[256], conf[512];
+                _cleanup_free_ char *log = NULL;
+                CHECK(mkdtemp(root));
+                snprintf(conf, sizeof(conf),
+                         "[agent]\nrole = node\n[metadata]\nurl = http://127.0.0.1:%d\ndeadline_ms = 1000\n"
+                         "[vault]\naddress = http://127.0.0.1:%d\ndeadline_ms = 1000\n"
+                         "[secret]\npath = node/token\nfield = token\nfile = /etc/node/token\n"
+                         "[units]\nmode = exec\nexec_start = true\n", port, port);
+                snprintf(path, sizeof(path), "%s/agent.conf", root);
+                CHECK_OK(write_file_atomic(path, conf, strlen(conf), 0600, (uid_t) -1, (gid_t) -1));
+                instance_id = bad[i];
+                char *argv[] = { (char *) "firstboot", (char *) "--config", path, (char *) "--root", root, NULL };
+                CHECK(cmd_firstboot(5, argv) == 1);
+                snprintf(path, sizeof(path), "%s/etc/node/token", root);
+                CHECK(access(path, F_OK) < 0);
+                snprintf(path, sizeof(path), "%s/var/lib/bootagent/journal", root);
+                _cleanup_(journal_close) journal j = { .fd = -1 };
+                CHECK_OK(journal_load(path, &j));
+                CHECK(j.n == 1 && !j.entries[0].ok && streq(j.entries[0].stage, "identity"));
+                CHECK(strstr(j.entries[0].detail, "is not a UUID") && strstr(j.entries[0].detail, bad[i]));
+                CHECK_OK(rm_rf(root));
+        }
+        instance_id = "00000000-0000-4000-8000-000000000001";
+}
+
 int main(void) {
         _cleanup_(http_server_freep) http_server *h = NULL;
         pthread_t t;
@@ -193,6 +225,7 @@ int main(void) {
         test_vault(port);
         test_etcd_unreachable();
         test_firstboot_pki_down(port);
+        test_firstboot_bad_metadata(port);
 
         stop = 1;
         pthread_join(t, NULL);
