@@ -13,7 +13,6 @@
 #include "fs.h"
 #include "json.h"
 #include "log.h"
-#include "runner.h"
 #include "spawn.h"
 #include "strv.h"
 #include "time-util.h"
@@ -21,29 +20,36 @@
 /* Where copied files wait in the guest before they are installed at their destination. */
 #define GUEST_STAGING "/run/imgbuild-staging"
 
-/* Run argv in the guest with the step's env, output streamed to ours. 0 only on exit status 0. */
-static int guest_run(comm_client *c, const RecipeStep *s, char *const *argv, char *const *extra_env) {
-        _cleanup_strv_free_ char **env = strv_copy(s->env ? s->env : (char *[]) { NULL });
+int build_guest_exec(comm_client *c, char *const *argv, char *const *env, int out_fd, const char *where,
+                     const char *what) {
         _cleanup_free_ char *error = NULL;
         int r, status;
 
-        if (!env)
+        r = comm_client_exec(c, argv, env, "/", out_fd, STDERR_FILENO, &status, &error);
+        if (r == -EREMOTEIO) {
+                log_error("%sFailed to start %s in the VM: %s", strempty(where), what, error);
+                return r;
+        }
+        if (r < 0)
+                return log_error_errno(r, "%sLost the VM while running %s: %m", strempty(where), what);
+        if (status != 0) {
+                log_error("%s%s exited with status %d", strempty(where), what, status);
+                return -EPROTO;
+        }
+        return 0;
+}
+
+/* Run argv in the guest with the step's env, output streamed to ours. 0 only on exit status 0. */
+static int guest_run(comm_client *c, const RecipeStep *s, char *const *argv, char *const *extra_env) {
+        _cleanup_strv_free_ char **env = strv_copy(s->env ? s->env : (char *[]) { NULL });
+        _cleanup_free_ char *where = NULL;
+
+        if (!env || asprintf(&where, "%s:%u: ", s->file, s->line) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
         for (char *const *e = extra_env; e && *e; e++)
                 if (strv_push(&env, *e) < 0)
                         return log_error_errno(-ENOMEM, "Out of memory");
-        r = comm_client_exec(c, argv, env, "/", STDOUT_FILENO, STDERR_FILENO, &status, &error);
-        if (r == -EREMOTEIO) {
-                log_error("%s:%u: Failed to start %s in the VM: %s", s->file, s->line, argv[0], error);
-                return r;
-        }
-        if (r < 0)
-                return log_error_errno(r, "%s:%u: Lost the VM while running %s: %m", s->file, s->line, argv[0]);
-        if (status != 0) {
-                log_error("%s:%u: %s exited with status %d", s->file, s->line, argv[0], status);
-                return -EPROTO;
-        }
-        return 0;
+        return build_guest_exec(c, argv, env, STDOUT_FILENO, where, argv[0]);
 }
 
 static int step_packages(comm_client *c, const RecipeStep *s) {
@@ -240,10 +246,6 @@ static const char hygiene_script[] =
         "rm -rf /var/log/journal/*\n"
         "sync\n";
 
-static int run_recipe_step(comm_client *c, void *userdata) {
-        return build_step_run(c, userdata);
-}
-
 /* What the template has installed: only packages dpkg calls installed ("ii"), not the ones removed
  * with their config kept. */
 #define DPKG_QUERY_FORMAT "${db:Status-Abbrev} ${Package} ${Version} ${Architecture}\\n"
@@ -281,23 +283,17 @@ int build_packages_from_dpkg(const char *text, json_t **ret) {
  * hygiene layer, written before the layer is committed so every committed one has it). */
 static int record_packages(comm_client *c, const char *path) {
         char *argv[] = { (char *) "dpkg-query", (char *) "-W", (char *) "-f", (char *) DPKG_QUERY_FORMAT, NULL };
-        _cleanup_free_ char *error = NULL, *text = NULL, *json = NULL;
+        _cleanup_free_ char *text = NULL, *json = NULL;
         _cleanup_(json_decrefp) json_t *list = NULL;
         _cleanup_close_ int fd = memfd_create("dpkg-query", MFD_CLOEXEC);
-        int status, r;
+        int r;
         struct stat st;
 
         if (fd < 0)
                 return log_error_errno(errno, "Failed to create a buffer for the package list: %m");
-        r = comm_client_exec(c, argv, NULL, "/", fd, STDERR_FILENO, &status, &error);
-        if (r == -EREMOTEIO)
-                return log_error("Failed to run dpkg-query in the VM: %s", error), r;
+        r = build_guest_exec(c, argv, NULL, fd, NULL, "dpkg-query");
         if (r < 0)
-                return log_error_errno(r, "Lost the VM while listing its packages: %m");
-        if (status != 0) {
-                log_error("dpkg-query in the VM exited with status %d", status);
-                return -EPROTO;
-        }
+                return r;
         if (fstat(fd, &st) < 0)
                 return log_error_errno(errno, "Failed to read the package list: %m");
         if (st.st_size > 16 * 1024 * 1024)
@@ -335,20 +331,6 @@ int build_hygiene_run(comm_client *c, const RecipeStep *last, const char *packag
                         return r;
         }
         return guest_run(c, &s, argv, NULL);
-}
-
-typedef struct hygiene {
-        const RecipeStep *last;   /* for error locations; NULL when the recipe has no steps */
-        char *packages_path;      /* STORE/layers/KEY.packages.json of the hygiene layer */
-} hygiene;
-
-static int packages_path(const char *store, const char *key, char **ret) {
-        return asprintf(ret, "%s/layers/%s.packages.json", store, key) < 0 ? -ENOMEM : 0;
-}
-
-static int run_hygiene(comm_client *c, void *userdata) {
-        const hygiene *h = userdata;
-        return build_hygiene_run(c, h->last, h->packages_path);
 }
 
 /* "FILE:LINE: reason" from the agent config parser, printed like the recipe's diagnostics. */
@@ -411,98 +393,23 @@ void build_result_done(build_result *r) {
         *r = (build_result) {};
 }
 
-int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, progress *p,
-                    build_result *ret) {
-        _cleanup_strv_free_ char **keys = NULL, **names = NULL;
-        _cleanup_free_ char *failed = NULL;
-        _cleanup_free_ runner_step *steps = NULL;
-        int r;
-
+int build_steps_resolved(const Recipe *recipe) {
         for (size_t i = 0; i < recipe->n_steps; i++)
                 if (recipe->steps[i].unresolved) {
                         log_error("%s:%u: step refers to a variable without a value", recipe->steps[i].file,
                                   recipe->steps[i].line);
                         return -EINVAL;
                 }
-        r = recipe_step_keys(recipe, base->key, &keys, &failed);
-        if (r < 0)
-                return log_error_errno(r, "Failed to compute step keys (reading %s): %m", strempty(failed));
+        return 0;
+}
 
-        steps = calloc(recipe->n_steps + 1, sizeof(*steps)); /* + hygiene */
-        if (!steps)
-                return log_error_errno(-ENOMEM, "Out of memory");
-        for (size_t i = 0; i < recipe->n_steps; i++) {
-                const RecipeStep *s = &recipe->steps[i];
-                r = strv_consume(&names, build_step_name(s));
-                if (r < 0)
-                        return log_error_errno(-ENOMEM, "Out of memory");
-                steps[i] = (runner_step) {
-                        .key = keys[i],
-                        .name = names[i],
-                        .network = s->kind == RECIPE_STEP_PACKAGES || (s->kind == RECIPE_STEP_DOWNLOAD && !s->source),
-                        .run = run_recipe_step,
-                        .userdata = (void *) s,
-                };
-        }
-
-        /* Hygiene's key follows the last step's, so it is cached with it. */
-        char hygiene_key[SHA256_HEX_SIZE];
+int build_hygiene_key(const char *previous_key, char ret[SHA256_HEX_SIZE]) {
         sha256_ctx *ctx = sha256_new();
         if (!ctx)
-                return log_error_errno(-ENOMEM, "Out of memory");
-        sha256_update_str(ctx, recipe->n_steps > 0 ? keys[recipe->n_steps - 1] : base->key);
+                return -ENOMEM;
+        sha256_update_str(ctx, previous_key);
         sha256_update_str(ctx, DPKG_QUERY_FORMAT);
         sha256_update_str(ctx, hygiene_script);
-        sha256_final_hex(ctx, hygiene_key);
-        _cleanup_free_ char *packages = NULL;
-        if (packages_path(store, hygiene_key, &packages) < 0)
-                return log_error_errno(-ENOMEM, "Out of memory");
-        hygiene h = { .last = recipe->n_steps > 0 ? &recipe->steps[recipe->n_steps - 1] : NULL,
-                      .packages_path = packages };
-        steps[recipe->n_steps] = (runner_step) {
-                .key = hygiene_key,
-                .name = "hygiene (machine-id, host keys, apt lists, logs, history)",
-                .run = run_hygiene,
-                .userdata = &h,
-        };
-
-        size_t n = recipe->n_steps + 1;
-        runner_config config = {
-                .store = store,
-                .base = base,
-                .memory_mb = (unsigned) (recipe->qemu.memory / (1024 * 1024)),
-                .cpus = recipe->qemu.cpus,
-                .disk_size = recipe->qemu.disk,
-                .progress = p,
-        };
-        _cleanup_free_ char *disk = NULL;
-        r = runner_run(&config, steps, n, &disk);
-        if (r < 0 || !ret)
-                return r;
-
-        _cleanup_(build_result_done) build_result res = { .steps = calloc(n, sizeof(build_step_result)) };
-        if (!res.steps)
-                return log_error_errno(-ENOMEM, "Out of memory");
-        for (size_t i = 0; i < n; i++) {
-                res.steps[i] = (build_step_result) { .key = strdup(steps[i].key), .name = strdup(steps[i].name),
-                                                     .cached = steps[i].cached, .seconds = steps[i].seconds };
-                res.n_steps++;
-                if (!res.steps[i].key || !res.steps[i].name)
-                        return log_error_errno(-ENOMEM, "Out of memory");
-        }
-        /* Cached or just built, the hygiene layer's package list is next to it. */
-        _cleanup_free_ char *list = NULL;
-        r = read_file(packages, 16 * 1024 * 1024, &list, NULL);
-        if (r >= 0)
-                r = json_parse(list, strlen(list), &res.packages, NULL);
-        if (r >= 0 && !json_is_array(res.packages))
-                r = -EBADMSG;
-        if (r < 0)
-                return log_error_errno(r, "Failed to read the package list %s (remove %.*s.done to rebuild the "
-                                       "layer): %m", packages, (int) (strlen(packages) - strlen(".packages.json")),
-                                       packages);
-        res.disk = TAKE_PTR(disk);
-        *ret = res;
-        res = (build_result) {};
+        sha256_final_hex(ctx, ret);
         return 0;
 }

@@ -1,5 +1,6 @@
-/* A recipe's steps, run in a build VM through the communicator (builder/provider/qemu/runner.h keeps one layer
- * per step under the recipe's cache keys). What each step does in the guest:
+/* A recipe's steps, run in a build machine through the communicator by a build provider
+ * (build-provider.h; the qemu one keeps a layer per step under the recipe's cache keys). What each
+ * step does in the guest:
  *   packages  wait for the network, apt-get update, apt-get install -y --no-install-recommends
  *             (DEBIAN_FRONTEND=noninteractive); the VM gets outbound user-mode networking.
  *   copy      a file lands at DEST with mode and owner; a directory's contents land under DEST
@@ -21,6 +22,7 @@
 
 #include "base.h"
 #include "comm-client.h"
+#include "crypto.h"
 #include "json.h"
 #include "progress.h"
 #include "recipe.h"
@@ -46,17 +48,30 @@ void build_result_done(build_result *r);
  * go to stderr as "FILE:LINE: error: ..." and a note at the step. Returns 0, -EINVAL or -ENOMEM. */
 int build_steps_check(const Recipe *recipe);
 
-/* Run every step not cached yet, then hygiene, shown through progress (NULL: plain log lines).
- * On success fills *ret (may be NULL). Returns 0 or -errno (logged). */
-int build_steps_run(const Recipe *recipe, const base_image *base, const char *store, progress *p,
-                    build_result *ret);
+/* Every step's variables have values (a build needs them; validate does not). Returns 0, or
+ * -EINVAL after logging the first step without. */
+int build_steps_resolved(const Recipe *recipe);
+
+/* Cache key of the hygiene step that follows the step (or base) with previous_key: it changes
+ * with what hygiene does. Returns 0 or -ENOMEM. */
+int build_hygiene_key(const char *previous_key, char ret[SHA256_HEX_SIZE]);
+
+/* Run argv in the guest in / with env (NULL: the agent's), stdout to out_fd, stderr to ours.
+ * Failures are logged as "<where>Failed to start <what> in the VM: ...", "<where>Lost the VM while
+ * running <what>" or "<where><what> exited with status N" (where may be NULL, "FILE:LINE: " for a
+ * step). Returns 0 only on exit status 0, else -EREMOTEIO (not started), -EPROTO (non-zero status)
+ * or -errno (the connection). */
+int build_guest_exec(comm_client *c, char *const *argv, char *const *env, int out_fd, const char *where,
+                     const char *what);
 
 /* One recipe step, or the hygiene step that follows last (NULL: the recipe has no steps), run in
- * the guest through c: what build_steps_run does in each layer, for providers without layers.
+ * the guest through c: what a build provider runs for each step (the qemu one in a layer each).
  * Hygiene first writes the guest's installed packages to packages_path (JSON as
  * build_packages_from_dpkg gives; NULL: not asked). Return 0 or -errno (logged). */
 int build_step_run(comm_client *c, const RecipeStep *s);
 int build_hygiene_run(comm_client *c, const RecipeStep *last, const char *packages_path);
+/* How the hygiene step shows in progress lines and manifests. */
+#define BUILD_HYGIENE_NAME "hygiene (machine-id, host keys, apt lists, logs, history)"
 /* "run systemctl mask ..." for progress lines: display arguments only (secrets masked), cut
  * short. Returns a new string or NULL. */
 char *build_step_name(const RecipeStep *s);

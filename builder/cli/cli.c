@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "http.h"
+#include "interrupt.h"
 #include "json.h"
 #include "log.h"
 #include "strv.h"
@@ -57,6 +58,25 @@ int cli_var_option(RecipeOptions *o, int opt, const char *arg) {
                 return 0;
         }
         return r < 0 ? r : 1;
+}
+
+int cli_parse_options(int argc, char **argv, const struct option *options, RecipeOptions *o,
+                      int (*handle)(int opt, const char *arg, void *userdata), void *userdata) {
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                if (c == '?')
+                        return -EINVAL; /* getopt said what was wrong */
+                r = cli_var_option(o, c, optarg);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to record option: %m");
+                if (r > 0)
+                        continue;
+                r = handle(c, optarg, userdata);
+                if (r != 0)
+                        return r;
+        }
+        return 0;
 }
 
 void cli_recipe_options_done(RecipeOptions *o) {
@@ -114,6 +134,9 @@ int imgbuild_main(int argc, char **argv) {
         log_set_program("imgbuild");
         /* A command-line tool: plain "imgbuild: error: ..." lines even when piped. */
         log_set_journal_style(0);
+        /* The one signal policy of every command: a signal kills the VMs and sessions registered
+         * with lib/interrupt.h, or the process when there are none (cmd-serve installs its own). */
+        interrupt_install();
 
         optind = 0;
         /* '+': stop at the command name; the rest belongs to the command. */

@@ -3,6 +3,7 @@
  * with getopt_long (optind is reset before each command). It returns the process exit status. */
 #pragma once
 
+#include <getopt.h>
 #include <stdbool.h>
 
 #include "recipe.h"
@@ -40,6 +41,13 @@ int cmd_pool(int argc, char **argv);
         { "var-file", required_argument, NULL, CLI_OPT_VAR_FILE }
 enum { CLI_OPT_VAR = 0x100, CLI_OPT_VAR_FILE, CLI_OPT_FIRST_FREE };
 int cli_var_option(RecipeOptions *o, int opt, const char *arg);
+/* The option loop of a recipe-reading command: getopt_long over argv (short options: "h" only)
+ * with options, which include CLI_VAR_OPTIONS; --var and --var-file go into o, every other option
+ * to handle(opt, its argument, userdata), which returns 0 to go on, 1 to end the command with
+ * EXIT_OK (it printed the help), or -errno (logged). Returns 0 once every option is read (optind:
+ * the first operand), 1 (end with EXIT_OK), or -errno (logged, or getopt's message). */
+int cli_parse_options(int argc, char **argv, const struct option *options, RecipeOptions *o,
+                      int (*handle)(int opt, const char *arg, void *userdata), void *userdata);
 void cli_recipe_options_done(RecipeOptions *o);
 #define CLI_VAR_OPTIONS_HELP                                                                  \
         "      --var NAME=VALUE  set a variable (repeatable; overrides everything else)\n"  \

@@ -1,257 +1,223 @@
-/* imgbuild build RECIPE: parse and validate the recipe (every variable needs a value), find or
- * build its base image, run the steps in a build VM (one cached layer per step) and install the
- * result as NAME@VERSION in the local template store (builder/store/templates.h). */
+/* imgbuild build RECIPE: parse and validate the recipe (every variable needs a value), then run
+ * the build with the selected provider (builder/provider/build-providers.h; default qemu: find or
+ * build the base image, run the steps in a local VM with one cached layer per step, install the
+ * result as NAME@VERSION in the local template store). One option parser: the common options
+ * below plus the provider's own, from its table. */
+#include <assert.h>
 #include <getopt.h>
 #include <stdio.h>
-#include <time.h>
-#include <unistd.h>
+#include <string.h>
 
+#include "base.h"
+#include "build-providers.h"
 #include "build-steps.h"
 #include "cli.h"
-#include "base-definition.h"
-#include "json.h"
+#include "interrupt.h"
 #include "log.h"
-#include "progress.h"
-#include "provider-exoscale.h"
-#include "qemu.h"
-#include "runner.h"
 #include "strv.h"
-#include "export.h"
-#include "templates.h"
-#include "time-util.h"
 
-typedef struct BuildOptions {
+enum { OPT_CACHE_DIR = CLI_OPT_FIRST_FREE, OPT_BOOTAGENT, OPT_PROVIDER };
+/* getopt values for the other providers' options (build_option refuses them). */
+#define OPT_FOREIGN BUILD_PROVIDER_OPT_LAST
+_Static_assert(CLI_OPT_FIRST_FREE + 3 <= BUILD_PROVIDER_OPT_FIRST, "option values overlap");
+
+static const struct option common_options[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
+        { "bootagent", required_argument, NULL, OPT_BOOTAGENT },
+        { "provider", required_argument, NULL, OPT_PROVIDER },
+        CLI_VAR_OPTIONS,
+};
+
+/* A row of another provider's options in the table: its name and whose it is. */
+typedef struct foreign_option {
+        const char *name;
+        const build_provider_ops *owner;
+} foreign_option;
+
+typedef struct build_options {
         RecipeOptions recipe;
-        bool json;            /* machine-readable events on stdout */
-        bool plan;            /* show which steps are cached and which would run, build nothing */
         const char *cache_dir;
         const char *bootagent;
-} BuildOptions;
+        const build_provider_ops *ops;
+        void *state;              /* the provider's, ops->state_size bytes */
+        foreign_option *foreign;  /* the other providers' options (merge_options) */
+} build_options;
 
-static void build_options_done(BuildOptions *o) {
+static void build_options_done(build_options *o) {
         cli_recipe_options_done(&o->recipe);
+        if (o->state && o->ops->done)
+                o->ops->done(o->state);
+        free(o->state);
+        o->state = NULL;
+        free(o->foreign);
+        o->foreign = NULL;
 }
 
-static void build_help(void) {
-        printf("Usage: imgbuild build [OPTIONS] RECIPE\n"
-               "       imgbuild RECIPE [OPTIONS]\n"
-               "\n"
-               "Build a template from a recipe. Every variable a step refers to needs a value.\n"
-               "\n"
-               "Options:\n"
-               "  -h, --help            show this help\n"
-               "      --json            one JSON event per line on stdout: step-start, step-end\n"
-               "                        (key, cached, seconds), build-end (template path);\n"
-               "                        with --plan, plan events (the base is index 0)\n"
-               "      --plan            show the cache state of the base image and of each step\n"
-               "                        (hit, or miss: would be built; a step after a miss runs\n"
-               "                        too) and exit 0, without building or booting anything\n"
-               "      --cache-dir DIR   image store: base images, step layers, templates\n"
-               "                        (default $IMGBUILD_CACHE_DIR or ~/.cache/imgbuild)\n"
-               "      --bootagent PATH  bootagent binary to bake into the base image\n"
-               "      --provider NAME   qemu (default: local VM, cached step layers) or exoscale\n"
-               "                        (see imgbuild build --provider exoscale --help)\n"
-               CLI_VAR_OPTIONS_HELP
-               "\n"
-               "On a terminal each step shows as one line that counts its seconds while it runs\n"
-               "(output and messages scroll above it); piped, plain lines.\n"
-               "\n"
-               "The template lands in STORE/templates/NAME/VERSION (disk.qcow2, vmlinuz,\n"
-               "initrd.img, manifest.json); its directory is printed on success.\n"
-               "\n"
-               "Exit status: 0 on success, 2 if the recipe (or an agent config it installs) has\n"
-               "errors, 1 on other errors (128+N when killed by signal N).\n");
-}
-
-static int print_json_line(json_t *event) {
-        _cleanup_free_ char *text = event ? json_dump_compact(event) : NULL;
-        json_decref(event);
-        if (!text)
-                return log_error_errno(-ENOMEM, "Out of memory");
-        printf("%s\n", text);
-        return 0;
-}
-
-/* Whether the base image and each step have a committed layer (hygiene follows the last step and
- * is not listed). Builds nothing: the keys are content keys, computable without the base disk. */
-static int build_plan(const Recipe *recipe, const BuildOptions *o, const char *store) {
-        _cleanup_strv_free_ char **keys = NULL;
-        _cleanup_free_ char *failed = NULL;
-        char base_key[SHA256_HEX_SIZE];
-        int r;
-
-        r = base_find(recipe->base_definition, store, o->bootagent, base_key);
-        if (r < 0)
-                return r;
-        /* Without the base, every step runs, whatever the store holds. */
-        bool miss = r == 0;
-        if (o->json)
-                r = print_json_line(json_pack("{s:s, s:I, s:s, s:s, s:s}", "event", "plan", "index", (json_int_t) 0,
-                                              "step", "base", "key", base_key, "state", miss ? "miss" : "hit"));
+static void build_help(const build_provider_ops *ops) {
+        if (streq(ops->name, BUILD_PROVIDER_DEFAULT))
+                printf("Usage: imgbuild build [OPTIONS] RECIPE\n"
+                       "       imgbuild RECIPE [OPTIONS]\n");
         else
-                r = printf("%-4s %2d %.12s base %s%s\n", miss ? "miss" : "hit", 0, base_key,
-                           recipe->base_definition, miss ? " (will be built)" : "") < 0 ? -EIO : 0;
-        if (r < 0)
-                return r;
+                printf("Usage: imgbuild build --provider %s [OPTIONS] RECIPE\n", ops->name);
+        printf("\n%s\nOptions:\n"
+               "  -h, --help            show this help\n"
+               "%s"
+               "      --provider NAME   where to build (imgbuild build --provider NAME --help):\n",
+               ops->description, ops->options_help);
+        for (size_t i = 0; build_providers[i]; i++)
+                printf("                          %-9s %s\n", build_providers[i]->name, build_providers[i]->summary);
+        printf(CLI_VAR_OPTIONS_HELP "\n%s", ops->notes);
+}
 
-        r = recipe_step_keys(recipe, base_key, &keys, &failed);
-        if (r < 0)
-                return log_error_errno(r, "Failed to compute step keys (reading %s): %m", strempty(failed));
-        for (size_t i = 0; i < recipe->n_steps; i++) {
-                const RecipeStep *s = &recipe->steps[i];
-                _cleanup_free_ char *layer = NULL, *done = NULL, *args = NULL;
-                r = runner_layer_path(store, keys[i], &layer);
-                if (r < 0 || asprintf(&done, "%.*s.done", (int) (strlen(layer) - strlen(".qcow2")), layer) < 0)
-                        return log_error_errno(-ENOMEM, "Out of memory");
-                miss = miss || access(done, F_OK) < 0;
-                args = strv_join(s->display_args ? s->display_args : (char *[]) { NULL }, " ");
-                if (!args)
-                        return log_error_errno(-ENOMEM, "Out of memory");
-                if (o->json)
-                        r = print_json_line(json_pack("{s:s, s:I, s:s, s:s, s:s}", "event", "plan", "index",
-                                                      (json_int_t) i + 1, "step", recipe_step_kind_to_string(s->kind),
-                                                      "key", keys[i], "state", miss ? "miss" : "hit"));
-                else
-                        r = printf("%-4s %2zu %.12s %s %.60s\n", miss ? "miss" : "hit", i + 1, keys[i],
-                                   recipe_step_kind_to_string(s->kind), args) < 0 ? -EIO : 0;
-                if (r < 0)
-                        return r;
+/* "qemu or exoscale": every provider's name, for messages. NULL when out of memory. */
+static char *provider_names(void) {
+        _cleanup_free_ char *names = NULL;
+        for (size_t i = 0; build_providers[i]; i++) {
+                char *s;
+                if (asprintf(&s, "%s%s%s", strempty(names), i == 0 ? "" : " or ", build_providers[i]->name) < 0)
+                        return NULL;
+                free(names);
+                names = s;
         }
+        return TAKE_PTR(names);
+}
+
+/* The --provider value, looked at before the options are parsed (they depend on it). Returns 0
+ * and the provider, or -EINVAL for an unknown one (logged). */
+static int find_provider(int argc, char **argv, const build_provider_ops **ret) {
+        const char *name = NULL;
+
+        for (int i = 1; i < argc && !streq(argv[i], "--"); i++) {
+                if (streq(argv[i], "--provider") && i + 1 < argc)
+                        name = argv[++i];
+                else if (startswith(argv[i], "--provider="))
+                        name = argv[i] + strlen("--provider=");
+                else
+                        continue;
+                break;
+        }
+        const build_provider_ops *ops = build_providers_find(name);
+        if (!ops) {
+                _cleanup_free_ char *names = provider_names();
+                if (!names)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+                log_error("Unknown provider '%s' (%s)", name, names);
+                return -EINVAL;
+        }
+        *ret = ops;
         return 0;
+}
+
+/* The getopt table of a build with provider ops: the common rows, its rows, then every other
+ * provider's rows (renumbered from OPT_FOREIGN: the index into *ret_foreign, which says whose they
+ * are), so an option of another provider gets a clear error instead of getopt's "unrecognized
+ * option". Returns 0, or -ENOMEM. */
+static int merge_options(const build_provider_ops *ops, struct option **ret, foreign_option **ret_foreign) {
+        size_t n = ELEMENTSOF(common_options);
+        for (size_t i = 0; build_providers[i]; i++)
+                for (const struct option *o = build_providers[i]->options; o && o->name; o++)
+                        n++;
+        _cleanup_free_ struct option *all = calloc(n + 1, sizeof(*all));
+        _cleanup_free_ foreign_option *foreign = calloc(n + 1, sizeof(*foreign));
+        if (!all || !foreign)
+                return -ENOMEM;
+
+        size_t k = 0, n_foreign = 0;
+        for (size_t i = 0; i < ELEMENTSOF(common_options); i++)
+                all[k++] = common_options[i];
+        for (const struct option *o = ops->options; o && o->name; o++) {
+                assert(o->val >= BUILD_PROVIDER_OPT_FIRST && o->val < OPT_FOREIGN);
+                all[k++] = *o;
+        }
+        for (size_t i = 0; build_providers[i]; i++)
+                for (const struct option *o = build_providers[i]->options; build_providers[i] != ops && o && o->name; o++) {
+                        all[k] = *o;
+                        all[k++].val = OPT_FOREIGN + (int) n_foreign;
+                        foreign[n_foreign++] = (foreign_option) { .name = o->name, .owner = build_providers[i] };
+                }
+        *ret = TAKE_PTR(all);
+        *ret_foreign = TAKE_PTR(foreign);
+        return 0;
+}
+
+static int build_option(int opt, const char *arg, void *userdata) {
+        build_options *o = userdata;
+        switch (opt) {
+        case 'h':
+                build_help(o->ops);
+                return 1;
+        case OPT_CACHE_DIR:
+                o->cache_dir = arg;
+                return 0;
+        case OPT_BOOTAGENT:
+                o->bootagent = arg;
+                return 0;
+        case OPT_PROVIDER:
+                return 0; /* find_provider() read it */
+        default:
+                if (opt >= OPT_FOREIGN) {
+                        const foreign_option *f = &o->foreign[opt - OPT_FOREIGN];
+                        log_error("--%s is an option of --provider %s, not of %s (see imgbuild build --provider %s --help)",
+                                  f->name, f->owner->name, o->ops->name, o->ops->name);
+                        return -EINVAL;
+                }
+                if (opt >= BUILD_PROVIDER_OPT_FIRST && o->ops->parse_option)
+                        return o->ops->parse_option(o->state, opt, arg);
+                return -EINVAL;
+        }
 }
 
 int cmd_build(int argc, char **argv) {
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "json", no_argument, NULL, 'j' },
-                { "plan", no_argument, NULL, 'p' },
-                { "cache-dir", required_argument, NULL, 'c' },
-                { "bootagent", required_argument, NULL, 'b' },
-                { "provider", required_argument, NULL, 'P' },
-                CLI_VAR_OPTIONS,
-                {}
-        };
-        _cleanup_(build_options_done) BuildOptions o = { .recipe = { .require_values = true } };
+        _cleanup_(build_options_done) build_options o = { .recipe = { .require_values = true } };
         _cleanup_(recipe_freep) Recipe *recipe = NULL;
-        int c, r;
+        _cleanup_free_ struct option *options = NULL;
+        _cleanup_free_ char *store = NULL;
+        int r;
 
-        r = build_provider_is_exoscale(argc, argv);
-        if (r != 0)
-                return r > 0 ? cmd_build_exoscale(argc, argv) : EXIT_FAILURE_GENERIC;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-                r = cli_var_option(&o.recipe, c, optarg);
-                if (r < 0) {
-                        log_error_errno(r, "Failed to record option: %m");
-                        return EXIT_FAILURE_GENERIC;
-                }
-                if (r > 0)
-                        continue;
-                switch (c) {
-                case 'h':
-                        build_help();
-                        return EXIT_OK;
-                case 'j':
-                        o.json = true;
-                        break;
-                case 'p':
-                        o.plan = true;
-                        break;
-                case 'c':
-                        o.cache_dir = optarg;
-                        break;
-                case 'b':
-                        o.bootagent = optarg;
-                        break;
-                case 'P':
-                        break; /* qemu: build_provider_is_exoscale() checked it */
-                default:
-                        return EXIT_FAILURE_GENERIC;
-                }
+        r = find_provider(argc, argv, &o.ops);
+        if (r < 0)
+                return EXIT_FAILURE_GENERIC;
+        r = merge_options(o.ops, &options, &o.foreign);
+        o.state = calloc(1, o.ops->state_size);
+        if (r < 0 || !o.state) {
+                log_error_errno(-ENOMEM, "Out of memory");
+                return EXIT_FAILURE_GENERIC;
         }
+        if (o.ops->init)
+                o.ops->init(o.state);
+        r = cli_parse_options(argc, argv, options, &o.recipe, build_option, &o);
+        if (r != 0)
+                return r > 0 ? EXIT_OK : EXIT_FAILURE_GENERIC;
         if (optind + 1 != argc) {
-                log_error("build needs exactly one recipe (see imgbuild build --help)");
+                if (streq(o.ops->name, BUILD_PROVIDER_DEFAULT))
+                        log_error("build needs exactly one recipe (see imgbuild build --help)");
+                else
+                        log_error("build needs exactly one recipe (see imgbuild build --provider %s --help)",
+                                  o.ops->name);
                 return EXIT_FAILURE_GENERIC;
         }
 
         r = cli_load_recipe(argv[optind], &o.recipe, &recipe);
         if (r >= 0)
                 r = build_steps_check(recipe);
+        if (r >= 0)
+                r = build_steps_resolved(recipe);
         if (r < 0)
                 return r == -EINVAL ? EXIT_RECIPE_ERROR : EXIT_FAILURE_GENERIC;
 
-        _cleanup_(base_image_done) base_image base = {};
-        _cleanup_free_ char *store = NULL, *template_dir = NULL;
         r = base_store_dir(o.cache_dir, &store);
         if (r < 0) {
                 log_error_errno(r, "Failed to find the image store (set --cache-dir or IMGBUILD_CACHE_DIR): %m");
                 return EXIT_FAILURE_GENERIC;
         }
-        if (o.plan)
-                return build_plan(recipe, &o, store) < 0 ? EXIT_FAILURE_GENERIC : EXIT_OK;
 
-        /* Live lines only for a person watching: not when piped, not for --json. */
-        _cleanup_(progress_freep) progress *display = NULL;
-        const char *term = getenv("TERM");
-        progress_mode mode = o.json ? PROGRESS_JSON
-                : isatty(STDERR_FILENO) && !(term && streq(term, "dumb")) ? PROGRESS_LIVE : PROGRESS_PLAIN;
-        r = progress_new(mode, &display);
-        if (r < 0 && mode == PROGRESS_LIVE) {
-                log_warning_errno(r, "Failed to set up the progress display, showing plain lines: %m");
-                r = progress_new(PROGRESS_PLAIN, &display);
-        }
+        build_context ctx = { .recipe = recipe, .store = store, .bootagent = o.bootagent };
+        r = build_provider_run(o.ops, o.state, &ctx);
         if (r < 0) {
-                log_error_errno(r, "Out of memory");
-                return EXIT_FAILURE_GENERIC;
-        }
-
-        progress_task_start(display, "base image", NULL);
-        r = base_ensure(recipe->base_definition, store, o.bootagent, false, &base);
-        progress_task_end(display, r >= 0);
-        if (r < 0)
-                return r == -EINVAL ? EXIT_RECIPE_ERROR : EXIT_FAILURE_GENERIC;
-
-        /* Recorded before the steps run, so gc keeps what an interrupted build resumes from. */
-        _cleanup_strv_free_ char **keys = NULL;
-        r = recipe_step_keys(recipe, base.key, &keys, NULL);
-        if (r >= 0)
-                r = build_record_write(store, recipe, keys);
-        if (r < 0)
-                log_warning_errno(r, "Failed to record this build's steps for gc: %m");
-
-        _cleanup_(build_result_done) build_result result = {};
-        int64_t t0 = time_now_ms();
-        r = build_steps_run(recipe, &base, store, display, &result);
-        if (r >= 0) {
-                r = template_current(store, recipe, &result);
-                if (r < 0) {
-                        log_warning_errno(r, "Failed to read the previous build of %s@%s, exporting again: %m",
-                                          recipe->template_name, recipe->template_version);
-                        r = 0;
-                }
-        }
-        if (r > 0) {
-                log_info("Template %s@%s is up to date", recipe->template_name, recipe->template_version);
-                r = asprintf(&template_dir, "%s/templates/%s/%s", store, recipe->template_name,
-                             recipe->template_version) < 0 ? log_error_errno(-ENOMEM, "Out of memory") : 0;
-        } else if (r >= 0)
-                r = template_install(store, recipe, &base, &result, display, &template_dir);
-        if (r < 0) {
-                if (qemu_interrupted())
-                        return 128 + qemu_interrupted();
+                if (interrupt_signal())
+                        return 128 + interrupt_signal();
                 return r == -EINVAL ? EXIT_RECIPE_ERROR : EXIT_FAILURE_GENERIC;
         }
-        display = progress_free(display);
-        double seconds = (double) (time_now_ms() - t0) / 1000.0;
-        size_t ran = 0;
-        for (size_t i = 0; i < result.n_steps; i++)
-                ran += !result.steps[i].cached;
-        if (o.json)
-                return print_json_line(json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:f}", "event", "build-end",
-                                                 "template", recipe->template_name, "version",
-                                                 recipe->template_version, "path", template_dir, "steps",
-                                                 (json_int_t) result.n_steps, "built", (json_int_t) ran,
-                                                 "seconds", seconds)) < 0 ? EXIT_FAILURE_GENERIC : EXIT_OK;
-        printf("%s@%s: %zu of %zu steps built, %zu cached, %.1f s\n%s\n", recipe->template_name,
-               recipe->template_version, ran, result.n_steps, result.n_steps - ran, seconds, template_dir);
         return EXIT_OK;
 }

@@ -60,6 +60,20 @@ static void print_text(const Recipe *r) {
         }
 }
 
+static int inspect_option(int opt, const char *arg, void *userdata) {
+        bool *json = userdata;
+        switch (opt) {
+        case 'h':
+                inspect_help();
+                return 1;
+        case 'j':
+                *json = true;
+                return 0;
+        default:
+                return -EINVAL;
+        }
+}
+
 int cmd_inspect(int argc, char **argv) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -70,27 +84,11 @@ int cmd_inspect(int argc, char **argv) {
         _cleanup_(cli_recipe_options_done) RecipeOptions o = {};
         _cleanup_(recipe_freep) Recipe *recipe = NULL;
         bool json = false;
-        int c, r;
+        int r;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-                r = cli_var_option(&o, c, optarg);
-                if (r < 0) {
-                        log_error_errno(r, "Failed to record option: %m");
-                        return EXIT_FAILURE_GENERIC;
-                }
-                if (r > 0)
-                        continue;
-                switch (c) {
-                case 'h':
-                        inspect_help();
-                        return EXIT_OK;
-                case 'j':
-                        json = true;
-                        break;
-                default:
-                        return EXIT_FAILURE_GENERIC;
-                }
-        }
+        r = cli_parse_options(argc, argv, options, &o, inspect_option, &json);
+        if (r != 0)
+                return r > 0 ? EXIT_OK : EXIT_FAILURE_GENERIC;
         if (optind + 1 != argc) {
                 log_error("inspect needs exactly one recipe (see imgbuild inspect --help)");
                 return EXIT_FAILURE_GENERIC;

@@ -23,6 +23,14 @@ static void validate_help(void) {
                "Exit status: 0 if all are valid, 2 if any has errors, 1 on usage errors.\n");
 }
 
+static int validate_option(int opt, const char *arg, void *userdata) {
+        if (opt == 'h') {
+                validate_help();
+                return 1;
+        }
+        return -EINVAL;
+}
+
 int cmd_validate(int argc, char **argv) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -30,22 +38,11 @@ int cmd_validate(int argc, char **argv) {
                 {}
         };
         _cleanup_(cli_recipe_options_done) RecipeOptions o = {};
-        int c, r;
+        int r;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-                r = cli_var_option(&o, c, optarg);
-                if (r < 0) {
-                        log_error_errno(r, "Failed to record option: %m");
-                        return EXIT_FAILURE_GENERIC;
-                }
-                if (r > 0)
-                        continue;
-                if (c == 'h') {
-                        validate_help();
-                        return EXIT_OK;
-                }
-                return EXIT_FAILURE_GENERIC;
-        }
+        r = cli_parse_options(argc, argv, options, &o, validate_option, NULL);
+        if (r != 0)
+                return r > 0 ? EXIT_OK : EXIT_FAILURE_GENERIC;
         if (optind >= argc) {
                 log_error("validate needs at least one recipe (see imgbuild validate --help)");
                 return EXIT_FAILURE_GENERIC;

@@ -9,6 +9,7 @@
 #include "base-definition.h"
 #include "cli.h"
 #include "fs.h"
+#include "interrupt.h"
 #include "log.h"
 #include "qemu.h"
 #include "strv.h"
@@ -132,7 +133,7 @@ static int vm_exec(const base_image *b, const vm_exec_args *args, char **command
                 goto out;
         }
         if (r < 0) {
-                if (qemu_interrupted())
+                if (interrupt_signal())
                         r = log_error_errno(-EINTR, "Interrupted, VM stopped");
                 else if (qemu_deadline_expired())
                         r = log_error_errno(-ETIMEDOUT, "Command in the VM did not finish in time, VM stopped");
@@ -192,7 +193,7 @@ int cmd_vm_exec(int argc, char **argv) {
                         return 1;
         }
         r = vm_exec(&b, &args, argv + optind + image + 1);
-        if (qemu_interrupted())
-                return 128 + qemu_interrupted();
+        if (interrupt_signal())
+                return 128 + interrupt_signal();
         return r < 0 ? 1 : r;
 }

@@ -2,7 +2,8 @@
 # `imgbuild build --plan` builds nothing and needs no base disk: with an empty store it shows the
 # base and every step as a miss, exits 0 and leaves the store untouched; with the base (and a
 # step's committed layer) in the store those show as hits. No VM, no root: the store entries are
-# the files the lookups check, with the keys the plan printed.
+# the files the lookups check, with the keys the plan printed. Also: the options of the two build
+# providers (each one's --help, the other one's options refused by name).
 set -euo pipefail
 [ -n "${IMGBUILD:-}" ] && [ -x "$IMGBUILD" ] && [ -x "${BOOTAGENT:-}" ] || { echo "run through ctest" >&2; exit 77; }
 T=$(mktemp -d /tmp/imgbuild-plan.XXXXXX)
@@ -44,4 +45,20 @@ echo "$step1_key" > "$T/store/layers/$step1_key.done"
 plan > "$T/plan3.txt" || fail "plan with a layer"
 grep -q "^hit   1 ${step1_key:0:12} packages " "$T/plan3.txt" || fail "step 1 not a hit: $(sed -n 2p "$T/plan3.txt")"
 [ "$(grep -c '^miss ' "$T/plan3.txt")" = $((steps - 1)) ] || fail "steps after the first should miss"
+# 4. One option parser for both providers: each one's --help lists its own options, and an option
+# of the other provider is refused by name before anything is read.
+"$IMGBUILD" build --help > "$T/help.txt" || fail "build --help"
+grep -q -- '--plan' "$T/help.txt" && grep -q -- '--provider NAME' "$T/help.txt" || fail "build --help lacks --plan/--provider"
+grep -q -- '--zone' "$T/help.txt" && fail "build --help lists exoscale's --zone"
+"$IMGBUILD" build --provider exoscale --help > "$T/help.txt" || fail "build --provider exoscale --help"
+grep -q -- '--zone ZONE' "$T/help.txt" && grep -q -- '--cache-dir DIR' "$T/help.txt" || fail "exoscale --help lacks --zone/--cache-dir"
+grep -q -- '--plan' "$T/help.txt" && fail "exoscale --help lists qemu's --plan"
+rc=0; "$IMGBUILD" build --zone ch-gva-2 --cache-dir "$T/store" recipes/etcd.recipe 2> "$T/opt.err" || rc=$?
+[ "$rc" = 1 ] && grep -q -- '--zone is an option of --provider exoscale, not of qemu' "$T/opt.err" \
+    || fail "qemu build with --zone: exit $rc, $(cat "$T/opt.err")"
+rc=0; "$IMGBUILD" build --provider exoscale --plan --cache-dir "$T/store" recipes/etcd.recipe 2> "$T/opt.err" || rc=$?
+[ "$rc" = 1 ] && grep -q -- '--plan is an option of --provider qemu, not of exoscale' "$T/opt.err" \
+    || fail "exoscale build with --plan: exit $rc, $(cat "$T/opt.err")"
+rc=0; "$IMGBUILD" build --provider=nope recipes/etcd.recipe 2> "$T/opt.err" || rc=$?
+[ "$rc" = 1 ] && grep -q "Unknown provider 'nope' (qemu or exoscale)" "$T/opt.err" || fail "unknown provider: exit $rc"
 echo ok

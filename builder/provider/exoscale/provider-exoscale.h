@@ -1,11 +1,12 @@
-/* imgbuild build --provider exoscale: build a template on an Exoscale instance.
+/* The exoscale build provider (build-provider.h; `imgbuild build --provider exoscale`): build a
+ * template on an Exoscale instance.
  *
  * Flow (protocols.md §2.4): a temporary SSH key (ssh-keygen, private temp dir), a temporary
  * security group open for SSH, an instance from the recipe's base template; bootagent is copied
  * in over SSH (to /usr/local/bin/bootagent, its runtime libraries installed with apt-get when
  * missing) and `bootagent serve --stdio` runs over an OpenSSH channel: the same communicator
- * frames and the same step functions as the local build, but no step layers (every step runs,
- * every time). After the steps, cloud hygiene (the build's key out of authorized_keys, cloud-init
+ * frames and the same step functions as the local build (the session: exo-ssh.h), but no step
+ * layers (every step runs, every time). After the steps, cloud hygiene (the build's key out of authorized_keys, cloud-init
  * state, bootagent itself unless an agent step needs it) and the usual hygiene; then the instance
  * is stopped through the API, snapshotted, the snapshot promoted to template NAME-VERSION (or
  * exported and registered), copied to the extra zones, and every temporary resource deleted.
@@ -15,15 +16,10 @@
 
 #include <stdbool.h>
 
+#include "build-provider.h"
 #include "exoapi.h"
 
-/* 1 if argv asks for --provider exoscale, 0 for the local provider (no --provider, or qemu),
- * -EINVAL for an unknown provider (logged). */
-int build_provider_is_exoscale(int argc, char **argv);
-
-/* The whole `imgbuild build ... --provider exoscale` command (its own options; see --help).
- * Returns the exit status. */
-int cmd_build_exoscale(int argc, char **argv);
+extern const build_provider_ops exoscale_build_provider;
 
 /* An API client for zone with credentials from the file (NULL: EXOSCALE_API_KEY and
  * EXOSCALE_API_SECRET), the endpoint from EXOSCALE_API_ENDPOINT and the polling interval from

@@ -14,6 +14,7 @@
 #include "base.h"
 #include "comm.h"
 #include "fs.h"
+#include "interrupt.h"
 #include "io-util.h"
 #include "json.h"
 #include "log.h"
@@ -39,60 +40,8 @@ struct qemu_vm {
         comm_client comm;
 };
 
-/* Process groups of running VMs, for the signal handlers (which may only read this). */
-#define VM_SLOTS 32
-static volatile pid_t vm_pgids[VM_SLOTS];
-static volatile sig_atomic_t interrupted_signal;
-static volatile pid_t deadline_pgid;
-static volatile sig_atomic_t deadline_expired;
-
-static void kill_all_vms(void) {
-        for (size_t i = 0; i < VM_SLOTS; i++)
-                if (vm_pgids[i] > 0)
-                        (void) kill(-vm_pgids[i], SIGKILL);
-}
-
-static void on_terminate(int sig) {
-        bool any = false;
-        for (size_t i = 0; i < VM_SLOTS; i++)
-                any = any || vm_pgids[i] > 0;
-        if (!any) {
-                /* No VM to stop: behave as if we never caught it. */
-                signal(sig, SIG_DFL);
-                raise(sig);
-                return;
-        }
-        kill_all_vms();
-        interrupted_signal = sig;
-}
-
-static void on_alarm(int sig) {
-        if (deadline_pgid > 0) {
-                (void) kill(-deadline_pgid, SIGKILL);
-                deadline_expired = 1;
-        }
-}
-
-static void install_handlers(void) {
-        static bool installed;
-        if (installed)
-                return;
-        /* No SA_RESTART: a blocked read returns so the caller sees the VM is gone. */
-        struct sigaction sa = { .sa_handler = on_terminate };
-        sigemptyset(&sa.sa_mask);
-        (void) sigaction(SIGINT, &sa, NULL);
-        (void) sigaction(SIGTERM, &sa, NULL);
-        (void) sigaction(SIGHUP, &sa, NULL);
-        struct sigaction al = { .sa_handler = on_alarm };
-        sigemptyset(&al.sa_mask);
-        (void) sigaction(SIGALRM, &al, NULL);
-        /* A VM dying under a write must give EPIPE, not kill us. (lib/spawn resets signal
-         * dispositions for the programs we start.) */
-        struct sigaction pipe = { .sa_handler = SIG_IGN };
-        (void) sigaction(SIGPIPE, &pipe, NULL);
-        installed = true;
-}
-
+/* Signals are the command layer's (lib/interrupt.h): a VM's process group is registered there
+ * and killed on SIGINT/SIGTERM/SIGHUP, and the step deadline is its alarm. */
 static void block_signals(sigset_t *old) {
         sigset_t set;
         sigemptyset(&set);
@@ -104,23 +53,15 @@ static void block_signals(sigset_t *old) {
 }
 
 static void register_vm(pid_t pid) {
-        for (size_t i = 0; i < VM_SLOTS; i++)
-                if (vm_pgids[i] == 0) {
-                        vm_pgids[i] = pid;
-                        return;
-                }
+        /* A 33rd VM is not killed on a signal (as before: the table is full). */
+        (void) interrupt_register(-pid, SIGKILL);
 }
 
 static void unregister_vm(pid_t pid) {
-        for (size_t i = 0; i < VM_SLOTS; i++)
-                if (vm_pgids[i] == pid)
-                        vm_pgids[i] = 0;
-        if (deadline_pgid == pid)
-                deadline_pgid = 0;
+        interrupt_unregister(-pid); /* also disarms its deadline */
 }
 
-int qemu_interrupted(void) { return interrupted_signal; }
-bool qemu_deadline_expired(void) { return deadline_expired; }
+bool qemu_deadline_expired(void) { return interrupt_alarm_expired(); }
 
 static bool cpu_has_virtualization(void) {
         _cleanup_free_ char *cpuinfo = NULL;
@@ -270,7 +211,7 @@ static int connect_vm_socket(qemu_vm *vm, const char *path, int *ret) {
                         return r;
                 if (vm_exited(vm))
                         return -ECHILD;
-                if (interrupted_signal)
+                if (interrupt_signal())
                         return -EINTR;
                 if (time_now_ms() > until)
                         return -ETIMEDOUT;
@@ -291,7 +232,7 @@ static int qmp_read_reply(qemu_vm *vm, unsigned timeout_ms) {
                         return -ETIMEDOUT;
                 int n = poll(&pfd, 1, (int) left);
                 if (n < 0 && errno == EINTR) {
-                        if (interrupted_signal)
+                        if (interrupt_signal())
                                 return -EINTR;
                         continue;
                 }
@@ -441,7 +382,6 @@ int qemu_vm_start(const qemu_vm_config *config, qemu_vm **ret) {
         _cleanup_close_ int log_fd = -1;
         int r;
 
-        install_handlers();
         vm = calloc(1, sizeof(*vm));
         if (!vm)
                 return log_error_errno(-ENOMEM, "Out of memory");
@@ -517,7 +457,6 @@ int qemu_vm_attach(const char *dir, pid_t pid, unsigned timeout_sec, qemu_vm **r
 
         if (pid <= 1 || (kill(pid, 0) < 0 && errno == ESRCH))
                 return -ESRCH;
-        install_handlers();
         vm = calloc(1, sizeof(*vm));
         if (!vm)
                 return -ENOMEM;
@@ -554,7 +493,7 @@ int qemu_vm_wait_ready(qemu_vm *vm, unsigned timeout_sec) {
                         break;
                 struct pollfd pfd = { .fd = vm->comm_fd, .events = POLLIN };
                 int n = poll(&pfd, 1, 1000);
-                if (interrupted_signal) {
+                if (interrupt_signal()) {
                         r = -EINTR;
                         break;
                 }
@@ -602,11 +541,7 @@ int qemu_vm_wait_ready(qemu_vm *vm, unsigned timeout_sec) {
 }
 
 void qemu_vm_set_deadline(qemu_vm *vm, unsigned timeout_sec) {
-        alarm(0);
-        deadline_expired = 0;
-        deadline_pgid = timeout_sec > 0 ? vm->pid : 0;
-        if (timeout_sec > 0)
-                alarm(timeout_sec);
+        interrupt_alarm(-vm->pid, SIGKILL, timeout_sec);
 }
 
 int qemu_vm_snapshot(qemu_vm *vm, const char *overlay) {
@@ -644,7 +579,7 @@ int qemu_vm_powerdown(qemu_vm *vm, unsigned timeout_sec) {
                 return r;
         }
         while (!vm_exited(vm)) {
-                if (interrupted_signal) {
+                if (interrupt_signal()) {
                         vm_kill(vm);
                         return log_error_errno(-EINTR, "Interrupted while the VM was powering down");
                 }

@@ -1,10 +1,11 @@
 /* The local QEMU provider: boots build VMs from qcow2 overlays with direct kernel boot, talks to
  * `bootagent serve` over a virtio-serial port, powers them off over QMP.
  *
- * Every QEMU runs in its own process group, is remembered in a process-wide table and is killed
- * (by that group's id) when its VM is freed, when a deadline passes (qemu_vm_set_deadline), or when
- * imgbuild gets SIGINT/SIGTERM/SIGHUP (the signal then shows up as -EINTR/-EPIPE from the call in
- * progress and qemu_interrupted() says which signal it was). */
+ * Every QEMU runs in its own process group and is killed (by that group's id) when its VM is
+ * freed, when a deadline passes (qemu_vm_set_deadline), or when imgbuild gets SIGINT/SIGTERM/SIGHUP:
+ * a VM that is not detached is registered with lib/interrupt.h, whose handlers the command layer
+ * installs (the signal then shows up as -EINTR/-EPIPE from the call in progress and
+ * interrupt_signal() says which signal it was). */
 #pragma once
 
 #include <stdbool.h>
@@ -90,6 +91,3 @@ void qemu_vm_show_console(qemu_vm *vm, unsigned lines);
  * Accepts NULL. */
 qemu_vm *qemu_vm_free(qemu_vm *vm);
 DEFINE_TRIVIAL_CLEANUP_FUNC(qemu_vm *, qemu_vm_free);
-
-/* The signal (SIGINT, SIGTERM, SIGHUP) that made us kill our VMs, or 0. */
-int qemu_interrupted(void);

@@ -1,9 +1,11 @@
 #include "runner.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <time.h>
 
 #include "fs.h"
+#include "interrupt.h"
 #include "log.h"
 #include "qemu.h"
 #include "time-util.h"
@@ -101,127 +103,191 @@ static int guest_grow_root(qemu_vm *vm) {
         return 0;
 }
 
-int runner_run(const runner_config *config, runner_step *steps, size_t n, char **ret_disk) {
-        _cleanup_(qemu_vm_freep) qemu_vm *vm = NULL;
-        _cleanup_(progress_freep) progress *plain = NULL;
-        _cleanup_free_ char *layers_dir = NULL, *parent = NULL, *layer = NULL;
-        progress *p = config->progress;
-        size_t first;
-        int r;
+struct runner {
+        const runner_config *config;
+        runner_step *steps;
+        size_t n;
+        size_t first;        /* steps before it are cached */
+        size_t done;         /* steps before it are cached or ran */
+        progress *p;
+        progress *plain;     /* ours, when config->progress is NULL */
+        qemu_vm *vm;
+        char *parent;        /* the layer the first step to run starts from */
+        char *layer;         /* the layer being written (unlinked if its step does not finish) */
+        bool grown;
+};
 
-        if (!p) {
-                r = progress_new(PROGRESS_PLAIN, &plain);
-                if (r < 0)
-                        return log_error_errno(r, "Out of memory");
-                p = plain;
+runner *runner_free(runner *r) {
+        if (!r)
+                return NULL;
+        /* The layer being written is unfinished: it goes; the committed ones before it stay. */
+        r->vm = qemu_vm_free(r->vm);
+        if (r->layer && r->done < r->n)
+                (void) unlink(r->layer);
+        free(r->layer);
+        free(r->parent);
+        progress_free(r->plain);
+        free(r);
+        return NULL;
+}
+
+int runner_new(const runner_config *config, runner_step *steps, size_t n, runner **ret) {
+        _cleanup_(runner_freep) runner *r = calloc(1, sizeof(*r));
+        int q;
+
+        if (!r)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        *r = (runner) { .config = config, .steps = steps, .n = n, .p = config->progress };
+        if (!r->p) {
+                q = progress_new(PROGRESS_PLAIN, &r->plain);
+                if (q < 0)
+                        return log_error_errno(q, "Out of memory");
+                r->p = r->plain;
         }
-        r = runner_cached_prefix(config->store, steps, n, &first);
-        if (r < 0)
-                return log_error_errno(r, "Failed to look up cached steps: %m");
+        q = runner_cached_prefix(config->store, steps, n, &r->first);
+        if (q < 0)
+                return log_error_errno(q, "Failed to look up cached steps: %m");
         for (size_t i = 0; i < n; i++) {
-                steps[i].cached = i < first;
+                steps[i].cached = i < r->first;
                 steps[i].seconds = 0;
         }
-        for (size_t i = 0; i < first; i++)
-                progress_step_cached(p, i, n, steps[i].name, steps[i].key);
-
-        if (first == 0)
-                parent = strdup(config->base->disk);
+        r->done = r->first;
+        q = 0;
+        if (r->first == 0)
+                r->parent = strdup(config->base->disk);
         else
-                r = runner_layer_path(config->store, steps[first - 1].key, &parent);
-        if (r < 0 || !parent)
+                q = runner_layer_path(config->store, steps[r->first - 1].key, &r->parent);
+        if (q < 0 || !r->parent)
                 return log_error_errno(-ENOMEM, "Out of memory");
-        if (first == n) {
-                if (ret_disk)
-                        *ret_disk = TAKE_PTR(parent);
+        *ret = TAKE_PTR(r);
+        return 0;
+}
+
+int runner_boot(runner *r, comm_client **ret) {
+        const runner_config *config = r->config;
+        _cleanup_free_ char *layers_dir = NULL;
+        int q;
+
+        for (size_t i = 0; i < r->first; i++)
+                progress_step_cached(r->p, i, r->n, r->steps[i].name, r->steps[i].key);
+        if (r->first == r->n) {
+                *ret = NULL;
                 return 0;
         }
 
         if (asprintf(&layers_dir, "%s/layers", config->store) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory");
-        r = mkdir_p(layers_dir, 0755);
-        if (r < 0)
-                return log_error_errno(r, "Failed to create %s: %m", layers_dir);
+        q = mkdir_p(layers_dir, 0755);
+        if (q < 0)
+                return log_error_errno(q, "Failed to create %s: %m", layers_dir);
 
-        r = discard_layer(config->store, steps[first].key);
-        if (r >= 0)
-                r = runner_layer_path(config->store, steps[first].key, &layer);
-        if (r < 0)
-                return log_error_errno(r, "Failed to prepare the layer of step %zu: %m", first + 1);
-        r = qemu_overlay_create(parent, layer, config->disk_size);
-        if (r < 0)
-                return r;
-        bool grown = r > 0;
+        q = discard_layer(config->store, r->steps[r->first].key);
+        if (q >= 0)
+                q = runner_layer_path(config->store, r->steps[r->first].key, &r->layer);
+        if (q < 0)
+                return log_error_errno(q, "Failed to prepare the layer of step %zu: %m", r->first + 1);
+        q = qemu_overlay_create(r->parent, r->layer, config->disk_size);
+        if (q < 0)
+                return q;
+        r->grown = q > 0;
 
         /* A VM's NIC is decided at boot: open it if any remaining step needs the mirror. */
         bool network = false;
-        for (size_t i = first; i < n; i++)
-                network = network || steps[i].network;
-        qemu_vm_config vc = { .kernel = config->base->kernel, .initrd = config->base->initrd, .disk = layer,
+        for (size_t i = r->first; i < r->n; i++)
+                network = network || r->steps[i].network;
+        qemu_vm_config vc = { .kernel = config->base->kernel, .initrd = config->base->initrd, .disk = r->layer,
                               .memory_mb = config->memory_mb, .cpus = config->cpus, .network = network };
-        progress_task_start(p, "booting the build VM", NULL);
-        r = qemu_vm_start(&vc, &vm);
-        if (r >= 0)
-                r = qemu_vm_wait_ready(vm, config->boot_timeout ?: 300);
-        if (r >= 0 && grown)
-                r = guest_grow_root(vm);
-        progress_task_end(p, r >= 0);
-        if (r < 0)
-                goto fail;
-
-        for (size_t i = first; i < n; i++) {
-                int64_t start = time_now_ms();
-                progress_step_start(p, i, n, steps[i].name, steps[i].key);
-
-                qemu_vm_set_deadline(vm, config->step_timeout ?: 3600);
-                r = steps[i].run(qemu_vm_comm(vm), steps[i].userdata);
-                if (r >= 0 && i + 1 < n)
-                        r = guest_sync(vm);
-                qemu_vm_set_deadline(vm, 0);
-                if (r < 0) {
-                        progress_step_end(p, false);
-                        if (qemu_interrupted())
-                                r = log_error_errno(-EINTR, "Interrupted in step %zu, VM stopped", i + 1);
-                        else if (qemu_deadline_expired())
-                                r = log_error_errno(-ETIMEDOUT, "Step %zu did not finish in time, VM stopped", i + 1);
-                        else
-                                log_error("Step %zu/%zu %s failed", i + 1, n, steps[i].name);
-                        goto fail;
-                }
-
-                if (i + 1 < n) {
-                        /* Freeze this layer; the next step writes to a new one on top. */
-                        free(layer);
-                        layer = NULL;
-                        r = discard_layer(config->store, steps[i + 1].key);
-                        if (r >= 0)
-                                r = runner_layer_path(config->store, steps[i + 1].key, &layer);
-                        if (r < 0) {
-                                progress_step_end(p, false);
-                                log_error_errno(r, "Failed to prepare the layer of step %zu: %m", i + 2);
-                                goto fail;
-                        }
-                        r = qemu_vm_snapshot(vm, layer);
-                } else
-                        r = qemu_vm_powerdown(vm, 120);
-                if (r >= 0)
-                        r = commit_layer(config->store, steps[i].key);
-                if (r < 0) {
-                        progress_step_end(p, false);
-                        log_error_errno(r, "Failed to keep the layer of step %zu: %m", i + 1);
-                        goto fail;
-                }
-                steps[i].seconds = (double) (time_now_ms() - start) / 1000.0;
-                progress_step_end(p, true);
-        }
-        if (ret_disk)
-                *ret_disk = TAKE_PTR(layer);
+        progress_task_start(r->p, "booting the build VM", NULL);
+        q = qemu_vm_start(&vc, &r->vm);
+        if (q >= 0)
+                q = qemu_vm_wait_ready(r->vm, config->boot_timeout ?: 300);
+        if (q >= 0 && r->grown)
+                q = guest_grow_root(r->vm);
+        progress_task_end(r->p, q >= 0);
+        if (q < 0)
+                return q;
+        *ret = qemu_vm_comm(r->vm);
         return 0;
+}
 
-fail:
-        /* The layer being written is unfinished: it goes; the committed ones before it stay. */
-        vm = qemu_vm_free(vm);
-        if (layer)
-                (void) unlink(layer);
-        return r;
+int runner_run_step(runner *r, size_t i) {
+        const runner_config *config = r->config;
+        runner_step *steps = r->steps;
+        size_t n = r->n;
+        int q;
+
+        if (i < r->first)
+                return 0;
+        assert(i == r->done && r->vm);
+        int64_t start = time_now_ms();
+        progress_step_start(r->p, i, n, steps[i].name, steps[i].key);
+
+        qemu_vm_set_deadline(r->vm, config->step_timeout ?: 3600);
+        q = steps[i].run(qemu_vm_comm(r->vm), steps[i].userdata);
+        if (q >= 0 && i + 1 < n)
+                q = guest_sync(r->vm);
+        qemu_vm_set_deadline(r->vm, 0);
+        if (q < 0) {
+                progress_step_end(r->p, false);
+                if (interrupt_signal())
+                        q = log_error_errno(-EINTR, "Interrupted in step %zu, VM stopped", i + 1);
+                else if (qemu_deadline_expired())
+                        q = log_error_errno(-ETIMEDOUT, "Step %zu did not finish in time, VM stopped", i + 1);
+                else
+                        log_error("Step %zu/%zu %s failed", i + 1, n, steps[i].name);
+                return q;
+        }
+
+        if (i + 1 < n) {
+                /* Freeze this layer; the next step writes to a new one on top. */
+                _cleanup_free_ char *next = NULL;
+                q = discard_layer(config->store, steps[i + 1].key);
+                if (q >= 0)
+                        q = runner_layer_path(config->store, steps[i + 1].key, &next);
+                if (q < 0) {
+                        progress_step_end(r->p, false);
+                        return log_error_errno(q, "Failed to prepare the layer of step %zu: %m", i + 2);
+                }
+                free(r->layer);
+                r->layer = TAKE_PTR(next);
+                q = qemu_vm_snapshot(r->vm, r->layer);
+        } else
+                q = qemu_vm_powerdown(r->vm, 120);
+        if (q >= 0)
+                q = commit_layer(config->store, steps[i].key);
+        if (q < 0) {
+                progress_step_end(r->p, false);
+                return log_error_errno(q, "Failed to keep the layer of step %zu: %m", i + 1);
+        }
+        steps[i].seconds = (double) (time_now_ms() - start) / 1000.0;
+        progress_step_end(r->p, true);
+        r->done = i + 1;
+        return 0;
+}
+
+char *runner_disk(runner *r) {
+        if (r->done < r->n)
+                return NULL;
+        return strdup(r->first == r->n ? r->parent : r->layer);
+}
+
+int runner_run(const runner_config *config, runner_step *steps, size_t n, char **ret_disk) {
+        _cleanup_(runner_freep) runner *r = NULL;
+        comm_client *c;
+        int q;
+
+        q = runner_new(config, steps, n, &r);
+        if (q < 0)
+                return q;
+        q = runner_boot(r, &c);
+        for (size_t i = 0; q >= 0 && i < n; i++)
+                q = runner_run_step(r, i);
+        if (q < 0)
+                return q;
+        if (ret_disk) {
+                *ret_disk = runner_disk(r);
+                if (!*ret_disk)
+                        return log_error_errno(-ENOMEM, "Out of memory");
+        }
+        return 0;
 }

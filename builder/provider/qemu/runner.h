@@ -14,6 +14,7 @@
 
 #include "base.h"
 #include "comm-client.h"
+#include "macro.h"
 #include "progress.h"
 
 typedef struct runner_step {
@@ -46,7 +47,25 @@ int runner_layer_path(const char *store, const char *key, char **ret);
 /* Number of leading steps whose layers are committed. Returns >= 0 or -errno. */
 int runner_cached_prefix(const char *store, const runner_step *steps, size_t n, size_t *ret);
 
-/* Run every step not cached yet, then power off. On success *ret_disk (may be NULL) is the last
- * step's layer (the base disk when n == 0). Returns 0 or -errno (logged; -EINTR when imgbuild was
- * interrupted). */
+/* One run of the steps, in pieces for the build provider (qemu-build.c): runner_new finds the
+ * cached prefix (and marks steps[].cached), runner_boot shows the cached steps and boots the VM
+ * on the last cached layer when a step is left to run, runner_run_step runs step i in it (a cached
+ * step does nothing), freezing its layer (the last by a clean power-off) and committing it, and
+ * runner_free stops the VM and drops the layer of a step that did not finish. steps and config
+ * must outlive the runner. Each returns 0 or -errno (logged; -EINTR when imgbuild was
+ * interrupted, -ETIMEDOUT when the step's deadline passed). */
+typedef struct runner runner;
+int runner_new(const runner_config *config, runner_step *steps, size_t n, runner **ret);
+/* *ret: the VM's communicator (borrowed, until runner_free), NULL when every step is cached. */
+int runner_boot(runner *r, comm_client **ret);
+int runner_run_step(runner *r, size_t i);
+/* The last step's layer (the base disk when n == 0) once every step is done. Returns a new
+ * string or NULL (-ENOMEM, or steps left). */
+char *runner_disk(runner *r);
+runner *runner_free(runner *r);
+DEFINE_TRIVIAL_CLEANUP_FUNC(runner *, runner_free);
+
+/* All of the above: run every step not cached yet, then power off. On success *ret_disk (may be
+ * NULL) is the last step's layer (the base disk when n == 0). Returns 0 or -errno (logged; -EINTR
+ * when imgbuild was interrupted). */
 int runner_run(const runner_config *config, runner_step *steps, size_t n, char **ret_disk);

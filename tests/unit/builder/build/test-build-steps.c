@@ -1,6 +1,6 @@
-/* builder/build-steps: a recipe's copy, download and run steps in a real VM (only when
- * IMGBUILD_TEST_BASE_DIR names a built base image, as tests/e2e/test-recipe-steps.sh does);
- * without it, only what needs no VM. */
+/* builder/build/build-steps: a recipe's copy, download and run steps in a real VM, run by the
+ * qemu provider (qemu_build_steps_run; only when IMGBUILD_TEST_BASE_DIR names a built base image,
+ * as tests/e2e/test-recipe-steps.sh does); without it, only what needs no VM. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -11,6 +11,7 @@
 #include "check.h"
 #include "crypto.h"
 #include "fs.h"
+#include "qemu-build.h"
 #include "runner.h"
 #include "spawn.h"
 
@@ -82,7 +83,7 @@ static void test_vm(const char *base_dir) {
         int saved = dup(STDOUT_FILENO);
         CHECK(saved >= 0 && dup2(out, STDOUT_FILENO) == STDOUT_FILENO);
         _cleanup_(build_result_done) build_result res = {};
-        int r = build_steps_run(recipe, &base, store, NULL, &res);
+        int r = qemu_build_steps_run(recipe, &base, store, NULL, &res);
         CHECK(dup2(saved, STDOUT_FILENO) == STDOUT_FILENO);
         close(saved);
         CHECK_OK(r);
@@ -148,7 +149,7 @@ static void test_vm(const char *base_dir) {
 
         /* Rebuild: every step cached, nothing boots. */
         _cleanup_(build_result_done) build_result again = {};
-        CHECK_OK(build_steps_run(recipe, &base, store, NULL, &again));
+        CHECK_OK(qemu_build_steps_run(recipe, &base, store, NULL, &again));
         CHECK(again.n_steps == 5 && again.steps[0].cached && again.steps[4].cached);
         CHECK(json_equal(again.packages, res.packages));
         CHECK_STREQ(again.disk, res.disk);
@@ -162,7 +163,7 @@ static void test_vm(const char *base_dir) {
         CHECK(pin);
         memcpy(pin, wrong, SHA256_HEX_SIZE - 1);
         _cleanup_(recipe_freep) Recipe *changed = parse(text);
-        CHECK(build_steps_run(changed, &base, store, NULL, NULL) == -EBADMSG);
+        CHECK(qemu_build_steps_run(changed, &base, store, NULL, NULL) == -EBADMSG);
 }
 
 static void test_packages_from_dpkg(void) {
@@ -207,7 +208,7 @@ int main(void) {
         CHECK_OK(recipe_parse_file(path, &o, &diag, &recipe));
         diagnostics_free(&diag);
         base_image none = { .disk = (char *) "/nonexistent" };
-        CHECK(build_steps_run(recipe, &none, "/nonexistent-store", NULL, NULL) == -EINVAL);
+        CHECK(qemu_build_steps_run(recipe, &none, "/nonexistent-store", NULL, NULL) == -EINVAL);
         recipe_free(recipe);
 
         if (base_dir)
