@@ -22,7 +22,7 @@
 
 #define PEM_MAX (1u << 20)
 
-typedef enum { F_STRING, F_LIST, F_BOOL, F_INT, F_IGNORED, F_IGNORED_BOOL } flag_type;
+typedef enum { F_STRING, F_LIST, F_CSV, F_BOOL, F_INT, F_IGNORED, F_IGNORED_BOOL } flag_type;
 
 typedef struct flag_def {
         const char *name;
@@ -32,6 +32,7 @@ typedef struct flag_def {
 
 #define S(n, field) { n, F_STRING, offsetof(kube_apiserver_flags, field) }
 #define L(n, field) { n, F_LIST, offsetof(kube_apiserver_flags, field) }
+#define C(n, field) { n, F_CSV, offsetof(kube_apiserver_flags, field) }
 #define B(n, field) { n, F_BOOL, offsetof(kube_apiserver_flags, field) }
 #define I(n, field) { n, F_INT, offsetof(kube_apiserver_flags, field) }
 #define IGN(n) { n, F_IGNORED, 0 }
@@ -51,7 +52,7 @@ static const flag_def flags[] = {
         L("service-account-key-file", service_account_key_files),
         S("service-account-signing-key-file", service_account_signing_key_file),
         L("service-account-issuer", service_account_issuers),
-        L("service-cluster-ip-range", service_cluster_ip_ranges),
+        C("service-cluster-ip-range", service_cluster_ip_ranges),
         B("enable-bootstrap-token-auth", enable_bootstrap_token_auth),
         B("anonymous-auth", anonymous_auth),
         L("authorization-mode", authorization_mode),
@@ -118,6 +119,11 @@ static int set_flag(kube_apiserver_flags *f, const flag_def *d, const char *valu
                 *s = strdup(value);
                 return *s ? 0 : -ENOMEM;
         }
+        case F_CSV:
+                /* a plain string flag upstream, split on commas later: repeating replaces */
+                strv_free(*(char ***) field);
+                *(char ***) field = NULL;
+                __attribute__((fallthrough));
         case F_LIST: {
                 /* pflag's StringSlice: comma-separated, and repeating the flag appends */
                 _cleanup_(strv_freep) char **parts = NULL;
@@ -231,6 +237,14 @@ int kube_apiserver_parse_flags(int argc, char **argv, kube_apiserver_flags *ret,
 
 /* ---- validation ---- */
 
+/* An errno as Go prints it ("no such file or directory"). */
+static const char *go_strerror(int r, char out[128]) {
+        snprintf(out, 128, "%s", strerror(r < 0 ? -r : r));
+        if (out[0] >= 'A' && out[0] <= 'Z')
+                out[0] = (char) (out[0] - 'A' + 'a');
+        return out;
+}
+
 static bool is_file(const char *path) {
         struct stat st;
         return stat(path, &st) == 0 && S_ISREG(st.st_mode);
@@ -332,12 +346,15 @@ int kube_apiserver_validate(const kube_apiserver_flags *f, buf *err) {
                 X509 *x = NULL;
                 EVP_PKEY *k = NULL;
                 int r1 = load_cert(f->tls_cert_file, &x), r2 = load_key(f->tls_private_key_file, &k);
-                if (r1 < 0)
-                        PROBLEM("unable to load server certificate: %s: %s", f->tls_cert_file,
-                                r1 == -EBADMSG ? "tls: failed to find any PEM data in certificate input" : strerror(-r1));
-                if (r2 < 0)
-                        PROBLEM("unable to load server certificate: %s: %s", f->tls_private_key_file,
-                                r2 == -EBADMSG ? "tls: failed to find any PEM data in key input" : strerror(-r2));
+                char e[128];
+                if (r1 == -EBADMSG)
+                        PROBLEM("unable to load server certificate: %s: tls: failed to find any PEM data in certificate input", f->tls_cert_file);
+                else if (r1 < 0)
+                        PROBLEM("unable to load server certificate: open %s: %s", f->tls_cert_file, go_strerror(r1, e));
+                if (r2 == -EBADMSG)
+                        PROBLEM("unable to load server certificate: %s: tls: failed to find any PEM data in key input", f->tls_private_key_file);
+                else if (r2 < 0)
+                        PROBLEM("unable to load server certificate: open %s: %s", f->tls_private_key_file, go_strerror(r2, e));
                 if (x && k && X509_check_private_key(x, k) != 1)
                         PROBLEM("unable to load server certificate: tls: private key does not match public key");
                 X509_free(x);
@@ -346,9 +363,11 @@ int kube_apiserver_validate(const kube_apiserver_flags *f, buf *err) {
         if (f->client_ca_file) {
                 X509 *x = NULL;
                 int r = load_cert(f->client_ca_file, &x);
-                if (r < 0)
-                        PROBLEM("unable to load client CA provider: %s: %s", f->client_ca_file,
-                                r == -EBADMSG ? "data does not contain any valid RSA or ECDSA certificates" : strerror(-r));
+                char e[128];
+                if (r == -EBADMSG)
+                        PROBLEM("unable to load client CA provider: %s: data does not contain any valid RSA or ECDSA certificates", f->client_ca_file);
+                else if (r < 0)
+                        PROBLEM("unable to load client CA provider: open %s: %s", f->client_ca_file, go_strerror(r, e));
                 X509_free(x);
         }
         const char *const *etcd_files[] = { (const char *const *) &f->etcd_cafile,
@@ -368,10 +387,13 @@ int kube_apiserver_validate(const kube_apiserver_flags *f, buf *err) {
         if (f->service_account_signing_key_file) {
                 EVP_PKEY *k = NULL;
                 int r = load_key(f->service_account_signing_key_file, &k);
-                if (r < 0)
-                        PROBLEM("failed to parse service-account-issuer-key-file: %s: %s",
-                                f->service_account_signing_key_file,
-                                r == -EBADMSG ? "data does not contain a valid RSA or ECDSA private key" : strerror(-r));
+                char e[128];
+                if (r == -EBADMSG)
+                        PROBLEM("failed to parse service-account-issuer-key-file: %s: data does not contain a valid RSA or ECDSA private key",
+                                f->service_account_signing_key_file);
+                else if (r < 0)
+                        PROBLEM("failed to parse service-account-issuer-key-file: open %s: %s",
+                                f->service_account_signing_key_file, go_strerror(r, e));
                 EVP_PKEY_free(k);
         }
         for (char **p = f->service_account_key_files; p && *p; p++)
