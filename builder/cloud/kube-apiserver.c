@@ -180,7 +180,7 @@ int kube_apiserver_parse_flags(int argc, char **argv, kube_apiserver_flags *ret,
                 /* pflag: "--name", and "-v" style shorthand only for -v */
                 if (!(name = startswith(a, "--")) || !*name) {
                         if (startswith(a, "-v") && (a[2] == 0 || a[2] == '='))
-                                name = "v";
+                                name = a + 1; /* "v" or "v=2" */
                         else {
                                 if (a[0] == '-')
                                         buf_printf(err, "unknown shorthand flag: '%c' in %s", a[1], a);
