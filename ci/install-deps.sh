@@ -8,7 +8,7 @@ packages=(
     build-essential cmake pkg-config clang libclang-rt-14-dev
     # libraries
     libcurl4-openssl-dev libarchive-dev libssl-dev libcbor-dev libsystemd-dev libjansson-dev uuid-dev
-    libmicrohttpd-dev
+    libmicrohttpd-dev libgnutls28-dev
     # runtime tools: VMs and base images
     qemu-system-x86 qemu-utils mmdebstrap e2fsprogs
     # local pools: each VM reaches its own metadata / Vault port through a guestfwd command

@@ -18,7 +18,10 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
+#include <openssl/x509.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -43,6 +46,8 @@ typedef struct listener {
         int epoll_fd;              /* MHD's; readable when the daemon has work */
         int listen_fd;             /* MHD's (it closes it in MHD_stop_daemon()) */
         char *tag;
+        bool tls;
+        char *cert_pem, *key_pem, *client_ca_pem; /* TLS: MHD's options point here */
         bool closing;              /* unlisten from a handler: stop after this step */
         int64_t backoff_until;     /* out of descriptors: not polled before this (monotonic ms) */
 } listener;
@@ -282,12 +287,87 @@ static bool head_malformed(char **headers, bool *ret_has_length, size_t *ret_len
         return false;
 }
 
+/* ---- TLS client certificates ---- */
+
+typedef struct client_identity {
+        bool verified, rejected;
+        char *cn;
+        char **orgs;
+} client_identity;
+
+static void client_identity_done(client_identity *id) {
+        free(id->cn);
+        strv_free(id->orgs);
+        *id = (client_identity){};
+}
+
+/* The UTF-8 text of every entry of nid in name, appended to *list. Returns 0 or -ENOMEM. */
+static int name_entries(const X509_NAME *name, int nid, char ***list) {
+        for (int i = X509_NAME_get_index_by_NID(name, nid, -1); i >= 0;
+             i = X509_NAME_get_index_by_NID(name, nid, i)) {
+                const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
+                unsigned char *utf8 = NULL;
+                int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e));
+                if (n < 0)
+                        continue; /* not text: not an identity */
+                _cleanup_free_ char *v = strndup((const char *) utf8, (size_t) n);
+                OPENSSL_free(utf8);
+                if (!v || strv_consume(list, TAKE_PTR(v)) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+/* What the client proved with its certificate. GnuTLS only asks for the certificate (MHD sets
+ * GNUTLS_CERT_REQUEST when a trust list is given); verifying it is ours: the chain against the
+ * listener's client CA, the validity period, and clientAuth usage. Returns 0 or -ENOMEM. */
+static int client_identity_get(struct MHD_Connection *connection, client_identity *ret) {
+        const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(connection, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        gnutls_session_t session = ci ? (gnutls_session_t) ci->tls_session : NULL;
+        const gnutls_datum_t *peers;
+        unsigned n_peers = 0, status = 0;
+
+        *ret = (client_identity){};
+        if (!session || !(peers = gnutls_certificate_get_peers(session, &n_peers)) || n_peers == 0)
+                return 0;
+        gnutls_typed_vdata_st purpose = { .type = GNUTLS_DT_KEY_PURPOSE_OID,
+                                          .data = (unsigned char *) GNUTLS_KP_TLS_WWW_CLIENT };
+        if (gnutls_certificate_verify_peers(session, &purpose, 1, &status) < 0 || status != 0) {
+                ret->rejected = true;
+                return 0;
+        }
+        const unsigned char *der = peers[0].data;
+        X509 *x = d2i_X509(NULL, &der, (long) peers[0].size);
+        if (!x) {
+                ret->rejected = true;
+                return 0;
+        }
+        _cleanup_(strv_freep) char **cns = NULL;
+        _cleanup_(strv_freep) char **orgs = NULL;
+        const X509_NAME *subject = X509_get_subject_name(x);
+        int r = name_entries(subject, NID_commonName, &cns);
+        if (r >= 0)
+                r = name_entries(subject, NID_organizationName, &orgs);
+        X509_free(x);
+        if (r < 0)
+                return r;
+        if (!orgs && !(orgs = calloc(1, sizeof(char *))))
+                return -ENOMEM;
+        if (cns && !(ret->cn = strdup(cns[0])))
+                return -ENOMEM;
+        ret->orgs = TAKE_PTR(orgs);
+        ret->verified = true;
+        return 0;
+}
+
 static enum MHD_Result dispatch(listener *l, struct MHD_Connection *connection, const char *method,
                                 request *rq) {
         http_server *h = l->server;
         http_server_response resp = { .status = 200, .body = BUF_INIT(0) };
         _cleanup_(http_server_target_done) http_server_target t = {};
         _cleanup_(strv_freep) char **headers = NULL;
+        _cleanup_(client_identity_done) client_identity id = {};
         char peer[INET6_ADDRSTRLEN] = "";
         enum MHD_Result res;
         int r;
@@ -314,6 +394,9 @@ static enum MHD_Result dispatch(listener *l, struct MHD_Connection *connection, 
                                   sizeof(peer));
         }
 
+        if (l->tls && l->client_ca_pem && client_identity_get(connection, &id) < 0)
+                return MHD_NO;
+
         if (buf_append(&rq->body, "", 0) < 0) /* so the body is a string even when empty */
                 return MHD_NO;
         http_server_request req = {
@@ -326,6 +409,11 @@ static enum MHD_Result dispatch(listener *l, struct MHD_Connection *connection, 
                 .body_len = rq->body.len,
                 .peer_addr = peer,
                 .listener_tag = l->tag,
+                .tls = l->tls,
+                .client_cert_verified = id.verified,
+                .client_cert_rejected = id.rejected,
+                .client_cn = id.cn,
+                .client_orgs = id.orgs,
         };
         r = h->handler(&req, &resp, h->userdata);
         for (char **hd = resp.headers; r >= 0 && hd && *hd; hd++)
@@ -483,6 +571,9 @@ static void listener_free(listener *l) {
         if (l->daemon)
                 MHD_stop_daemon(l->daemon); /* closes the listen socket and every connection */
         free(l->tag);
+        free(l->cert_pem);
+        free_secret(l->key_pem);
+        free(l->client_ca_pem);
         free(l);
 }
 
@@ -538,11 +629,41 @@ static int bind_socket(const char *addr, uint16_t port, int *ret_fd, int *ret_fa
         return 0;
 }
 
-int http_server_listen(http_server *h, const char *addr, uint16_t port, const char *tag) {
+/* Check what MHD would refuse without saying why: that GnuTLS takes the certificate and key
+ * (and that they match), and the client CA. Returns 0 or -EINVAL. */
+static int tls_check(const http_server_tls *tls) {
+        gnutls_certificate_credentials_t cred;
+        gnutls_datum_t cert = { (unsigned char *) tls->cert_pem, (unsigned) strlen(tls->cert_pem) };
+        gnutls_datum_t key = { (unsigned char *) tls->key_pem, (unsigned) strlen(tls->key_pem) };
+        int r = 0;
+
+        if (gnutls_certificate_allocate_credentials(&cred) < 0)
+                return -ENOMEM;
+        if (gnutls_certificate_set_x509_key_mem(cred, &cert, &key, GNUTLS_X509_FMT_PEM) < 0)
+                r = -EINVAL;
+        if (r == 0 && tls->client_ca_pem) {
+                gnutls_datum_t ca = { (unsigned char *) tls->client_ca_pem,
+                                      (unsigned) strlen(tls->client_ca_pem) };
+                if (gnutls_certificate_set_x509_trust_mem(cred, &ca, GNUTLS_X509_FMT_PEM) <= 0)
+                        r = -EINVAL;
+        }
+        gnutls_certificate_free_credentials(cred);
+        return r;
+}
+
+static int listen_common(http_server *h, const char *addr, uint16_t port, const char *tag,
+                         const http_server_tls *tls) {
         _cleanup_close_ int fd = -1;
         int family = 0, r;
         uint16_t bound_port = 0;
 
+        if (tls) {
+                if (!tls->cert_pem || !tls->key_pem)
+                        return -EINVAL;
+                r = tls_check(tls);
+                if (r < 0)
+                        return r;
+        }
         r = bind_socket(addr, port, &fd, &family, &bound_port);
         if (r < 0)
                 return r;
@@ -558,16 +679,33 @@ int http_server_listen(http_server *h, const char *addr, uint16_t port, const ch
         l->epoll_fd = -1;
         l->listen_fd = fd;
         l->tag = strdup(strempty(tag));
-        if (!l->tag) {
-                free(l);
+        if (tls) {
+                l->tls = true;
+                l->cert_pem = strdup(tls->cert_pem);
+                l->key_pem = strdup(tls->key_pem);
+                l->client_ca_pem = tls->client_ca_pem ? strdup(tls->client_ca_pem) : NULL;
+        }
+        if (!l->tag || (tls && (!l->cert_pem || !l->key_pem ||
+                                (tls->client_ca_pem && !l->client_ca_pem)))) {
+                listener_free(l);
                 return -ENOMEM;
         }
 
         /* MHD's timeout is whole seconds of idleness: a backstop behind our deadline. */
         unsigned idle_s = (unsigned) (h->io_timeout_ms + 999) / 1000 + 1;
-        unsigned flags = MHD_USE_EPOLL | (family == AF_INET6 ? MHD_USE_IPv6 : 0);
+        unsigned flags = MHD_USE_EPOLL | (family == AF_INET6 ? MHD_USE_IPv6 : 0) |
+                         (tls ? MHD_USE_TLS : 0);
+        /* The TLS options come first, ended early by MHD_OPTION_END in their place when the
+         * listener is plain, so the list below stays one call. MHD_OPTION_ARRAY keeps it so. */
+        struct MHD_OptionItem tls_options[] = {
+                { tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, l->cert_pem },
+                { MHD_OPTION_HTTPS_MEM_KEY, 0, l->key_pem },
+                { l->client_ca_pem ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, l->client_ca_pem },
+                { MHD_OPTION_END, 0, NULL },
+        };
         l->daemon = MHD_start_daemon(
                 flags, 0, NULL, NULL, on_request, l,
+                MHD_OPTION_ARRAY, tls_options,
                 MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,
                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HTTP_SERVER_MAX_HEAD,
                 MHD_OPTION_CONNECTION_LIMIT, (unsigned) HTTP_SERVER_MAX_CONNECTIONS,
@@ -581,8 +719,7 @@ int http_server_listen(http_server *h, const char *addr, uint16_t port, const ch
                 MHD_OPTION_NOTIFY_CONNECTION, on_connection, (void *) l,
                 MHD_OPTION_END);
         if (!l->daemon) {
-                free(l->tag);
-                free(l);
+                listener_free(l);
                 return -EIO; /* MHD says no more (it logs nothing without MHD_USE_ERROR_LOG) */
         }
         TAKE_FD(fd); /* the daemon's now */
@@ -594,6 +731,17 @@ int http_server_listen(http_server *h, const char *addr, uint16_t port, const ch
         l->epoll_fd = di->epoll_fd;
         h->listeners[h->n_listeners++] = l;
         return bound_port;
+}
+
+int http_server_listen(http_server *h, const char *addr, uint16_t port, const char *tag) {
+        return listen_common(h, addr, port, tag, NULL);
+}
+
+int http_server_listen_tls(http_server *h, const char *addr, uint16_t port, const char *tag,
+                           const http_server_tls *tls) {
+        if (!tls)
+                return -EINVAL;
+        return listen_common(h, addr, port, tag, tls);
 }
 
 /* Stop the listeners marked closing. Not while a daemon runs (a handler may have marked it). */

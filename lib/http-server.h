@@ -7,6 +7,7 @@
 #pragma once
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,18 @@ typedef struct http_server_request {
         size_t body_len;
         const char *peer_addr;     /* textual peer IP */
         const char *listener_tag;  /* tag given to http_server_listen() */
+        /* TLS listeners (http_server_listen_tls()) only; false/NULL on plain HTTP. */
+        bool tls;
+        /* The client certificate (its leaf), when the client sent one and it verified against
+         * the listener's client CA (chain, validity period, clientAuth usage when the
+         * certificate restricts usages): its subject's CN (NULL if it has none) and O values
+         * (NULL-terminated; empty when none). client_cert_verified says whether these are set. */
+        bool client_cert_verified;
+        /* The client sent a certificate that did not verify (servers such as kube-apiserver
+         * answer 401 then); the identity fields stay NULL. */
+        bool client_cert_rejected;
+        const char *client_cn;
+        char **client_orgs;
 } http_server_request;
 
 typedef struct http_server_response {
@@ -44,6 +57,22 @@ int http_server_new(http_server_handler handler, void *userdata, http_server **r
  * is copied (may be NULL: ""). May be called between steps of a running server and from a
  * handler. Returns the bound port (> 0) or -errno (-EADDRINUSE, ...). */
 int http_server_listen(http_server *h, const char *addr, uint16_t port, const char *tag);
+/* TLS for one listener (libmicrohttpd over GnuTLS). All PEM text; copied, so the caller may
+ * free (and wipe) its copies once http_server_listen_tls() returns. */
+typedef struct http_server_tls {
+        const char *cert_pem;       /* the server certificate, then any intermediates */
+        const char *key_pem;        /* its private key (unencrypted PEM) */
+        /* CA certificate(s) for client certificates, or NULL. When set, every handshake asks for
+         * a client certificate but does not require one (as kube-apiserver does, so bearer
+         * tokens still work); the handler sees the outcome in http_server_request. */
+        const char *client_ca_pem;
+} http_server_tls;
+
+/* Like http_server_listen(), over TLS. Returns the bound port, -EINVAL when GnuTLS refuses the
+ * certificate, key or CA (malformed PEM, a key that does not match), or what
+ * http_server_listen() returns. */
+int http_server_listen_tls(http_server *h, const char *addr, uint16_t port, const char *tag,
+                           const http_server_tls *tls);
 /* Close every listener whose tag is tag, with its open connections: its port stops answering
  * (connection refused). From a handler, the close happens at the end of the current step.
  * Returns the number of listeners closed (0 if none had the tag). */

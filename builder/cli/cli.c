@@ -29,6 +29,7 @@ static const Command commands[] = {
         { "gc", cmd_gc, "Remove step layers no template or newest build refers to" },
         { "serve", cmd_serve, "Run the local cloud services (metadata, Vault, API) for a state dir" },
         { "pool", cmd_pool, "Create, inspect, scale, roll and delete local instance pools" },
+        { "kube-apiserver", cmd_kube_apiserver, "Run the local Kubernetes API stand-in (kube-apiserver flags)" },
 };
 
 static void help(void) {

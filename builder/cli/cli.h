@@ -33,6 +33,8 @@ int cmd_serve(int argc, char **argv);
 /* Exit status: 0, 1 for errors (a busy pool among them), 4 when the cluster was not healthy
  * enough for the next step (the quorum floor). */
 int cmd_pool(int argc, char **argv);
+/* Exit status: 0 after SIGTERM/SIGINT, 1 for invalid flags or errors. */
+int cmd_kube_apiserver(int argc, char **argv);
 
 /* Options every recipe-reading command shares: --var NAME=VALUE and --var-file FILE. Returns 1
  * if opt was one of them (and records it), 0 if not, -ENOMEM. */
