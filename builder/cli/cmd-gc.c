@@ -166,6 +166,7 @@ int cmd_gc(int argc, char **argv) {
         };
         _cleanup_strv_free_ char **keep = NULL;
         _cleanup_free_ char *store = NULL, *layers = NULL;
+        _cleanup_close_ int lock_fd = -1;
         const char *cache_dir = NULL, *credentials = NULL;
         bool dry_run = false;
         uint64_t freed = 0;
@@ -207,6 +208,15 @@ int cmd_gc(int argc, char **argv) {
                 return EXIT_FAILURE_GENERIC;
         }
         r = base_store_dir(cache_dir, &store);
+        if (r >= 0) {
+                /* Builds hold the store's lock shared while they run: their layers and build
+                 * records are not final yet. */
+                r = store_lock(store, true, &lock_fd);
+                if (r == -EBUSY) {
+                        log_error("A build is using the image store %s: run gc when it has finished", store);
+                        return EXIT_FAILURE_GENERIC;
+                }
+        }
         if (r >= 0)
                 r = referenced_keys(store, &keep);
         if (r < 0) {

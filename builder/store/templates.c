@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -119,6 +120,32 @@ int templates_list(const char *store, json_t **ret) {
                 }
         }
         *ret = TAKE_PTR(all);
+        return 0;
+}
+
+int store_lock(const char *store, bool exclusive, int *ret_fd) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        r = mkdir_p(store, 0755);
+        if (r < 0)
+                return r;
+        if (asprintf(&path, "%s/.lock", store) < 0)
+                return -ENOMEM;
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return negative_errno();
+        if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0) {
+                if (errno != EWOULDBLOCK)
+                        return negative_errno();
+                if (exclusive)
+                        return -EBUSY;
+                log_info("Waiting for imgbuild gc to finish with %s", store);
+                if (flock(fd, LOCK_SH) < 0)
+                        return negative_errno();
+        }
+        *ret_fd = TAKE_FD(fd);
         return 0;
 }
 

@@ -24,6 +24,11 @@ int template_disk_sha256(const base_image *tmpl, char ret[SHA256_HEX_SIZE]);
  * or -errno (not logged). */
 int templates_list(const char *store, json_t **ret);
 
+/* The store-wide lock between builds and gc (STORE/.lock): builds hold it shared for as long as
+ * they run, gc exclusively. exclusive: fails at once with -EBUSY when a build holds it; shared:
+ * waits for a running gc, saying so. Returns 0 and the lock's fd (close it to release). */
+int store_lock(const char *store, bool exclusive, int *ret_fd);
+
 /* The newest build of each recipe, whether or not it finished: STORE/builds/SHA.json (SHA of the
  * recipe's absolute path) holds {"recipe": path, "keys": [step keys]}, written when a build starts
  * so gc keeps the layers an interrupted build resumes from. Returns 0 or -errno (not logged). */

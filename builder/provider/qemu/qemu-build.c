@@ -25,6 +25,8 @@ typedef struct qemu_build {
         progress *own_display;      /* display, when ours */
         const base_image *base;
         base_image own_base;        /* base, when ours */
+        bool store_locked;          /* store_lock_fd holds the store's shared lock (gc waits) */
+        int store_lock_fd;
         char **keys;                /* the recipe's steps' cache keys */
         char **names;               /* their display names */
         char hygiene_key[SHA256_HEX_SIZE];
@@ -61,6 +63,9 @@ static void qemu_done(void *state) {
         strv_free(q->keys);
         base_image_done(&q->own_base);
         q->own_display = progress_free(q->own_display);
+        if (q->store_locked)
+                close(q->store_lock_fd);
+        q->store_locked = false;
         q->display = NULL;
 }
 
@@ -215,6 +220,12 @@ static int qemu_prepare(void *state, const build_context *ctx) {
         if (r < 0)
                 return log_error_errno(r, "Out of memory");
         q->display = q->own_display;
+
+        /* gc must not drop layers this build reads or is about to record. */
+        r = store_lock(ctx->store, false, &q->store_lock_fd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to lock the image store %s: %m", ctx->store);
+        q->store_locked = true;
 
         progress_task_start(q->display, "base image", NULL);
         r = base_ensure(recipe->base_definition, ctx->store, ctx->bootagent, false, &q->own_base);

@@ -145,6 +145,17 @@ int main(void) {
         CHECK(strstr(out.data, "\"keys\":[\"k1\",\"k2\"]"));
         buf_free(&out);
 
+        /* The store lock: builds share it, gc needs it alone and does not wait. */
+        int build1, build2, gc;
+        CHECK_OK(store_lock(store, false, &build1));
+        CHECK_OK(store_lock(store, false, &build2));
+        CHECK(store_lock(store, true, &gc) == -EBUSY);
+        close(build1);
+        CHECK(store_lock(store, true, &gc) == -EBUSY);
+        close(build2);
+        CHECK_OK(store_lock(store, true, &gc));
+        close(gc);
+
         base_image_done(&base);
         CHECK_OK(rm_rf(root));
         return 0;
