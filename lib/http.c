@@ -378,7 +378,9 @@ int http_do(const http_request *req, http_response *resp, buf *err) {
         int64_t deadline = req->deadline_ms > 0 ? time_now_ms() + req->deadline_ms : 0;
         unsigned attempt = 0;
         char curl_error[CURL_ERROR_SIZE] = "";
-        bool errbuf_first = false;
+        bool errbuf_first = false, retryable = false;
+        /* The response of the latest attempt that got one, while a retry is under way. */
+        http_response prev = { 0 };
         int r = 0;
 
         http_response_free(resp);
@@ -392,8 +394,8 @@ int http_do(const http_request *req, http_response *resp, buf *err) {
 
         for (;;) {
                 long t = timeout_ms;
-                bool retryable = false;
 
+                retryable = false;
                 if (deadline > 0) {
                         int64_t left = deadline - time_now_ms();
                         if (left <= 0) {
@@ -420,8 +422,24 @@ int http_do(const http_request *req, http_response *resp, buf *err) {
                         break;
                 time_sleep_ms(sleep);
                 delay = delay > delay_max / 2 ? delay_max : delay * 2;
+                if (r == 0) {
+                        /* Keep this answer: the next attempt may get none (cut short by the
+                         * deadline, the server going away), and an answer says more. */
+                        http_response_free(&prev);
+                        prev = *resp;
+                        *resp = (http_response){ .body = BUF_INIT(prev.body.max) };
+                }
         }
         curl_slist_free_all(headers);
+
+        if (r < 0 && retryable && prev.status != 0) {
+                /* The last attempt failed in transit after an earlier one was answered. */
+                http_response_free(resp);
+                *resp = prev;
+                prev = (http_response){ 0 };
+                r = 0;
+        }
+        http_response_free(&prev);
 
         if (r == 0) {
                 if (status_retryable(req, resp->status) && err) {

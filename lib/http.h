@@ -70,6 +70,8 @@ typedef struct http_response {
  *
  * Returns 0 when a response arrived (any status: check resp->status). When the final attempt
  * got a retryable status, err (may be NULL) still says "GET http://x/y: HTTP 503 (3 attempts)".
+ * When the final attempt failed in transit (a retryable transport error, e.g. its timeout cut
+ * short by the deadline) after an earlier attempt was answered, that answer is returned.
  * Returns a negative errno when no response arrived after all attempts: -ETIMEDOUT,
  * -ECONNREFUSED, -EHOSTUNREACH (name did not resolve), -ECONNRESET (connection dropped),
  * -ENOBUFS (body over the cap; not retried), on_body's own negative return, -EINVAL (malformed URL or a scheme other than
