@@ -157,11 +157,21 @@ static bool has_header(char *const *headers, const char *name) {
 typedef struct write_ctx {
         buf *body;
         int error;
+        CURL *curl;
+        const http_request *req;
 } write_ctx;
 
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata) {
         write_ctx *w = userdata;
-        int r = buf_append(w->body, data, size * nmemb);
+        int r;
+
+        if (w->req->on_body) {
+                long status = 0;
+                /* The headers are complete once body bytes arrive, so the status is known. */
+                (void) curl_easy_getinfo(w->curl, CURLINFO_RESPONSE_CODE, &status);
+                r = w->req->on_body(status, data, size * nmemb, w->req->on_body_userdata);
+        } else
+                r = buf_append(w->body, data, size * nmemb);
         if (r < 0) {
                 w->error = r;
                 return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
@@ -214,7 +224,7 @@ fail:
 static int http_attempt(const http_request *req, const char *method, struct curl_slist *headers,
                         long timeout_ms, http_response *resp, char *errbuf, bool *ret_retryable,
                         bool *ret_errbuf_first) {
-        write_ctx w = { .body = &resp->body };
+        write_ctx w = { .body = &resp->body, .req = req };
         struct curl_slist *connect_to = NULL;
         const char *refused = NULL; /* the first option libcurl did not accept */
         CURLcode c = CURLE_OK;
@@ -230,6 +240,7 @@ static int http_attempt(const http_request *req, const char *method, struct curl
         CURL *curl = curl_easy_init();
         if (!curl)
                 return -ENOMEM;
+        w.curl = curl;
 
         errbuf[0] = 0;
         /* Each option is part of the request's meaning, CURLOPT_PROTOCOLS_STR (the protocol
@@ -255,6 +266,27 @@ static int http_attempt(const http_request *req, const char *method, struct curl
                 SETOPT(CURLOPT_SSLCERT, req->cert_file);
         if (req->key_file)
                 SETOPT(CURLOPT_SSLKEY, req->key_file);
+        /* Blobs: the PEM text without its NUL. The CA and certificate are public and copied;
+         * the key stays in the caller's memory (NOCOPY), so no copy of it outlives the call
+         * unwiped. */
+        if (req->ca_pem) {
+                struct curl_blob b = { (void *) req->ca_pem, strlen(req->ca_pem), CURL_BLOB_COPY };
+                SETOPT(CURLOPT_CAINFO_BLOB, &b);
+        }
+        if (req->cert_pem) {
+                struct curl_blob b = { (void *) req->cert_pem, strlen(req->cert_pem), CURL_BLOB_COPY };
+                SETOPT(CURLOPT_SSLCERT_BLOB, &b);
+                SETOPT(CURLOPT_SSLCERTTYPE, "PEM");
+        }
+        if (req->key_pem) {
+                struct curl_blob b = { (void *) req->key_pem, strlen(req->key_pem), CURL_BLOB_NOCOPY };
+                SETOPT(CURLOPT_SSLKEY_BLOB, &b);
+                SETOPT(CURLOPT_SSLKEYTYPE, "PEM");
+        }
+        if (req->tls_no_verify) {
+                SETOPT(CURLOPT_SSL_VERIFYPEER, 0L);
+                SETOPT(CURLOPT_SSL_VERIFYHOST, 0L);
+        }
         if (req->connect_to) {
                 _cleanup_free_ char *entry = NULL;
                 /* Empty host and port: the rule applies to whatever the URL names. */
@@ -309,8 +341,14 @@ static int http_attempt(const http_request *req, const char *method, struct curl
         *ret_retryable = curl_code_retryable(c);
         if (!errbuf[0])
                 snprintf(errbuf, CURL_ERROR_SIZE, "%s", curl_easy_strerror(c));
-        if (c == CURLE_WRITE_ERROR && w.error < 0)
+        if (c == CURLE_WRITE_ERROR && w.error < 0) {
                 r = w.error;
+                if (req->on_body) {
+                        /* The caller's callback stopped it: its reason, not libcurl's. */
+                        snprintf(errbuf, CURL_ERROR_SIZE, "stopped by the body callback: %s", strerror(-r));
+                        *ret_errbuf_first = true;
+                }
+        }
         else
                 r = curl_code_to_errno(c);
 out:
@@ -336,11 +374,13 @@ int http_do(const http_request *req, http_response *resp, buf *err) {
         long delay_max = req->backoff_max_ms > 0 ? req->backoff_max_ms : HTTP_DEFAULT_BACKOFF_MAX_MS;
         if (delay > delay_max)
                 delay = delay_max;
-        unsigned max_attempts = req->attempts > 0 ? req->attempts : 1;
+        unsigned max_attempts = req->attempts > 0 && !req->on_body ? req->attempts : 1;
         int64_t deadline = req->deadline_ms > 0 ? time_now_ms() + req->deadline_ms : 0;
         unsigned attempt = 0;
         char curl_error[CURL_ERROR_SIZE] = "";
-        bool errbuf_first = false;
+        bool errbuf_first = false, retryable = false;
+        /* The response of the latest attempt that got one, while a retry is under way. */
+        http_response prev = { 0 };
         int r = 0;
 
         http_response_free(resp);
@@ -354,8 +394,8 @@ int http_do(const http_request *req, http_response *resp, buf *err) {
 
         for (;;) {
                 long t = timeout_ms;
-                bool retryable = false;
 
+                retryable = false;
                 if (deadline > 0) {
                         int64_t left = deadline - time_now_ms();
                         if (left <= 0) {
@@ -382,8 +422,24 @@ int http_do(const http_request *req, http_response *resp, buf *err) {
                         break;
                 time_sleep_ms(sleep);
                 delay = delay > delay_max / 2 ? delay_max : delay * 2;
+                if (r == 0) {
+                        /* Keep this answer: the next attempt may get none (cut short by the
+                         * deadline, the server going away), and an answer says more. */
+                        http_response_free(&prev);
+                        prev = *resp;
+                        *resp = (http_response){ .body = BUF_INIT(prev.body.max) };
+                }
         }
         curl_slist_free_all(headers);
+
+        if (r < 0 && retryable && prev.status != 0) {
+                /* The last attempt failed in transit after an earlier one was answered. */
+                http_response_free(resp);
+                *resp = prev;
+                prev = (http_response){ 0 };
+                r = 0;
+        }
+        http_response_free(&prev);
 
         if (r == 0) {
                 if (status_retryable(req, resp->status) && err) {
@@ -394,7 +450,7 @@ int http_do(const http_request *req, http_response *resp, buf *err) {
                 return 0;
         }
 
-        if (r == -ENOBUFS) {
+        if (r == -ENOBUFS && !req->on_body) {
                 char reason[64];
                 snprintf(reason, sizeof(reason), "response body larger than %zu bytes",
                          resp->body.max);

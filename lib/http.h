@@ -9,7 +9,7 @@
 #include "buf.h"
 
 typedef struct http_request {
-        const char *method;        /* "GET", "POST", "PUT", "DELETE", "HEAD"; NULL means GET */
+        const char *method;        /* "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"; NULL: GET */
         const char *url;
         char *const *headers;      /* "Name: value" strings, NULL-terminated; may be NULL */
         const void *body;          /* sent exactly as given (sign these bytes) */
@@ -31,10 +31,27 @@ typedef struct http_request {
         const char *ca_file;
         const char *cert_file;
         const char *key_file;
+        /* The same as PEM text in memory (NUL-terminated; may be NULL), e.g. a kubeconfig's
+         * *-data fields. A PEM given here wins over the file of the same kind. key_pem is not
+         * copied by libcurl (the caller owns and wipes it). */
+        const char *ca_pem;
+        const char *cert_pem;
+        const char *key_pem;
+        /* Do not verify the server's certificate or name. Only for a reply that is verified by
+         * other means before anything in it is trusted (kubeadm-style discovery: a signed
+         * document whose CA is then pinned); never together with credentials. */
+        bool tls_no_verify;
         /* "host:port" to connect to instead of the URL's (may be NULL). Everything else still
          * uses the URL: the Host header and TLS verification of the URL's name or IP (e.g. a
          * guest's address reached through a port forward on 127.0.0.1). */
         const char *connect_to;
+        /* Streaming: when set, the response body is handed to on_body as it arrives, together
+         * with the response's status, instead of being collected in resp->body (which stays
+         * empty; max_body does not apply: the callback caps what it keeps). A negative return
+         * aborts the transfer and http_do() returns that value. A streamed request is never
+         * retried (attempts is taken as 1): bytes already delivered cannot be taken back. */
+        int (*on_body)(long status, const void *data, size_t len, void *userdata);
+        void *on_body_userdata;
 } http_request;
 
 typedef struct http_response {
@@ -53,9 +70,11 @@ typedef struct http_response {
  *
  * Returns 0 when a response arrived (any status: check resp->status). When the final attempt
  * got a retryable status, err (may be NULL) still says "GET http://x/y: HTTP 503 (3 attempts)".
+ * When the final attempt failed in transit (a retryable transport error, e.g. its timeout cut
+ * short by the deadline) after an earlier attempt was answered, that answer is returned.
  * Returns a negative errno when no response arrived after all attempts: -ETIMEDOUT,
  * -ECONNREFUSED, -EHOSTUNREACH (name did not resolve), -ECONNRESET (connection dropped),
- * -ENOBUFS (body over the cap; not retried), -EINVAL (malformed URL or a scheme other than
+ * -ENOBUFS (body over the cap; not retried), on_body's own negative return, -EINVAL (malformed URL or a scheme other than
  * http/https; not retried), -EINVAL or -EOPNOTSUPP when libcurl refuses one of the request's
  * options (err names it, "libcurl refused CURLOPT_CAINFO: ..."; not retried), -EIO otherwise (TLS trust failures among them; not retried), and err
  * receives one line: "GET http://x/y: Connection refused (3 attempts)". Secrets in headers or

@@ -76,6 +76,13 @@ static int handler(const http_server_request *req, http_server_response *resp, v
                 _cleanup_free_ char *code = http_server_query_param(req, "code");
                 return http_server_respond(resp, code ? atoi(code) : 200, "{}");
         }
+        if (streq(req->path, "/busy-then-slow")) {
+                /* 503 at once, then an answer that comes too late */
+                if (atomic_fetch_add(&s->hits, 1) == 0)
+                        return http_server_respond(resp, 503, "{\"error\":\"busy\"}");
+                sleep_ms(400);
+                return http_server_respond(resp, 200, "{}");
+        }
         if (streq(req->path, "/slow")) {
                 sleep_ms(400);
                 return http_server_respond(resp, 200, "{}");
@@ -269,6 +276,22 @@ static void test_backoff_and_deadline(server *s) {
         CHECK(resp.status == 503);
         CHECK(took < 800); /* the last attempt is cut short at the deadline */
         CHECK(atomic_load(&s->hits) >= 4 && atomic_load(&s->hits) < 30);
+
+        /* an attempt cut short by the deadline after an answered one: the answer is returned,
+         * not the timeout (under load the last slice of the deadline can be a few ms) */
+        _cleanup_free_ char *late = url(s, "/busy-then-slow");
+        _cleanup_buf_ buf derr = BUF_INIT(1024);
+        atomic_store(&s->hits, 0);
+        http_request bs = { .url = late, .attempts = 5, .backoff_ms = 10, .backoff_max_ms = 10,
+                            .deadline_ms = 300 };
+        CHECK_OK(http_do(&bs, &resp, &derr));
+        CHECK(resp.status == 503);
+        CHECK_STREQ(resp.body.data, "{\"error\":\"busy\"}");
+        CHECK(atomic_load(&s->hits) == 2);
+        _cleanup_free_ char *bs_err = NULL;
+        CHECK(asprintf(&bs_err, "GET %s: HTTP 503 (2 attempts)", late) > 0);
+        CHECK_STREQ(derr.data, bs_err);
+        sleep_ms(400); /* let the server finish the slow handler */
 
         /* the deadline also cuts a slow attempt short */
         _cleanup_free_ char *slow = url(s, "/slow");
