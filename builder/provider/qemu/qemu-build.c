@@ -221,18 +221,19 @@ static int qemu_prepare(void *state, const build_context *ctx) {
                 return log_error_errno(r, "Out of memory");
         q->display = q->own_display;
 
-        /* gc must not drop layers this build reads or is about to record. */
-        r = store_lock(ctx->store, false, &q->store_lock_fd);
-        if (r < 0)
-                return log_error_errno(r, "Failed to lock the image store %s: %m", ctx->store);
-        q->store_locked = true;
-
         progress_task_start(q->display, "base image", NULL);
         r = base_ensure(recipe->base_definition, ctx->store, ctx->bootagent, false, &q->own_base);
         progress_task_end(q->display, r >= 0);
         if (r < 0)
                 return r;
         q->base = &q->own_base;
+
+        /* gc (which removes step layers, not base images) must not drop the layers this build
+         * reads or is about to record. */
+        r = store_lock(ctx->store, false, &q->store_lock_fd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to lock the image store %s: %m", ctx->store);
+        q->store_locked = true;
 
         /* Recorded before the steps run, so gc keeps what an interrupted build resumes from. */
         _cleanup_strv_free_ char **keys = NULL;
