@@ -108,3 +108,7 @@ void interrupt_release(void) {
 int interrupt_signal(void) {
         return caught;
 }
+
+volatile sig_atomic_t *interrupt_signal_flag(void) {
+        return &caught;
+}

@@ -9,6 +9,7 @@
  * its default effect, as if it had never been caught: the process dies. */
 #pragma once
 
+#include <signal.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -42,3 +43,6 @@ void interrupt_release(void);
 
 /* The signal (SIGINT, SIGTERM or SIGHUP) that was caught, or 0. It stays set. */
 int interrupt_signal(void);
+/* The same as a flag an event loop can watch (nonzero once a signal was caught), for a service
+ * that runs until stopped: hold (interrupt_hold), then loop until *flag. */
+volatile sig_atomic_t *interrupt_signal_flag(void);

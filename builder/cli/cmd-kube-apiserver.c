@@ -1,15 +1,12 @@
 /* `imgbuild kube-apiserver FLAGS...`: the Kubernetes API stand-in (builder/cloud/kube-*.c), started
  * with kube-apiserver's own flags so a control-plane unit can run it in kube-apiserver's place. */
-#include <signal.h>
 #include <stdio.h>
 
 #include "cli.h"
+#include "interrupt.h"
 #include "kube-apiserver.h"
 #include "log.h"
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop_signal(int sig) { stop_requested = 1; }
 
 static void help(void) {
         printf("Usage: imgbuild kube-apiserver --etcd-servers URL[,URL] --tls-cert-file FILE\n"
@@ -40,8 +37,6 @@ static void help(void) {
 int cmd_kube_apiserver(int argc, char **argv) {
         _cleanup_(kube_apiserver_flags_done) kube_apiserver_flags f = {};
         _cleanup_buf_ buf err = BUF_INIT(16384);
-        struct sigaction sa = { .sa_handler = on_stop_signal };
-        struct sigaction ignore = { .sa_handler = SIG_IGN };
         int r;
 
         r = kube_apiserver_parse_flags(argc, argv, &f, &err);
@@ -53,13 +48,9 @@ int cmd_kube_apiserver(int argc, char **argv) {
                 help();
                 return 0;
         }
-        sigemptyset(&sa.sa_mask);
-        if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0 ||
-            sigaction(SIGPIPE, &ignore, NULL) < 0) {
-                log_error_errno(errno, "kube-apiserver: Failed to install signal handlers: %m");
-                return 1;
-        }
-        r = kube_apiserver_run(&f, &stop_requested, &err);
+        /* SIGTERM/SIGINT stop it (lib/interrupt, installed once by cli.c). */
+        interrupt_hold();
+        r = kube_apiserver_run(&f, interrupt_signal_flag(), &err);
         if (r < 0) {
                 /* validation lists every problem, one a line */
                 log_error("kube-apiserver: %s", err.len ? err.data : strerror(-r));

@@ -1,15 +1,12 @@
 /* `imgbuild serve`: option parsing, signals and the ready line around serve.c. */
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 
 #include "cli.h"
+#include "interrupt.h"
 #include "log.h"
 #include "serve.h"
 
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop_signal(int sig) { stop_requested = 1; }
 
 static void help(void) {
         printf("Usage: imgbuild serve --state-dir DIR\n"
@@ -25,16 +22,6 @@ static void help(void) {
                "  -h, --help           show this help\n"
                "\n"
                "Exit status: 0 when stopped, 1 on errors, 2 when cloud.json is invalid.\n");
-}
-
-static int install_signals(void) {
-        struct sigaction sa = { .sa_handler = on_stop_signal };
-        struct sigaction ignore = { .sa_handler = SIG_IGN };
-        sigemptyset(&sa.sa_mask);
-        if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0 ||
-            sigaction(SIGPIPE, &ignore, NULL) < 0)
-                return negative_errno();
-        return 0;
 }
 
 int cmd_serve(int argc, char **argv) {
@@ -69,14 +56,12 @@ int cmd_serve(int argc, char **argv) {
                 log_error("serve: %s", err.len > 0 ? err.data : strerror(-r));
                 return r == -EINVAL ? 2 : 1;
         }
-        if ((r = install_signals()) < 0) {
-                log_error_errno(r, "serve: Failed to install signal handlers: %m");
-                return 1;
-        }
+        /* SIGTERM/SIGINT stop the loop (lib/interrupt, installed once by cli.c). */
+        interrupt_hold();
         printf("serve: ready\n");
         fflush(stdout);
 
-        r = serve_run(s, &stop_requested);
+        r = serve_run(s, interrupt_signal_flag());
         if (r < 0) {
                 log_error_errno(r, "serve: Event loop failed: %m");
                 return 1;
