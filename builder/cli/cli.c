@@ -136,7 +136,8 @@ int imgbuild_main(int argc, char **argv) {
         /* A command-line tool: plain "imgbuild: error: ..." lines even when piped. */
         log_set_journal_style(0);
         /* The one signal policy of every command: a signal kills the VMs and sessions registered
-         * with lib/interrupt.h, or the process when there are none (cmd-serve installs its own). */
+         * with lib/interrupt.h, or the process when there are none; services (serve, kube-apiserver)
+         * hold it and stop their loop when interrupt_signal_flag() is set. */
         interrupt_install();
 
         optind = 0;
