@@ -328,8 +328,10 @@ static int build_argv(const qemu_vm_config *config, qemu_vm *vm, char ***ret) {
         ADD("-initrd");
         ADD(config->initrd);
         ADD("-append");
-        /* panic=-1 with -no-reboot: a guest that cannot boot ends QEMU instead of spinning. */
-        ADDF("root=LABEL=rootfs rw console=ttyS0 panic=-1%s%s", config->kernel_args ? " " : "",
+        /* panic=-1 with -no-reboot: a guest that cannot boot ends QEMU instead of spinning.
+         * no_timer_check: under TCG on a busy host the kernel's IO-APIC timer check times out and
+         * panics ("IO-APIC + timer doesn't work!"); the emulated timer works, the check is wrong. */
+        ADDF("root=LABEL=rootfs rw console=ttyS0 panic=-1 no_timer_check%s%s", config->kernel_args ? " " : "",
              strempty(config->kernel_args));
         ADD("-drive");
         /* The overlay is throw-away until a clean power-off, which flushes it: no need to pay
