@@ -26,6 +26,9 @@ typedef struct server {
         atomic_int hits;           /* requests to the retry endpoints */
 } server;
 
+/* The cancel flag of test_cancel, set by the server (as a signal handler would) or a thread. */
+static volatile sig_atomic_t cancel_flag;
+
 static void sleep_ms(long ms) {
         struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
         nanosleep(&ts, NULL);
@@ -81,6 +84,19 @@ static int handler(const http_server_request *req, http_server_response *resp, v
                 if (atomic_fetch_add(&s->hits, 1) == 0)
                         return http_server_respond(resp, 503, "{\"error\":\"busy\"}");
                 sleep_ms(400);
+                return http_server_respond(resp, 200, "{}");
+        }
+        if (streq(req->path, "/cancel-then-busy")) {
+                /* The client is cancelled while it waits for this answer, which is retryable */
+                atomic_fetch_add(&s->hits, 1);
+                cancel_flag = 1;
+                return http_server_respond(resp, 503, "{\"error\":\"busy\"}");
+        }
+        if (streq(req->path, "/cancel-then-slow")) {
+                /* cancelled while the transfer waits for an answer that comes much later */
+                atomic_fetch_add(&s->hits, 1);
+                cancel_flag = 1;
+                sleep_ms(4000);
                 return http_server_respond(resp, 200, "{}");
         }
         if (streq(req->path, "/slow")) {
@@ -314,6 +330,73 @@ static void test_backoff_and_deadline(server *s) {
         buf_free(&err);
 }
 
+static void *cancel_later(void *userdata) {
+        sleep_ms(300);
+        cancel_flag = 1;
+        return NULL;
+}
+
+/* req.cancel: no attempt after the flag is set, the wait between attempts and a transfer under
+ * way are cut short. The waits here are 10 s and more, so the bounds hold on a loaded machine. */
+static void test_cancel(server *s) {
+        _cleanup_free_ char *u = url(s, "/status?code=503");
+        http_response resp = {};
+        _cleanup_buf_ buf err = BUF_INIT(1024);
+
+        /* set before: nothing is sent */
+        cancel_flag = 1;
+        atomic_store(&s->hits, 0);
+        http_request before = { .url = u, .attempts = 3, .cancel = &cancel_flag };
+        CHECK(http_do(&before, &resp, &err) == -ECANCELED);
+        CHECK(atomic_load(&s->hits) == 0);
+        _cleanup_free_ char *expected = NULL;
+        CHECK(asprintf(&expected, "GET %s: cancelled (0 attempts)", u) > 0);
+        CHECK_STREQ(err.data, expected);
+
+        /* set while the first attempt is answered: the retry wait (at least 10 s) does not start */
+        _cleanup_free_ char *busy = url(s, "/cancel-then-busy");
+        cancel_flag = 0;
+        atomic_store(&s->hits, 0);
+        http_request retry = { .url = busy, .attempts = 5, .backoff_ms = 20000, .backoff_max_ms = 20000,
+                               .cancel = &cancel_flag };
+        int64_t start = now_ms();
+        CHECK(http_do(&retry, &resp, &err) == -ECANCELED);
+        CHECK(now_ms() - start < 10000);
+        CHECK(atomic_load(&s->hits) == 1);
+
+        /* set by another thread in the middle of the wait: cut short, no second attempt */
+        cancel_flag = 0;
+        atomic_store(&s->hits, 0);
+        retry.url = u;
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, cancel_later, NULL) == 0);
+        start = now_ms();
+        CHECK(http_do(&retry, &resp, &err) == -ECANCELED);
+        int64_t took = now_ms() - start;
+        CHECK(pthread_join(t, NULL) == 0);
+        CHECK(took >= 250 && took < 10000);
+        CHECK(atomic_load(&s->hits) == 1);
+
+        /* without the flag the same request does wait (and the deadline ends it here) */
+        atomic_store(&s->hits, 0);
+        http_request uncancelled = { .url = u, .attempts = 5, .backoff_ms = 1000, .backoff_max_ms = 1000,
+                                     .deadline_ms = 100 };
+        CHECK_OK(http_do(&uncancelled, &resp, NULL));
+        CHECK(resp.status == 503);
+
+        /* set while the transfer waits for an answer 4 s away: aborted by the progress callback
+         * (libcurl calls it about once a second while it waits) */
+        _cleanup_free_ char *slow = url(s, "/cancel-then-slow");
+        cancel_flag = 0;
+        http_request transfer = { .url = slow, .timeout_ms = 60000, .cancel = &cancel_flag };
+        start = now_ms();
+        CHECK(http_do(&transfer, &resp, &err) == -ECANCELED);
+        took = now_ms() - start;
+        CHECK(took < 3500);
+        sleep_ms(4200 - took); /* let the server finish the slow handler */
+        http_response_free(&resp);
+}
+
 static uint16_t unused_port(void) {
         /* Bind an ephemeral port and release it: nothing listens there afterwards. */
         struct sockaddr_in sa = { .sin_family = AF_INET };
@@ -521,6 +604,7 @@ int main(void) {
         test_body_cap(&s);
         test_retries(&s);
         test_backoff_and_deadline(&s);
+        test_cancel(&s);
         server_stop(&s);
         return 0;
 }
