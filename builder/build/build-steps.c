@@ -241,6 +241,25 @@ int build_step_run(comm_client *c, const RecipeStep *s) {
         }
 }
 
+int build_step_inputs_unchanged(const RecipeStep *s, const RecipeStepInputs *before) {
+        _cleanup_free_ char *changed = NULL;
+        int r;
+
+        r = recipe_step_inputs_check(s, before, &changed);
+        if (r == -ESTALE)
+                log_error("%s:%u: %s changed during the build; run again", s->file, s->line, changed);
+        else if (r < 0)
+                log_error_errno(r, "%s:%u: Failed to check the step's host files again: %m", s->file, s->line);
+        return r;
+}
+
+int build_step_run_checked(comm_client *c, const RecipeStep *s, const RecipeStepInputs *before) {
+        int r = build_step_run(c, s);
+        if (r < 0)
+                return r;
+        return build_step_inputs_unchanged(s, before);
+}
+
 /* What must not ship in a template: identity that every clone would share, host keys, caches and
  * logs of the build. Runs last, in its own layer, so the recipe's steps stay reusable. */
 static const char hygiene_script[] =
