@@ -369,8 +369,9 @@ static char **keys_of(const char *recipe_path, const char *base_digest) {
         return keys;
 }
 
-static void test_cache_keys(void) {
-        char dir[] = "/tmp/test-recipe-XXXXXX", path[256];
+/* A fresh directory dir (a mkdtemp template), made the current one, with a base images/b and
+ * the files the keys tests copy: r/files/d/{one,sub/two} and r/files/f. */
+static void make_tree(char *dir) {
         CHECK(mkdtemp(dir));
         CHECK(chdir(dir) == 0);
         CHECK_OK(mkdir_p("images/b", 0755));
@@ -379,6 +380,11 @@ static void test_cache_keys(void) {
         write_text("r/files/d/one", "one\n");
         write_text("r/files/d/sub/two", "two\n");
         write_text("r/files/f", "f\n");
+}
+
+static void test_cache_keys(void) {
+        char dir[] = "/tmp/test-recipe-XXXXXX", path[256];
+        make_tree(dir);
         static const char *recipe = "template t 1\nbase b\n"
                                     "packages curl\n"                   /* 0 */
                                     "copy files/d /opt/d\n"              /* 1 */
@@ -550,14 +556,7 @@ static void look_again(const Recipe *r, RecipeStepInputs *in, size_t i) {
  * tells whether the host files still match what the key covers. */
 static void test_inputs_check(void) {
         char dir[] = "/tmp/test-recipe-XXXXXX";
-        CHECK(mkdtemp(dir));
-        CHECK(chdir(dir) == 0);
-        CHECK_OK(mkdir_p("images/b", 0755));
-        CHECK_OK(mkdir_p("r/files/d/sub", 0755));
-        write_text("images/b/image.conf", "suite bookworm\nmirror http://deb.debian.org/debian\npackages udev\n");
-        write_text("r/files/d/one", "one\n");
-        write_text("r/files/d/sub/two", "two\n");
-        write_text("r/files/f", "f\n");
+        make_tree(dir);
         write_text("r/files/agent.conf", "role = etcd\n");
         write_text("r/files/blob", "blob\n");
         write_text("r/t.recipe", "template t 1\nbase b\n"
