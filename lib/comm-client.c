@@ -57,7 +57,12 @@ int comm_client_shutdown(comm_client *c, char **ret_error) {
 
 int comm_client_exec(comm_client *c, char *const *argv, char *const *env, const char *cwd,
                      int out_fd, int err_fd, int *ret_status, char **ret_error) {
-        uint64_t id = c->next_id++;
+        return comm_client_exec_capped(c, argv, env, cwd, out_fd, UINT64_MAX, err_fd, ret_status, ret_error);
+}
+
+int comm_client_exec_capped(comm_client *c, char *const *argv, char *const *env, const char *cwd,
+                            int out_fd, uint64_t out_max, int err_fd, int *ret_status, char **ret_error) {
+        uint64_t id = c->next_id++, out_bytes = 0;
         int r;
 
         r = comm_send(c->fd, &(comm_msg) { .type = COMM_EXEC, .id = id, .argv = (char **) argv,
@@ -78,6 +83,13 @@ int comm_client_exec(comm_client *c, char *const *argv, char *const *env, const 
                 case COMM_STDOUT:
                 case COMM_STDERR: {
                         int fd = m.type == COMM_STDOUT ? out_fd : err_fd;
+                        if (m.type == COMM_STDOUT && m.size > out_max - out_bytes) {
+                                /* Checked before writing: out_fd never gets more than out_max. */
+                                comm_msg_done(&m);
+                                return -EFBIG;
+                        }
+                        if (m.type == COMM_STDOUT)
+                                out_bytes += m.size;
                         /* A closed local terminal must not abort the remote command's stream. */
                         if (fd >= 0)
                                 (void) loop_write(fd, m.data, m.size);

@@ -22,6 +22,14 @@ int comm_client_ping(comm_client *c, char **ret_error);
 int comm_client_exec(comm_client *c, char *const *argv, char *const *env, const char *cwd,
                      int out_fd, int err_fd, int *ret_status, char **ret_error);
 
+/* The same, with at most out_max bytes of stdout going to out_fd (for output kept in memory, from
+ * a guest that may not be trusted to stop): the chunk that would pass the cap is not written and
+ * -EFBIG is returned at once, while the command may still run. The session is then out of step
+ * (this request's remaining frames are unread): close it; the server kills the command when the
+ * session breaks. */
+int comm_client_exec_capped(comm_client *c, char *const *argv, char *const *env, const char *cwd,
+                            int out_fd, uint64_t out_max, int err_fd, int *ret_status, char **ret_error);
+
 /* Copy local_path (a directory's contents, or one file) into the guest directory remote_dir,
  * keeping modes and owners. */
 int comm_client_put(comm_client *c, const char *local_path, const char *remote_dir, char **ret_error);

@@ -30,6 +30,7 @@ struct exoapi {
         long poll_base_ms;
         long operation_timeout_ms;
         int64_t clock_offset;
+        const volatile sig_atomic_t *cancel;
         buf error;
 };
 
@@ -213,6 +214,10 @@ void exoapi_set_operation_timeout(exoapi *c, long timeout_ms) {
         c->operation_timeout_ms = timeout_ms;
 }
 
+void exoapi_set_cancel(exoapi *c, const volatile sig_atomic_t *cancel) {
+        c->cancel = cancel;
+}
+
 void exoapi_set_clock_offset(exoapi *c, int64_t seconds) {
         c->clock_offset = seconds;
 }
@@ -374,6 +379,7 @@ int exoapi_request(exoapi *c, const char *method, const char *path, const char *
                 .attempts = idempotent ? 5 : 1,
                 .backoff_ms = 500,
                 .deadline_ms = REQUEST_DEADLINE_MS,
+                .cancel = c->cancel,
         };
         r = http_do(&req, &resp, &err);
         if (r < 0) {
@@ -470,10 +476,13 @@ int exoapi_wait_operation(exoapi *c, json_t *op, char **ret_reference_id) {
                 long wait = exoapi_poll_interval_ms(c->poll_base_ms, elapsed);
                 if (wait > c->operation_timeout_ms - elapsed)
                         wait = c->operation_timeout_ms - elapsed;
-                nanosleep(&(struct timespec){ wait / 1000, (wait % 1000) * 1000000 }, NULL);
+                if (time_sleep_ms_cancellable(wait, c->cancel) < 0)
+                        return set_error(c, -ECANCELED, "operation %s: cancelled while pending", o.id);
 
                 json_t *next = NULL;
                 r = exoapi_request(c, "GET", path, NULL, NULL, &next);
+                if (r == -ECANCELED)
+                        return r;
                 if (r < 0) {
                         /* The error of the last poll stays in c->error. */
                         if (++errors >= POLL_ERRORS_MAX)

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -57,6 +58,12 @@ void exoapi_set_poll_interval(exoapi *c, long base_ms);
 void exoapi_set_operation_timeout(exoapi *c, long timeout_ms);
 /* Added to the local clock when computing the signature's expiry (tests; hosts with skew). */
 void exoapi_set_clock_offset(exoapi *c, int64_t seconds);
+/* Cancellation (NULL, the default: none): once *cancel is nonzero (e.g. interrupt_signal_flag()),
+ * a call under way stops within about a second (its request as http_request.cancel says, a wait
+ * between operation polls within TIME_CANCEL_SLICE_MS) and later calls fail at once, all with
+ * -ECANCELED and exoapi_error() saying "cancelled". Set it back to NULL to clean up after a
+ * cancelled call with the same client. */
+void exoapi_set_cancel(exoapi *c, const volatile sig_atomic_t *cancel);
 
 /* The reason for the last failed call (never NULL; "" before any failure). */
 const char *exoapi_error(const exoapi *c);
@@ -72,7 +79,7 @@ int exoapi_request(exoapi *c, const char *method, const char *path, const char *
 
 /* Poll the operation object op (as returned by a mutating call; borrowed) until it leaves
  * "pending", on the current zone's endpoint. Gives up after 5 consecutive poll errors or the
- * operation timeout (-ETIME). State "failure" gives -EREMOTEIO and "timeout" -ETIMEDOUT, with
+ * operation timeout (-ETIME), or when cancelled (-ECANCELED, exoapi_set_cancel). State "failure" gives -EREMOTEIO and "timeout" -ETIMEDOUT, with
  * "operation ID failed: reason: message". On success, *ret_reference_id (may be NULL) gets
  * reference.id (-EBADMSG if it is missing then). */
 int exoapi_wait_operation(exoapi *c, json_t *op, char **ret_reference_id);

@@ -179,6 +179,13 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata) {
         return size * nmemb;
 }
 
+/* libcurl's progress callback, set only for a cancellable request: non-zero aborts the transfer
+ * (CURLE_ABORTED_BY_CALLBACK). */
+static int xferinfo_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+        const http_request *req = userdata;
+        return *req->cancel ? 1 : 0;
+}
+
 /* Every method but GET and HEAD carries its body, possibly empty, so a bodiless PUT still sends
  * "Content-Length: 0"; a GET carries one only when given. */
 static bool sends_body(const char *method, size_t body_len) {
@@ -260,6 +267,11 @@ static int http_attempt(const http_request *req, const char *method, struct curl
         SETOPT(CURLOPT_HTTPHEADER, headers);
         SETOPT(CURLOPT_WRITEFUNCTION, write_cb);
         SETOPT(CURLOPT_WRITEDATA, &w);
+        if (req->cancel) {
+                SETOPT(CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+                SETOPT(CURLOPT_XFERINFODATA, (void *) req);
+                SETOPT(CURLOPT_NOPROGRESS, 0L);
+        }
         if (req->ca_file)
                 SETOPT(CURLOPT_CAINFO, req->ca_file);
         if (req->cert_file)
@@ -338,6 +350,12 @@ static int http_attempt(const http_request *req, const char *method, struct curl
                 goto out;
         }
 
+        if (c == CURLE_ABORTED_BY_CALLBACK && req->cancel && *req->cancel) {
+                snprintf(errbuf, CURL_ERROR_SIZE, "cancelled");
+                *ret_errbuf_first = true;
+                r = -ECANCELED;
+                goto out;
+        }
         *ret_retryable = curl_code_retryable(c);
         if (!errbuf[0])
                 snprintf(errbuf, CURL_ERROR_SIZE, "%s", curl_easy_strerror(c));
@@ -407,6 +425,13 @@ int http_do(const http_request *req, http_response *resp, buf *err) {
                                 t = (long) left;
                 }
 
+                if (req->cancel && *req->cancel) {
+                        r = -ECANCELED;
+                        snprintf(curl_error, sizeof(curl_error), "cancelled");
+                        errbuf_first = true;
+                        retryable = false;
+                        break;
+                }
                 attempt++;
                 r = http_attempt(req, method, headers, t, resp, curl_error, &retryable, &errbuf_first);
                 if (r == 0 && !status_retryable(req, resp->status))
@@ -420,7 +445,14 @@ int http_do(const http_request *req, http_response *resp, buf *err) {
                 long sleep = delay / 2 + (long) (random_u64() % (uint64_t) (delay - delay / 2 + 1));
                 if (deadline > 0 && time_now_ms() + sleep >= deadline)
                         break;
-                time_sleep_ms(sleep);
+                if (time_sleep_ms_cancellable(sleep, req->cancel) < 0) {
+                        /* The answer of the attempt before, if any, is not the request's result. */
+                        r = -ECANCELED;
+                        snprintf(curl_error, sizeof(curl_error), "cancelled");
+                        errbuf_first = true;
+                        retryable = false;
+                        break;
+                }
                 delay = delay > delay_max / 2 ? delay_max : delay * 2;
                 if (r == 0) {
                         /* Keep this answer: the next attempt may get none (cut short by the

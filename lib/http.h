@@ -2,6 +2,7 @@
  * deadline. Errors carry the method, URL and status so callers can log one clear line. */
 #pragma once
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -52,6 +53,12 @@ typedef struct http_request {
          * retried (attempts is taken as 1): bytes already delivered cannot be taken back. */
         int (*on_body)(long status, const void *data, size_t len, void *userdata);
         void *on_body_userdata;
+        /* Cancellation (may be NULL): once *cancel is nonzero (a flag a signal handler sets, e.g.
+         * interrupt_signal_flag()), no attempt starts, a wait between attempts ends within
+         * TIME_CANCEL_SLICE_MS (time-util.h) and a transfer under way is aborted from libcurl's
+         * progress callback (libcurl calls it at least once a second while it waits, and at
+         * once when a signal interrupts its poll). http_do() then returns -ECANCELED. */
+        const volatile sig_atomic_t *cancel;
 } http_request;
 
 typedef struct http_response {
@@ -74,7 +81,7 @@ typedef struct http_response {
  * short by the deadline) after an earlier attempt was answered, that answer is returned.
  * Returns a negative errno when no response arrived after all attempts: -ETIMEDOUT,
  * -ECONNREFUSED, -EHOSTUNREACH (name did not resolve), -ECONNRESET (connection dropped),
- * -ENOBUFS (body over the cap; not retried), on_body's own negative return, -EINVAL (malformed URL or a scheme other than
+ * -ENOBUFS (body over the cap; not retried), -ECANCELED (req->cancel), on_body's own negative return, -EINVAL (malformed URL or a scheme other than
  * http/https; not retried), -EINVAL or -EOPNOTSUPP when libcurl refuses one of the request's
  * options (err names it, "libcurl refused CURLOPT_CAINFO: ..."; not retried), -EIO otherwise (TLS trust failures among them; not retried), and err
  * receives one line: "GET http://x/y: Connection refused (3 attempts)". Secrets in headers or

@@ -20,12 +20,17 @@
 /* Where copied files wait in the guest before they are installed at their destination. */
 #define GUEST_STAGING "/run/imgbuild-staging"
 
-int build_guest_exec(comm_client *c, char *const *argv, char *const *env, int out_fd, const char *where,
-                     const char *what) {
+/* build_guest_exec with at most out_max bytes of stdout to out_fd (-EFBIG beyond, logged). */
+static int guest_exec_capped(comm_client *c, char *const *argv, char *const *env, int out_fd, uint64_t out_max,
+                             const char *where, const char *what) {
         _cleanup_free_ char *error = NULL;
         int r, status;
 
-        r = comm_client_exec(c, argv, env, "/", out_fd, STDERR_FILENO, &status, &error);
+        r = comm_client_exec_capped(c, argv, env, "/", out_fd, out_max, STDERR_FILENO, &status, &error);
+        if (r == -EFBIG) {
+                log_error("%s%s wrote more than %ju bytes, stopped", strempty(where), what, (uintmax_t) out_max);
+                return r;
+        }
         if (r == -EREMOTEIO) {
                 log_error("%sFailed to start %s in the VM: %s", strempty(where), what, error);
                 return r;
@@ -37,6 +42,11 @@ int build_guest_exec(comm_client *c, char *const *argv, char *const *env, int ou
                 return -EPROTO;
         }
         return 0;
+}
+
+int build_guest_exec(comm_client *c, char *const *argv, char *const *env, int out_fd, const char *where,
+                     const char *what) {
+        return guest_exec_capped(c, argv, env, out_fd, UINT64_MAX, where, what);
 }
 
 /* Run argv in the guest with the step's env, output streamed to ours. 0 only on exit status 0. */
@@ -231,6 +241,25 @@ int build_step_run(comm_client *c, const RecipeStep *s) {
         }
 }
 
+int build_step_inputs_unchanged(const RecipeStep *s, const RecipeStepInputs *before) {
+        _cleanup_free_ char *changed = NULL;
+        int r;
+
+        r = recipe_step_inputs_check(s, before, &changed);
+        if (r == -ESTALE)
+                log_error("%s:%u: %s changed during the build; run again", s->file, s->line, changed);
+        else if (r < 0)
+                log_error_errno(r, "%s:%u: Failed to check the step's host files again: %m", s->file, s->line);
+        return r;
+}
+
+int build_step_run_checked(comm_client *c, const RecipeStep *s, const RecipeStepInputs *before) {
+        int r = build_step_run(c, s);
+        if (r < 0)
+                return r;
+        return build_step_inputs_unchanged(s, before);
+}
+
 /* What must not ship in a template: identity that every clone would share, host keys, caches and
  * logs of the build. Runs last, in its own layer, so the recipe's steps stay reusable. */
 static const char hygiene_script[] =
@@ -248,6 +277,8 @@ static const char hygiene_script[] =
 
 /* What the template has installed: only packages dpkg calls installed ("ii"), not the ones removed
  * with their config kept. */
+/* The most dpkg-query output kept (Debian with everything installed is a few MB). */
+#define PACKAGE_LIST_MAX (16 * 1024 * 1024)
 #define DPKG_QUERY_FORMAT "${db:Status-Abbrev} ${Package} ${Version} ${Architecture}\\n"
 
 int build_packages_from_dpkg(const char *text, json_t **ret) {
@@ -291,12 +322,13 @@ static int record_packages(comm_client *c, const char *path) {
 
         if (fd < 0)
                 return log_error_errno(errno, "Failed to create a buffer for the package list: %m");
-        r = build_guest_exec(c, argv, NULL, fd, NULL, "dpkg-query");
+        /* Capped as it streams: the guest cannot fill the host's memory (a memfd) first. */
+        r = guest_exec_capped(c, argv, NULL, fd, PACKAGE_LIST_MAX, NULL, "dpkg-query");
         if (r < 0)
                 return r;
         if (fstat(fd, &st) < 0)
                 return log_error_errno(errno, "Failed to read the package list: %m");
-        if (st.st_size > 16 * 1024 * 1024)
+        if (st.st_size > PACKAGE_LIST_MAX)
                 return log_error_errno(-EFBIG, "The package list of the VM is too long (%jd bytes)",
                                        (intmax_t) st.st_size);
         text = malloc((size_t) st.st_size + 1);

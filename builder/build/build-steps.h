@@ -69,6 +69,13 @@ int build_guest_exec(comm_client *c, char *const *argv, char *const *env, int ou
  * Hygiene first writes the guest's installed packages to packages_path (JSON as
  * build_packages_from_dpkg gives; NULL: not asked). Return 0 or -errno (logged). */
 int build_step_run(comm_client *c, const RecipeStep *s);
+/* build_step_run, then the check that the host files the step read are still as its cache key saw
+ * them (before, from recipe_step_keys_inputs): otherwise the step fails with "FILE:LINE: PATH
+ * changed during the build; run again" and -ESTALE, so nothing is kept under a key that does not
+ * describe what was sent. Returns 0 or -errno (logged). */
+int build_step_run_checked(comm_client *c, const RecipeStep *s, const RecipeStepInputs *before);
+/* The check alone. Returns 0, -ESTALE or -ENOMEM (logged). */
+int build_step_inputs_unchanged(const RecipeStep *s, const RecipeStepInputs *before);
 int build_hygiene_run(comm_client *c, const RecipeStep *last, const char *packages_path);
 /* How the hygiene step shows in progress lines and manifests. */
 #define BUILD_HYGIENE_NAME "hygiene (machine-id, host keys, apt lists, logs, history)"

@@ -30,6 +30,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -172,6 +173,38 @@ const char *recipe_var_source_to_string(RecipeVarSource s);
  * Variables enter a key through the expanded arguments and env of the steps that use them, so
  * changing a variable re-runs only the steps from the first one that refers to it. */
 int recipe_step_keys(const Recipe *r, const char *base_digest, char ***ret_keys, char **ret_failed_path);
+
+/* What a step reads from the host, as one look saw it: each host file (its content's sha256,
+ * through a symlink, as the copy reads it), each directory of a copied tree, and a local
+ * download's source, with lstat's mode and change time. */
+typedef struct RecipeHostInput {
+        char *path;                     /* host path */
+        bool file;                      /* content hashed (else a directory) */
+        char sha256[SHA256_HEX_SIZE];   /* "" for a directory */
+        mode_t mode;
+        struct timespec ctime;          /* moves with every write, chmod, entry added or removed */
+} RecipeHostInput;
+
+typedef struct RecipeStepInputs {
+        RecipeHostInput *items;
+        size_t n;
+} RecipeStepInputs;
+
+/* The bytes a step sends are read when it runs, after its key was computed. So a build takes the
+ * keys from one look at the host (recipe_step_keys_inputs: the same keys as recipe_step_keys, and
+ * in *ret_inputs, if not NULL, an array of r->n_steps looks, freed with recipe_step_inputs_free)
+ * and, once a step ran and before its result is kept under the key, checks that nothing changed
+ * since (recipe_step_inputs_check): a file edited, replaced, chmod-ed or removed, or an entry
+ * added to a copied directory (even since the recipe was read). Returns 0 when nothing changed,
+ * -ESTALE with the first changed path in *ret_changed_path (caller frees), or -ENOMEM. */
+int recipe_step_keys_inputs(const Recipe *r, const char *base_digest, char ***ret_keys, RecipeStepInputs **ret_inputs,
+                            char **ret_failed_path);
+int recipe_step_inputs_check(const RecipeStep *s, const RecipeStepInputs *before, char **ret_changed_path);
+/* One step's look (recipe_step_keys_inputs does this for each step). Returns 0, or -errno (the
+ * path that could not be read in *ret_failed_path if not NULL, caller frees). */
+int recipe_step_inputs_read(const RecipeStep *s, RecipeStepInputs *ret, char **ret_failed_path);
+void recipe_step_inputs_done(RecipeStepInputs *in);
+RecipeStepInputs *recipe_step_inputs_free(RecipeStepInputs *a, size_t n);
 
 /* The resolved model as JSON (secrets masked), for inspect --json. NULL on ENOMEM. */
 json_t *recipe_to_json(const Recipe *r);

@@ -12,7 +12,11 @@
  *
  * Test knob (unsigned, outside the API): POST /_fake/fail?command=C&reason=R&message=M makes
  * the next operation with command C (e.g. "export-snapshot") fail with that reason and message,
- * changing nothing; reason "lost-reply" (evict) makes the change and answers 503 instead. GET /_fake/state returns the whole model (zones and global resources). */
+ * changing nothing; reason "lost-reply" (evict) makes the change and answers 503 instead.
+ * POST /_fake/hold?command=C keeps every later operation with command C pending for as long as
+ * the fake runs (the change itself is made), and GET /_fake/held answers {"polls": N}, the polls
+ * of held operations answered so far (a client is waiting once N > 0). GET /_fake/state returns
+ * the whole model (zones and global resources). */
 #include <arpa/inet.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,6 +43,8 @@ typedef struct fake {
         json_t *global;        /* kind -> {id -> object}: security groups and ssh keys */
         json_t *operations;    /* id -> {zone, op, polls, final} */
         json_t *failures;      /* command -> {reason, message}: armed by the test knob */
+        json_t *held;          /* command -> true: its operations stay pending (test knob) */
+        json_int_t held_polls; /* polls of held operations answered */
         json_int_t pending_polls;
         const char *member_hook; /* --member-hook CMD, or NULL */
         json_t *hooks;         /* instance id -> {zone, pid}: create hooks still running */
@@ -106,8 +112,10 @@ static int operation(call *c, const char *command, const char *reference_id, jso
                                             "reason", json_object_get(failure, "reason"),
                                             "message", json_object_get(failure, "message"))
                                 : json_pack("{s:s}", "state", "success");
+        /* polls -1: held, pending until the fake stops */
+        json_int_t polls = json_object_get(c->f->held, command) ? -1 : c->f->pending_polls;
         json_t *entry = json_pack("{s:s, s:o, s:I, s:o}", "zone", c->zone, "op", op,
-                                  "polls", c->f->pending_polls, "final", final);
+                                  "polls", polls, "final", final);
         if (!entry || json_object_set_new(c->f->operations, id, entry) < 0)
                 return -ENOMEM;
         return reply_copy(c, op);
@@ -844,7 +852,9 @@ static int operation_get(call *c, const char *id) {
         /* Operations are zonal: polling another zone's endpoint does not find them. */
         if (!entry || !streq(strempty(json_path_string(entry, "zone")), c->zone))
                 return fail(c, 404, "operation %s not found", id);
-        if (json_integer_value(polls) > 0)
+        if (json_integer_value(polls) < 0)
+                c->f->held_polls++;
+        else if (json_integer_value(polls) > 0)
                 json_integer_set(polls, json_integer_value(polls) - 1);
         else
                 json_object_update(json_object_get(entry, "op"), json_object_get(entry, "final"));
@@ -966,6 +976,12 @@ static int control(call *c, const http_server_request *req) {
                 return ssh_keys_text(c);
         if (streq(req->method, "GET") && streq(req->path, "/_fake/state"))
                 return state_dump(c);
+        if (streq(req->method, "GET") && streq(req->path, "/_fake/held"))
+                return reply(c, 200, json_pack("{s:I}", "polls", c->f->held_polls));
+        if (streq(req->method, "POST") && streq(req->path, "/_fake/hold") && command) {
+                json_object_set_new(c->f->held, command, json_true());
+                return reply(c, 200, json_object());
+        }
         if (!streq(req->method, "POST") || !streq(req->path, "/_fake/fail") || !command || !reason)
                 return fail(c, 404, "no such test knob");
         json_object_set_new(c->f->failures, command,
@@ -1015,8 +1031,9 @@ static int fake_init(fake *f) {
         f->global = json_pack("{s:{}, s:{}}", "security-group", "ssh-key");
         f->operations = json_object();
         f->failures = json_object();
+        f->held = json_object();
         f->hooks = json_object();
-        if (!f->zones || !f->global || !f->operations || !f->failures || !f->hooks)
+        if (!f->zones || !f->global || !f->operations || !f->failures || !f->held || !f->hooks)
                 return -ENOMEM;
         for (size_t i = 0; i < ELEMENTSOF(zone_names); i++) {
                 char id[UUID_STRING_SIZE];
@@ -1041,6 +1058,7 @@ static void fake_done(fake *f) {
         json_decref(f->global);
         json_decref(f->operations);
         json_decref(f->failures);
+        json_decref(f->held);
         json_decref(f->hooks);
 }
 

@@ -6,7 +6,8 @@
 # copy and agent steps makes template exotest-1 in two zones, deletes its instance, security
 # group, SSH key and snapshot, and records the template ids; the steps' effects are in the tree
 # and not on the host. A failed operation and a wrong secret give a clear error and leave
-# nothing. A build killed mid-step leaves a journal that `imgbuild gc` cleans up.
+# nothing. A build killed mid-step leaves a journal that `imgbuild gc` cleans up. SIGINT while
+# the build waits for a cloud operation stops it within seconds and leaves nothing.
 set -uo pipefail
 
 : "${IMGBUILD:?}" "${BOOTAGENT:?}" "${IMGBUILD_SOURCE_DIR:?}" "${IMGBUILD_BINARY_DIR:?}"
@@ -258,4 +259,34 @@ check_no_leftovers "after gc"
 env -u EXOSCALE_API_KEY -u EXOSCALE_API_SECRET "$IMGBUILD" gc --cache-dir "$store" >"$dir/gc.log" 2>&1 ||
     fail "gc without journals or credentials failed"
 grep -q deleted "$dir/gc.log" && fail "gc without journals deleted something"
+# 7. SIGINT while the build waits for a cloud operation (the snapshot, which the fake keeps
+# pending): the build stops within seconds, not when the operation would end (up to an hour),
+# and deletes what it made.
+curl -fsS -X POST "$fake/_fake/hold?command=create-snapshot" >/dev/null || fail "cannot hold snapshots"
+setsid "$IMGBUILD" build "$dir/recipes/exotest.recipe" --provider exoscale --cache-dir "$store" \
+    --bootagent "$BOOTAGENT" --ssh-port "$ssh_port" >"$dir/out" 2>"$dir/build.log" &
+build_pgid=$!
+for _ in $(seq 600); do
+    [ "$(curl -fsS "$fake/_fake/held" | jq .polls)" -gt 0 ] && break
+    kill -0 "$build_pgid" 2>/dev/null || fail "the build ended before it waited for the snapshot"
+    sleep 0.1
+done
+[ "$(curl -fsS "$fake/_fake/held" | jq .polls)" -gt 0 ] || fail "the build never waited for the snapshot"
+t0=$(date +%s%N)
+kill -INT "$build_pgid"
+# A generous bound (the build stops within about a second): it would otherwise wait for the
+# operation's hour.
+for _ in $(seq 100); do kill -0 "$build_pgid" 2>/dev/null || break; sleep 0.05; done
+stopped_ms=$((($(date +%s%N) - t0) / 1000000))
+kill -0 "$build_pgid" 2>/dev/null && fail "the build did not stop within 5 s of SIGINT while waiting for the snapshot"
+wait "$build_pgid"
+status=$?
+build_pgid=
+echo "stopped ${stopped_ms} ms after SIGINT in the snapshot wait"
+[ "$status" = 130 ] || fail "a build interrupted in a cloud wait exited with $status, not 130"
+grep -q 'Interrupted by signal 2 while trying to snapshot the instance' "$dir/build.log" ||
+    fail "the build interrupted in the snapshot wait does not say where it stopped"
+grep -q 'Sanitizer' "$dir/build.log" && fail "the sanitizers found a problem in the interrupted build"
+stop_instances
+check_no_leftovers "after SIGINT in a cloud wait"
 echo "PASS"

@@ -138,7 +138,8 @@ int exo_ssh_install_agent(const exo_ssh *b, const char *bootagent, unsigned time
                         return -ETIMEDOUT;
                 }
                 log_info("SSH to %s not ready yet, retrying", b->host);
-                time_sleep_ms(SSH_RETRY_MS);
+                if (time_sleep_ms_cancellable(SSH_RETRY_MS, interrupt_signal_flag()) < 0)
+                        return log_error_errno(-EINTR, "Interrupted by signal %d, cleaning up", interrupt_signal());
         }
 }
 

@@ -106,6 +106,9 @@ static double elapsed(const exo_build *b) {
 
 /* Log the failed API call (URL, status, message) and return r. */
 static int api_failed(exo_build *b, int r, const char *what) {
+        if (r == -ECANCELED && interrupt_signal())
+                return log_error_errno(-EINTR, "Interrupted by signal %d while trying to %s, cleaning up",
+                                       interrupt_signal(), what);
         log_error("Failed to %s: %s", what, exoapi_error(b->api));
         return r;
 }
@@ -259,10 +262,8 @@ static int wait_running(exo_build *b) {
                                   ip ?: "none", b->boot_timeout);
                         return -ETIMEDOUT;
                 }
-                r = check_interrupted();
-                if (r < 0)
-                        return r;
-                time_sleep_ms(2000);
+                if (time_sleep_ms_cancellable(2000, interrupt_signal_flag()) < 0)
+                        return check_interrupted();
         }
 }
 
@@ -571,6 +572,9 @@ static int exo_prepare(void *state, const build_context *ctx) {
         /* From here on a signal is caught even between sessions: the build cleans up. */
         interrupt_hold();
         b->holding = true;
+        /* Cloud calls and operation waits (up to an hour for a template) end within a second of
+         * a signal; cleanup_resources lifts this again to delete what was made. */
+        exoapi_set_cancel(b->api, interrupt_signal_flag());
         log_info("[%6.1f s] Build %s in %s: instance type %s, template \"%s\", disk %u GB", elapsed(b), b->build_id,
                  b->zone, recipe->exoscale.instance_type, recipe->exoscale.template, recipe->exoscale.disk_gb);
         r = resolve_instance_type(b);
@@ -669,6 +673,8 @@ static int cleanup_resources(exo_build *b, int r) {
                 if (r < 0)
                         log_error_errno(r, "Failed to update %s: %m", cloud_journal_path(b->journal));
         }
+        /* After a signal the cloud calls that delete are wanted: not cancelled. */
+        exoapi_set_cancel(b->api, NULL);
         log_info("[%6.1f s] Deleting the build's temporary resources", elapsed(b));
         int q = cloud_journal_cleanup(b->journal, b->api, false, stderr);
         if (q < 0) {

@@ -28,6 +28,8 @@ typedef struct qemu_build {
         bool store_locked;          /* store_lock_fd holds the store's shared lock (gc waits) */
         int store_lock_fd;
         char **keys;                /* the recipe's steps' cache keys */
+        RecipeStepInputs *inputs;   /* the host files each key was computed from */
+        struct qemu_step { const RecipeStep *step; const RecipeStepInputs *inputs; } *recipe_steps;
         char **names;               /* their display names */
         char hygiene_key[SHA256_HEX_SIZE];
         char *packages;             /* STORE/layers/KEY.packages.json of the hygiene layer */
@@ -61,6 +63,9 @@ static void qemu_done(void *state) {
         free(q->packages);
         strv_free(q->names);
         strv_free(q->keys);
+        q->inputs = recipe_step_inputs_free(q->inputs, q->ctx ? q->ctx->recipe->n_steps : 0);
+        free(q->recipe_steps);
+        q->recipe_steps = NULL;
         base_image_done(&q->own_base);
         q->own_display = progress_free(q->own_display);
         if (q->store_locked)
@@ -128,8 +133,10 @@ static int build_plan(const qemu_build *q) {
         return 0;
 }
 
+/* The step, then whether what it sent is what its key covers: its layer is committed only then. */
 static int run_recipe_step(comm_client *c, void *userdata) {
-        return build_step_run(c, userdata);
+        const struct qemu_step *s = userdata;
+        return build_step_run_checked(c, s->step, s->inputs);
 }
 
 static int run_hygiene(comm_client *c, void *userdata) {
@@ -146,10 +153,12 @@ static int make_steps(qemu_build *q) {
 
         q->n = recipe->n_steps + 1;
         q->steps = calloc(q->n, sizeof(*q->steps));
-        if (!q->steps)
+        q->recipe_steps = calloc(q->n, sizeof(*q->recipe_steps));
+        if (!q->steps || !q->recipe_steps)
                 return log_error_errno(-ENOMEM, "Out of memory");
         for (size_t i = 0; i < recipe->n_steps; i++) {
                 const RecipeStep *s = &recipe->steps[i];
+                q->recipe_steps[i] = (struct qemu_step) { .step = s, .inputs = &q->inputs[i] };
                 r = strv_consume(&q->names, build_step_name(s));
                 if (r < 0)
                         return log_error_errno(-ENOMEM, "Out of memory");
@@ -158,7 +167,7 @@ static int make_steps(qemu_build *q) {
                         .name = q->names[i],
                         .network = s->kind == RECIPE_STEP_PACKAGES || (s->kind == RECIPE_STEP_DOWNLOAD && !s->source),
                         .run = run_recipe_step,
-                        .userdata = (void *) s,
+                        .userdata = &q->recipe_steps[i],
                 };
         }
         if (build_hygiene_key(recipe->n_steps > 0 ? q->keys[recipe->n_steps - 1] : q->base->key, q->hygiene_key) < 0 ||
@@ -179,7 +188,7 @@ static int setup_steps(qemu_build *q) {
         _cleanup_free_ char *failed = NULL;
         int r;
 
-        r = recipe_step_keys(recipe, q->base->key, &q->keys, &failed);
+        r = recipe_step_keys_inputs(recipe, q->base->key, &q->keys, &q->inputs, &failed);
         if (r < 0)
                 return log_error_errno(r, "Failed to compute step keys (reading %s): %m", strempty(failed));
         r = make_steps(q);

@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -37,6 +38,47 @@ static pid_t start_bootagent(int *ret_fd) {
 
 static void write_text(const char *path, const char *text, mode_t mode) {
         CHECK_OK(write_file_atomic(path, text, strlen(text), mode, (uid_t) -1, (gid_t) -1));
+}
+
+static off_t fd_size(int fd) {
+        struct stat st;
+        CHECK(fstat(fd, &st) == 0);
+        return st.st_size;
+}
+
+/* comm_client_exec_capped: output up to the cap arrives whole; beyond it, -EFBIG and out_fd never
+ * holds more than the cap, although the command goes on writing. */
+static void test_exec_capped(void) {
+        int fd, status;
+        pid_t pid = start_bootagent(&fd);
+        comm_client c = COMM_CLIENT_INIT(fd);
+        const uint64_t cap = 200000;
+
+        int out = memfd_create("capped", MFD_CLOEXEC);
+        CHECK(out >= 0);
+        char *exact[] = { (char *) "sh", (char *) "-c", (char *) "head -c 200000 /dev/zero", NULL };
+        CHECK_OK(comm_client_exec_capped(&c, exact, NULL, NULL, out, cap, -1, &status, NULL));
+        CHECK(status == 0);
+        CHECK(fd_size(out) == (off_t) cap);
+
+        /* The session is usable after a command within the cap; stdout over the cap goes elsewhere
+         * unbounded (the cap is on out_fd only, stderr is not counted). */
+        CHECK(ftruncate(out, 0) == 0 && lseek(out, 0, SEEK_SET) == 0);
+        char *noisy[] = { (char *) "sh", (char *) "-c", (char *) "head -c 300000 /dev/zero >&2; echo ok", NULL };
+        CHECK_OK(comm_client_exec_capped(&c, noisy, NULL, NULL, out, cap, -1, &status, NULL));
+        CHECK(status == 0 && fd_size(out) == 3);
+
+        /* An endless writer: stopped at the cap, not when it exits. */
+        CHECK(ftruncate(out, 0) == 0 && lseek(out, 0, SEEK_SET) == 0);
+        char *endless[] = { (char *) "sh", (char *) "-c", (char *) "cat /dev/zero", NULL };
+        CHECK(comm_client_exec_capped(&c, endless, NULL, NULL, out, cap, -1, &status, NULL) == -EFBIG);
+        CHECK(fd_size(out) <= (off_t) cap);
+        CHECK(fd_size(out) > 0);
+        close(out);
+
+        /* Closing the session stops the server and the command it runs. */
+        close(fd);
+        CHECK_OK(spawn_wait(pid, &status));
 }
 
 int main(void) {
@@ -115,5 +157,7 @@ int main(void) {
         CHECK(status == 0);
         close(fd);
         CHECK_OK(rm_rf(base));
+
+        test_exec_capped();
         return 0;
 }

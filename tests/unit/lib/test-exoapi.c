@@ -1,6 +1,7 @@
 /* lib/exoapi against tests/fake-exoscale (started here on loopback, killed by PID at exit):
  * the template flow, pools (list fields surviving an update), and the errors a caller sees. */
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -426,6 +427,54 @@ static void test_errors(exoapi *c) {
                       "cannot build");
 }
 
+static volatile sig_atomic_t cancel_flag;
+
+static void *cancel_later(void *userdata) {
+        nanosleep(&(struct timespec) { 0, 300 * 1000000L }, NULL);
+        cancel_flag = 1;
+        return NULL;
+}
+
+static int64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* exoapi_set_cancel: a wait for an operation (held pending by the fake, polled every 20 s and
+ * more) ends soon after the flag is set; later calls fail at once; without the flag they work. */
+static void test_cancel(void) {
+        _cleanup_(exoapi_freep) exoapi *c = client(SECRET, "ch-gva-2");
+        _cleanup_free_ char *url = NULL, *id = NULL;
+        http_response resp = {};
+
+        CHECK(asprintf(&url, "http://127.0.0.1:%d/_fake/hold?command=create-security-group", fake_port) > 0);
+        CHECK_OK(http_do(&(http_request){ .method = "POST", .url = url }, &resp, NULL));
+        CHECK(resp.status == 200);
+        http_response_free(&resp);
+
+        exoapi_set_poll_interval(c, 20000);
+        exoapi_set_operation_timeout(c, 3600 * 1000L);
+        exoapi_set_cancel(c, &cancel_flag);
+        cancel_flag = 0;
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, cancel_later, NULL) == 0);
+        int64_t start = now_ms();
+        check_failure(c, exoapi_security_group_create(c, "held", NULL, &id), -ECANCELED, "cancelled while pending");
+        int64_t took = now_ms() - start;
+        CHECK(pthread_join(t, NULL) == 0);
+        CHECK(took >= 250 && took < 10000);
+        CHECK(!id);
+
+        /* Still set: no request goes out. */
+        check_failure(c, exoapi_instance_get(c, "0c2f5f6e-4c0e-4b8e-9a55-2f3f3f3f3f3f", &(json_t *){ NULL }),
+                      -ECANCELED, "cancelled");
+        /* Lifted (as a build does to clean up): calls work again. */
+        exoapi_set_cancel(c, NULL);
+        check_failure(c, exoapi_instance_get(c, "0c2f5f6e-4c0e-4b8e-9a55-2f3f3f3f3f3f", &(json_t *){ NULL }),
+                      -ENOENT, "not found");
+}
+
 static void test_error_message(void) {
         static const struct {
                 const char *body, *want;
@@ -541,6 +590,7 @@ int main(void) {
         template_id = test_template_flow(c, type_id, base_id);
         test_pool(c, type_id, base_id, template_id);
         test_errors(c);
+        test_cancel();
         test_smoke();
         CHECK(stop_fake() == 0);
         return 0;

@@ -14,6 +14,7 @@
 #include "qemu-build.h"
 #include "runner.h"
 #include "spawn.h"
+#include "strv.h"
 
 static char root[] = "/var/tmp/test-build-steps-XXXXXX";
 
@@ -184,6 +185,40 @@ static void test_packages_from_dpkg(void) {
         CHECK(build_packages_from_dpkg("ii  broken\n", &list) == -EBADMSG);
 }
 
+/* A copied file edited after the keys were computed (so what the step sends is not what its key
+ * covers): the step fails with a message that names the file, so its layer is not committed. */
+static void test_inputs_changed(void) {
+        char path[600], expected[800];
+        put("recipes/files/motd", "as hashed\n", 0644);
+        _cleanup_(recipe_freep) Recipe *recipe = parse("template c 1\nbase debian-12\nrun true\n"
+                                                       "copy files/motd /etc/motd\n");
+        char **keys = NULL;
+        RecipeStepInputs *in = NULL;
+        CHECK_OK(recipe_step_keys_inputs(recipe, "base", &keys, &in, NULL));
+        CHECK_OK(build_step_inputs_unchanged(&recipe->steps[1], &in[1]));
+
+        put("recipes/files/motd", "edited while the build ran\n", 0644);
+        int saved = dup(STDERR_FILENO), log = memfd_create("log", MFD_CLOEXEC);
+        CHECK(saved >= 0 && log >= 0 && dup2(log, STDERR_FILENO) == STDERR_FILENO);
+        int r = build_step_inputs_unchanged(&recipe->steps[1], &in[1]);
+        int q = build_step_inputs_unchanged(&recipe->steps[0], &in[0]);
+        CHECK(dup2(saved, STDERR_FILENO) == STDERR_FILENO);
+        close(saved);
+        CHECK(r == -ESTALE);
+        CHECK_OK(q); /* the run step reads no host file */
+        char text[4096] = "";
+        CHECK(pread(log, text, sizeof(text) - 1, 0) > 0);
+        close(log);
+        snprintf(path, sizeof(path), "%s/recipes/t.recipe", root);
+        snprintf(expected, sizeof(expected), "%s:4: %s/recipes/files/motd changed during the build; run again", path,
+                 root);
+        if (!strstr(text, expected))
+                fprintf(stderr, "got: %s\nexpected: %s\n", text, expected);
+        CHECK(strstr(text, expected));
+        in = recipe_step_inputs_free(in, recipe->n_steps);
+        strv_free(keys);
+}
+
 int main(void) {
         const char *src = getenv("IMGBUILD_SOURCE_DIR");
         const char *base_dir = getenv("IMGBUILD_TEST_BASE_DIR");
@@ -197,6 +232,7 @@ int main(void) {
         snprintf(images, sizeof(images), "%s/images", src);
         snprintf(link, sizeof(link), "%s/images", root);
         CHECK(symlink(images, link) == 0);
+        test_inputs_changed();
 
         /* No VM needed: a step with a variable that has no value is refused before anything runs. */
         Diagnostics diag = {};

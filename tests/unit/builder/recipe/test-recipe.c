@@ -369,8 +369,9 @@ static char **keys_of(const char *recipe_path, const char *base_digest) {
         return keys;
 }
 
-static void test_cache_keys(void) {
-        char dir[] = "/tmp/test-recipe-XXXXXX", path[256];
+/* A fresh directory dir (a mkdtemp template), made the current one, with a base images/b and
+ * the files the keys tests copy: r/files/d/{one,sub/two} and r/files/f. */
+static void make_tree(char *dir) {
         CHECK(mkdtemp(dir));
         CHECK(chdir(dir) == 0);
         CHECK_OK(mkdir_p("images/b", 0755));
@@ -379,6 +380,11 @@ static void test_cache_keys(void) {
         write_text("r/files/d/one", "one\n");
         write_text("r/files/d/sub/two", "two\n");
         write_text("r/files/f", "f\n");
+}
+
+static void test_cache_keys(void) {
+        char dir[] = "/tmp/test-recipe-XXXXXX", path[256];
+        make_tree(dir);
         static const char *recipe = "template t 1\nbase b\n"
                                     "packages curl\n"                   /* 0 */
                                     "copy files/d /opt/d\n"              /* 1 */
@@ -526,6 +532,111 @@ static void test_helpers(void) {
         recipe_free(r);
 }
 
+/* Step index i's inputs, looked at again, are unchanged or name changed. */
+static void check_inputs(const Recipe *r, const RecipeStepInputs *in, size_t i, const char *changed) {
+        char *path = NULL;
+        int k = recipe_step_inputs_check(&r->steps[i], &in[i], &path);
+        if (!changed) {
+                CHECK_OK(k);
+                CHECK(!path);
+                return;
+        }
+        CHECK(k == -ESTALE);
+        CHECK_STREQ(path, changed);
+        free(path);
+}
+
+/* A fresh look at step i, as if its key were computed now. */
+static void look_again(const Recipe *r, RecipeStepInputs *in, size_t i) {
+        recipe_step_inputs_done(&in[i]);
+        CHECK_OK(recipe_step_inputs_read(&r->steps[i], &in[i], NULL));
+}
+
+/* What a step sends is read when it runs, after its key was computed: recipe_step_inputs_check
+ * tells whether the host files still match what the key covers. */
+static void test_inputs_check(void) {
+        char dir[] = "/tmp/test-recipe-XXXXXX";
+        make_tree(dir);
+        write_text("r/files/agent.conf", "role = etcd\n");
+        write_text("r/files/blob", "blob\n");
+        write_text("r/t.recipe", "template t 1\nbase b\n"
+                                 "copy files/d /opt/d\n"                          /* 0 */
+                                 "copy files/f /etc/f\n"                          /* 1 */
+                                 "agent role=etcd config=files/agent.conf\n"     /* 2 */
+                                 "download files/blob /opt/blob sha256="
+                                 "0000000000000000000000000000000000000000000000000000000000000000\n" /* 3 */
+                                 "run echo hi\n");                                /* 4 */
+        Diagnostics diag = {};
+        Recipe *r = NULL;
+        CHECK_OK(recipe_parse_file("r/t.recipe", NULL, &diag, &r));
+        CHECK(r->n_steps == 5);
+
+        /* A file added to the copied tree after the recipe was read, before the keys. */
+        write_text("r/files/d/sub/late", "late\n");
+        char **keys = NULL, **plain = NULL;
+        RecipeStepInputs *in = NULL;
+        CHECK_OK(recipe_step_keys_inputs(r, "base-1", &keys, &in, NULL));
+        /* The same keys as without the look kept. */
+        CHECK_OK(recipe_step_keys(r, "base-1", &plain, NULL));
+        for (size_t i = 0; i < r->n_steps; i++)
+                CHECK_STREQ(keys[i], plain[i]);
+        CHECK(in[0].n == 4 && in[1].n == 1 && in[2].n == 1 && in[3].n == 1 && in[4].n == 0);
+
+        /* Nothing changed since the keys: every step may be kept. Except the copied tree, which
+         * holds a file its key does not cover. */
+        check_inputs(r, in, 0, "r/files/d/sub/late");
+        for (size_t i = 1; i < r->n_steps; i++)
+                check_inputs(r, in, i, NULL);
+        CHECK(unlink("r/files/d/sub/late") == 0);
+        look_again(r, in, 0);
+        check_inputs(r, in, 0, NULL);
+
+        /* Edited, chmod-ed, rewritten with the same bytes, added, removed: each names the path. */
+        write_text("r/files/f", "f edited\n");
+        check_inputs(r, in, 1, "r/files/f");
+        check_inputs(r, in, 0, NULL);
+        look_again(r, in, 1);
+        check_inputs(r, in, 1, NULL);
+        CHECK(chmod("r/files/f", 0600) == 0);
+        check_inputs(r, in, 1, "r/files/f");
+        look_again(r, in, 1);
+        /* The same bytes again (edited and put back while it was being sent): the change time moved.
+         * The kernel's file timestamps are coarse: wait longer than one tick. */
+        struct timespec tick = { 0, 50 * 1000000L };
+        nanosleep(&tick, NULL);
+        write_text("r/files/f", "f edited\n");
+        CHECK(chmod("r/files/f", 0600) == 0);
+        check_inputs(r, in, 1, "r/files/f");
+
+        write_text("r/files/d/sub/two", "two edited\n");
+        check_inputs(r, in, 0, "r/files/d/sub/two");
+        look_again(r, in, 0);
+        CHECK_OK(mkdir_p("r/files/d/sub/new", 0755));
+        check_inputs(r, in, 0, "r/files/d/sub/new");
+        CHECK(rmdir("r/files/d/sub/new") == 0);
+        check_inputs(r, in, 0, "r/files/d/sub");  /* gone again, but its entries changed */
+        look_again(r, in, 0);
+        CHECK(chmod("r/files/d/sub", 0700) == 0);
+        check_inputs(r, in, 0, "r/files/d/sub");
+        look_again(r, in, 0);
+        CHECK(unlink("r/files/d/one") == 0);
+        check_inputs(r, in, 0, "r/files/d/one");
+
+        write_text("r/files/agent.conf", "role = vault\n");
+        check_inputs(r, in, 2, "r/files/agent.conf");
+        write_text("r/files/blob", "another blob\n");
+        check_inputs(r, in, 3, "r/files/blob");
+        check_inputs(r, in, 4, NULL);
+
+        in = recipe_step_inputs_free(in, r->n_steps);
+        strv_free(keys);
+        strv_free(plain);
+        recipe_free(r);
+        diagnostics_free(&diag);
+        CHECK(chdir("/") == 0);
+        CHECK_OK(rm_rf(dir));
+}
+
 int main(void) {
         const char *s = getenv("IMGBUILD_SOURCE_DIR");
         if (!s)
@@ -540,6 +651,7 @@ int main(void) {
         test_golden();
         test_override_order();
         test_cache_keys();
+        test_inputs_check();
         test_real_recipes();
         free(source_dir);
         return 0;
