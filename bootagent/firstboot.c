@@ -194,8 +194,7 @@ static int stage_units(agent *a, const char *env_file, bool *ret_started) {
                         buf_printf(&err, "exec_start: unknown ${VAR} or empty command");
                         return stage_fail(a, "units", r < 0 ? r : -EINVAL, &err);
                 }
-                if (asprintf(&pid_file, "%s/%s.pid", a->state_dir, unit) < 0 ||
-                    asprintf(&log_file, "%s/%s.log", a->state_dir, unit) < 0)
+                if (units_exec_paths(a->state_dir, unit, &pid_file, &log_file) < 0)
                         return -ENOMEM;
                 r = units_start_exec(argv, env, pid_file, log_file, &pid);
                 if (r < 0) {

@@ -13,6 +13,7 @@
 #include "fs.h"
 #include "json.h"
 #include "log.h"
+#include "logtail.h"
 #include "stage.h"
 #include "time-util.h"
 #include "units.h"
@@ -286,15 +287,42 @@ static int remove_stale_members(role_etcd *e, const char *endpoint, unsigned *re
         return 0;
 }
 
+static const char *etcd_unit(const role_etcd *e) {
+        return e->a->cfg->units ? e->a->cfg->units[0] : "etcd.service";
+}
+
 static int stop_etcd(role_etcd *e) {
         agent *a = e->a;
-        const char *unit = a->cfg->units ? a->cfg->units[0] : "etcd.service";
+        _cleanup_free_ char *pid_file = NULL, *log_file = NULL;
         if (!a->cfg->units_exec)
-                return units_systemd_job("StopUnit", unit, 60000, NULL);
-        _cleanup_free_ char *pid_file = NULL;
-        if (asprintf(&pid_file, "%s/%s.pid", a->state_dir, unit) < 0)
+                return units_systemd_job("StopUnit", etcd_unit(e), 60000, NULL);
+        if (units_exec_paths(a->state_dir, etcd_unit(e), &pid_file, &log_file) < 0)
                 return -ENOMEM;
         return units_stop_exec(pid_file, 10000);
+}
+
+/* units = exec: once etcd runs, a probe that finds nobody listening may mean etcd is gone (a bad
+ * flag, a data dir it cannot use). Say that, with its exit status and the end of its output,
+ * rather than "Connection refused" until the deadline. Returns 0 while it runs, -ESRCH with the
+ * reason in err once it exited. */
+static int check_etcd_running(role_etcd *e, const char *waiting_for, buf *err) {
+        agent *a = e->a;
+        _cleanup_free_ char *pid_file = NULL, *log_file = NULL, *tail = NULL;
+        int status;
+        if (!a->cfg->units_exec)
+                return 0;
+        if (units_exec_paths(a->state_dir, etcd_unit(e), &pid_file, &log_file) < 0)
+                return -ENOMEM;
+        if (units_exec_running(pid_file, &status) != 0)
+                return 0;
+        buf_clear(err);
+        if (status >= 0)
+                buf_printf(err, "%s exited (status %d) while waiting for %s", etcd_unit(e), status, waiting_for);
+        else
+                buf_printf(err, "%s is not running while waiting for %s", etcd_unit(e), waiting_for);
+        if (log_file_tail_line(log_file, 20, 1024, &tail) >= 0 && *tail)
+                buf_printf(err, ": %s", tail);
+        return -ESRCH;
 }
 
 /* Join as a learner through a voting member (protocols.md §6.4). */
@@ -460,6 +488,9 @@ static int stage_promote(role_etcd *e) {
                 }
                 /* Probes that did not finish the stage were waiting for etcd to start or catch up. */
                 a->stage_wait += time_now_ms() - probe_start;
+                r = check_etcd_running(e, "promotion", &err);
+                if (r < 0)
+                        return stage_fail(a, "promote", r, &err);
                 if (stage_deadline_passed(a)) {
                         if (!err.len)
                                 buf_printf(&err, "not promoted yet");
