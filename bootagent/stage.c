@@ -57,9 +57,12 @@ int stage_end(agent *a, const char *stage, bool ok, const char *detail) {
 int stage_fail(agent *a, const char *stage, int r, const buf *err) {
         const char *reason = err && err->data && err->len ? err->data : strerror(-r);
         _cleanup_free_ char *why = NULL;
-        if (a->deadline.at > 0 && (a->deadline.reached || stage_deadline_passed(a))) {
-                if (asprintf(&why, "deadline of %ld ms exceeded after %u request%s: %s", a->deadline.ms,
-                             a->deadline.requests, a->deadline.requests == 1 ? "" : "s", reason) < 0)
+        bool passed = stage_deadline_passed(a);
+        if (a->deadline.at > 0 && (a->deadline.reached || passed)) {
+                /* reached but not passed: the next retry's wait would have ended past it. */
+                if (asprintf(&why, "deadline of %ld ms%s after %u request%s: %s", a->deadline.ms,
+                             passed ? " exceeded" : ": no time left for another retry", a->deadline.requests,
+                             a->deadline.requests == 1 ? "" : "s", reason) < 0)
                         why = NULL;
                 else
                         reason = why;

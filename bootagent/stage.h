@@ -53,7 +53,8 @@ bool stage_deadline_passed(const agent *a);
 int stage_end(agent *a, const char *stage, bool ok, const char *detail);
 /* Log one clear reason (err, or strerror(-r) without one), record the failed stage, return r.
  * When the stage's deadline ended it, the reason says so: "deadline of 5000 ms exceeded after 7
- * requests: <err>". */
+ * requests: <err>" (or "deadline of 5000 ms: no time left for another retry after 7 requests: <err>"
+ * when retrying stopped because the next wait would have ended past it). */
 int stage_fail(agent *a, const char *stage, int r, const buf *err);
 
 /* Write data to path atomically unless unchanged, creating the parent directories (0755) first.

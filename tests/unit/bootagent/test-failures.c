@@ -186,6 +186,13 @@ static void test_firstboot_pki_down(int port) {
         CHECK(stat(path, &st) < 0);
         snprintf(path, sizeof(path), "%s/etc/node/pki/node.crt", root);
         CHECK(stat(path, &st) < 0);
+        /* Retried until the stage's deadline: the reason names it and the last error. */
+        snprintf(path, sizeof(path), "%s/var/lib/bootagent/journal", root);
+        _cleanup_(journal_close) journal j = { .fd = -1 };
+        CHECK_OK(journal_load(path, &j));
+        CHECK(j.n >= 1 && !j.entries[j.n - 1].ok && streq(j.entries[j.n - 1].stage, "pki"));
+        CHECK(startswith(j.entries[j.n - 1].detail, "deadline of 1000 ms"));
+        CHECK(strstr(j.entries[j.n - 1].detail, "pki backend down"));
         snprintf(path, sizeof(path), "%s/agent.conf", root);
         char *sargv[] = { (char *) "status", (char *) "--config", path, (char *) "--root", root, NULL };
         CHECK(cmd_status(5, sargv) == 1); /* last stage failed */
