@@ -153,7 +153,7 @@ static int etcd_request(const etcd_tls *tls, const char *method, const char *url
                 .cert_file = tls->cert_file,
                 .key_file = tls->key_file,
         };
-        return request_do(&req, resp, err);
+        return request_do(&req, tls->deadline, resp, err);
 }
 
 int etcd_call(const etcd_tls *tls, const char *endpoint, const char *path, const char *body,

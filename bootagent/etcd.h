@@ -7,6 +7,7 @@
 
 #include "buf.h"
 #include "macro.h"
+#include "request.h"
 
 typedef struct etcd_member {
         uint64_t id;
@@ -24,6 +25,9 @@ typedef struct etcd_members {
 
 typedef struct etcd_tls {
         const char *ca_file, *cert_file, *key_file; /* borrowed */
+        /* The calling stage's deadline (borrowed, may be NULL): with deadline->at set, no call
+         * outlives it (a call's own deadline still applies when earlier). Counts the requests. */
+        request_deadline *deadline;
 } etcd_tls;
 
 /* Parse a gateway error body {"error"|"message":...} into err; returns the HTTP-mapped errno:

@@ -21,7 +21,8 @@ int firstboot_stage_identity(agent *a) {
         _cleanup_buf_ buf err = BUF_INIT(4096);
         char detail[512];
         stage_begin(a);
-        int r = identity_fetch(a->cfg->metadata_url, a->cfg->metadata_deadline_ms, &a->id, &err);
+        stage_deadline(a, a->cfg->metadata_deadline_ms);
+        int r = identity_fetch(a->cfg->metadata_url, &a->deadline, &a->id, &err);
         if (r < 0)
                 return stage_fail(a, "identity", r, &err);
         snprintf(detail, sizeof(detail), "instance %s, zone %s, ip %s, public ip %s", a->id.instance_id, a->id.zone,
@@ -33,6 +34,7 @@ int firstboot_stage_login(agent *a) {
         _cleanup_buf_ buf err = BUF_INIT(4096);
         int r;
         stage_begin(a);
+        stage_deadline(a, a->cfg->vault_deadline_ms);
         r = vault_health(&a->vault, &err);
         if (r >= 0)
                 r = vault_login(&a->vault, a->cfg->vault_auth_mount, a->cfg->vault_role, a->id.instance_id, &err);
@@ -58,6 +60,7 @@ static int stage_secrets(agent *a) {
         int r;
 
         stage_begin(a);
+        stage_deadline(a, a->cfg->vault_deadline_ms);
         for (size_t i = 0; i < a->cfg->n_secrets; i++) {
                 const agent_config_secret *s = &a->cfg->secrets[i];
                 _cleanup_json_ json_t *data = NULL;
@@ -142,6 +145,7 @@ int firstboot_stage_pki(agent *a) {
         if (!a->cfg->pki_role)
                 return 0;
         stage_begin(a);
+        stage_deadline(a, a->cfg->vault_deadline_ms);
         int r = ensure_certificate(a, &issued, &serial, &expiration, &err);
         if (r < 0)
                 return stage_fail(a, "pki", r, &err);
@@ -190,8 +194,7 @@ static int stage_units(agent *a, const char *env_file, bool *ret_started) {
                         buf_printf(&err, "exec_start: unknown ${VAR} or empty command");
                         return stage_fail(a, "units", r < 0 ? r : -EINVAL, &err);
                 }
-                if (asprintf(&pid_file, "%s/%s.pid", a->state_dir, unit) < 0 ||
-                    asprintf(&log_file, "%s/%s.log", a->state_dir, unit) < 0)
+                if (units_exec_paths(a->state_dir, unit, &pid_file, &log_file) < 0)
                         return -ENOMEM;
                 r = units_start_exec(argv, env, pid_file, log_file, &pid);
                 if (r < 0) {

@@ -3,6 +3,7 @@
 
 #include "buf.h"
 #include "macro.h"
+#include "request.h"
 
 typedef struct identity {
         char *instance_id;
@@ -15,11 +16,12 @@ typedef struct identity {
  * 1..255 bytes. Returns 0 and a new string, or -EBADMSG. */
 int metadata_parse_value(const char *body, size_t len, char **ret);
 
-/* GET <base>/latest/meta-data/<key> with jittered retries until deadline_ms. Returns 0, -ENOENT
- * for 404, -EBADMSG for a malformed value, -EPROTO for another status, or the transport error;
- * a one-line reason goes to err. */
-int metadata_get(const char *base_url, const char *key, long deadline_ms, char **ret, buf *err);
+/* GET <base>/latest/meta-data/<key> with jittered retries until the deadline dl (its requests
+ * counted there). Returns 0, -ENOENT for 404, -EBADMSG for a malformed value, -EPROTO for
+ * another status, or the transport error; a one-line reason goes to err. */
+int metadata_get(const char *base_url, const char *key, request_deadline *dl, char **ret, buf *err);
 
-/* Fetch instance-id, availability-zone, local-ipv4 and public-ipv4. */
-int identity_fetch(const char *base_url, long deadline_ms, identity *ret, buf *err);
+/* Fetch instance-id, availability-zone, local-ipv4 and public-ipv4, all under dl: with dl->at
+ * set, the four keys together (retries included) end by then. */
+int identity_fetch(const char *base_url, request_deadline *dl, identity *ret, buf *err);
 void identity_done(identity *id);

@@ -13,6 +13,7 @@
 #include "fs.h"
 #include "json.h"
 #include "log.h"
+#include "logtail.h"
 #include "stage.h"
 #include "time-util.h"
 #include "units.h"
@@ -33,7 +34,8 @@ static int role_etcd_init(role_etcd *e, agent *a) {
         if (agent_rooted(a, a->cfg->etcd_data_dir, &e->data_dir) < 0 ||
             agent_rooted(a, a->cfg->etcd_env_file, &e->env_file) < 0)
                 return -ENOMEM;
-        e->tls = (etcd_tls){ .ca_file = a->ca_file, .cert_file = a->cert_file, .key_file = a->key_file };
+        e->tls = (etcd_tls){ .ca_file = a->ca_file, .cert_file = a->cert_file, .key_file = a->key_file,
+                             .deadline = &a->deadline };
         return 0;
 }
 
@@ -54,6 +56,7 @@ static int stage_discover(role_etcd *e) {
         int r;
 
         stage_begin(a);
+        stage_deadline(a, a->cfg->vault_deadline_ms);
         r = vault_kv_read(&a->vault, a->cfg->kv_mount, a->cfg->cloud_api_secret, &creds, &err);
         if (r < 0)
                 return stage_fail(a, "discover", r, &err);
@@ -99,6 +102,7 @@ static int stage_seed(role_etcd *e, bool *ret_seed) {
         int r;
 
         stage_begin(a);
+        stage_deadline(a, a->cfg->vault_deadline_ms);
         if (!mine || asprintf(&path, "etcd/%s/bootstrap", e->pool.pool_id) < 0)
                 return -ENOMEM;
         for (int attempt = 0;; attempt++) {
@@ -152,17 +156,16 @@ static int find_voting_endpoint(role_etcd *e, char **ret) {
         return -ENOENT;
 }
 
+/* Until the stage's deadline (stage_member). */
 static int wait_voting_endpoint(role_etcd *e, char **ret, buf *err) {
         agent *a = e->a;
-        int64_t end = time_now_ms() + a->cfg->etcd_deadline_ms;
         long delay = 250;
         for (;;) {
                 int r = find_voting_endpoint(e, ret);
                 if (r != -ENOENT)
                         return r;
-                if (time_now_ms() >= end) {
-                        buf_printf(err, "no healthy voting etcd member among %zu pool peers within %ld ms",
-                                   e->pool.n_peers, a->cfg->etcd_deadline_ms);
+                if (stage_deadline_passed(a)) {
+                        buf_printf(err, "no healthy voting etcd member among %zu pool peers", e->pool.n_peers);
                         return -ETIMEDOUT;
                 }
                 agent_sleep(a, delay);
@@ -229,13 +232,12 @@ static char *initial_cluster(const role_etcd *e, const etcd_members *m) {
  * member is already gone. */
 static int remove_member(role_etcd *e, const char *endpoint, uint64_t id, buf *err) {
         agent *a = e->a;
-        int64_t end = time_now_ms() + a->cfg->etcd_deadline_ms;
         for (;;) {
                 buf_clear(err);
                 int r = etcd_member_remove(&e->tls, endpoint, id, err);
                 if (r == -ENOENT)
                         return 0;
-                if (r != -EAGAIN || time_now_ms() >= end)
+                if (r != -EAGAIN || stage_deadline_passed(a))
                         return r;
                 agent_sleep(a, 1000);
         }
@@ -285,15 +287,42 @@ static int remove_stale_members(role_etcd *e, const char *endpoint, unsigned *re
         return 0;
 }
 
+static const char *etcd_unit(const role_etcd *e) {
+        return e->a->cfg->units ? e->a->cfg->units[0] : "etcd.service";
+}
+
 static int stop_etcd(role_etcd *e) {
         agent *a = e->a;
-        const char *unit = a->cfg->units ? a->cfg->units[0] : "etcd.service";
+        _cleanup_free_ char *pid_file = NULL, *log_file = NULL;
         if (!a->cfg->units_exec)
-                return units_systemd_job("StopUnit", unit, 60000, NULL);
-        _cleanup_free_ char *pid_file = NULL;
-        if (asprintf(&pid_file, "%s/%s.pid", a->state_dir, unit) < 0)
+                return units_systemd_job("StopUnit", etcd_unit(e), 60000, NULL);
+        if (units_exec_paths(a->state_dir, etcd_unit(e), &pid_file, &log_file) < 0)
                 return -ENOMEM;
         return units_stop_exec(pid_file, 10000);
+}
+
+/* units = exec: once etcd runs, a probe that finds nobody listening may mean etcd is gone (a bad
+ * flag, a data dir it cannot use). Say that, with its exit status and the end of its output,
+ * rather than "Connection refused" until the deadline. Returns 0 while it runs, -ESRCH with the
+ * reason in err once it exited. */
+static int check_etcd_running(role_etcd *e, const char *waiting_for, buf *err) {
+        agent *a = e->a;
+        _cleanup_free_ char *pid_file = NULL, *log_file = NULL, *tail = NULL;
+        int status;
+        if (!a->cfg->units_exec)
+                return 0;
+        if (units_exec_paths(a->state_dir, etcd_unit(e), &pid_file, &log_file) < 0)
+                return -ENOMEM;
+        if (units_exec_running(pid_file, &status) != 0)
+                return 0;
+        buf_clear(err);
+        if (status >= 0)
+                buf_printf(err, "%s exited (status %d) while waiting for %s", etcd_unit(e), status, waiting_for);
+        else
+                buf_printf(err, "%s is not running while waiting for %s", etcd_unit(e), waiting_for);
+        if (log_file_tail_line(log_file, 20, 1024, &tail) >= 0 && *tail)
+                buf_printf(err, ": %s", tail);
+        return -ESRCH;
 }
 
 /* Join as a learner through a voting member (protocols.md §6.4). */
@@ -310,7 +339,6 @@ static int join_cluster(role_etcd *e, char **detail, buf *err) {
         if (r < 0)
                 return r;
 
-        int64_t end = time_now_ms() + a->cfg->etcd_deadline_ms;
         for (;;) {
                 _cleanup_(etcd_members_done) etcd_members m = { 0 };
                 buf_clear(err);
@@ -337,7 +365,7 @@ static int join_cluster(role_etcd *e, char **detail, buf *err) {
                         /* 3.4's gateway maps FailedPrecondition to 412, 3.5's to 400. */
                         if (r < 0 && err->data && strstr(err->data, "too many learner")) {
                                 /* Another member is joining; wait for its promotion. */
-                                if (time_now_ms() >= end)
+                                if (stage_deadline_passed(a))
                                         return -ETIMEDOUT;
                                 agent_sleep(a, 500);
                                 continue;
@@ -345,7 +373,7 @@ static int join_cluster(role_etcd *e, char **detail, buf *err) {
                         if (r < 0) {
                                 /* The add may have been applied with the reply lost: the next
                                  * list shows our peer URL and we reuse it. */
-                                if (time_now_ms() >= end)
+                                if (stage_deadline_passed(a))
                                         return r;
                                 log_warning("Adding etcd member failed (%s), re-checking the member list", err->data);
                                 agent_sleep(a, 500);
@@ -381,6 +409,7 @@ static int stage_member(role_etcd *e, bool seed) {
         int r;
 
         stage_begin(a);
+        stage_deadline(a, a->cfg->etcd_deadline_ms);
         if (data_dir_populated(e)) {
                 /* A restart. If the cluster no longer knows us, our data dir is stale. */
                 _cleanup_(etcd_members_done) etcd_members m = { 0 };
@@ -424,11 +453,11 @@ static int stage_member(role_etcd *e, bool seed) {
 static int stage_promote(role_etcd *e) {
         agent *a = e->a;
         _cleanup_buf_ buf err = BUF_INIT(4096);
-        int64_t end = time_now_ms() + a->cfg->etcd_deadline_ms;
         char detail[128];
         int r;
 
         stage_begin(a);
+        stage_deadline(a, a->cfg->etcd_deadline_ms);
         for (;;) {
                 _cleanup_free_ char *endpoint = NULL;
                 _cleanup_(etcd_members_done) etcd_members m = { 0 };
@@ -459,9 +488,12 @@ static int stage_promote(role_etcd *e) {
                 }
                 /* Probes that did not finish the stage were waiting for etcd to start or catch up. */
                 a->stage_wait += time_now_ms() - probe_start;
-                if (time_now_ms() >= end) {
+                r = check_etcd_running(e, "promotion", &err);
+                if (r < 0)
+                        return stage_fail(a, "promote", r, &err);
+                if (stage_deadline_passed(a)) {
                         if (!err.len)
-                                buf_printf(&err, "not promoted within %ld ms", a->cfg->etcd_deadline_ms);
+                                buf_printf(&err, "not promoted yet");
                         return stage_fail(a, "promote", -ETIMEDOUT, &err);
                 }
                 agent_sleep(a, 300);
@@ -491,6 +523,7 @@ static int record_bootstrapped(role_etcd *e) {
 
         if (!record || asprintf(&path, "etcd/%s/bootstrap", e->pool.pool_id) < 0)
                 return -ENOMEM;
+        stage_deadline(a, a->cfg->vault_deadline_ms);
         r = vault_kv_write(&a->vault, a->cfg->kv_mount, path, record, -1, &err);
         if (r < 0)
                 return log_error_errno(r, "Failed to record the bootstrap in %s: %s", path, strempty(err.data));
@@ -531,6 +564,7 @@ static int role_etcd_leave(agent *a) {
         if ((r = role_etcd_init(&e, a)) < 0 || (r = stage_discover(&e)) < 0)
                 return r;
         stage_begin(a);
+        stage_deadline(a, a->cfg->etcd_deadline_ms);
         /* Ask ourselves for the member list; removal goes through another voting member. */
         r = etcd_member_list(&e.tls, e.client_url, &m, &err);
         if (r < 0)

@@ -18,13 +18,25 @@
 void agent_sleep(agent *a, long ms) {
         long j = ms / 4 > 0 ? (long) (random_u64() % (uint64_t) (ms / 2 + 1)) - ms / 4 : 0;
         int64_t t = time_now_ms();
-        usleep((useconds_t) (ms + j) * 1000);
+        int64_t d = ms + j;
+        if (a->deadline.at > 0 && t + d > a->deadline.at)
+                d = a->deadline.at > t ? a->deadline.at - t : 0;
+        time_sleep_ms((long) d);
         a->stage_wait += time_now_ms() - t;
 }
 
 void stage_begin(agent *a) {
         a->stage_start = time_now_ms();
         a->stage_wait = 0;
+        a->deadline = (request_deadline){ 0 };
+}
+
+void stage_deadline(agent *a, long ms) {
+        a->deadline = (request_deadline){ .at = time_now_ms() + ms, .ms = ms };
+}
+
+bool stage_deadline_passed(const agent *a) {
+        return a->deadline.at > 0 && time_now_ms() >= a->deadline.at;
 }
 
 int stage_end(agent *a, const char *stage, bool ok, const char *detail) {
@@ -44,6 +56,17 @@ int stage_end(agent *a, const char *stage, bool ok, const char *detail) {
 
 int stage_fail(agent *a, const char *stage, int r, const buf *err) {
         const char *reason = err && err->data && err->len ? err->data : strerror(-r);
+        _cleanup_free_ char *why = NULL;
+        bool passed = stage_deadline_passed(a);
+        if (a->deadline.at > 0 && (a->deadline.reached || passed)) {
+                /* reached but not passed: the next retry's wait would have ended past it. */
+                if (asprintf(&why, "deadline of %ld ms%s after %u request%s: %s", a->deadline.ms,
+                             passed ? " exceeded" : ": no time left for another retry", a->deadline.requests,
+                             a->deadline.requests == 1 ? "" : "s", reason) < 0)
+                        why = NULL;
+                else
+                        reason = why;
+        }
         log_error("stage %s failed: %s", stage, reason);
         (void) stage_end(a, stage, false, reason);
         return r;
@@ -104,7 +127,8 @@ int agent_init(agent *a, int argc, char **argv, bool open_journal) {
         if (agent_rooted(a, cfg->cert_file, &a->cert_file) < 0 || agent_rooted(a, cfg->key_file, &a->key_file) < 0 ||
             agent_rooted(a, cfg->ca_file, &a->ca_file) < 0 || agent_rooted(a, cfg->state_dir, &a->state_dir) < 0)
                 return -ENOMEM;
-        a->vault = (vault){ .addr = cfg->vault_addr, .ca_file = cfg->vault_ca_file, .deadline_ms = cfg->vault_deadline_ms };
+        a->vault = (vault){ .addr = cfg->vault_addr, .ca_file = cfg->vault_ca_file,
+                            .deadline_ms = cfg->vault_deadline_ms, .deadline = &a->deadline };
         if (!open_journal)
                 return 0;
         r = mkdir_p(a->state_dir, 0700);

@@ -20,6 +20,9 @@ typedef struct agent {
         uint64_t t0;            /* monotonic ms at start */
         uint64_t stage_start;
         uint64_t stage_wait;    /* ms spent waiting in the current stage */
+        /* The current stage's deadline (stage_deadline()); the Vault session and the etcd role's
+         * clients point here. */
+        request_deadline deadline;
         identity id;
         vault vault;
         char *cert_file, *key_file, *ca_file, *state_dir; /* rooted */
@@ -34,14 +37,24 @@ void agent_done(agent *a);
  * -ENOMEM. */
 int agent_rooted(const agent *a, const char *path, char **ret);
 
-/* Sleep ms with +-25% jitter, counted as waiting time of the current stage. */
+/* Sleep ms with +-25% jitter, counted as waiting time of the current stage; never past the
+ * stage's deadline. */
 void agent_sleep(agent *a, long ms);
 
+/* Start a stage: its clock, and no deadline of its own (each request gets its client's). */
 void stage_begin(agent *a);
+/* Give the current stage ms from now: every request it makes (through a->deadline), every retry
+ * and agent_sleep() end by then. Also for work after a stage that talks to a service. */
+void stage_deadline(agent *a, long ms);
+/* Whether the current stage's deadline has passed (false without one). */
+bool stage_deadline_passed(const agent *a);
 /* Record a stage in the journal. Returns 0, -ECANCELED when BOOTAGENT_ABORT_AFTER names it, or
  * the journal's error (logged). */
 int stage_end(agent *a, const char *stage, bool ok, const char *detail);
-/* Log one clear reason (err, or strerror(-r) without one), record the failed stage, return r. */
+/* Log one clear reason (err, or strerror(-r) without one), record the failed stage, return r.
+ * When the stage's deadline ended it, the reason says so: "deadline of 5000 ms exceeded after 7
+ * requests: <err>" (or "deadline of 5000 ms: no time left for another retry after 7 requests: <err>"
+ * when retrying stopped because the next wait would have ended past it). */
 int stage_fail(agent *a, const char *stage, int r, const buf *err);
 
 /* Write data to path atomically unless unchanged, creating the parent directories (0755) first.

@@ -9,6 +9,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fs.h"
@@ -165,6 +166,34 @@ int units_stop_exec(const char *pid_file, long timeout_ms) {
         if (unlink(pid_file) < 0 && errno != ENOENT)
                 return negative_errno();
         return 0;
+}
+
+int units_exec_paths(const char *state_dir, const char *unit, char **ret_pid_file, char **ret_log_file) {
+        _cleanup_free_ char *pid_file = NULL, *log_file = NULL;
+        if (asprintf(&pid_file, "%s/%s.pid", state_dir, unit) < 0 ||
+            asprintf(&log_file, "%s/%s.log", state_dir, unit) < 0)
+                return -ENOMEM;
+        *ret_pid_file = TAKE_PTR(pid_file);
+        *ret_log_file = TAKE_PTR(log_file);
+        return 0;
+}
+
+int units_exec_running(const char *pid_file, int *ret_status) {
+        pid_t pid = pid_file_read(pid_file);
+        int status;
+
+        *ret_status = -1;
+        if (pid <= 0)
+                return 0;
+        /* Started by this run: a child, whose exit status waitpid() tells. */
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == 0)
+                return 1;
+        if (w == pid) {
+                *ret_status = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+                return 0;
+        }
+        return process_alive(pid) ? 1 : 0;
 }
 
 void units_notify_ready(const char *status) {

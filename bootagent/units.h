@@ -22,5 +22,15 @@ int units_start_exec(char *const *argv, char *const *env, const char *pid_file, 
  * then SIGKILL. Removes pid_file. Missing file: 0. */
 int units_stop_exec(const char *pid_file, long timeout_ms);
 
+/* units = exec: the PID file and log file of unit under state_dir (<state_dir>/<unit>.pid and
+ * .log), as new strings. Returns 0 or -ENOMEM (nothing set). */
+int units_exec_paths(const char *state_dir, const char *unit, char **ret_pid_file, char **ret_log_file);
+
+/* units = exec: whether what units_start_exec() started (pid_file) still runs. Returns 1 when it
+ * does; 0 when it exited (or pid_file names no process), with *ret_status its exit status
+ * (128+signal when killed) if it was this process's child, -1 otherwise (started by an earlier
+ * run: only that it is gone is known). Reaps the child. */
+int units_exec_running(const char *pid_file, int *ret_status);
+
 /* sd_notify READY=1 when run by systemd (no-op otherwise). */
 void units_notify_ready(const char *status);

@@ -133,7 +133,7 @@ static int vault_call(vault *v, const char *method, const char *path, const char
                 .deadline_ms = v->deadline_ms,
                 .ca_file = v->ca_file,
         };
-        r = request_do(&req, &resp, err);
+        r = request_do(&req, v->deadline, &resp, err);
         if (r < 0)
                 goto out;
         r = vault_parse_reply(resp.status, resp.body.data, resp.body.len, ret, &e);

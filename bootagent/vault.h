@@ -8,11 +8,15 @@
 
 #include "buf.h"
 #include "macro.h"
+#include "request.h"
 
 typedef struct vault {
         const char *addr;      /* borrowed, e.g. http://127.0.0.1:8200 */
         const char *ca_file;   /* borrowed, may be NULL */
         long deadline_ms;      /* per call, retries of 429/5xx/transport errors included */
+        /* The calling stage's deadline (borrowed, may be NULL): with deadline->at set, no call
+         * outlives it. Counts the requests. */
+        request_deadline *deadline;
         char *token;           /* owned secret */
         uint64_t lease_duration;
 } vault;

@@ -38,7 +38,9 @@ typedef struct agent_config {
         double renew_fraction;    /* re-issue certificates past this part of their lifetime */
 
         char *metadata_url;       /* default http://169.254.169.254 */
-        long metadata_deadline_ms;
+        /* The deadlines ("deadline_ms", default 60000, 60000, 120000) are per stage: every
+         * request, retry and wait of the stage ends by then (bootagent/README.md). */
+        long metadata_deadline_ms;  /* identity */
 
         char *vault_addr;         /* e.g. https://vault.internal:8200 */
         char *vault_ca_file;      /* NULL: system trust */
@@ -46,7 +48,7 @@ typedef struct agent_config {
         char *vault_role;         /* default: the role name */
         char *kv_mount;           /* default "secret" */
         char *cloud_api_secret;   /* KV path of {api_key, api_secret, api_url}: "bootagent/cloud-api" */
-        long vault_deadline_ms;
+        long vault_deadline_ms;     /* login, secrets, pki, seed, discover's KV read (each) */
 
         agent_config_secret *secrets;
         size_t n_secrets;
@@ -66,7 +68,7 @@ typedef struct agent_config {
         char *etcd_data_dir;      /* default /var/lib/etcd; recreated 0700, owned like the key */
         char *etcd_name_prefix;   /* default "etcd-" */
         char *etcd_env_file;      /* default /etc/default/etcd-bootagent */
-        long etcd_deadline_ms;    /* join + promote */
+        long etcd_deadline_ms;    /* member (join), promote, leave (each) */
 
         bool units_exec;          /* "units = exec": run exec_start ourselves (hosts without systemd) */
         char **units;             /* units to start, in order */

@@ -4,6 +4,7 @@
 #include "http.h"
 
 #include <curl/curl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <strings.h>
 #include <time.h>
@@ -15,6 +16,9 @@
 #define HTTP_DEFAULT_MAX_BODY (4u * 1024u * 1024u)
 #define HTTP_DEFAULT_BACKOFF_MS 200L
 #define HTTP_DEFAULT_BACKOFF_MAX_MS 5000L
+/* A Retry-After longer than this is not waited for even without a deadline: no caller of this
+ * client wants to sleep for an hour on a server's word. */
+#define HTTP_MAX_RETRY_AFTER_MS 600000L
 
 int http_global_init(void) { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -EIO; }
 
@@ -25,6 +29,8 @@ void http_response_free(http_response *resp) {
         free(resp->content_type);
         resp->content_type = NULL;
         resp->status = 0;
+        resp->attempts = 0;
+        resp->deadline_reached = false;
 }
 
 char *http_escape(const char *s) {
@@ -224,13 +230,14 @@ fail:
         return NULL;
 }
 
-/* One attempt. Returns 0 with resp->status set when a response arrived, or a negative errno,
+/* One attempt. Returns 0 with resp->status and *ret_retry_after_s (the reply's Retry-After in
+ * seconds, either form; 0 without one) set when a response arrived, or a negative errno,
  * *ret_retryable and libcurl's message in errbuf (CURL_ERROR_SIZE bytes) when none did.
  * *ret_errbuf_first is set when errbuf explains the failure better than the errno does (an
  * option libcurl refused). */
 static int http_attempt(const http_request *req, const char *method, struct curl_slist *headers,
                         long timeout_ms, http_response *resp, char *errbuf, bool *ret_retryable,
-                        bool *ret_errbuf_first) {
+                        bool *ret_errbuf_first, int64_t *ret_retry_after_s) {
         write_ctx w = { .body = &resp->body, .req = req };
         struct curl_slist *connect_to = NULL;
         const char *refused = NULL; /* the first option libcurl did not accept */
@@ -243,6 +250,7 @@ static int http_attempt(const http_request *req, const char *method, struct curl
         resp->status = 0;
         *ret_retryable = false;
         *ret_errbuf_first = false;
+        *ret_retry_after_s = 0;
 
         CURL *curl = curl_easy_init();
         if (!curl)
@@ -339,6 +347,11 @@ static int http_attempt(const http_request *req, const char *method, struct curl
                         r = -EIO;
                         goto out;
                 }
+                /* libcurl turns the HTTP-date form into seconds from now; a date in the past
+                 * comes back negative before libcurl 8.12. */
+                curl_off_t retry_after = 0;
+                if (curl_easy_getinfo(curl, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0)
+                        *ret_retry_after_s = (int64_t) retry_after;
                 if (curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct) {
                         resp->content_type = strdup(ct);
                         if (!resp->content_type) {
@@ -376,13 +389,19 @@ out:
 }
 
 static void set_error(buf *err, const char *method, const char *url, const char *reason,
-                      unsigned attempts) {
+                      unsigned attempts, bool at_deadline) {
         if (!err)
                 return;
         buf_clear(err);
         /* Best effort: a failure to format the message must not mask the real error. */
-        (void) buf_printf(err, "%s %s: %s (%u attempt%s)", method, url, reason, attempts,
-                          attempts == 1 ? "" : "s");
+        (void) buf_printf(err, "%s %s: %s (%u attempt%s%s)", method, url, reason, attempts,
+                          attempts == 1 ? "" : "s", at_deadline ? ", deadline reached" : "");
+}
+
+/* Whether a reply's Retry-After is honoured: 429 Too Many Requests and 503 Service Unavailable
+ * are the statuses RFC 9110 gives it a meaning for. */
+static bool status_has_retry_after(long status) {
+        return status == 429 || status == 503;
 }
 
 int http_do(const http_request *req, http_response *resp, buf *err) {
@@ -394,9 +413,15 @@ int http_do(const http_request *req, http_response *resp, buf *err) {
                 delay = delay_max;
         unsigned max_attempts = req->attempts > 0 && !req->on_body ? req->attempts : 1;
         int64_t deadline = req->deadline_ms > 0 ? time_now_ms() + req->deadline_ms : 0;
+        if (req->deadline_at > 0 && (deadline == 0 || req->deadline_at < deadline))
+                deadline = req->deadline_at;
         unsigned attempt = 0;
         char curl_error[CURL_ERROR_SIZE] = "";
         bool errbuf_first = false, retryable = false;
+        /* Retries stopped because the deadline left no time for the next attempt or wait. */
+        bool at_deadline = false;
+        /* The Retry-After (s) that ended the retries: past the deadline or over the cap. */
+        int64_t retry_after_refused = 0;
         /* The response of the latest attempt that got one, while a retry is under way. */
         http_response prev = { 0 };
         int r = 0;
@@ -406,23 +431,29 @@ int http_do(const http_request *req, http_response *resp, buf *err) {
 
         struct curl_slist *headers = build_headers(req, method, &r);
         if (r < 0) {
-                set_error(err, method, req->url, strerror(-r), 0);
+                set_error(err, method, req->url, strerror(-r), 0, false);
                 return r;
         }
 
         for (;;) {
                 long t = timeout_ms;
+                bool cut = false;
+                int64_t retry_after = 0;
 
                 retryable = false;
                 if (deadline > 0) {
                         int64_t left = deadline - time_now_ms();
                         if (left <= 0) {
-                                /* Only reachable before the first attempt with a tiny deadline. */
+                                /* Before the first attempt: a tiny deadline, or deadline_at
+                                 * already passed. */
                                 r = -ETIMEDOUT;
+                                at_deadline = true;
                                 break;
                         }
-                        if (left < t)
+                        if (left < t) {
                                 t = (long) left;
+                                cut = true;
+                        }
                 }
 
                 if (req->cancel && *req->cancel) {
@@ -433,7 +464,10 @@ int http_do(const http_request *req, http_response *resp, buf *err) {
                         break;
                 }
                 attempt++;
-                r = http_attempt(req, method, headers, t, resp, curl_error, &retryable, &errbuf_first);
+                r = http_attempt(req, method, headers, t, resp, curl_error, &retryable, &errbuf_first,
+                                 &retry_after);
+                if (r == -ETIMEDOUT && cut)
+                        at_deadline = true;
                 if (r == 0 && !status_retryable(req, resp->status))
                         break;
                 if (r < 0 && !retryable)
@@ -443,8 +477,23 @@ int http_do(const http_request *req, http_response *resp, buf *err) {
 
                 /* Jitter in [d/2, d] spreads clients that failed together. */
                 long sleep = delay / 2 + (long) (random_u64() % (uint64_t) (delay - delay / 2 + 1));
-                if (deadline > 0 && time_now_ms() + sleep >= deadline)
+                if (r == 0 && retry_after > 0 && status_has_retry_after(resp->status)) {
+                        /* The server said when to come back: not sooner, and not at all when
+                         * that is past the deadline (waiting would only end in failing then). */
+                        int64_t ra_ms = retry_after * 1000;
+                        bool past = deadline > 0 && time_now_ms() + ra_ms >= deadline;
+                        if (past || ra_ms > HTTP_MAX_RETRY_AFTER_MS) {
+                                retry_after_refused = retry_after;
+                                at_deadline = past;
+                                break;
+                        }
+                        if (ra_ms > sleep)
+                                sleep = (long) ra_ms;
+                }
+                if (deadline > 0 && time_now_ms() + sleep >= deadline) {
+                        at_deadline = true;
                         break;
+                }
                 if (time_sleep_ms_cancellable(sleep, req->cancel) < 0) {
                         /* The answer of the attempt before, if any, is not the request's result. */
                         r = -ECANCELED;
@@ -472,27 +521,39 @@ int http_do(const http_request *req, http_response *resp, buf *err) {
                 r = 0;
         }
         http_response_free(&prev);
+        resp->attempts = attempt;
+        resp->deadline_reached = at_deadline;
 
         if (r == 0) {
                 if (status_retryable(req, resp->status) && err) {
-                        char reason[32];
-                        snprintf(reason, sizeof(reason), "HTTP %ld", resp->status);
-                        set_error(err, method, req->url, reason, attempt);
+                        char reason[128];
+                        if (retry_after_refused > 0)
+                                snprintf(reason, sizeof(reason), "HTTP %ld with Retry-After %" PRId64 " s, %s",
+                                         resp->status, retry_after_refused,
+                                         at_deadline ? "past the deadline" : "too long to wait");
+                        else
+                                snprintf(reason, sizeof(reason), "HTTP %ld", resp->status);
+                        set_error(err, method, req->url, reason, attempt, at_deadline && retry_after_refused == 0);
                 }
                 return 0;
+        }
+        if (attempt == 0) {
+                set_error(err, method, req->url,
+                          r == -ECANCELED ? "cancelled" : "deadline passed before the first attempt", 0, false);
+                return r;
         }
 
         if (r == -ENOBUFS && !req->on_body) {
                 char reason[64];
                 snprintf(reason, sizeof(reason), "response body larger than %zu bytes",
                          resp->body.max);
-                set_error(err, method, req->url, reason, attempt);
+                set_error(err, method, req->url, reason, attempt, false);
         } else if (r == -EHOSTUNREACH)
-                set_error(err, method, req->url, "Could not resolve host", attempt);
+                set_error(err, method, req->url, "Could not resolve host", attempt, at_deadline);
         else if ((errbuf_first || r == -EIO) && curl_error[0])
                 /* Unmapped failures (TLS trust, protocol errors): libcurl's text says more. */
-                set_error(err, method, req->url, curl_error, attempt);
+                set_error(err, method, req->url, curl_error, attempt, at_deadline);
         else
-                set_error(err, method, req->url, strerror(-r), attempt);
+                set_error(err, method, req->url, strerror(-r), attempt, at_deadline);
         return r;
 }

@@ -20,13 +20,19 @@ typedef struct http_request {
         /* Retries: transport errors, and statuses in retry_status (or 429/5xx when retry_status
          * is NULL) are retried with exponential jittered backoff starting at backoff_ms (0: 200)
          * and capped at backoff_max_ms (0: 5000), until attempts are used up (0: 1 attempt)
-         * or deadline_ms (total, 0: none) would be exceeded. Each wait is random in [d/2, d]
-         * for the current delay d, which doubles after every attempt. The deadline also cuts
-         * an attempt's own timeout short. */
+         * or the deadline would be exceeded. Each wait is random in [d/2, d] for the current
+         * delay d, which doubles after every attempt. A retried 429 or 503 with a Retry-After
+         * (seconds or HTTP-date) waits at least that long; when that wait would end past the
+         * deadline (or is over 600 s), retrying stops at once (err says so).
+         * The deadline is the earlier of deadline_ms from the call's start and deadline_at (an
+         * absolute time_now_ms() value, e.g. the end of a caller's stage that spans many
+         * requests); 0 is none for each. It also cuts an attempt's own timeout short; a
+         * deadline_at already passed fails before any attempt with -ETIMEDOUT. */
         unsigned attempts;
         long backoff_ms;
         long backoff_max_ms;
         long deadline_ms;
+        int64_t deadline_at;
         const int *retry_status;   /* 0-terminated list */
         /* TLS: CA bundle file, client certificate and key (PEM paths); all may be NULL. */
         const char *ca_file;
@@ -65,6 +71,11 @@ typedef struct http_response {
         long status;               /* HTTP status of the final attempt; 0 if none arrived */
         buf body;                  /* response body (NUL-terminated) */
         char *content_type;        /* may be NULL */
+        /* Set by http_do() also when it fails: the attempts it made, and whether the deadline
+         * ended them (no time left for another attempt or wait, an attempt's timeout cut short
+         * by it and expired, or a Retry-After past it). */
+        unsigned attempts;
+        bool deadline_reached;
 } http_response;
 
 /* Perform the request. resp must be zero-initialized or hold a previous response; it is reset
@@ -76,7 +87,9 @@ typedef struct http_response {
  * never go through a proxy from the environment.
  *
  * Returns 0 when a response arrived (any status: check resp->status). When the final attempt
- * got a retryable status, err (may be NULL) still says "GET http://x/y: HTTP 503 (3 attempts)".
+ * got a retryable status, err (may be NULL) still says "GET http://x/y: HTTP 503 (3 attempts)",
+ * "... (3 attempts, deadline reached)" when the deadline stopped the retries, or
+ * "GET http://x/y: HTTP 429 with Retry-After 30 s, past the deadline (1 attempt)".
  * When the final attempt failed in transit (a retryable transport error, e.g. its timeout cut
  * short by the deadline) after an earlier attempt was answered, that answer is returned.
  * Returns a negative errno when no response arrived after all attempts: -ETIMEDOUT,
@@ -84,7 +97,8 @@ typedef struct http_response {
  * -ENOBUFS (body over the cap; not retried), -ECANCELED (req->cancel), on_body's own negative return, -EINVAL (malformed URL or a scheme other than
  * http/https; not retried), -EINVAL or -EOPNOTSUPP when libcurl refuses one of the request's
  * options (err names it, "libcurl refused CURLOPT_CAINFO: ..."; not retried), -EIO otherwise (TLS trust failures among them; not retried), and err
- * receives one line: "GET http://x/y: Connection refused (3 attempts)". Secrets in headers or
+ * receives one line: "GET http://x/y: Connection refused (3 attempts)", with ", deadline
+ * reached" after the count when the deadline ended the attempts. Secrets in headers or
  * body are never put into err. */
 int http_do(const http_request *req, http_response *resp, buf *err);
 

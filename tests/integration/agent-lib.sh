@@ -12,8 +12,9 @@ command -v etcd >/dev/null && command -v etcdctl >/dev/null || { echo "skip: etc
 T=$(mktemp -d /tmp/agent-test.XXXXXX)
 SERVE_PID=
 # Ports below the ephemeral range (32768+). Each test that runs in parallel with others owns a
-# range (see tests/integration/README.md); a random block of 100 in it.
-BASE=$(( ${PORT_RANGE_START:-20000} + (RANDOM % 50) * 100 ))
+# range (see tests/integration/README.md) of PORT_BLOCKS (default 50) blocks of 100; a random
+# block in it.
+BASE=$(( ${PORT_RANGE_START:-20000} + (RANDOM % ${PORT_BLOCKS:-50}) * 100 ))
 API_PORT=$((BASE))
 ETCD_CLIENT_PORT=$((BASE + 79))
 ETCD_PEER_PORT=$((BASE + 80))

@@ -32,10 +32,18 @@ static mode kv_mode = MODE_OK;
 static int requests;
 static const char *instance_id = "00000000-0000-4000-8000-000000000001";
 static volatile sig_atomic_t stop;
+/* A slow service: every metadata / Vault request is answered only after this many ms. */
+static int metadata_stall_ms, vault_stall_ms;
+
+static void sleep_ms(long ms) {
+        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+}
 
 static int handler(const http_server_request *req, http_server_response *resp, void *userdata) {
         __atomic_add_fetch(&requests, 1, __ATOMIC_SEQ_CST);
         if (startswith(req->path, "/latest/meta-data/")) {
+                sleep_ms(__atomic_load_n(&metadata_stall_ms, __ATOMIC_SEQ_CST));
                 const char *key = req->path + strlen("/latest/meta-data/");
                 resp->content_type = "text/plain";
                 if (streq(key, "instance-id"))
@@ -46,6 +54,8 @@ static int handler(const http_server_request *req, http_server_response *resp, v
                         return http_server_respond(resp, 200, "127.0.0.1");
                 return http_server_respond(resp, 404, "not found");
         }
+        if (startswith(req->path, "/v1/"))
+                sleep_ms(__atomic_load_n(&vault_stall_ms, __ATOMIC_SEQ_CST));
         if (streq(req->path, "/v1/sys/health"))
                 return http_server_respond(resp, 200, "{\"initialized\":true,\"sealed\":false}");
         if (streq(req->path, "/v1/auth/exoscale/login") || streq(req->path, "/v1/auth/token/renew-self")) {
@@ -89,13 +99,13 @@ static void test_metadata(int port) {
         struct timespec t0;
 
         snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
-        CHECK(metadata_get(url, "no-such-key", 1000, &v, &err) == -ENOENT);
+        CHECK(metadata_get(url, "no-such-key", &(request_deadline){ .ms = 1000 }, &v, &err) == -ENOENT);
         CHECK(strstr(err.data, "not found (404)"));
 
         /* Nothing listens on port 1: retried until the deadline, then a clear reason. */
         buf_clear(&err);
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        int r = metadata_get("http://127.0.0.1:1", "instance-id", 800, &v, &err);
+        int r = metadata_get("http://127.0.0.1:1", "instance-id", &(request_deadline){ .ms = 800 }, &v, &err);
         CHECK(r < 0);
         CHECK(elapsed_ms(&t0) < 3000);
         CHECK(err.data && strstr(err.data, "127.0.0.1:1"));
@@ -176,6 +186,13 @@ static void test_firstboot_pki_down(int port) {
         CHECK(stat(path, &st) < 0);
         snprintf(path, sizeof(path), "%s/etc/node/pki/node.crt", root);
         CHECK(stat(path, &st) < 0);
+        /* Retried until the stage's deadline: the reason names it and the last error. */
+        snprintf(path, sizeof(path), "%s/var/lib/bootagent/journal", root);
+        _cleanup_(journal_close) journal j = { .fd = -1 };
+        CHECK_OK(journal_load(path, &j));
+        CHECK(j.n >= 1 && !j.entries[j.n - 1].ok && streq(j.entries[j.n - 1].stage, "pki"));
+        CHECK(startswith(j.entries[j.n - 1].detail, "deadline of 1000 ms"));
+        CHECK(strstr(j.entries[j.n - 1].detail, "pki backend down"));
         snprintf(path, sizeof(path), "%s/agent.conf", root);
         char *sargv[] = { (char *) "status", (char *) "--config", path, (char *) "--root", root, NULL };
         CHECK(cmd_status(5, sargv) == 1); /* last stage failed */
@@ -212,6 +229,64 @@ static void test_firstboot_bad_metadata(int port) {
         instance_id = "00000000-0000-4000-8000-000000000001";
 }
 
+/* Run firstboot with the given deadlines against the fake; return how long it took (ms) and the
+ * journal's last entry in *ret_j (the caller closes it). */
+static long firstboot_deadline_run(int port, long metadata_deadline_ms, long vault_deadline_ms, journal *ret_j) {
+        char root[] = "/tmp/test-failures.XXXXXX", path[256], conf[512];
+        struct timespec t0;
+        CHECK(mkdtemp(root));
+        snprintf(conf, sizeof(conf),
+                 "[agent]\nrole = node\n[metadata]\nurl = http://127.0.0.1:%d\ndeadline_ms = %ld\n"
+                 "[vault]\naddress = http://127.0.0.1:%d\ndeadline_ms = %ld\n"
+                 "[units]\nmode = exec\nexec_start = true\n", port, metadata_deadline_ms, port, vault_deadline_ms);
+        snprintf(path, sizeof(path), "%s/agent.conf", root);
+        CHECK_OK(write_file_atomic(path, conf, strlen(conf), 0600, (uid_t) -1, (gid_t) -1));
+        char *argv[] = { (char *) "firstboot", (char *) "--config", path, (char *) "--root", root, NULL };
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        CHECK(cmd_firstboot(5, argv) == 1);
+        long took = elapsed_ms(&t0);
+        snprintf(path, sizeof(path), "%s/var/lib/bootagent/journal", root);
+        CHECK_OK(journal_load(path, ret_j));
+        CHECK(ret_j->n >= 1);
+        CHECK_OK(rm_rf(root));
+        return took;
+}
+
+/* The deadline is the stage's, not each request's: a metadata service that answers every
+ * request after 1.5 s gets one full answer and one cut short within a 2 s identity deadline
+ * (each of the four keys got its own 2 s before, and the stage succeeded after 6 s). */
+static void test_identity_deadline(int port) {
+        _cleanup_(journal_close) journal j = { .fd = -1 };
+        __atomic_store_n(&metadata_stall_ms, 1500, __ATOMIC_SEQ_CST);
+        long took = firstboot_deadline_run(port, 2000, 60000, &j);
+        __atomic_store_n(&metadata_stall_ms, 0, __ATOMIC_SEQ_CST);
+        journal_entry *e = &j.entries[j.n - 1];
+        CHECK(j.n == 1 && !e->ok && streq(e->stage, "identity"));
+        CHECK(strstr(e->detail, "deadline of 2000 ms exceeded after "));
+        CHECK(strstr(e->detail, "/latest/meta-data/"));
+        /* Upper bound with a wide margin (2 x the deadline + 1 s) for a loaded machine: it only
+         * has to tell one stage deadline from four request deadlines (6+ s). */
+        CHECK(took < 2 * 2000 + 1000);
+        sleep_ms(1600); /* the fake is still answering the request that was cut short */
+}
+
+/* The same for the login stage's three Vault calls (health, login, renew-self): 1 s each under
+ * a 1.5 s stage deadline, so login is the call cut short (each call got its 1.5 s before, and
+ * the stage succeeded after 3 s). */
+static void test_login_deadline(int port) {
+        _cleanup_(journal_close) journal j = { .fd = -1 };
+        vault_mode = MODE_OK;
+        __atomic_store_n(&vault_stall_ms, 1000, __ATOMIC_SEQ_CST);
+        long took = firstboot_deadline_run(port, 10000, 1500, &j);
+        __atomic_store_n(&vault_stall_ms, 0, __ATOMIC_SEQ_CST);
+        journal_entry *e = &j.entries[j.n - 1];
+        CHECK(j.n == 2 && j.entries[0].ok && !e->ok && streq(e->stage, "login"));
+        CHECK(strstr(e->detail, "deadline of 1500 ms exceeded after "));
+        CHECK(strstr(e->detail, "/v1/auth/exoscale/login"));
+        CHECK(took < 2 * 1500 + 1000); /* as above */
+        sleep_ms(1100);
+}
+
 int main(void) {
         _cleanup_(http_server_freep) http_server *h = NULL;
         pthread_t t;
@@ -226,6 +301,8 @@ int main(void) {
         test_etcd_unreachable();
         test_firstboot_pki_down(port);
         test_firstboot_bad_metadata(port);
+        test_identity_deadline(port);
+        test_login_deadline(port);
 
         stop = 1;
         pthread_join(t, NULL);

@@ -1,5 +1,6 @@
 /* http client against the project's own HTTP server (lib/http-server.h) on 127.0.0.1 (run in a
- * thread): methods, headers, bodies, body cap, retries and backoff under a deadline, error texts. */
+ * thread): methods, headers, bodies, body cap, retries and backoff under a deadline (relative and
+ * absolute), Retry-After, error texts. */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -98,6 +99,27 @@ static int handler(const http_server_request *req, http_server_response *resp, v
                 cancel_flag = 1;
                 sleep_ms(4000);
                 return http_server_respond(resp, 200, "{}");
+        }
+        if (streq(req->path, "/retry-after")) {
+                /* The first request is told to come back after ?s= seconds (or, with ?date=1,
+                 * at an HTTP-date that many seconds ahead), with ?code= (429); the next gets in. */
+                _cleanup_free_ char *secs = http_server_query_param(req, "s");
+                _cleanup_free_ char *code = http_server_query_param(req, "code");
+                _cleanup_free_ char *date = http_server_query_param(req, "date");
+                if (atomic_fetch_add(&s->hits, 1) > 0)
+                        return http_server_respond(resp, 200, "{\"ok\":true}");
+                int r;
+                if (date) {
+                        char when[64];
+                        struct tm tm;
+                        time_t t = time(NULL) + atoi(secs);
+                        strftime(when, sizeof(when), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&t, &tm));
+                        r = strv_pushf(&resp->headers, "Retry-After: %s", when);
+                } else
+                        r = strv_pushf(&resp->headers, "Retry-After: %s", secs);
+                if (r < 0)
+                        return r;
+                return http_server_respond(resp, code ? atoi(code) : 429, "{\"error\":\"slow down\"}");
         }
         if (streq(req->path, "/slow")) {
                 sleep_ms(400);
@@ -303,7 +325,8 @@ static void test_backoff_and_deadline(server *s) {
         CHECK_STREQ(resp.body.data, "{\"error\":\"busy\"}");
         CHECK(atomic_load(&s->hits) == 2);
         _cleanup_free_ char *bs_err = NULL;
-        CHECK(asprintf(&bs_err, "GET %s: HTTP 503 (2 attempts)", late) > 0);
+        CHECK(asprintf(&bs_err, "GET %s: HTTP 503 (2 attempts, deadline reached)", late) > 0);
+        CHECK(resp.attempts == 2 && resp.deadline_reached);
         CHECK_STREQ(derr.data, bs_err);
         sleep_ms(400); /* let the server finish the slow handler */
 
@@ -317,7 +340,7 @@ static void test_backoff_and_deadline(server *s) {
         took = now_ms() - start;
         CHECK(took >= 140);
         _cleanup_free_ char *expected = NULL;
-        CHECK(asprintf(&expected, "GET %s: Connection timed out (1 attempt)", slow) > 0);
+        CHECK(asprintf(&expected, "GET %s: Connection timed out (1 attempt, deadline reached)", slow) > 0);
         CHECK_STREQ(err.data, expected);
         sleep_ms(400); /* let the server finish the slow handler */
 
@@ -394,6 +417,120 @@ static void test_cancel(server *s) {
         took = now_ms() - start;
         CHECK(took < 3500);
         sleep_ms(4200 - took); /* let the server finish the slow handler */
+        http_response_free(&resp);
+}
+
+/* deadline_at: one absolute end shared by several calls (a caller's stage), earlier than the
+ * call's own deadline_ms. */
+static void test_deadline_at(server *s) {
+        _cleanup_free_ char *u = url(s, "/status?code=503");
+        _cleanup_free_ char *slow = url(s, "/slow");
+        _cleanup_buf_ buf err = BUF_INIT(1024);
+        http_response resp = {};
+
+        /* Retried until deadline_at, though deadline_ms and attempts would allow far more. */
+        int64_t start = now_ms();
+        int64_t at = start + 1500; /* room for a few attempts on a loaded machine */
+        atomic_store(&s->hits, 0);
+        http_request req = { .url = u, .attempts = 1000, .backoff_ms = 20, .backoff_max_ms = 50,
+                             .deadline_ms = 60000, .deadline_at = at };
+        CHECK_OK(http_do(&req, &resp, &err));
+        CHECK(resp.status == 503);
+        CHECK(resp.deadline_reached);
+        /* (hits may lag: the last attempt, cut short at the deadline, may not have been served) */
+        CHECK(resp.attempts >= 2 && atomic_load(&s->hits) >= 1);
+        CHECK(strstr(err.data, "deadline reached"));
+        /* Returned once there was no time left for another wait: close to deadline_at (lower
+         * bound only: a loaded machine may run late, never early). */
+        CHECK(now_ms() >= at - 60);
+
+        /* The next call under the same, now passed, deadline_at sends nothing. */
+        while (now_ms() < at)
+                sleep_ms(10);
+        atomic_store(&s->hits, 0);
+        CHECK(http_do(&req, &resp, &err) == -ETIMEDOUT);
+        CHECK(atomic_load(&s->hits) == 0);
+        CHECK(resp.attempts == 0 && resp.deadline_reached);
+        _cleanup_free_ char *expected = NULL;
+        CHECK(asprintf(&expected, "GET %s: deadline passed before the first attempt (0 attempts)", u) > 0);
+        CHECK_STREQ(err.data, expected);
+
+        /* deadline_at cuts a slow attempt short like deadline_ms does. */
+        http_request t = { .url = slow, .attempts = 5, .deadline_ms = 60000, .deadline_at = now_ms() + 150 };
+        CHECK(http_do(&t, &resp, &err) == -ETIMEDOUT);
+        CHECK(resp.attempts == 1 && resp.deadline_reached);
+        CHECK(strstr(err.data, "Connection timed out (1 attempt, deadline reached)"));
+        sleep_ms(400); /* let the server finish the slow handler */
+        http_response_free(&resp);
+}
+
+/* Retry-After on 429/503: honoured (seconds and HTTP-date), and when it is past the deadline
+ * the call ends at once instead of retrying until the deadline. */
+static void test_retry_after(server *s) {
+        _cleanup_buf_ buf err = BUF_INIT(1024);
+        http_response resp = {};
+
+        /* 429 with Retry-After: 1, then 200: the second attempt waits the second, not the 10 ms
+         * backoff. */
+        _cleanup_free_ char *one = url(s, "/retry-after?s=1");
+        atomic_store(&s->hits, 0);
+        http_request req = { .url = one, .attempts = 5, .backoff_ms = 10, .backoff_max_ms = 10,
+                             .deadline_ms = 20000 };
+        int64_t start = now_ms();
+        CHECK_OK(http_do(&req, &resp, &err));
+        int64_t took = now_ms() - start;
+        CHECK(resp.status == 200);
+        CHECK(atomic_load(&s->hits) == 2);
+        CHECK(resp.attempts == 2 && !resp.deadline_reached);
+        CHECK(took >= 950);
+
+        /* The same on a 503, with the HTTP-date form (2-3 s ahead: dates have whole seconds). */
+        _cleanup_free_ char *date = url(s, "/retry-after?s=3&date=1&code=503");
+        atomic_store(&s->hits, 0);
+        req.url = date;
+        start = now_ms();
+        CHECK_OK(http_do(&req, &resp, &err));
+        took = now_ms() - start;
+        CHECK(resp.status == 200);
+        CHECK(atomic_load(&s->hits) == 2);
+        CHECK(took >= 1000);
+
+        /* Retry-After past the deadline: no second attempt, no waiting until the deadline, and
+         * err says why. */
+        _cleanup_free_ char *far = url(s, "/retry-after?s=60");
+        atomic_store(&s->hits, 0);
+        http_request d = { .url = far, .attempts = 5, .backoff_ms = 10, .deadline_ms = 30000 };
+        start = now_ms();
+        CHECK_OK(http_do(&d, &resp, &err));
+        took = now_ms() - start;
+        CHECK(resp.status == 429);
+        CHECK(atomic_load(&s->hits) == 1);
+        CHECK(resp.attempts == 1 && resp.deadline_reached);
+        _cleanup_free_ char *expected = NULL;
+        CHECK(asprintf(&expected, "GET %s: HTTP 429 with Retry-After 60 s, past the deadline (1 attempt)", far) > 0);
+        CHECK_STREQ(err.data, expected);
+        /* "At once": far below the 30 s deadline it would otherwise have retried until (a
+         * generous bound, for a loaded machine). */
+        CHECK(took < 15000);
+
+        /* Without a deadline, a wait over the 600 s cap is not taken either. */
+        _cleanup_free_ char *huge = url(s, "/retry-after?s=3600");
+        atomic_store(&s->hits, 0);
+        http_request h = { .url = huge, .attempts = 5, .backoff_ms = 10 };
+        CHECK_OK(http_do(&h, &resp, &err));
+        CHECK(resp.status == 429);
+        CHECK(atomic_load(&s->hits) == 1);
+        CHECK(!resp.deadline_reached);
+        CHECK(strstr(err.data, "HTTP 429 with Retry-After 3600 s, too long to wait (1 attempt)"));
+
+        /* A Retry-After on another status (500) is not honoured: the backoff applies. */
+        _cleanup_free_ char *other = url(s, "/retry-after?s=5&code=500");
+        atomic_store(&s->hits, 0);
+        http_request o = { .url = other, .attempts = 3, .backoff_ms = 10, .backoff_max_ms = 10 };
+        start = now_ms();
+        CHECK_OK(http_do(&o, &resp, &err));
+        CHECK(resp.status == 200);
+        CHECK(atomic_load(&s->hits) == 2);
         http_response_free(&resp);
 }
 
@@ -605,6 +742,8 @@ int main(void) {
         test_retries(&s);
         test_backoff_and_deadline(&s);
         test_cancel(&s);
+        test_deadline_at(&s);
+        test_retry_after(&s);
         server_stop(&s);
         return 0;
 }
