@@ -93,8 +93,27 @@ static void test_sha256_file(void) {
         char hex[SHA256_HEX_SIZE];
         CHECK_OK(sha256_file_hex(path, hex));
         CHECK_STREQ(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+        char hex512[SHA512_HEX_SIZE];
+        CHECK_OK(sha512_file_hex(path, hex512));
+        CHECK_STREQ(hex512, "e718483d0ce769644e2e42c7bc15b4638e1f98b13b2044285632a803afa973eb"
+                            "de0ff244877ea60a4cb0432ce577c31beb009c5c2c49aa2e4eadb217ad8cc09b");
         CHECK(unlink(path) == 0);
         CHECK(sha256_file_hex(path, hex) == -ENOENT);
+        CHECK(sha512_file_hex(path, hex512) == -ENOENT);
+}
+
+/* FIPS 180-2 vectors. */
+static void test_sha512(void) {
+        char hex[SHA512_HEX_SIZE];
+        sha512_hex("abc", 3, hex);
+        CHECK_STREQ(hex, "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+                         "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f");
+        sha512_hex("", 0, hex);
+        CHECK_STREQ(hex, "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce"
+                         "47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e");
+        uint8_t md[SHA512_DIGEST_SIZE];
+        sha512("abc", 3, md);
+        CHECK(md[0] == 0xdd && md[63] == 0x9f);
 }
 
 static void test_hmac(void) {
@@ -210,6 +229,7 @@ int main(void) {
         test_sha256();
         test_sha256_incremental();
         test_sha256_file();
+        test_sha512();
         test_hmac();
         test_base64();
         test_random();
