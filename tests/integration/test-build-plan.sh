@@ -66,8 +66,8 @@ rc=0; "$IMGBUILD" build --provider=nope recipes/etcd.recipe 2> "$T/opt.err" || r
 
 # 5. The Kubernetes recipes pin a release: no --var needed to plan them. The node recipe with a
 # stand-in tarball (file:// and its own sha512) plans too: the steps before the download keep
-# their keys, the download and every later step get new ones. A wrong-length sha512 is a recipe
-# error at its file:line:col.
+# their keys, the download and every later step get new ones, and the recipe's unpack command
+# works on it. A wrong-length sha512 is a recipe error at its file:line:col.
 kplan() { "$IMGBUILD" build --plan --cache-dir "$T/kstore" --bootagent "$BOOTAGENT" "$@"; }
 for r in control-plane node; do
     kplan "recipes/$r.recipe" > "$T/$r.plan" 2> "$T/$r.err" || fail "plan of $r without --var exited $?: $(cat "$T/$r.err")"
@@ -94,6 +94,15 @@ grep -q "^miss  4 [0-9a-f]\{12\} download file://$T/kube" "$T/standin.plan" \
 keys() { awk '{print $3}' "$1"; }
 paste <(keys "$T/node.plan") <(keys "$T/standin.plan") | awk 'NR <= 4 && $1 != $2 { exit 1 } NR > 4 && $1 == $2 { exit 1 }' \
     || fail "stand-in keys: $(paste "$T/node.plan" "$T/standin.plan")"
+# The recipe's unpack step on that stand-in, on the host with its guest paths moved under $T: the
+# members it names are in the tarball's layout, land as executables, and the tarball goes.
+cmd=$("$IMGBUILD" inspect --json recipes/node.recipe | jq -r '.steps[] | select(.kind == "run") | .args[0]' | grep '^tar ')
+mkdir -p "$T/guest/bin" "$T/guest/tmp"
+cp "$T/kube/kubernetes-node-linux-amd64.tar.gz" "$T/guest/tmp/kubernetes-node.tar.gz"
+sh -c "$(echo "$cmd" | sed "s#/usr/local/bin#$T/guest/bin#g; s#/var/tmp/#$T/guest/tmp/#g")" || fail "unpack: $cmd"
+[ "$("$T/guest/bin/kubelet")" = "stand-in kubelet" ] && [ "$("$T/guest/bin/kubectl")" = "stand-in kubectl" ] \
+    || fail "unpacked: $(ls -lR "$T/guest")"
+[ ! -e "$T/guest/tmp/kubernetes-node.tar.gz" ] || fail "the tarball stayed"
 rc=0; kplan --var "kube_node_sha512=${sum:0:64}" recipes/node.recipe > /dev/null 2> "$T/badsum.err" || rc=$?
 [ "$rc" = 2 ] && grep -q "^recipes/node.recipe:25:12: error: invalid sha512 '${sum:0:64}': expected 128 hex digits" "$T/badsum.err" \
     || fail "64-digit sha512: exit $rc, $(cat "$T/badsum.err")"
