@@ -94,15 +94,23 @@ grep -q "^miss  4 [0-9a-f]\{12\} download file://$T/kube" "$T/standin.plan" \
 keys() { awk '{print $3}' "$1"; }
 paste <(keys "$T/node.plan") <(keys "$T/standin.plan") | awk 'NR <= 4 && $1 != $2 { exit 1 } NR > 4 && $1 == $2 { exit 1 }' \
     || fail "stand-in keys: $(paste "$T/node.plan" "$T/standin.plan")"
-# The recipe's unpack step on that stand-in, on the host with its guest paths moved under $T: the
-# members it names are in the tarball's layout, land as executables, and the tarball goes.
-cmd=$("$IMGBUILD" inspect --json recipes/node.recipe | jq -r '.steps[] | select(.kind == "run") | .args[0]' | grep '^tar ')
-mkdir -p "$T/guest/bin" "$T/guest/tmp"
-cp "$T/kube/kubernetes-node-linux-amd64.tar.gz" "$T/guest/tmp/kubernetes-node.tar.gz"
-sh -c "$(echo "$cmd" | sed "s#/usr/local/bin#$T/guest/bin#g; s#/var/tmp/#$T/guest/tmp/#g")" || fail "unpack: $cmd"
-[ "$("$T/guest/bin/kubelet")" = "stand-in kubelet" ] && [ "$("$T/guest/bin/kubectl")" = "stand-in kubectl" ] \
-    || fail "unpacked: $(ls -lR "$T/guest")"
-[ ! -e "$T/guest/tmp/kubernetes-node.tar.gz" ] || fail "the tarball stayed"
+# The recipes' unpack steps on stand-in tarballs, on the host with their guest paths moved under
+# $T: the members they name are in the tarballs' layout, land as executables, and the tarball goes.
+unpack() { # RECIPE TARBALL-DIR(server|node) BINARY...
+    local r=$1 kind=$2 g="$T/guest-$1" cmd b; shift 2
+    mkdir -p "$g/src/kubernetes/$kind/bin" "$g/bin" "$g/tmp"
+    for b in "$@"; do printf '#!/bin/sh\necho stand-in %s\n' "$b" > "$g/src/kubernetes/$kind/bin/$b"; done
+    chmod 0755 "$g/src/kubernetes/$kind/bin/"*
+    tar -czf "$g/tmp/kubernetes-$kind.tar.gz" -C "$g/src" kubernetes
+    cmd=$("$IMGBUILD" inspect --json "recipes/$r.recipe" | jq -r '.steps[] | select(.kind == "run") | .args[0]' | grep '^tar ')
+    sh -c "$(echo "$cmd" | sed "s#/usr/local/bin#$g/bin#g; s#/var/tmp/#$g/tmp/#g")" || fail "$r unpack: $cmd"
+    for b in "$@"; do
+        [ "$("$g/bin/$b")" = "stand-in $b" ] || fail "$r: $b not unpacked: $(ls -lR "$g/bin")"
+    done
+    [ ! -e "$g/tmp/kubernetes-$kind.tar.gz" ] || fail "$r: the tarball stayed"
+}
+unpack node node kubelet kubectl
+unpack control-plane server kube-apiserver kube-controller-manager kube-scheduler kubectl
 rc=0; kplan --var "kube_node_sha512=${sum:0:64}" recipes/node.recipe > /dev/null 2> "$T/badsum.err" || rc=$?
 [ "$rc" = 2 ] && grep -q "^recipes/node.recipe:25:12: error: invalid sha512 '${sum:0:64}': expected 128 hex digits" "$T/badsum.err" \
     || fail "64-digit sha512: exit $rc, $(cat "$T/badsum.err")"
