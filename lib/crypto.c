@@ -129,16 +129,6 @@ int sha256_file_hex(const char *path, char out[SHA256_HEX_SIZE]) {
         return digest_file_hex(EVP_sha256(), path, out);
 }
 
-void sha512(const void *data, size_t len, uint8_t out[SHA512_DIGEST_SIZE]) {
-        check_openssl(EVP_Digest(data, len, out, NULL, EVP_sha512(), NULL));
-}
-
-void sha512_hex(const void *data, size_t len, char out[SHA512_HEX_SIZE]) {
-        uint8_t md[SHA512_DIGEST_SIZE];
-        sha512(data, len, md);
-        hex_encode(md, sizeof(md), out);
-}
-
 int sha512_file_hex(const char *path, char out[SHA512_HEX_SIZE]) {
         return digest_file_hex(EVP_sha512(), path, out);
 }

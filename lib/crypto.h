@@ -7,7 +7,6 @@
 
 #define SHA256_DIGEST_SIZE 32
 #define SHA256_HEX_SIZE 65 /* 64 hex digits + NUL */
-#define SHA512_DIGEST_SIZE 64
 #define SHA512_HEX_SIZE 129 /* 128 hex digits + NUL */
 
 void sha256(const void *data, size_t len, uint8_t out[SHA256_DIGEST_SIZE]);
@@ -15,9 +14,8 @@ void sha256(const void *data, size_t len, uint8_t out[SHA256_DIGEST_SIZE]);
 void sha256_hex(const void *data, size_t len, char out[SHA256_HEX_SIZE]);
 /* sha256 of a file's content, streamed. Returns 0 or -errno. */
 int sha256_file_hex(const char *path, char out[SHA256_HEX_SIZE]);
-/* The same three for sha512 (what Kubernetes publishes for its release tarballs). */
-void sha512(const void *data, size_t len, uint8_t out[SHA512_DIGEST_SIZE]);
-void sha512_hex(const void *data, size_t len, char out[SHA512_HEX_SIZE]);
+/* sha512 of a file's content, streamed (what Kubernetes publishes for its release tarballs).
+ * Returns 0 or -errno. */
 int sha512_file_hex(const char *path, char out[SHA512_HEX_SIZE]);
 /* Lower-case hex of len bytes into out, which must hold 2*len+1 bytes; always NUL-terminated. */
 void hex_encode(const uint8_t *data, size_t len, char *out /* 2*len+1 */);
