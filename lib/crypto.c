@@ -95,27 +95,42 @@ void sha256_free(sha256_ctx *c) {
         free(c);
 }
 
-int sha256_file_hex(const char *path, char out[SHA256_HEX_SIZE]) {
+/* The digest of a file's content under md, streamed, as lower-case hex into out (2 * the digest
+ * size + 1 bytes). Returns 0 or -errno. */
+static int digest_file_hex(const EVP_MD *md, const char *path, char *out) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
 
-        sha256_ctx *c = sha256_new();
-        if (!c)
+        EVP_MD_CTX *c = EVP_MD_CTX_new();
+        if (!c || !EVP_DigestInit_ex(c, md, NULL)) {
+                EVP_MD_CTX_free(c);
                 return -ENOMEM;
-        uint8_t chunk[16384];
+        }
+        uint8_t chunk[16384], digest[EVP_MAX_MD_SIZE];
+        unsigned len = 0;
         for (;;) {
                 ssize_t n = loop_read(fd, chunk, sizeof(chunk));
                 if (n < 0) {
-                        sha256_free(c);
+                        EVP_MD_CTX_free(c);
                         return (int) n;
                 }
                 if (n == 0)
                         break;
-                sha256_update(c, chunk, (size_t) n);
+                check_openssl(EVP_DigestUpdate(c, chunk, (size_t) n));
         }
-        sha256_final_hex(c, out);
+        check_openssl(EVP_DigestFinal_ex(c, digest, &len));
+        EVP_MD_CTX_free(c);
+        hex_encode(digest, len, out);
         return 0;
+}
+
+int sha256_file_hex(const char *path, char out[SHA256_HEX_SIZE]) {
+        return digest_file_hex(EVP_sha256(), path, out);
+}
+
+int sha512_file_hex(const char *path, char out[SHA512_HEX_SIZE]) {
+        return digest_file_hex(EVP_sha512(), path, out);
 }
 
 void hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,

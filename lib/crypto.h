@@ -7,12 +7,16 @@
 
 #define SHA256_DIGEST_SIZE 32
 #define SHA256_HEX_SIZE 65 /* 64 hex digits + NUL */
+#define SHA512_HEX_SIZE 129 /* 128 hex digits + NUL */
 
 void sha256(const void *data, size_t len, uint8_t out[SHA256_DIGEST_SIZE]);
 /* Lower-case hex of data's sha256 into out (65 bytes with NUL). */
 void sha256_hex(const void *data, size_t len, char out[SHA256_HEX_SIZE]);
 /* sha256 of a file's content, streamed. Returns 0 or -errno. */
 int sha256_file_hex(const char *path, char out[SHA256_HEX_SIZE]);
+/* sha512 of a file's content, streamed (what Kubernetes publishes for its release tarballs).
+ * Returns 0 or -errno. */
+int sha512_file_hex(const char *path, char out[SHA512_HEX_SIZE]);
 /* Lower-case hex of len bytes into out, which must hold 2*len+1 bytes; always NUL-terminated. */
 void hex_encode(const uint8_t *data, size_t len, char *out /* 2*len+1 */);
 /* Like hex_encode, with sep between bytes ("39:dd:2e"): out must hold 3*len bytes, or 1 when len

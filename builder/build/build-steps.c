@@ -154,19 +154,36 @@ static int step_copy(comm_client *c, const RecipeStep *s) {
         return guest_run(c, s, argv, NULL);
 }
 
+int build_download_check_local(const RecipeStep *s) {
+        char hex[SHA512_HEX_SIZE];
+        int r = s->digest_kind == RECIPE_DIGEST_SHA512 ? sha512_file_hex(s->source, hex) :
+                                                         sha256_file_hex(s->source, hex);
+        if (r < 0)
+                return log_error_errno(r, "%s:%u: Failed to read %s: %m", s->file, s->line, s->source);
+        if (!streq(hex, s->digest)) {
+                log_error("%s:%u: %s has %s %s, the recipe pins %s", s->file, s->line, s->source,
+                          recipe_digest_to_string(s->digest_kind), hex, s->digest);
+                return -EBADMSG;
+        }
+        return 0;
+}
+
+/* $1 URL, $2 sha256 or sha512 (coreutils has a checking tool for each), $3 the pinned digest,
+ * $4 DEST, $5 mode. A mismatch prints both digests and fails before anything is installed. */
+const char build_download_script[] =
+        "set -e; d=$(mktemp -d); trap 'rm -rf \"$d\"' EXIT; "
+        "curl -fsSL --retry 3 -o \"$d/f\" \"$1\"; "
+        "got=$(\"$2sum\" \"$d/f\"); got=${got%% *}; "
+        "if [ \"$got\" != \"$3\" ]; then echo \"$1 has $2 $got, the recipe pins $3\" >&2; exit 1; fi; "
+        "mkdir -p \"$(dirname \"$4\")\"; install -m \"$5\" \"$d/f\" \"$4\"";
+
 static int step_download(comm_client *c, const RecipeStep *s) {
         int r;
 
         if (s->source) {
-                char hex[SHA256_HEX_SIZE];
-                r = sha256_file_hex(s->source, hex);
+                r = build_download_check_local(s);
                 if (r < 0)
-                        return log_error_errno(r, "%s:%u: Failed to read %s: %m", s->file, s->line, s->source);
-                if (!streq(hex, s->sha256)) {
-                        log_error("%s:%u: %s has sha256 %s, the recipe pins %s", s->file, s->line, s->source, hex,
-                                  s->sha256);
-                        return -EBADMSG;
-                }
+                        return r;
                 r = put_staged(c, s, s->source);
                 if (r < 0)
                         return r;
@@ -174,16 +191,12 @@ static int step_download(comm_client *c, const RecipeStep *s) {
                 return install_staged_file(c, s, base ? base + 1 : s->source, s->dest, s->mode, NULL);
         }
 
-        static const char script[] =
-                "set -e; d=$(mktemp -d); trap 'rm -rf \"$d\"' EXIT; "
-                "curl -fsSL --retry 3 -o \"$d/f\" \"$1\"; echo \"$2  $d/f\" | sha256sum -c --quiet -; "
-                "mkdir -p \"$(dirname \"$3\")\"; install -m \"$4\" \"$d/f\" \"$3\"";
         char mode_text[16];
         snprintf(mode_text, sizeof(mode_text), "%04o", (unsigned) s->mode);
         char *wait[] = { (char *) "/lib/systemd/systemd-networkd-wait-online", (char *) "--any",
                          (char *) "--timeout=90", NULL };
-        char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) script, (char *) "sh", s->url, s->sha256,
-                         s->dest, mode_text, NULL };
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) build_download_script, (char *) "sh", s->url,
+                         (char *) recipe_digest_to_string(s->digest_kind), s->digest, s->dest, mode_text, NULL };
         r = guest_run(c, s, wait, NULL);
         if (r < 0)
                 return r;

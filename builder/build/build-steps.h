@@ -6,9 +6,10 @@
  *   copy      a file lands at DEST with mode and owner; a directory's contents land under DEST
  *             keeping their own modes, owned by owner.
  *   run       /bin/sh -c COMMAND in /, with the step's env.
- *   download  a local source (file:// or a plain path) is checked against sha256 on the host and
- *             copied in; an http(s) URL is fetched in the guest with curl (the package mirror is
- *             the only network here) and checked there. Installed at DEST with mode.
+ *   download  a local source (file:// or a plain path) is checked against its sha256 or sha512
+ *             on the host and copied in; an http(s) URL is fetched in the guest with curl (the
+ *             package mirror is the only network here) and checked there with sha256sum or
+ *             sha512sum. Installed at DEST with mode. A mismatch fails the step with both digests.
  *   agent     bootagent install-units in the guest: the units embedded in the baked-in binary
  *             into /etc/systemd/system (the role's drop-ins too), config=FILE checked there and
  *             installed as /etc/bootagent/agent.conf 0600; then firstboot and the renew timer are
@@ -77,6 +78,15 @@ int build_step_run_checked(comm_client *c, const RecipeStep *s, const RecipeStep
 /* The check alone. Returns 0, -ESTALE or -ENOMEM (logged). */
 int build_step_inputs_unchanged(const RecipeStep *s, const RecipeStepInputs *before);
 int build_hygiene_run(comm_client *c, const RecipeStep *last, const char *packages_path);
+/* The two checks of a download step's content, each run by build_step_run and shown here so they
+ * can be tested without a VM. build_download_check_local: the host file of a local source
+ * (s->source) against s->digest under s->digest_kind; returns 0, -EBADMSG on a mismatch (logged
+ * as "FILE:LINE: SOURCE has sha512 GOT, the recipe pins WANT") or -errno when it cannot be read
+ * (logged). build_download_script: the /bin/sh -c script that fetches an http(s) URL in the
+ * guest, with arguments URL, "sha256" or "sha512", the pinned digest, DEST and the octal mode; on
+ * a mismatch it prints both digests the same way to stderr and exits 1 before installing. */
+int build_download_check_local(const RecipeStep *s);
+extern const char build_download_script[];
 /* How the hygiene step shows in progress lines and manifests. */
 #define BUILD_HYGIENE_NAME "hygiene (machine-id, host keys, apt lists, logs, history)"
 /* "run systemctl mask ..." for progress lines: display arguments only (secrets masked), cut

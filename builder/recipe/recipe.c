@@ -30,6 +30,14 @@ const char *recipe_var_source_to_string(RecipeVarSource s) {
         return (unsigned) s < ELEMENTSOF(names) ? names[s] : NULL;
 }
 
+const char *recipe_digest_to_string(RecipeDigest d) {
+        static const char *const names[] = {
+                [RECIPE_DIGEST_SHA256] = "sha256",
+                [RECIPE_DIGEST_SHA512] = "sha512",
+        };
+        return (unsigned) d < ELEMENTSOF(names) ? names[d] : NULL;
+}
+
 void recipe_format_size(uint64_t bytes, char out[32]) {
         static const char suffixes[] = "KMGT";
         int i = -1;
@@ -64,7 +72,7 @@ void recipe_step_done(RecipeStep *s) {
         free(s->command);
         free(s->source);
         free(s->url);
-        free(s->sha256);
+        free(s->digest);
         free(s->dest);
         free(s->owner);
         free(s->role);

@@ -19,7 +19,8 @@
  *   copy SRC DEST [mode=0644] [owner=root:root]
  *   run COMMAND...               the rest of the line, for /bin/sh -c
  *   agent role=ROLE [config=FILE]
- *   download URL DEST sha256=HEX [mode=0644]
+ *   download URL DEST sha256=HEX|sha512=HEX [mode=0644]
+ *                                exactly one of the two checksums (64 or 128 hex digits)
  * SRC, FILE and local download paths are relative to the directory of the file holding the step.
  *
  * Variable values, lowest to highest priority: the default, IMGBUILD_VAR_<NAME> in the
@@ -63,6 +64,11 @@ typedef enum RecipeStepKind {
         RECIPE_STEP_DOWNLOAD,
 } RecipeStepKind;
 
+typedef enum RecipeDigest {
+        RECIPE_DIGEST_SHA256,
+        RECIPE_DIGEST_SHA512,
+} RecipeDigest;
+
 typedef struct RecipeStep {
         RecipeStepKind kind;
         char *file;          /* source location, display path */
@@ -84,7 +90,8 @@ typedef struct RecipeStep {
         char *source;        /* copy: host path; download: local host path for file:// or plain
                               * path URLs, NULL for http(s) */
         char *url;           /* download */
-        char *sha256;        /* download, lower-case hex */
+        RecipeDigest digest_kind; /* download: the checksum's algorithm */
+        char *digest;        /* download: the checksum, lower-case hex */
         char *dest;          /* copy, download: absolute guest path */
         mode_t mode;         /* copy, download */
         char *owner;         /* copy: user:group */
@@ -164,6 +171,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Recipe *, recipe_free);
 
 const char *recipe_step_kind_to_string(RecipeStepKind k);
 const char *recipe_var_source_to_string(RecipeVarSource s);
+/* "sha256" or "sha512": the recipe key, and the name of coreutils' checking tool without "sum". */
+const char *recipe_digest_to_string(RecipeDigest d);
 
 /* The cache key chain: key[0] = sha256(base_digest, step 0), key[i] = sha256(key[i-1], step i),
  * where step i contributes its canonical encoding and, for every host file it reads, the file's

@@ -19,8 +19,8 @@ static bool owner_valid(const char *s) {
                parse_user_name_valid(colon + 1, strlen(colon + 1));
 }
 
-static bool sha256_valid(const char *s) {
-        if (strlen(s) != 64)
+static bool hex_digits_valid(const char *s, size_t n) {
+        if (strlen(s) != n)
                 return false;
         for (; *s; s++)
                 if (!isxdigit((unsigned char) *s))
@@ -89,14 +89,14 @@ static int step_commit(Parser *p, RecipeStep *s, int errors) {
 /* The arguments of a step written as positionals and KEY=VALUE words: vals[] and words[] are
  * indexed like the step's keys, pos[] holds the positionals in order. */
 typedef struct StepArgs {
-        const LexWord *words[2];
-        const char *vals[2];
+        const LexWord *words[3];
+        const char *vals[3];
         const LexWord *pos[2];
         char mode[16];          /* "mode=OCTAL", from step_mode */
 } StepArgs;
 
 /* The prologue of copy, download and agent: split the words after the keyword against keys (at
- * most two), require exactly n_pos positionals (else report "usage") and, when needs_first is
+ * most three), require exactly n_pos positionals (else report "usage") and, when needs_first is
  * set, the first key (else report needs_first); then start the step. Returns the number of
  * errors so far or -ENOMEM, and *ret the new step, left untouched when the line is too broken to
  * start one (the result is then not 0). */
@@ -378,21 +378,31 @@ int recipe_do_agent(Parser *p, const LexLine *l, const LexWords *ws, const char 
 }
 
 int recipe_do_download(Parser *p, const LexLine *l, const LexWords *ws, const char *dir) {
-        static const char *const keys[] = { "sha256", "mode", NULL };
+        static const char *const keys[] = { "sha256", "sha512", "mode", NULL };
+        static const size_t hex_len[] = { [RECIPE_DIGEST_SHA256] = 64, [RECIPE_DIGEST_SHA512] = 128 };
         StepArgs a = {};
         RecipeStep *s = NULL;
         int errors = step_new_keyed(p, l, ws, RECIPE_STEP_DOWNLOAD, keys, 2,
-                                    "expected 'download URL DEST sha256=HEX [mode=0644]'",
-                                    "'download' needs sha256=HEX of the file", &a, &s), r = 0;
+                                    "expected 'download URL DEST sha256=HEX|sha512=HEX [mode=0644]'", NULL, &a, &s),
+            r = 0;
         if (!s)
                 return errors;
         const LexWord *const *words = a.words;
         const char *const *vals = a.vals;
         const LexWord *url = a.pos[0], *dest = a.pos[1];
-        if (!words[0]->unresolved && !sha256_valid(vals[0]))
-                errors += REPORT(l, recipe_value_offset(words[0]), "invalid sha256 '%s': expected 64 hex digits",
-                                 words[0]->display + (recipe_value_offset(words[0]) - words[0]->offset));
-        errors += step_mode(l, s, &a, 1, "0755");
+        /* keys[] lists the checksums in RecipeDigest order. */
+        RecipeDigest kind = vals[RECIPE_DIGEST_SHA256] ? RECIPE_DIGEST_SHA256 : RECIPE_DIGEST_SHA512;
+        const LexWord *sum = words[kind];
+        if (vals[RECIPE_DIGEST_SHA256] && vals[RECIPE_DIGEST_SHA512])
+                errors += REPORT(l, words[0]->offset > words[1]->offset ? words[0]->offset : words[1]->offset,
+                                 "'download' takes one checksum: sha256=HEX or sha512=HEX, not both");
+        else if (!sum)
+                errors += REPORT(l, l->len, "'download' needs sha256=HEX or sha512=HEX of the file");
+        else if (!sum->unresolved && !hex_digits_valid(vals[kind], hex_len[kind]))
+                errors += REPORT(l, recipe_value_offset(sum), "invalid %s '%s': expected %zu hex digits",
+                                 recipe_digest_to_string(kind), sum->display + (recipe_value_offset(sum) - sum->offset),
+                                 hex_len[kind]);
+        errors += step_mode(l, s, &a, 2, "0755");
         if (!dest->unresolved && dest->value[0] != '/')
                 errors += REPORT(l, dest->offset, "download destination must be an absolute path");
 
@@ -413,21 +423,24 @@ int recipe_do_download(Parser *p, const LexLine *l, const LexWords *ws, const ch
         if (errors > 0)
                 return step_commit(p, s, errors);
 
-        _cleanup_free_ char *sha = strdup(vals[0]), *sha_arg = NULL;
+        /* The normalized checksum argument ("sha512=" and lower-case hex) is part of the canonical
+         * form, so the cache key covers the algorithm and the digest. */
+        _cleanup_free_ char *sha = strdup(vals[kind]), *sha_arg = NULL;
         if (!sha)
                 return step_drop(s, -ENOMEM);
         for (char *c = sha; *c; c++)
                 *c = (char) tolower((unsigned char) *c);
-        if (asprintf(&sha_arg, "sha256=%s", sha) < 0)
+        if (asprintf(&sha_arg, "%s=%s", recipe_digest_to_string(kind), sha) < 0)
                 r = -ENOMEM;
         if (r >= 0)
                 r = step_args_keyed(s, &a, sha_arg, a.mode);
         if (r >= 0) {
-                s->secret = s->secret || words[0]->secret;
-                s->unresolved = s->unresolved || words[0]->unresolved;
+                s->secret = s->secret || sum->secret;
+                s->unresolved = s->unresolved || sum->unresolved;
                 s->url = strdup(u);
                 s->dest = strdup(dest->value);
-                s->sha256 = TAKE_PTR(sha);
+                s->digest_kind = kind;
+                s->digest = TAKE_PTR(sha);
                 s->source = local ? recipe_path_join(dir, local) : NULL;
                 if (!s->url || !s->dest || (local && !s->source))
                         r = -ENOMEM;

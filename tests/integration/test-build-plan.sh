@@ -3,7 +3,9 @@
 # base and every step as a miss, exits 0 and leaves the store untouched; with the base (and a
 # step's committed layer) in the store those show as hits. No VM, no root: the store entries are
 # the files the lookups check, with the keys the plan printed. Also: the options of the two build
-# providers (each one's --help, the other one's options refused by name).
+# providers (each one's --help, the other one's options refused by name). The Kubernetes recipes
+# plan with no --var (their pinned release and sha512s are the defaults), and with a stand-in node
+# tarball through --var kube_url=file://... and its own kube_node_sha512.
 set -euo pipefail
 [ -n "${IMGBUILD:-}" ] && [ -x "$IMGBUILD" ] && [ -x "${BOOTAGENT:-}" ] || { echo "run through ctest" >&2; exit 77; }
 T=$(mktemp -d /tmp/imgbuild-plan.XXXXXX)
@@ -61,4 +63,55 @@ rc=0; "$IMGBUILD" build --provider exoscale --plan --cache-dir "$T/store" recipe
     || fail "exoscale build with --plan: exit $rc, $(cat "$T/opt.err")"
 rc=0; "$IMGBUILD" build --provider=nope recipes/etcd.recipe 2> "$T/opt.err" || rc=$?
 [ "$rc" = 1 ] && grep -q "Unknown provider 'nope' (qemu or exoscale)" "$T/opt.err" || fail "unknown provider: exit $rc"
+
+# 5. The Kubernetes recipes pin a release: no --var needed to plan them. The node recipe with a
+# stand-in tarball (file:// and its own sha512) plans too: the steps before the download keep
+# their keys, the download and every later step get new ones, and the recipe's unpack command
+# works on it. A wrong-length sha512 is a recipe error at its file:line:col.
+kplan() { "$IMGBUILD" build --plan --cache-dir "$T/kstore" --bootagent "$BOOTAGENT" "$@"; }
+for r in control-plane node; do
+    kplan "recipes/$r.recipe" > "$T/$r.plan" 2> "$T/$r.err" || fail "plan of $r without --var exited $?: $(cat "$T/$r.err")"
+    [ ! -s "$T/$r.err" ] || fail "plan of $r printed errors: $(cat "$T/$r.err")"
+    grep -q "^miss  4 [0-9a-f]\{12\} download https://dl.k8s.io/v1.32.5/kubernetes-" "$T/$r.plan" \
+        || fail "no upstream download in the $r plan: $(cat "$T/$r.plan")"
+    # The full arguments: the upstream tarball and a 128-digit sha512.
+    tarball=kubernetes-$([ $r = node ] && echo node || echo server)-linux-amd64.tar.gz
+    "$IMGBUILD" inspect --json "recipes/$r.recipe" | tr -d ' \n' > "$T/$r.json"
+    grep -q "\"args\":\[\"https://dl.k8s.io/v1.32.5/$tarball\",\"/var/tmp/[a-z-]*.tar.gz\",\"sha512=[0-9a-f]\{128\}\"" \
+        "$T/$r.json" || fail "$r does not download $tarball with a sha512: $(cat "$T/$r.json")"
+done
+[ ! -e "$T/kstore" ] || fail "plan created the store"
+mkdir -p "$T/kube/kubernetes/node/bin"
+printf '#!/bin/sh\necho stand-in kubelet\n' > "$T/kube/kubernetes/node/bin/kubelet"
+printf '#!/bin/sh\necho stand-in kubectl\n' > "$T/kube/kubernetes/node/bin/kubectl"
+chmod 0755 "$T/kube/kubernetes/node/bin/"*
+tar -czf "$T/kube/kubernetes-node-linux-amd64.tar.gz" -C "$T/kube" kubernetes
+sum=$(sha512sum "$T/kube/kubernetes-node-linux-amd64.tar.gz" | cut -d' ' -f1)
+kplan --var "kube_url=file://$T/kube" --var "kube_node_sha512=$sum" recipes/node.recipe > "$T/standin.plan" \
+    2> "$T/standin.err" || fail "plan with a stand-in exited $?: $(cat "$T/standin.err")"
+grep -q "^miss  4 [0-9a-f]\{12\} download file://$T/kube" "$T/standin.plan" \
+    || fail "stand-in download not in the plan: $(cat "$T/standin.plan")"
+keys() { awk '{print $3}' "$1"; }
+paste <(keys "$T/node.plan") <(keys "$T/standin.plan") | awk 'NR <= 4 && $1 != $2 { exit 1 } NR > 4 && $1 == $2 { exit 1 }' \
+    || fail "stand-in keys: $(paste "$T/node.plan" "$T/standin.plan")"
+# The recipes' unpack steps on stand-in tarballs, on the host with their guest paths moved under
+# $T: the members they name are in the tarballs' layout, land as executables, and the tarball goes.
+unpack() { # RECIPE TARBALL-DIR(server|node) BINARY...
+    local r=$1 kind=$2 g="$T/guest-$1" cmd b; shift 2
+    mkdir -p "$g/src/kubernetes/$kind/bin" "$g/bin" "$g/tmp"
+    for b in "$@"; do printf '#!/bin/sh\necho stand-in %s\n' "$b" > "$g/src/kubernetes/$kind/bin/$b"; done
+    chmod 0755 "$g/src/kubernetes/$kind/bin/"*
+    tar -czf "$g/tmp/kubernetes-$kind.tar.gz" -C "$g/src" kubernetes
+    cmd=$("$IMGBUILD" inspect --json "recipes/$r.recipe" | jq -r '.steps[] | select(.kind == "run") | .args[0]' | grep '^tar ')
+    sh -c "$(echo "$cmd" | sed "s#/usr/local/bin#$g/bin#g; s#/var/tmp/#$g/tmp/#g")" || fail "$r unpack: $cmd"
+    for b in "$@"; do
+        [ "$("$g/bin/$b")" = "stand-in $b" ] || fail "$r: $b not unpacked: $(ls -lR "$g/bin")"
+    done
+    [ ! -e "$g/tmp/kubernetes-$kind.tar.gz" ] || fail "$r: the tarball stayed"
+}
+unpack node node kubelet kubectl
+unpack control-plane server kube-apiserver kube-controller-manager kube-scheduler kubectl
+rc=0; kplan --var "kube_node_sha512=${sum:0:64}" recipes/node.recipe > /dev/null 2> "$T/badsum.err" || rc=$?
+[ "$rc" = 2 ] && grep -q "^recipes/node.recipe:25:12: error: invalid sha512 '${sum:0:64}': expected 128 hex digits" "$T/badsum.err" \
+    || fail "64-digit sha512: exit $rc, $(cat "$T/badsum.err")"
 echo ok

@@ -93,8 +93,29 @@ static void test_sha256_file(void) {
         char hex[SHA256_HEX_SIZE];
         CHECK_OK(sha256_file_hex(path, hex));
         CHECK_STREQ(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+        char hex512[SHA512_HEX_SIZE];
+        CHECK_OK(sha512_file_hex(path, hex512));
+        CHECK_STREQ(hex512, "e718483d0ce769644e2e42c7bc15b4638e1f98b13b2044285632a803afa973eb"
+                            "de0ff244877ea60a4cb0432ce577c31beb009c5c2c49aa2e4eadb217ad8cc09b");
         CHECK(unlink(path) == 0);
         CHECK(sha256_file_hex(path, hex) == -ENOENT);
+        CHECK(sha512_file_hex(path, hex512) == -ENOENT);
+}
+
+/* FIPS 180-2 vectors, from files. */
+static void test_sha512_file(void) {
+        char path[] = "/tmp/test-crypto-XXXXXX", hex[SHA512_HEX_SIZE];
+        int fd = mkstemp(path);
+        CHECK(fd >= 0);
+        close(fd);
+        CHECK_OK(sha512_file_hex(path, hex));
+        CHECK_STREQ(hex, "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce"
+                         "47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e");
+        CHECK_OK(write_file_atomic(path, "abc", 3, 0600, (uid_t) -1, (gid_t) -1));
+        CHECK_OK(sha512_file_hex(path, hex));
+        CHECK_STREQ(hex, "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+                         "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f");
+        CHECK(unlink(path) == 0);
 }
 
 static void test_hmac(void) {
@@ -210,6 +231,7 @@ int main(void) {
         test_sha256();
         test_sha256_incremental();
         test_sha256_file();
+        test_sha512_file();
         test_hmac();
         test_base64();
         test_random();

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "build-steps.h"
@@ -167,6 +168,82 @@ static void test_vm(const char *base_dir) {
         CHECK(qemu_build_steps_run(changed, &base, store, NULL, NULL) == -EBADMSG);
 }
 
+/* Read all of fd from the start (a memfd the test wrote into). */
+static char *fd_text(int fd) {
+        static char text[8192];
+        ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+        CHECK(n >= 0);
+        text[n] = '\0';
+        return text;
+}
+
+/* Both checks of a download step's content, without a VM: the host's for a local source and the
+ * guest's script (run here, on the host, with curl on a file:// URL), for sha256 and sha512. A
+ * mismatch names both digests and installs nothing. "abc" has the FIPS 180-2 digests. */
+static void test_download_checks(void) {
+        static const char abc256[] = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        static const char abc512[] = "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+                                     "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f";
+        char wrong512[SHA512_HEX_SIZE], text[1024], src[600], url[620], dest[600], want[1024];
+        memset(wrong512, 'a', SHA512_HEX_SIZE - 1);
+        wrong512[SHA512_HEX_SIZE - 1] = '\0';
+        put("recipes/files/abc", "abc", 0644);
+        snprintf(src, sizeof(src), "%s/recipes/files/abc", root);
+        snprintf(url, sizeof(url), "file://%s", src);
+
+        struct { const char *algo, *good; } cases[] = { { "sha256", abc256 }, { "sha512", abc512 } };
+        for (size_t i = 0; i < 2; i++) {
+                snprintf(text, sizeof(text), "template d 1\nbase debian-12\ndownload files/abc /x %s=%s\n",
+                         cases[i].algo, cases[i].good);
+                _cleanup_(recipe_freep) Recipe *r = parse(text);
+                CHECK_OK(build_download_check_local(&r->steps[0]));
+        }
+
+        /* The host check: a wrong sha512 fails with both digests in the message. */
+        snprintf(text, sizeof(text), "template d 1\nbase debian-12\ndownload files/abc /x sha512=%s\n", wrong512);
+        _cleanup_(recipe_freep) Recipe *wrong = parse(text);
+        int err = memfd_create("check-err", MFD_CLOEXEC);
+        CHECK(err >= 0);
+        fflush(stderr);
+        int saved = dup(STDERR_FILENO);
+        CHECK(saved >= 0 && dup2(err, STDERR_FILENO) == STDERR_FILENO);
+        int r = build_download_check_local(&wrong->steps[0]);
+        fflush(stderr);
+        CHECK(dup2(saved, STDERR_FILENO) == STDERR_FILENO);
+        close(saved);
+        CHECK(r == -EBADMSG);
+        snprintf(want, sizeof(want), "has sha512 %s, the recipe pins %s", abc512, wrong512);
+        CHECK(strstr(fd_text(err), want));
+        close(err);
+
+        /* The guest script: good digests install DEST with the mode; a wrong one exits 1 with both
+         * digests on stderr and leaves DEST absent. */
+        for (size_t i = 0; i < 3; i++) {
+                const char *algo = i == 0 ? "sha256" : "sha512", *pin = i == 0 ? abc256 : i == 1 ? abc512 : wrong512;
+                snprintf(dest, sizeof(dest), "%s/guest/%zu/bin/x", root, i);
+                char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) build_download_script, (char *) "sh", url,
+                                 (char *) algo, (char *) pin, dest, (char *) "0750", NULL };
+                err = memfd_create("script-err", MFD_CLOEXEC);
+                CHECK(err >= 0);
+                spawn_options o = { .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = err };
+                int status = -1;
+                CHECK_OK(spawn_run(argv, &o, &status));
+                struct stat st;
+                if (i < 2) {
+                        if (status != 0)
+                                fprintf(stderr, "%s", fd_text(err));
+                        CHECK(status == 0);
+                        CHECK(stat(dest, &st) == 0 && (st.st_mode & 07777) == 0750 && st.st_size == 3);
+                } else {
+                        CHECK(status == 1);
+                        snprintf(want, sizeof(want), "%s has sha512 %s, the recipe pins %s", url, abc512, wrong512);
+                        CHECK(strstr(fd_text(err), want));
+                        CHECK(stat(dest, &st) < 0 && errno == ENOENT);
+                }
+                close(err);
+        }
+}
+
 static void test_packages_from_dpkg(void) {
         json_t *list = NULL;
         CHECK_OK(build_packages_from_dpkg("ii  zlib1g 1:1.2.13.dfsg-1 amd64\n"
@@ -246,6 +323,7 @@ int main(void) {
         base_image none = { .disk = (char *) "/nonexistent" };
         CHECK(qemu_build_steps_run(recipe, &none, "/nonexistent-store", NULL, NULL) == -EINVAL);
         recipe_free(recipe);
+        test_download_checks();
 
         if (base_dir)
                 test_vm(base_dir);

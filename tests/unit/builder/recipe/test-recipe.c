@@ -2,6 +2,7 @@
  * exact stderr of "imgbuild validate" in bad-*.expected; for every good-*.recipe the stdout of
  * "imgbuild inspect --json" in good-*.json and of "imgbuild inspect" in good-*.txt. Run with
  * IMGBUILD_UPDATE_GOLDEN=1 to rewrite them (then review the diff). */
+#include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -188,6 +189,16 @@ static void test_real_recipes(void) {
         CHECK_STREQ(err, "imgbuild: error: Failed to look up the base image in /dev/null/store: Not a directory\n");
         free(out);
         free(err);
+        /* The Kubernetes recipes pin a release with its published sha512s: they build with
+         * defaults only too (here, as far as the store). */
+        static const char *const kube_recipes[] = { "recipes/control-plane.recipe", "recipes/node.recipe" };
+        for (size_t i = 0; i < 2; i++) {
+                rc = run_cli(&out, &err, "build", "--cache-dir", "/dev/null/store", kube_recipes[i], NULL);
+                CHECK(rc == EXIT_FAILURE_GENERIC);
+                CHECK_STREQ(err, "imgbuild: error: Failed to look up the base image in /dev/null/store: Not a directory\n");
+                free(out);
+                free(err);
+        }
         /* The shorthand and build options. */
         rc = run_cli(&out, &err, "recipes/etcd.recipe", "--plan", "--json", "--cache-dir", "/dev/null/store", NULL);
         CHECK(rc == EXIT_FAILURE_GENERIC);
@@ -494,6 +505,63 @@ static void test_cache_keys(void) {
         CHECK_OK(rm_rf(dir));
 }
 
+/* The key of a download step covers its checksum's algorithm and digest (not the digest's case). */
+static char *download_key(const char *sum, RecipeDigest want_kind, const char *want_digest) {
+        RecipeOptions o = { .no_host_files = true };
+        char text[512];
+        char **keys = NULL;
+        snprintf(text, sizeof(text), "template t 1\nbase b\ndownload https://example.com/f /f %s\n", sum);
+        Recipe *r = parse_text(text, &o, 0);
+        CHECK(r->n_steps == 1);
+        CHECK(r->steps[0].digest_kind == want_kind);
+        CHECK_STREQ(r->steps[0].digest, want_digest);
+        CHECK_OK(recipe_step_keys(r, "base-1", &keys, NULL));
+        char *key = strdup(keys[0]);
+        CHECK(key);
+        strv_free(keys);
+        recipe_free(r);
+        return key;
+}
+
+static void test_download_digests(void) {
+        static const char h64[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        char h128[129], upper[129], other[129], sum[160];
+        snprintf(h128, sizeof(h128), "%s%s", h64, h64);
+        for (size_t i = 0; i < 128; i++)
+                upper[i] = (char) toupper((unsigned char) h128[i]);
+        upper[128] = '\0';
+        snprintf(other, sizeof(other), "%s", h128);
+        other[127] = '0';
+
+        snprintf(sum, sizeof(sum), "sha512=%s", h128);
+        char *k512 = download_key(sum, RECIPE_DIGEST_SHA512, h128);
+        snprintf(sum, sizeof(sum), "sha512=%s", upper);
+        char *k512_upper = download_key(sum, RECIPE_DIGEST_SHA512, h128);
+        snprintf(sum, sizeof(sum), "sha512=%s", other);
+        char *k512_other = download_key(sum, RECIPE_DIGEST_SHA512, other);
+        snprintf(sum, sizeof(sum), "sha256=%s", h64);
+        char *k256 = download_key(sum, RECIPE_DIGEST_SHA256, h64);
+        CHECK_STREQ(k512, k512_upper);
+        CHECK(!streq(k512, k512_other));
+        CHECK(!streq(k512, k256));
+
+        /* The canonical form names the algorithm. */
+        RecipeOptions o = { .no_host_files = true };
+        char text[512], want[512];
+        snprintf(text, sizeof(text), "template t 1\nbase b\ndownload https://example.com/f /f sha512=%s mode=0755\n",
+                 upper);
+        Recipe *r = parse_text(text, &o, 0);
+        snprintf(want, sizeof(want),
+                 "15:imgbuild-step/1,8:download,1:4,21:https://example.com/f,2:/f,135:sha512=%s,9:mode=0755,1:0,", h128);
+        CHECK_STREQ(r->steps[0].canonical, want);
+        CHECK(r->steps[0].mode == 0755);
+        recipe_free(r);
+        free(k512);
+        free(k512_upper);
+        free(k512_other);
+        free(k256);
+}
+
 static void test_helpers(void) {
         uint64_t v;
         CHECK(parse_size("4G", 0, &v) == 0 && v == 4ull << 30);
@@ -648,6 +716,7 @@ int main(void) {
         free(golden_dir);
 
         test_helpers();
+        test_download_digests();
         test_golden();
         test_override_order();
         test_cache_keys();
