@@ -21,7 +21,7 @@ int firstboot_stage_identity(agent *a) {
         _cleanup_buf_ buf err = BUF_INIT(4096);
         char detail[512];
         stage_begin(a);
-        int r = identity_fetch(a->cfg->metadata_url, a->cfg->metadata_deadline_ms, &a->id, &err);
+        int r = identity_fetch(a->cfg->metadata_url, a->cfg->metadata_socket, a->cfg->metadata_deadline_ms, &a->id, &err);
         if (r < 0)
                 return stage_fail(a, "identity", r, &err);
         snprintf(detail, sizeof(detail), "instance %s, zone %s, ip %s, public ip %s", a->id.instance_id, a->id.zone,

@@ -15,11 +15,14 @@ typedef struct identity {
  * 1..255 bytes. Returns 0 and a new string, or -EBADMSG. */
 int metadata_parse_value(const char *body, size_t len, char **ret);
 
-/* GET <base>/latest/meta-data/<key> with jittered retries until deadline_ms. Returns 0, -ENOENT
+/* GET <base>/latest/meta-data/<key> with jittered retries until deadline_ms, through the UNIX
+ * socket unix_socket when not NULL (the URL then gives only Host and path). Returns 0, -ENOENT
  * for 404, -EBADMSG for a malformed value, -EPROTO for another status, or the transport error;
  * a one-line reason goes to err. */
-int metadata_get(const char *base_url, const char *key, long deadline_ms, char **ret, buf *err);
+int metadata_get(const char *base_url, const char *unix_socket, const char *key, long deadline_ms, char **ret,
+                 buf *err);
 
-/* Fetch instance-id, availability-zone, local-ipv4 and public-ipv4. */
-int identity_fetch(const char *base_url, long deadline_ms, identity *ret, buf *err);
+/* Fetch instance-id, availability-zone, local-ipv4 and public-ipv4 (base_url and unix_socket as
+ * for metadata_get()). */
+int identity_fetch(const char *base_url, const char *unix_socket, long deadline_ms, identity *ret, buf *err);
 void identity_done(identity *id);

@@ -11,6 +11,7 @@
 
 typedef struct vault {
         const char *addr;      /* borrowed, e.g. http://127.0.0.1:8200 */
+        const char *unix_socket; /* borrowed, may be NULL: a UNIX socket to reach addr through */
         const char *ca_file;   /* borrowed, may be NULL */
         long deadline_ms;      /* per call, retries of 429/5xx/transport errors included */
         char *token;           /* owned secret */

@@ -89,13 +89,13 @@ static void test_metadata(int port) {
         struct timespec t0;
 
         snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
-        CHECK(metadata_get(url, "no-such-key", 1000, &v, &err) == -ENOENT);
+        CHECK(metadata_get(url, NULL, "no-such-key", 1000, &v, &err) == -ENOENT);
         CHECK(strstr(err.data, "not found (404)"));
 
         /* Nothing listens on port 1: retried until the deadline, then a clear reason. */
         buf_clear(&err);
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        int r = metadata_get("http://127.0.0.1:1", "instance-id", 800, &v, &err);
+        int r = metadata_get("http://127.0.0.1:1", NULL, "instance-id", 800, &v, &err);
         CHECK(r < 0);
         CHECK(elapsed_ms(&t0) < 3000);
         CHECK(err.data && strstr(err.data, "127.0.0.1:1"));
