@@ -22,7 +22,7 @@ int firstboot_stage_identity(agent *a) {
         char detail[512];
         stage_begin(a);
         stage_deadline(a, a->cfg->metadata_deadline_ms);
-        int r = identity_fetch(a->cfg->metadata_url, &a->deadline, &a->id, &err);
+        int r = identity_fetch(a->cfg->metadata_url, a->cfg->metadata_socket, &a->deadline, &a->id, &err);
         if (r < 0)
                 return stage_fail(a, "identity", r, &err);
         snprintf(detail, sizeof(detail), "instance %s, zone %s, ip %s, public ip %s", a->id.instance_id, a->id.zone,

@@ -24,7 +24,8 @@ int metadata_parse_value(const char *body, size_t len, char **ret) {
         return 0;
 }
 
-int metadata_get(const char *base_url, const char *key, request_deadline *dl, char **ret, buf *err) {
+int metadata_get(const char *base_url, const char *unix_socket, const char *key, request_deadline *dl, char **ret,
+                 buf *err) {
         _cleanup_free_ char *url = NULL;
         http_response resp = { 0 };
         int r;
@@ -33,6 +34,7 @@ int metadata_get(const char *base_url, const char *key, request_deadline *dl, ch
                 return -ENOMEM;
         http_request req = {
                 .url = url,
+                .unix_socket = unix_socket,
                 .timeout_ms = 2000,
                 .max_body = 4096,
                 .attempts = 1000, /* bounded by the deadline */
@@ -85,7 +87,7 @@ static bool ipv4_valid(const char *s) {
         return inet_pton(AF_INET, s, &a) == 1;
 }
 
-int identity_fetch(const char *base_url, request_deadline *dl, identity *ret, buf *err) {
+int identity_fetch(const char *base_url, const char *unix_socket, request_deadline *dl, identity *ret, buf *err) {
         identity id = { 0 };
         /* Each value goes into file names, etcd member names and URLs: only what the cloud can
          * return is accepted (ids are UUIDs, zones like ch-gva-2, addresses dotted quads). */
@@ -101,7 +103,7 @@ int identity_fetch(const char *base_url, request_deadline *dl, identity *ret, bu
                 { "public-ipv4", &id.public_ipv4, ipv4_valid, "an IPv4 address" },
         };
         for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
-                int r = metadata_get(base_url, keys[i].key, dl, keys[i].field, err);
+                int r = metadata_get(base_url, unix_socket, keys[i].key, dl, keys[i].field, err);
                 if (r >= 0 && !keys[i].valid(*keys[i].field)) {
                         buf_clear(err);
                         (void) buf_printf(err, "metadata %s '%s' is not %s", keys[i].key, *keys[i].field,

@@ -17,11 +17,14 @@ typedef struct identity {
 int metadata_parse_value(const char *body, size_t len, char **ret);
 
 /* GET <base>/latest/meta-data/<key> with jittered retries until the deadline dl (its requests
- * counted there). Returns 0, -ENOENT for 404, -EBADMSG for a malformed value, -EPROTO for
+ * counted there), through the UNIX socket unix_socket when not NULL (the URL then gives only
+ * Host and path). Returns 0, -ENOENT for 404, -EBADMSG for a malformed value, -EPROTO for
  * another status, or the transport error; a one-line reason goes to err. */
-int metadata_get(const char *base_url, const char *key, request_deadline *dl, char **ret, buf *err);
+int metadata_get(const char *base_url, const char *unix_socket, const char *key, request_deadline *dl, char **ret,
+                 buf *err);
 
-/* Fetch instance-id, availability-zone, local-ipv4 and public-ipv4, all under dl: with dl->at
- * set, the four keys together (retries included) end by then. */
-int identity_fetch(const char *base_url, request_deadline *dl, identity *ret, buf *err);
+/* Fetch instance-id, availability-zone, local-ipv4 and public-ipv4 (base_url and unix_socket as
+ * for metadata_get()), all under dl: with dl->at set, the four keys together (retries included)
+ * end by then. */
+int identity_fetch(const char *base_url, const char *unix_socket, request_deadline *dl, identity *ret, buf *err);
 void identity_done(identity *id);

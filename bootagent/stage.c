@@ -127,7 +127,7 @@ int agent_init(agent *a, int argc, char **argv, bool open_journal) {
         if (agent_rooted(a, cfg->cert_file, &a->cert_file) < 0 || agent_rooted(a, cfg->key_file, &a->key_file) < 0 ||
             agent_rooted(a, cfg->ca_file, &a->ca_file) < 0 || agent_rooted(a, cfg->state_dir, &a->state_dir) < 0)
                 return -ENOMEM;
-        a->vault = (vault){ .addr = cfg->vault_addr, .ca_file = cfg->vault_ca_file,
+        a->vault = (vault){ .addr = cfg->vault_addr, .unix_socket = cfg->vault_socket, .ca_file = cfg->vault_ca_file,
                             .deadline_ms = cfg->vault_deadline_ms, .deadline = &a->deadline };
         if (!open_journal)
                 return 0;

@@ -132,6 +132,7 @@ static int vault_call(vault *v, const char *method, const char *path, const char
                 .backoff_max_ms = 3000,
                 .deadline_ms = v->deadline_ms,
                 .ca_file = v->ca_file,
+                .unix_socket = v->unix_socket,
         };
         r = request_do(&req, v->deadline, &resp, err);
         if (r < 0)

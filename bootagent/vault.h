@@ -12,6 +12,7 @@
 
 typedef struct vault {
         const char *addr;      /* borrowed, e.g. http://127.0.0.1:8200 */
+        const char *unix_socket; /* borrowed, may be NULL: a UNIX socket to reach addr through */
         const char *ca_file;   /* borrowed, may be NULL */
         long deadline_ms;      /* per call, retries of 429/5xx/transport errors included */
         /* The calling stage's deadline (borrowed, may be NULL): with deadline->at set, no call

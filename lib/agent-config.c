@@ -34,7 +34,9 @@ void agent_config_free(agent_config *c) {
                 return;
         free(c->state_dir);
         free(c->metadata_url);
+        free(c->metadata_socket);
         free(c->vault_addr);
+        free(c->vault_socket);
         free(c->vault_ca_file);
         free(c->vault_auth_mount);
         free(c->vault_role);
@@ -96,6 +98,11 @@ static int parse_string(const char *v, void *base, const config_item *it, bool r
 
 static int parse_abs_path(const char *v, void *base, const config_item *it, bool resolve) {
         return v[0] == '/' ? parse_string(v, base, it, resolve) : -EINVAL;
+}
+
+/* A UNIX socket: absolute, and short enough for sockaddr_un's sun_path (108 bytes with its NUL). */
+static int parse_socket_path(const char *v, void *base, const config_item *it, bool resolve) {
+        return v[0] == '/' && strlen(v) < 108 ? parse_string(v, base, it, resolve) : -EINVAL;
 }
 
 static int parse_url(const char *v, void *base, const config_item *it, bool resolve) {
@@ -257,6 +264,7 @@ static const config_item config_items[] = {
 
         C(METADATA, "url", parse_url, metadata_url),
         C(METADATA, "deadline_ms", parse_deadline_ms, metadata_deadline_ms),
+        C(METADATA, "socket", parse_socket_path, metadata_socket),
 
         C(VAULT, "address", parse_url, vault_addr),
         C(VAULT, "ca_file", parse_abs_path, vault_ca_file),
@@ -265,6 +273,7 @@ static const config_item config_items[] = {
         C(VAULT, "kv_mount", parse_string, kv_mount),
         C(VAULT, "cloud_api_secret", parse_string, cloud_api_secret),
         C(VAULT, "deadline_ms", parse_deadline_ms, vault_deadline_ms),
+        C(VAULT, "socket", parse_socket_path, vault_socket),
 
         S("path", parse_string, path),
         S("field", parse_string, field),

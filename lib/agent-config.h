@@ -5,7 +5,8 @@
  * INI-style: "[section]" headers, "key = value" lines, '#' comments (whole lines only: a '#' or ';'
  * inside a value is part of it). Sections: [agent], [metadata], [vault], [secret] (repeatable: one
  * KV v2 read each), [pki], [etcd], [units]. Every file path is absolute and is prefixed with --root
- * at use (see agent_config_path()). */
+ * at use (see agent_config_path()), except [vault] ca_file and the sockets of [metadata] and
+ * [vault], which name the host's services as url and address do. */
 #pragma once
 
 #include <stdbool.h>
@@ -41,8 +42,11 @@ typedef struct agent_config {
         /* The deadlines ("deadline_ms", default 60000, 60000, 120000) are per stage: every
          * request, retry and wait of the stage ends by then (bootagent/README.md). */
         long metadata_deadline_ms;  /* identity */
+        char *metadata_socket;    /* a UNIX socket the metadata service listens on (the URL then
+                                     gives only Host and path), or NULL: the URL's host */
 
         char *vault_addr;         /* e.g. https://vault.internal:8200 */
+        char *vault_socket;       /* a UNIX socket to reach Vault through, or NULL (as metadata_socket) */
         char *vault_ca_file;      /* NULL: system trust */
         char *vault_auth_mount;   /* default "exoscale" */
         char *vault_role;         /* default: the role name */

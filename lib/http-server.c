@@ -30,6 +30,8 @@
 #include <stdio.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "http.h"
@@ -48,6 +50,9 @@ typedef struct listener {
         char *tag;
         bool tls;
         char *cert_pem, *key_pem, *client_ca_pem; /* TLS: MHD's options point here */
+        char *unix_path;           /* UNIX listeners: the socket file, removed on close */
+        dev_t unix_dev;            /* ... and which file it was, so only ours is removed */
+        ino_t unix_ino;
         bool closing;              /* unlisten from a handler: stop after this step */
         int64_t backoff_until;     /* out of descriptors: not polled before this (monotonic ms) */
 } listener;
@@ -570,6 +575,14 @@ static void listener_free(listener *l) {
                 return;
         if (l->daemon)
                 MHD_stop_daemon(l->daemon); /* closes the listen socket and every connection */
+        if (l->unix_path) {
+                struct stat st;
+                /* Not a file another server has put there since (it found ours stale). */
+                if (lstat(l->unix_path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == l->unix_dev &&
+                    st.st_ino == l->unix_ino)
+                        (void) unlink(l->unix_path);
+                free(l->unix_path);
+        }
         free(l->tag);
         free(l->cert_pem);
         free_secret(l->key_pem);
@@ -651,34 +664,87 @@ static int tls_check(const http_server_tls *tls) {
         return r;
 }
 
-static int listen_common(http_server *h, const char *addr, uint16_t port, const char *tag,
-                         const http_server_tls *tls) {
-        _cleanup_close_ int fd = -1;
-        int family = 0, r;
-        uint16_t bound_port = 0;
+/* Bind a UNIX stream socket at path, mode 0600. A socket file left there by a server that is gone
+ * (connect refused) is replaced; a live one is not (-EADDRINUSE), nor anything but a socket
+ * (-EEXIST). */
+static int bind_unix(const char *path, int *ret_fd, struct stat *ret_st) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        size_t len = strlen(path);
+        struct stat st;
+        int r;
 
-        if (tls) {
-                if (!tls->cert_pem || !tls->key_pem)
-                        return -EINVAL;
-                r = tls_check(tls);
-                if (r < 0)
-                        return r;
+        if (len == 0 || path[0] != '/')
+                return -EINVAL;
+        if (len >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        memcpy(sa.sun_path, path, len + 1);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return negative_errno();
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                if (errno != EADDRINUSE)
+                        return negative_errno();
+                if (lstat(path, &st) < 0)
+                        return negative_errno();
+                if (!S_ISSOCK(st.st_mode))
+                        return -EEXIST;
+                _cleanup_close_ int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+                if (probe < 0)
+                        return negative_errno();
+                /* Non-blocking: a live server with a full backlog says EAGAIN, not refused. */
+                if (connect(probe, (struct sockaddr *) &sa, sizeof(sa)) == 0 || errno != ECONNREFUSED)
+                        return -EADDRINUSE;
+                if (unlink(path) < 0 && errno != ENOENT)
+                        return negative_errno();
+                if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                        return negative_errno();
         }
-        r = bind_socket(addr, port, &fd, &family, &bound_port);
-        if (r < 0)
+        /* bind() made it with the umask's mode; until this chmod only its directory guards it,
+         * which is why the caller's directory must be private. */
+        if (chmod(path, 0600) < 0 || listen(fd, 128) < 0 || lstat(path, &st) < 0) {
+                r = negative_errno();
+                (void) unlink(path);
                 return r;
+        }
+        *ret_st = st;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* Serve the bound, listening socket fd (taken, closed on failure too) as a new listener. For a
+ * UNIX socket, unix_path and st name its file, which goes with the listener (here already on
+ * failure). Returns 0 or -errno. */
+static int add_listener(http_server *h, int fd_in, int family, const char *tag, const http_server_tls *tls,
+                        const char *unix_path, const struct stat *st) {
+        _cleanup_close_ int fd = fd_in;
 
         listener **ls = realloc(h->listeners, (h->n_listeners + 1) * sizeof(*ls));
-        if (!ls)
+        if (!ls) {
+                if (unix_path)
+                        (void) unlink(unix_path);
                 return -ENOMEM;
+        }
         h->listeners = ls;
         listener *l = calloc(1, sizeof(*l));
-        if (!l)
+        if (!l) {
+                if (unix_path)
+                        (void) unlink(unix_path);
                 return -ENOMEM;
+        }
         l->server = h;
         l->epoll_fd = -1;
-        l->listen_fd = fd;
+        l->listen_fd = -1;
         l->tag = strdup(strempty(tag));
+        if (unix_path) {
+                l->unix_path = strdup(unix_path);
+                l->unix_dev = st->st_dev;
+                l->unix_ino = st->st_ino;
+                if (!l->unix_path) {
+                        (void) unlink(unix_path);
+                        listener_free(l);
+                        return -ENOMEM;
+                }
+        }
         if (tls) {
                 l->tls = true;
                 l->cert_pem = strdup(tls->cert_pem);
@@ -722,7 +788,7 @@ static int listen_common(http_server *h, const char *addr, uint16_t port, const 
                 listener_free(l);
                 return -EIO; /* MHD says no more (it logs nothing without MHD_USE_ERROR_LOG) */
         }
-        TAKE_FD(fd); /* the daemon's now */
+        l->listen_fd = TAKE_FD(fd); /* the daemon's now */
         const union MHD_DaemonInfo *di = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_EPOLL_FD);
         if (!di) {
                 listener_free(l);
@@ -730,7 +796,35 @@ static int listen_common(http_server *h, const char *addr, uint16_t port, const 
         }
         l->epoll_fd = di->epoll_fd;
         h->listeners[h->n_listeners++] = l;
-        return bound_port;
+        return 0;
+}
+
+static int listen_common(http_server *h, const char *addr, uint16_t port, const char *tag,
+                         const http_server_tls *tls) {
+        int fd = -1, family = 0, r;
+        uint16_t bound_port = 0;
+
+        if (tls) {
+                if (!tls->cert_pem || !tls->key_pem)
+                        return -EINVAL;
+                r = tls_check(tls);
+                if (r < 0)
+                        return r;
+        }
+        r = bind_socket(addr, port, &fd, &family, &bound_port);
+        if (r < 0)
+                return r;
+        r = add_listener(h, fd, family, tag, tls, NULL, NULL);
+        return r < 0 ? r : bound_port;
+}
+
+int http_server_listen_unix(http_server *h, const char *path, const char *tag) {
+        struct stat st;
+        int fd = -1;
+        int r = bind_unix(path, &fd, &st);
+        if (r < 0)
+                return r;
+        return add_listener(h, fd, AF_UNIX, tag, NULL, path, &st);
 }
 
 int http_server_listen(http_server *h, const char *addr, uint16_t port, const char *tag) {

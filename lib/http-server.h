@@ -23,7 +23,7 @@ typedef struct http_server_request {
         char **headers;            /* "name: value", names lower-cased */
         const char *body;          /* NUL-terminated for convenience */
         size_t body_len;
-        const char *peer_addr;     /* textual peer IP */
+        const char *peer_addr;     /* textual peer IP; "" on a UNIX socket */
         const char *listener_tag;  /* tag given to http_server_listen() */
         /* TLS listeners (http_server_listen_tls()) only; false/NULL on plain HTTP. */
         bool tls;
@@ -57,6 +57,16 @@ int http_server_new(http_server_handler handler, void *userdata, http_server **r
  * is copied (may be NULL: ""). May be called between steps of a running server and from a
  * handler. Returns the bound port (> 0) or -errno (-EADDRINUSE, ...). */
 int http_server_listen(http_server *h, const char *addr, uint16_t port, const char *tag);
+/* Listen on a UNIX stream socket at path (absolute, shorter than sun_path's 108 bytes), so only
+ * who may open the file can connect: the file gets mode 0600 right after bind(), and until then
+ * only its directory guards it, so put it in a directory only its user can enter (0700). A
+ * socket file left at path by a server that is gone (its connect is refused) is replaced; a live
+ * one is not (-EADDRINUSE), nor anything that is not a socket (-EEXIST). tag as for
+ * http_server_listen(); peer_addr is "" on such a listener. The file is removed when the
+ * listener is closed (http_server_unlisten(), http_server_free()), unless another file has taken
+ * its place since. Returns 0, -ENAMETOOLONG, -EINVAL (relative path) or another -errno of
+ * bind() (-EACCES, -ENOENT for a missing directory, ...). */
+int http_server_listen_unix(http_server *h, const char *path, const char *tag);
 /* TLS for one listener (libmicrohttpd over GnuTLS). All PEM text; copied, so the caller may
  * free (and wipe) its copies once http_server_listen_tls() returns. */
 typedef struct http_server_tls {

@@ -316,6 +316,8 @@ static int http_attempt(const http_request *req, const char *method, struct curl
                 }
                 SETOPT(CURLOPT_CONNECT_TO, connect_to);
         }
+        if (req->unix_socket)
+                SETOPT(CURLOPT_UNIX_SOCKET_PATH, req->unix_socket);
 
         if (streq(method, "HEAD"))
                 SETOPT(CURLOPT_NOBODY, 1L);

@@ -52,6 +52,11 @@ typedef struct http_request {
          * uses the URL: the Host header and TLS verification of the URL's name or IP (e.g. a
          * guest's address reached through a port forward on 127.0.0.1). */
         const char *connect_to;
+        /* A UNIX socket to connect to instead of the URL's host and port (may be NULL; an
+         * absolute path shorter than 108 bytes). The URL still gives the scheme, Host header and
+         * path; no proxy applies. A socket that is missing or refused (e.g. EACCES: the caller
+         * may not open it) is a connection failure, -ECONNREFUSED. */
+        const char *unix_socket;
         /* Streaming: when set, the response body is handed to on_body as it arrives, together
          * with the response's status, instead of being collected in resp->body (which stays
          * empty; max_body does not apply: the callback caps what it keeps). A negative return

@@ -78,8 +78,10 @@ static void help(void) {
                 printf("  %-6s  %s\n", verbs[i].name, verbs[i].summary);
         printf("\n"
                "Local pools (qemu, host) run their own local cloud (imgbuild serve: metadata,\n"
-               "Vault-compatible secrets and PKI, cloud API) and use ports P..P+500 on\n"
-               "127.0.0.1 (random below 32268 when --port-base is not given).\n");
+               "Vault-compatible secrets and PKI, cloud API). Each member's metadata and Vault\n"
+               "are UNIX sockets in the pool directory only this user can open; the cloud API,\n"
+               "etcd and the qemu members' network use ports P..P+500 on 127.0.0.1 (random\n"
+               "below 32268 when --port-base is not given).\n");
         for (size_t i = 0; pool_providers[i]; i++)
                 printf("\n%s", pool_providers[i]->help);
         printf("\n"

@@ -69,6 +69,33 @@ static int get_port(json_t *obj, const char *where, const char *key, buf *err, u
         return 0;
 }
 
+/* A service's endpoint: "<service>_socket" (a file name) or "<service>_port", one of them. */
+static int get_endpoint(json_t *obj, const char *where, const char *service, buf *err, uint16_t *ret_port,
+                        const char **ret_socket) {
+        char port_key[32], socket_key[32];
+        const char *name;
+        int r;
+
+        snprintf(port_key, sizeof(port_key), "%s_port", service);
+        snprintf(socket_key, sizeof(socket_key), "%s_socket", service);
+        if (!json_object_get(obj, socket_key)) {
+                *ret_socket = NULL;
+                return get_port(obj, where, port_key, err, ret_port);
+        }
+        if (json_object_get(obj, port_key))
+                return fail(err, where, port_key, "not together with %s", socket_key);
+        if ((r = get_string(obj, where, socket_key, true, err, &name)) < 0)
+                return r;
+        if (strlen(name) > CLOUD_SOCKET_NAME_MAX || name[0] == '.' ||
+            strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(name))
+                return fail(err, where, socket_key,
+                            "\"%s\" is not a file name (1..%d of A-Z a-z 0-9 . _ -, not starting with '.')", name,
+                            CLOUD_SOCKET_NAME_MAX);
+        *ret_port = 0;
+        *ret_socket = name;
+        return 0;
+}
+
 static int get_bool(json_t *obj, const char *where, const char *key, buf *err, bool *ret) {
         json_t *v = json_object_get(obj, key);
         if (!v) {
@@ -157,8 +184,8 @@ static int parse_instance(json_t *o, const char *where, const char *created_at, 
             (r = get_string_array(o, where, "security_groups", false, err, &i.security_groups)) < 0 ||
             (r = get_object(o, where, "labels", false, err, &i.labels)) < 0 ||
             (r = get_string(o, where, "user_data", false, err, &i.user_data)) < 0 ||
-            (r = get_port(o, where, "metadata_port", err, &i.metadata_port)) < 0 ||
-            (r = get_port(o, where, "vault_port", err, &i.vault_port)) < 0)
+            (r = get_endpoint(o, where, "metadata", err, &i.metadata_port, &i.metadata_socket)) < 0 ||
+            (r = get_endpoint(o, where, "vault", err, &i.vault_port, &i.vault_socket)) < 0)
                 return r;
         if (json_object_get(o, "created_at") &&
             (r = get_string(o, where, "created_at", true, err, &i.created_at)) < 0)
@@ -305,14 +332,19 @@ static int parse_vault(cloud_state *s, buf *err) {
         return 0;
 }
 
-/* Every port (API, metadata, Vault) must be distinct: each is its own listener. */
+static bool same_socket(const char *a, const char *b) { return a && b && streq(a, b); }
+
+/* Every port (API, metadata, Vault) and every socket name must be distinct: each is its own
+ * listener. A port of 0 is a service on a socket. */
 static int check_ports(const cloud_state *s, buf *err) {
         for (size_t i = 0; i < s->n_instances; i++) {
                 const cloud_instance *a = &s->instances[i];
                 char where[64];
                 snprintf(where, sizeof(where), "instances[%zu]", i);
-                if (a->metadata_port == a->vault_port)
+                if (a->metadata_port && a->metadata_port == a->vault_port)
                         return fail(err, where, "vault_port", "same port as metadata_port");
+                if (same_socket(a->metadata_socket, a->vault_socket))
+                        return fail(err, where, "vault_socket", "same socket as metadata_socket");
                 if (a->metadata_port == s->api_port)
                         return fail(err, where, "metadata_port", "same port as api_port");
                 if (a->vault_port == s->api_port)
@@ -321,12 +353,20 @@ static int check_ports(const cloud_state *s, buf *err) {
                         const cloud_instance *b = &s->instances[j];
                         if (streq(a->id, b->id))
                                 return fail(err, where, "id", "duplicate id (also instances[%zu])", j);
-                        if (a->metadata_port == b->metadata_port || a->metadata_port == b->vault_port)
+                        if (a->metadata_port && (a->metadata_port == b->metadata_port || a->metadata_port == b->vault_port))
                                 return fail(err, where, "metadata_port",
                                             "port %u already used by instances[%zu]", a->metadata_port, j);
-                        if (a->vault_port == b->metadata_port || a->vault_port == b->vault_port)
+                        if (a->vault_port && (a->vault_port == b->metadata_port || a->vault_port == b->vault_port))
                                 return fail(err, where, "vault_port",
                                             "port %u already used by instances[%zu]", a->vault_port, j);
+                        if (same_socket(a->metadata_socket, b->metadata_socket) ||
+                            same_socket(a->metadata_socket, b->vault_socket))
+                                return fail(err, where, "metadata_socket", "\"%s\" already used by instances[%zu]",
+                                            a->metadata_socket, j);
+                        if (same_socket(a->vault_socket, b->metadata_socket) ||
+                            same_socket(a->vault_socket, b->vault_socket))
+                                return fail(err, where, "vault_socket", "\"%s\" already used by instances[%zu]",
+                                            a->vault_socket, j);
                 }
         }
         return 0;

@@ -23,9 +23,16 @@ typedef struct cloud_instance {
         json_t *labels;                /* object of strings */
         const char *user_data;
         const char *created_at;        /* ISO 8601; defaults to the load time */
-        uint16_t metadata_port;
-        uint16_t vault_port;
+        /* Each of the instance's services listens on a port on 127.0.0.1 (open to every local
+         * user) or on a UNIX socket DIR/sockets/NAME (its user's only); exactly one is given. */
+        uint16_t metadata_port;        /* 0 when metadata_socket is set */
+        uint16_t vault_port;           /* 0 when vault_socket is set */
+        const char *metadata_socket;   /* NAME, or NULL */
+        const char *vault_socket;
 } cloud_instance;
+
+/* A socket NAME: 1..CLOUD_SOCKET_NAME_MAX of [A-Za-z0-9._-], not starting with '.'. */
+#define CLOUD_SOCKET_NAME_MAX 64
 
 typedef struct cloud_pool {
         const char *id;

@@ -1,7 +1,10 @@
 /* The serve object: state loading, listeners, dispatch by port and cloud.json reloads. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "json.h"
 #include "log.h"
@@ -23,54 +26,57 @@ static const serve_handler service_handlers[] = {
         [SERVICE_VAULT] = serve_vault,
 };
 
-/* What cloud.json says port serves and, in *ret_instance_id if not NULL, for which instance
- * (NULL for the API and for none). */
-static service port_service(const cloud_state *c, unsigned port, const char **ret_instance_id) {
-        service which = port == c->api_port ? SERVICE_API : SERVICE_NONE;
+/* What cloud.json says a listener serves and, in *ret_instance_id if not NULL, for which instance
+ * (NULL for the API and for none). A listener's tag is "port:<n>" or "socket:<name>". */
+static service tag_service(const cloud_state *c, const char *tag, const char **ret_instance_id) {
+        const char *name = startswith(tag, "socket:");
+        service which = SERVICE_NONE;
         const char *id = NULL;
+        unsigned port = 0;
 
-        for (size_t i = 0; which == SERVICE_NONE && i < c->n_instances; i++) {
-                if (port == c->instances[i].metadata_port)
+        if (!name && sscanf(tag, "port:%u", &port) != 1)
+                port = 0;
+        if (port && port == c->api_port)
+                which = SERVICE_API;
+        for (size_t i = 0; (port || name) && which == SERVICE_NONE && i < c->n_instances; i++) {
+                const cloud_instance *in = &c->instances[i];
+                if (name ? in->metadata_socket && streq(name, in->metadata_socket) : port == in->metadata_port)
                         which = SERVICE_METADATA;
-                else if (port == c->instances[i].vault_port)
+                else if (name ? in->vault_socket && streq(name, in->vault_socket) : port == in->vault_port)
                         which = SERVICE_VAULT;
                 else
                         continue;
-                id = c->instances[i].id;
+                id = in->id;
         }
         if (ret_instance_id)
                 *ret_instance_id = id;
         return which;
 }
 
-/* A listener's tag is its port; what the port serves, and for which instance, is looked up in
- * the current cloud.json at each request. So a port handed from a removed instance to a new one
- * (or moved between services) follows cloud.json without rebinding. */
+/* What a listener serves, and for which instance, is looked up in the current cloud.json at each
+ * request. So a port or socket handed from a removed instance to a new one (or moved between
+ * services) follows cloud.json without rebinding. */
 static int dispatch(const http_server_request *req, http_server_response *resp, void *userdata) {
         serve *s = userdata;
         const char *instance_id;
-        unsigned port;
 
-        if (sscanf(req->listener_tag, "port:%u", &port) != 1)
-                return -EINVAL;
-        service which = port_service(s->state.cloud, port, &instance_id);
+        service which = tag_service(s->state.cloud, req->listener_tag, &instance_id);
         if (which == SERVICE_NONE)
-                /* A port cloud.json stopped naming is closed at the next reload (unbind_stale);
-                 * until then, or for one that could not be closed, this. */
-                return serve_vault_error(resp, 404, "no service on this port");
+                /* A port or socket cloud.json stopped naming is closed at the next reload
+                 * (unbind_stale); until then, or for one that could not be closed, this. */
+                return serve_vault_error(resp, 404, startswith(req->listener_tag, "socket:") ? "no service on this socket"
+                                                                                          : "no service on this port");
         return service_handlers[which](&s->state, instance_id, req, resp);
 }
 
 /* The HTTP server's own error replies (400 malformed, 413 too large, 500 handler failure) on a
- * Vault port take Vault's {"errors":[...]} shape, so a Vault client reads them as it reads
- * Vault's; other ports keep the server's default. */
+ * Vault listener take Vault's {"errors":[...]} shape, so a Vault client reads them as it reads
+ * Vault's; other listeners keep the server's default. */
 static int error_body(const char *listener_tag, int status, const char *message, buf *body, void *userdata) {
         serve *s = userdata;
-        unsigned port;
         (void) status;
 
-        if (sscanf(listener_tag, "port:%u", &port) != 1 ||
-            port_service(s->state.cloud, port, NULL) != SERVICE_VAULT)
+        if (tag_service(s->state.cloud, listener_tag, NULL) != SERVICE_VAULT)
                 return -EOPNOTSUPP;
         _cleanup_json_ json_t *j = json_pack("{s:[s]}", "errors", message);
         _cleanup_free_ char *text = j ? json_dump_compact(j) : NULL;
@@ -96,14 +102,60 @@ static int bind_port(serve *s, uint16_t port, buf *err) {
         return strv_push(&s->bound, tag);
 }
 
-/* Close the listeners of ports the current cloud.json no longer names (a removed instance's, a
- * moved one's old ports), so they refuse connections instead of answering 404 forever. */
+/* DIR/sockets: made 0700 if missing; if there, it must be a directory of ours (not a symlink)
+ * and is made 0700 again. The sockets' privacy rests on it: their files are 0600, but only
+ * after bind() set them up with the umask's mode. Returns 0 or -errno with err set. */
+static int sockets_dir_open(const char *path, buf *err) {
+        struct stat st;
+        int r;
+
+        if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+                r = negative_errno();
+                return buf_printf(err, "creating %s: %s", path, strerror(-r)), r;
+        }
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &st) < 0) {
+                r = negative_errno();
+                return buf_printf(err, "opening %s: %s", path, strerror(-r)), r;
+        }
+        if (st.st_uid != geteuid())
+                return buf_printf(err, "%s belongs to uid %u, not to this user", path, (unsigned) st.st_uid), -EPERM;
+        if ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) < 0) {
+                r = negative_errno();
+                return buf_printf(err, "chmod 0700 %s: %s", path, strerror(-r)), r;
+        }
+        return 0;
+}
+
+/* Listen on DIR/sockets/name unless that is done already. On failure err says which socket. */
+static int bind_socket(serve *s, const char *name, buf *err) {
+        _cleanup_free_ char *tag = NULL, *path = NULL;
+        int r;
+
+        if (asprintf(&tag, "socket:%s", name) < 0 || asprintf(&path, "%s/%s", s->sockets_dir, name) < 0)
+                return -ENOMEM;
+        if (strv_contains(s->bound, tag))
+                return 0;
+        r = http_server_listen_unix(s->http, path, tag);
+        if (r < 0) {
+                buf_clear(err);
+                if (r == -ENAMETOOLONG)
+                        (void) buf_printf(err, "%s: longer than a UNIX socket path may be (107 bytes): "
+                                          "use a shorter state directory", path);
+                else
+                        (void) buf_printf(err, "%s: %s", path, strerror(-r));
+                return r;
+        }
+        return strv_consume(&s->bound, TAKE_PTR(tag));
+}
+
+/* Close the listeners of ports and sockets the current cloud.json no longer names (a removed
+ * instance's, a moved one's old ports), so they refuse connections instead of answering 404
+ * forever; a socket's file goes with it. */
 static void unbind_stale(serve *s) {
         size_t j = 0;
         for (size_t i = 0; s->bound && s->bound[i]; i++) {
-                unsigned port;
-                if (sscanf(s->bound[i], "port:%u", &port) == 1 &&
-                    port_service(s->state.cloud, port, NULL) == SERVICE_NONE) {
+                if (tag_service(s->state.cloud, s->bound[i], NULL) == SERVICE_NONE) {
                         (void) http_server_unlisten(s->http, s->bound[i]);
                         free(s->bound[i]);
                 } else
@@ -113,15 +165,16 @@ static void unbind_stale(serve *s) {
                 s->bound[j] = NULL;
 }
 
-/* Bind every port cloud.json names. Keeps going past a failure so one busy port does not hide
- * the others; returns the first error. */
+/* Bind every port and socket cloud.json names. Keeps going past a failure so one busy port does
+ * not hide the others; returns the first error (err says the last). */
 static int bind_all(serve *s, buf *err) {
         int r = bind_port(s, s->state.cloud->api_port, err);
 
         for (size_t i = 0; i < s->state.cloud->n_instances; i++) {
-                int k = bind_port(s, s->state.cloud->instances[i].metadata_port, err);
+                const cloud_instance *in = &s->state.cloud->instances[i];
+                int k = in->metadata_socket ? bind_socket(s, in->metadata_socket, err) : bind_port(s, in->metadata_port, err);
                 r = r < 0 ? r : k;
-                k = bind_port(s, s->state.cloud->instances[i].vault_port, err);
+                k = in->vault_socket ? bind_socket(s, in->vault_socket, err) : bind_port(s, in->vault_port, err);
                 r = r < 0 ? r : k;
         }
         return r;
@@ -139,7 +192,8 @@ int serve_new(const char *state_dir, serve **ret, buf *err) {
         s->state_dir = strdup(state_dir);
         if (!s->state_dir || asprintf(&s->cloud_path, "%s/cloud.json", state_dir) < 0 ||
             asprintf(&pki_dir, "%s/pki", state_dir) < 0 ||
-            asprintf(&vault_path, "%s/vault.json", state_dir) < 0)
+            asprintf(&vault_path, "%s/vault.json", state_dir) < 0 ||
+            asprintf(&s->sockets_dir, "%s/sockets", state_dir) < 0)
                 return -ENOMEM;
 
         if (stat(s->cloud_path, &s->cloud_stat) < 0) {
@@ -167,6 +221,8 @@ int serve_new(const char *state_dir, serve **ret, buf *err) {
                 (void) buf_printf(err, "Failed to open %s: %s", vault_path, strerror(-r));
                 return r;
         }
+        if ((r = sockets_dir_open(s->sockets_dir, err)) < 0)
+                return r;
         if ((r = http_server_new(dispatch, s, &s->http)) < 0)
                 return r;
         http_server_set_error_body(s->http, error_body);
@@ -185,6 +241,7 @@ void serve_free(serve *s) {
         cloud_state_free(s->state.cloud);
         strv_free(s->bound);
         free(s->cloud_path);
+        free(s->sockets_dir);
         free(s->state_dir);
         free(s);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "crypto.h"
@@ -73,25 +74,40 @@ int pool_cloud_init(pool_provider *p) {
         return r;
 }
 
-int pool_cloud_write(pool_provider *p, int api_port, const char *api_url, int (*metadata_port)(pool_provider *p, int index),
-                     buf *err) {
+char *pool_cloud_socket(const char *pool_dir, int index, const char *service) {
+        char *s;
+        return asprintf(&s, "%s/cloud/sockets/m%d-%s.sock", pool_dir, index, service) < 0 ? NULL : s;
+}
+
+int pool_cloud_write(pool_provider *p, int api_port, const char *api_url, buf *err) {
         _cleanup_json_ json_t *instances = json_array();
-        _cleanup_free_ char *dir = NULL, *path = NULL, *text = NULL;
+        _cleanup_free_ char *dir = NULL, *path = NULL, *text = NULL, *longest = NULL;
+        struct sockaddr_un sa;
         json_t *inst;
         size_t i;
         int r;
 
         if (!instances)
                 return -ENOMEM;
+        /* The longest socket path of any member index (three digits): it must fit sun_path. */
+        if (!(longest = pool_cloud_socket(p->dir, 999, "metadata")))
+                return -ENOMEM;
+        if (strlen(longest) >= sizeof(sa.sun_path))
+                return buf_printf(err, "the pool directory %s is too long for the local cloud's UNIX sockets (%s is "
+                                  "over %zu bytes): set IMGBUILD_STATE_DIR to a shorter directory", p->dir, longest,
+                                  sizeof(sa.sun_path) - 1), -ENAMETOOLONG;
         json_array_foreach(json_object_get(p->state, "instances"), i, inst) {
                 const char *id = json_string_value(json_object_get(inst, "id"));
                 const char *ip = json_string_value(json_object_get(inst, "ip"));
                 int index = (int) json_integer_value(json_object_get(inst, "index"));
+                char metadata[32], vault[32];
+                snprintf(metadata, sizeof(metadata), "m%d-metadata.sock", index);
+                snprintf(vault, sizeof(vault), "m%d-vault.sock", index);
                 if (json_array_append_new(instances, json_pack(
-                            "{s:s, s:s+, s:s, s:s, s:s, s:s, s:[s], s:{s:s}, s:s, s:i, s:i}", "id", id, "name", "etcd-",
+                            "{s:s, s:s+, s:s, s:s, s:s, s:s, s:[s], s:{s:s}, s:s, s:s, s:s}", "id", id, "name", "etcd-",
                             id, "state", "running", "pool", state_str(p, "pool_id"), "private_ip", ip, "public_ip", ip,
-                            "security_groups", "etcd", "labels", "role", "etcd", "user_data", "", "metadata_port",
-                            metadata_port(p, index), "vault_port", metadata_port(p, index) + 1)) < 0)
+                            "security_groups", "etcd", "labels", "role", "etcd", "user_data", "", "metadata_socket",
+                            metadata, "vault_socket", vault)) < 0)
                         return -ENOMEM;
         }
         _cleanup_json_ json_t *cloud = json_pack(
@@ -256,13 +272,11 @@ int pool_cloud_teardown(pool_provider *p, buf *err) {
         return 0;
 }
 
-int pool_cloud_wait_metadata(int port, buf *err) {
-        _cleanup_free_ char *url = NULL;
-        if (asprintf(&url, "http://127.0.0.1:%d/latest/meta-data/instance-id", port) < 0)
-                return -ENOMEM;
+int pool_cloud_wait_metadata(const char *socket_path, buf *err) {
+        static const char url[] = "http://169.254.169.254/latest/meta-data/instance-id";
         for (int i = 0; i < 100; i++) {
                 http_response resp = {};
-                http_request req = { .url = url, .timeout_ms = 1000 };
+                http_request req = { .url = url, .unix_socket = socket_path, .timeout_ms = 1000 };
                 int r = http_do(&req, &resp, NULL);
                 long status = resp.status;
                 http_response_free(&resp);
@@ -270,5 +284,5 @@ int pool_cloud_wait_metadata(int port, buf *err) {
                         return 0;
                 time_sleep_ms(100);
         }
-        return buf_printf(err, "instance metadata not served at %s", url), -ETIMEDOUT;
+        return buf_printf(err, "instance metadata not served on %s", socket_path), -ETIMEDOUT;
 }

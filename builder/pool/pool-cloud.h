@@ -1,7 +1,9 @@
 /* The local cloud a pool runs for its members (`imgbuild serve --state-dir DIR/cloud`): one
- * instance pool of etcd members with their metadata and Vault ports, a Vault-compatible service
- * with the etcd role and PKI, and the cloud API the agents discover their peers with. Shared by
- * the host and QEMU providers, which differ only in ports and addresses.
+ * instance pool of etcd members, each with its metadata and Vault services on UNIX sockets only
+ * this user can open (DIR/cloud/sockets/m<index>-{metadata,vault}.sock: the socket tells the
+ * local cloud which member calls), a Vault-compatible service with the etcd role and PKI, and the
+ * cloud API the agents discover their peers with (a port on 127.0.0.1: its requests are signed).
+ * Shared by the host and QEMU providers, which differ only in ports and addresses.
  *
  * It keeps its state in the provider's object (pool.json "provider"): pool_id, network_id,
  * api_key, api_secret, etcd_token, serve_pid and instances [{id, ip, index, ...}]. */
@@ -22,11 +24,15 @@ int pool_cloud_port_base(const pool_create_options *o);
  * -ENOMEM or -errno from the random source. */
 int pool_cloud_init(pool_provider *p);
 
-/* Rewrite DIR/cloud/cloud.json from p->state (creating DIR/cloud). api_url is the cloud API as members reach it;
- * metadata_port(p, index) gives each instance's metadata port, its Vault port is the next one.
- * Returns 0 or -errno (err says which file). */
-int pool_cloud_write(pool_provider *p, int api_port, const char *api_url, int (*metadata_port)(pool_provider *p, int index),
-                     buf *err);
+/* Rewrite DIR/cloud/cloud.json from p->state (creating DIR/cloud). api_url is the cloud API as
+ * members reach it; each instance's services are on its sockets (pool_cloud_socket()). Returns 0,
+ * -ENAMETOOLONG when DIR is too long for the sockets' paths (err says so), or -errno (err says
+ * which file). */
+int pool_cloud_write(pool_provider *p, int api_port, const char *api_url, buf *err);
+
+/* The UNIX socket of member index's service ("metadata" or "vault") in the pool at pool_dir, as a
+ * new string (NULL when out of memory). */
+char *pool_cloud_socket(const char *pool_dir, int index, const char *service);
 
 /* Start the local cloud unless it runs (state serve_pid), in its own process group so it outlives
  * this command; wait until it serves. Returns 0 or -errno (err says why). */
@@ -34,9 +40,9 @@ int pool_cloud_start(pool_provider *p, buf *err);
 /* Stop the local cloud: the teardown operation of the providers that run one. Returns 0. */
 int pool_cloud_teardown(pool_provider *p, buf *err);
 
-/* Wait (up to 10 s) until the local cloud serves an instance's metadata on port (it re-reads
- * cloud.json when the file changes). */
-int pool_cloud_wait_metadata(int port, buf *err);
+/* Wait (up to 10 s) until the local cloud serves an instance's metadata on its socket (it
+ * re-reads cloud.json when the file changes). */
+int pool_cloud_wait_metadata(const char *socket_path, buf *err);
 
 /* Whether pid is alive, not a zombie, and its executable is called comm (guards against a
  * recycled PID; comm is at most 15 characters, as the kernel keeps it). */

@@ -6,6 +6,7 @@
  *
  * Layout of the pool directory:
  *   cloud/cloud.json    the local cloud's state (rewritten from provider.instances)
+ *   cloud/sockets/      each member's metadata and Vault sockets (pool-cloud.h), 0700
  *   serve.out serve.log the local cloud's output
  *   members/<id>/       the member's root (bootagent --root): config, certificates, etcd data,
  *                       var/lib/bootagent/etcd.service.pid (etcd leads its own process group)
@@ -33,7 +34,9 @@
 #include "time-util.h"
 
 /* Ports relative to port_base: the cloud API, etcd client and peer ports (shared: every member
- * has its own IP), then a metadata and a Vault port per member index. */
+ * has its own IP). From PORT_MEMBER_FIRST, two per member index were the members' metadata and
+ * Vault ports before those became UNIX sockets; the block stays reserved, so --port-base means
+ * what it meant. */
 #define PORT_API 0
 #define PORT_ETCD_CLIENT 1
 #define PORT_ETCD_PEER 2
@@ -46,10 +49,6 @@ static int64_t state_int(pool_provider *p, const char *key) {
 
 static const char *state_str(pool_provider *p, const char *key) {
         return json_string_value(json_object_get(p->state, key));
-}
-
-static int metadata_port(pool_provider *p, int index) {
-        return (int) state_int(p, "port_base") + PORT_MEMBER_FIRST + 2 * index;
 }
 
 static int etcd_client_port(pool_provider *p) {
@@ -92,7 +91,7 @@ static int write_cloud_json(pool_provider *p, buf *err) {
         int api_port = (int) state_int(p, "port_base") + PORT_API;
         if (asprintf(&api_url, "http://127.0.0.1:%d/v2", api_port) < 0)
                 return -ENOMEM;
-        return pool_cloud_write(p, api_port, api_url, metadata_port, err);
+        return pool_cloud_write(p, api_port, api_url, err);
 }
 
 static int host_setup(pool_provider *p, buf *err) {
@@ -119,18 +118,22 @@ static int host_reserve_member(pool_provider *p, const char *template, char **re
         return pool_cloud_reserve(p, MAX_INDEX, "127.0.0.", ret_id, ret_ip, err);
 }
 
+/* The member's agent.conf. Its metadata and Vault are its own sockets of the local cloud (the URL
+ * then gives only the Host header and the path). */
 static int write_agent_config(pool_provider *p, const pool_member *m, int index, const char *root, buf *err) {
-        _cleanup_free_ char *dir = NULL, *path = NULL, *text = NULL;
+        _cleanup_free_ char *dir = NULL, *path = NULL, *text = NULL, *metadata = pool_cloud_socket(p->dir, index, "metadata"),
+                            *vault = pool_cloud_socket(p->dir, index, "vault");
         int port_base = (int) state_int(p, "port_base");
         int r;
 
-        if (asprintf(&dir, "%s/etc/bootagent", root) < 0 || asprintf(&path, "%s/agent.conf", dir) < 0)
+        if (!metadata || !vault || asprintf(&dir, "%s/etc/bootagent", root) < 0 ||
+            asprintf(&path, "%s/agent.conf", dir) < 0)
                 return -ENOMEM;
         if (asprintf(&text,
                      "# bootagent config for pool member %s (host provider, template %s)\n"
                      "[agent]\nrole = etcd\n\n"
-                     "[metadata]\nurl = http://127.0.0.1:%d\ndeadline_ms = 10000\n\n"
-                     "[vault]\naddress = http://127.0.0.1:%d\nrole = etcd\ndeadline_ms = 10000\n\n"
+                     "[metadata]\nurl = http://169.254.169.254\nsocket = %s\ndeadline_ms = 10000\n\n"
+                     "[vault]\naddress = http://vault.local:8200\nsocket = %s\nrole = etcd\ndeadline_ms = 10000\n\n"
                      "[secret]\npath = etcd/shared\nfield = token\nfile = /etc/etcd/shared-token\nmode = 0640\n\n"
                      "[pki]\nrole = etcd-peer\ncommon_name = etcd-%d.etcd.local\nalt_names = etcd-%d.etcd.local\n"
                      /* etcd checks a peer's certificate against its source address: 127.0.0.1. */
@@ -140,7 +143,7 @@ static int write_agent_config(pool_provider *p, const pool_member *m, int index,
                      "env_file = /etc/default/etcd-bootagent\ndeadline_ms = 60000\n\n"
                      "[units]\nmode = exec\nstart = etcd.service\n"
                      "exec_start = etcd --heartbeat-interval 100 --election-timeout 1000 --log-level warn\n",
-                     m->id, m->template, metadata_port(p, index), metadata_port(p, index) + 1, index, index,
+                     m->id, m->template, metadata, vault, index, index,
                      port_base + PORT_ETCD_CLIENT, port_base + PORT_ETCD_PEER) < 0)
                 return -ENOMEM;
         r = mkdir_p(dir, 0755);
@@ -213,7 +216,10 @@ static int host_start_member(pool_provider *p, const pool_member *m, buf *err) {
         r = write_agent_config(p, m, index, root, err);
         if (r < 0)
                 return r;
-        r = pool_cloud_wait_metadata(metadata_port(p, index), err);
+        _cleanup_free_ char *metadata = pool_cloud_socket(p->dir, index, "metadata");
+        if (!metadata)
+                return -ENOMEM;
+        r = pool_cloud_wait_metadata(metadata, err);
         if (r < 0)
                 return r;
         return run_agent(p, "firstboot", root, err);

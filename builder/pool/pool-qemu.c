@@ -4,10 +4,10 @@
  *
  * Networking (no root needed, nothing leaves loopback):
  * - NIC0, user-mode, restricted (no way out): the link-local net 169.254.169.0/24, where
- *   169.254.169.254 port 80 is the member's own metadata port, 8200 its own Vault port (so the
- *   local cloud knows who calls by the port, as the cloud knows a source IP) and 8080 the cloud
- *   API, each a guestfwd to socat. A host forward 127.0.0.1:<etcd port> -> 10.10.0.N:2379 lets
- *   the CLI reach the member's etcd.
+ *   169.254.169.254 port 80 is the member's own metadata socket, 8200 its own Vault socket (so the
+ *   local cloud knows who calls by the socket, as the cloud knows a source IP; only this user can
+ *   open them) and 8080 the cloud API's port, each a guestfwd to socat (pool_qemu_guestfwd()).
+ *   A host forward 127.0.0.1:<etcd port> -> 10.10.0.N:2379 lets the CLI reach the member's etcd.
  * - NIC1, a multicast socket bound to 127.0.0.1 shared by the pool's members: the private
  *   network 10.10.0.0/24, each member's address (10.10.0.<10 + index>) given on the kernel
  *   command line (systemd-network-generator in the template turns ip= into a .network file).
@@ -15,6 +15,7 @@
  *
  * Layout of the pool directory:
  *   cloud/cloud.json, cloud/pki/   the local cloud's state and CA
+ *   cloud/sockets/                 each member's metadata and Vault sockets (pool-cloud.h), 0700
  *   serve.out serve.log            the local cloud's output
  *   client/ca.crt client.crt client.key  the CLI's etcd client certificate (0600), from that CA
  *   members/m<index>/              disk.qcow2 (overlay of the template's disk), template.sha256 (the
@@ -48,7 +49,7 @@
 #define PORT_API 0
 #define PORT_MCAST 1       /* UDP */
 #define PORT_MEMBER_FIRST 10
-#define PORTS_PER_MEMBER 3 /* metadata, Vault, etcd forward */
+#define PORTS_PER_MEMBER 3 /* two unused (metadata and Vault were ports), the etcd forward */
 #define MAX_INDEX 150
 #define MCAST_GROUP "230.0.0.1"
 #define LINK_LOCAL "169.254.169.254"
@@ -66,12 +67,8 @@ static const char *state_str(pool_provider *p, const char *key) {
         return json_string_value(json_object_get(p->state, key));
 }
 
-static int metadata_port(pool_provider *p, int index) {
-        return (int) state_int(p, "port_base") + PORT_MEMBER_FIRST + PORTS_PER_MEMBER * index;
-}
-
 static int etcd_forward_port(pool_provider *p, int index) {
-        return metadata_port(p, index) + 2;
+        return (int) state_int(p, "port_base") + PORT_MEMBER_FIRST + PORTS_PER_MEMBER * index + 2;
 }
 
 static char *member_dir(pool_provider *p, int index) {
@@ -92,8 +89,7 @@ static pid_t member_pid(pool_provider *p, int index) {
 
 static int write_cloud_json(pool_provider *p, buf *err) {
         /* Members reach the cloud API through their guestfwd on the link-local address. */
-        return pool_cloud_write(p, (int) state_int(p, "port_base") + PORT_API, "http://" LINK_LOCAL ":8080/v2",
-                                metadata_port, err);
+        return pool_cloud_write(p, (int) state_int(p, "port_base") + PORT_API, "http://" LINK_LOCAL ":8080/v2", err);
 }
 
 /* The CLI's client certificate for the members' etcd (client certificate auth), issued once by
@@ -157,6 +153,32 @@ static int qemu_setup(pool_provider *p, buf *err) {
         return write_client_cert(p, err);
 }
 
+/* A path socat can be given as written: in a QEMU option (',' ends it), split into argv by
+ * libslirp (quotes, backslashes, blanks) and read as a socat address (':' ',' '!' and more). */
+static bool guestfwd_path_ok(const char *path) {
+        return path[0] == '/' &&
+               strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-") == strlen(path);
+}
+
+int pool_qemu_guestfwd(const char *pool_dir, int index, int api_port, char ***ret, buf *err) {
+        _cleanup_free_ char *metadata = pool_cloud_socket(pool_dir, index, "metadata"),
+                            *vault = pool_cloud_socket(pool_dir, index, "vault");
+        _cleanup_strv_free_ char **fwd = NULL;
+
+        if (!metadata || !vault)
+                return -ENOMEM;
+        for (const char *path = metadata; path; path = path == metadata ? vault : NULL)
+                if (!guestfwd_path_ok(path))
+                        return buf_printf(err, "%s: QEMU's guestfwd cannot carry this path (only A-Z a-z 0-9 / . _ -): "
+                                          "set IMGBUILD_STATE_DIR to a plainer directory", path), -EINVAL;
+        if (strv_pushf(&fwd, "tcp:" LINK_LOCAL ":80-cmd:socat STDIO UNIX-CONNECT:%s", metadata) < 0 ||
+            strv_pushf(&fwd, "tcp:" LINK_LOCAL ":8200-cmd:socat STDIO UNIX-CONNECT:%s", vault) < 0 ||
+            strv_pushf(&fwd, "tcp:" LINK_LOCAL ":8080-cmd:socat STDIO TCP:127.0.0.1:%d", api_port) < 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(fwd);
+        return 0;
+}
+
 static int qemu_reserve_member(pool_provider *p, const char *template, char **ret_id, char **ret_ip, buf *err) {
         (void) template;
         return pool_cloud_reserve(p, MAX_INDEX, "10.10.0.", ret_id, ret_ip, err);
@@ -197,7 +219,11 @@ static int qemu_boot_member(pool_provider *p, const pool_member *m, buf *err) {
         if (r >= 0)
                 r = write_cloud_json(p, err);
         if (r >= 0)
-                r = pool_cloud_wait_metadata(metadata_port(p, index), err);
+                r = pool_qemu_guestfwd(p->dir, index, base + PORT_API, &guestfwd, err);
+        if (r >= 0) {
+                _cleanup_free_ char *metadata = pool_cloud_socket(p->dir, index, "metadata");
+                r = metadata ? pool_cloud_wait_metadata(metadata, err) : -ENOMEM;
+        }
         if (r < 0)
                 return r;
         if (member_pid(p, index) > 0)
@@ -237,9 +263,6 @@ static int qemu_boot_member(pool_provider *p, const pool_member *m, buf *err) {
         if (asprintf(&kernel_args, "net.ifnames=0 ip=%s:::255.255.255.0::eth1:off", m->ip) < 0 ||
             asprintf(&mcast, MCAST_GROUP ":%d", base + PORT_MCAST) < 0 ||
             asprintf(&mac, "52:54:00:0a:0a:%02x", index) < 0 ||
-            strv_pushf(&guestfwd, "tcp:" LINK_LOCAL ":80-cmd:socat STDIO TCP:127.0.0.1:%d", metadata_port(p, index)) < 0 ||
-            strv_pushf(&guestfwd, "tcp:" LINK_LOCAL ":8200-cmd:socat STDIO TCP:127.0.0.1:%d", metadata_port(p, index) + 1) < 0 ||
-            strv_pushf(&guestfwd, "tcp:" LINK_LOCAL ":8080-cmd:socat STDIO TCP:127.0.0.1:%d", base + PORT_API) < 0 ||
             strv_pushf(&hostfwd, "tcp:127.0.0.1:%d-%s:2379", etcd_forward_port(p, index), m->ip) < 0)
                 return -ENOMEM;
         qemu_vm_config config = {

@@ -7,8 +7,19 @@
 
 #include "pool-provider.h"
 
+#include "buf.h"
+
 /* configure takes port_base (see pool_cloud_port_base()): the pool's first port (the local
- * cloud's API, then three per member: metadata, Vault, the forward to the member's etcd; the
- * multicast network uses UDP port_base + 1), -ERANGE when the block does not fit; and cache_dir,
- * the template store (NULL: the default store, see base_store_dir(), whose errors it returns). */
+ * cloud's API, then three per member: two unused since the members' metadata and Vault became
+ * UNIX sockets, the forward to the member's etcd; the multicast network uses UDP port_base + 1),
+ * -ERANGE when the block does not fit; and cache_dir, the template store (NULL: the default
+ * store, see base_store_dir(), whose errors it returns). */
 extern const pool_provider_ops pool_qemu_ops;
+
+/* The guestfwd forwards of member index's user-mode NIC in the pool at pool_dir (exposed for its
+ * unit test): 169.254.169.254 port 80 to the member's metadata socket and 8200 to its Vault
+ * socket (pool_cloud_socket(), through `socat STDIO UNIX-CONNECT:PATH`), 8080 to the cloud API on
+ * 127.0.0.1:api_port (`socat STDIO TCP:...`). *ret is a new strv. Returns 0, -EINVAL when the
+ * socket paths hold a character QEMU's option syntax, libslirp's argv split or socat's address
+ * syntax would read as its own (only A-Z a-z 0-9 / . _ - pass; err says so), or -ENOMEM. */
+int pool_qemu_guestfwd(const char *pool_dir, int index, int api_port, char ***ret, buf *err);

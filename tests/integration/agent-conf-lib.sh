@@ -1,13 +1,24 @@
 # agent.conf for a host "machine" of the integration tests: an etcd member booting bootagent with
 # units = exec against a local cloud on loopback (sourced by agent-lib.sh and exo-member-hook.sh).
 
-# write_etcd_agent_conf ROOT WHAT NAME METADATA_PORT VAULT_PORT CLIENT_PORT PEER_PORT
+# write_etcd_agent_conf ROOT WHAT NAME METADATA VAULT CLIENT_PORT PEER_PORT
 #   writes ROOT/etc/bootagent/agent.conf ("bootagent config for WHAT" in its first line) for the
-#   member etcd-NAME.etcd.local. Optional, from the environment: AGENT_EXTRA (more [agent] lines),
+#   member etcd-NAME.etcd.local. METADATA and VAULT are each a port on 127.0.0.1 or the absolute
+#   path of a UNIX socket. Optional, from the environment: AGENT_EXTRA (more [agent] lines),
 #   METADATA_DEADLINE_MS (default 5000), VAULT_DEADLINE_MS (10000), PKI_TTL (2h), PKI_EXTRA (more
 #   [pki] lines).
 write_etcd_agent_conf() {
-        local root=$1 what=$2 name=$3 metadata_port=$4 vault_port=$5 client_port=$6 peer_port=$7
+        local root=$1 what=$2 name=$3 metadata=$4 vault=$5 client_port=$6 peer_port=$7
+        local metadata_lines vault_lines
+        # Through a socket, the URL gives only the Host header and the path.
+        case $metadata in
+        /*) metadata_lines="url = http://169.254.169.254"$'\n'"socket = $metadata" ;;
+        *) metadata_lines="url = http://127.0.0.1:$metadata" ;;
+        esac
+        case $vault in
+        /*) vault_lines="address = http://vault.local:8200"$'\n'"socket = $vault" ;;
+        *) vault_lines="address = http://127.0.0.1:$vault" ;;
+        esac
         mkdir -p "$root/etc/bootagent"
         cat > "$root/etc/bootagent/agent.conf" <<CONF
 # bootagent config for $what
@@ -16,11 +27,11 @@ role = etcd
 ${AGENT_EXTRA:-}
 
 [metadata]
-url = http://127.0.0.1:$metadata_port
+$metadata_lines
 deadline_ms = ${METADATA_DEADLINE_MS:-5000}
 
 [vault]
-address = http://127.0.0.1:$vault_port
+$vault_lines
 role = etcd
 deadline_ms = ${VAULT_DEADLINE_MS:-10000}
 

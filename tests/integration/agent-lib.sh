@@ -23,8 +23,10 @@ NET_ID=8a1d3c52-0c4f-4c1b-9d0e-1f2e3d4c5b6a
 
 instance_id() { printf '00000000-0000-4000-8000-%012d' "$1"; }
 instance_ip() { echo "127.0.0.$((10 + $1))"; }
-metadata_port() { echo $((BASE + 10 + $1)); }
-vault_port() { echo $((BASE + 20 + $1)); }
+# Each instance's metadata and Vault are UNIX sockets of the local cloud (only this user can
+# connect), as `imgbuild pool` sets them up; the cloud API stays on API_PORT.
+metadata_socket() { echo "$T/state/sockets/m$1-metadata.sock"; }
+vault_socket() { echo "$T/state/sockets/m$1-vault.sock"; }
 
 source "$(dirname "${BASH_SOURCE[0]}")/agent-conf-lib.sh"
 
@@ -61,7 +63,7 @@ write_cloud_json() {
                 inst+="$sep{\"id\":\"$(instance_id "$n")\",\"name\":\"etcd-$n\",\"state\":\"running\",\"pool\":\"$POOL_ID\",
                   \"private_ip\":\"$(instance_ip "$n")\",\"public_ip\":\"$(instance_ip "$n")\",
                   \"security_groups\":[\"etcd\"],\"labels\":{\"role\":\"etcd\"},\"user_data\":\"\",
-                  \"metadata_port\":$(metadata_port "$n"),\"vault_port\":$(vault_port "$n")}"
+                  \"metadata_socket\":\"m$n-metadata.sock\",\"vault_socket\":\"m$n-vault.sock\"}"
                 sep=","
         done
         cat > "$T/state/cloud.json.tmp" <<JSON
@@ -100,11 +102,12 @@ start_serve() {
         fail "imgbuild serve not ready"
 }
 
-# wait_port N: the services re-read cloud.json; wait until instance N's metadata answers.
+# wait_metadata N: the services re-read cloud.json; wait until instance N's metadata answers.
 wait_metadata() {
         local i
         for i in $(seq 100); do
-                curl -sf "http://127.0.0.1:$(metadata_port "$1")/latest/meta-data/instance-id" >/dev/null && return 0
+                curl -sf --unix-socket "$(metadata_socket "$1")" http://169.254.169.254/latest/meta-data/instance-id \
+                        >/dev/null && return 0
                 sleep 0.1
         done
         fail "metadata for instance $1 not served"
@@ -113,7 +116,7 @@ wait_metadata() {
 # write_agent_config N: agent.conf for test instance N ([pki] gets $PKI_EXTRA, if set).
 write_agent_config() {
         AGENT_EXTRA="renew_fraction = 0.5" write_etcd_agent_conf "$T/agent-$1" "test instance $1" "$1" \
-                "$(metadata_port "$1")" "$(vault_port "$1")" "$ETCD_CLIENT_PORT" "$ETCD_PEER_PORT"
+                "$(metadata_socket "$1")" "$(vault_socket "$1")" "$ETCD_CLIENT_PORT" "$ETCD_PEER_PORT"
 }
 
 run_agent() {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Three bootagents form one etcd cluster through the local cloud (imgbuild serve); then member 3
+# Three bootagents form one etcd cluster through the local cloud (imgbuild serve), reaching their
+# metadata and Vault through UNIX sockets another user cannot open; then member 3
 # dies, instance 4 replaces it in the pool, and agent 4 removes the stale member, joins as a
 # learner and is promoted, with the data intact. Then renew (fresh: nothing; stale: re-issued)
 # and leave (member 2 removes itself cleanly).
@@ -36,6 +37,24 @@ grep -q "ETCD_INITIAL_CLUSTER_STATE=" "$T/agent-2/etc/default/etcd-bootagent" ||
 
 grep -q "signed certificate .*instance $(instance_id 3))" "$T/serve.log" || fail "agent 3 did not use pki/sign"
 grep -q "issued certificate .*instance $(instance_id 3))" "$T/serve.log" && fail "agent 3 used pki/issue"
+
+# The agents reached metadata and Vault through UNIX sockets only this user can open (a TCP port
+# answers every local user): another user is refused, with the test directory opened up so that
+# what stops it is the sockets' own directory (0700) and files (0600).
+[ "$(stat -c %a "$T/state/sockets")" = 700 ] || fail "sockets directory mode"
+[ "$(stat -c %a "$(metadata_socket 1)")" = 600 ] && [ "$(stat -c %a "$(vault_socket 1)")" = 600 ] || fail "socket modes"
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+        chmod 0755 "$T" "$T/state"
+        for sock in "$(metadata_socket 1)" "$(vault_socket 1)"; do
+                out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups \
+                        curl -sSv --unix-socket "$sock" http://x/latest/meta-data/instance-id 2>&1) &&
+                        fail "another user got an answer through $sock"
+                echo "$out" | grep -q "Permission denied" || fail "$sock: not refused for permission: $out"
+        done
+        chmod 0700 "$T"
+else
+        log "not root or no setpriv: the other-user check is skipped"
+fi
 
 for k in a b c; do ctl 1 put "/test/$k" "value-$k" >/dev/null; done
 

@@ -98,7 +98,7 @@ cmp -s "$T/agent-1/etc/default/etcd-bootagent" "$T/etcd-env.before" || fail "the
 
 # Metadata down: a bounded, clear failure that writes nothing.
 mkdir -p "$T/agent-9/etc/bootagent"
-sed -e "s|127.0.0.1:$(metadata_port 1)|127.0.0.1:1|" -e 's/deadline_ms = 5000/deadline_ms = 1000/' \
+sed -e "s|$(metadata_socket 1)|$T/state/sockets/no-such.sock|" -e 's/deadline_ms = 5000/deadline_ms = 1000/' \
         "$T/agent-1/etc/bootagent/agent.conf" > "$T/agent-9/etc/bootagent/agent.conf"
 start=$(date +%s)
 rc=0; "$BOOTAGENT" firstboot --root "$T/agent-9" > "$T/agent-9/agent.log" 2>&1 || rc=$?

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A 3-member pool on template etcd@1 (host provider), 200 keys, then a roll to etcd@2 while a
-# writer records every acknowledged write: afterwards every member is on etcd@2, etcd has exactly
+# writer records every acknowledged write (the members reach metadata and Vault through UNIX
+# sockets of the pool's local cloud): afterwards every member is on etcd@2, etcd has exactly
 # the 3 pool members as voters, and every acknowledged key is there. `pool delete` leaves no
 # process and no file behind (checked by pool_cleanup).
 source "$(dirname "$0")/pool-lib.sh"
@@ -18,6 +19,17 @@ pool status "$POOL" --json > "$T/status.json" || fail "status"
 [ "$(jq '[.members[] | select(.etcd.role == "leader")] | length' "$T/status.json")" -eq 1 ] || fail "status: not one leader"
 jq -e '.members[0].agent.stages | map(.stage) | index("done")' "$T/status.json" >/dev/null || fail "status: no timeline"
 pool status "$POOL" | grep -q "timeline: identity@" || fail "text status has no timeline"
+
+# The members' metadata and Vault are UNIX sockets of the pool's local cloud (0700 directory,
+# 0600 sockets), not ports; the members' agents were configured with them.
+[ "$(jq '[.instances[] | select(.metadata_socket and .vault_socket and (has("metadata_port") | not))] | length' \
+        "$POOL_DIR/cloud/cloud.json")" -eq 3 ] || fail "cloud.json does not put the members on sockets"
+[ "$(stat -c %a "$POOL_DIR/cloud/sockets")" = 700 ] || fail "sockets directory mode"
+for sock in "$POOL_DIR"/cloud/sockets/m{1,2,3}-{metadata,vault}.sock; do
+        [ -S "$sock" ] && [ "$(stat -c %a "$sock")" = 600 ] || fail "$sock: missing or not 0600"
+done
+grep -qx "socket = $POOL_DIR/cloud/sockets/m1-vault.sock" "$POOL_DIR"/members/*/etc/bootagent/agent.conf ||
+        fail "no member's agent.conf names its Vault socket"
 
 # Changing commands exclude each other.
 exec 9> "$POOL_DIR/lock"; flock 9

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The real `imgbuild serve` binary driven with curl: cloud.json errors (exit 2 with the JSON
 # path), metadata, Vault login/KV/cas/PKI (checked with the openssl CLI), the signed API,
-# a cloud.json reload, a clean SIGTERM stop, and state kept across a restart.
+# a cloud.json reload, an instance on UNIX sockets (private to this user: another user is
+# refused where the TCP port answers it), a clean SIGTERM stop, and state kept across a restart.
 set -uo pipefail
 
 : "${IMGBUILD:?}" "${IMGBUILD_SOURCE_DIR:?}"
@@ -47,6 +48,12 @@ instance() { # id name port_meta port_vault ip
     printf '{"id":"%s","name":"%s","state":"running","pool":"%s","private_ip":"%s","public_ip":"%s",
       "security_groups":["etcd"],"labels":{"role":"etcd"},"user_data":"hello %s\\n",
       "metadata_port":%s,"vault_port":%s}' "$1" "$2" "$pool" "$5" "$5" "$2" "$3" "$4"
+}
+
+socket_instance() { # id name ip: metadata and Vault on UNIX sockets DIR/sockets/<name>-{metadata,vault}.sock
+    printf '{"id":"%s","name":"%s","state":"running","pool":"%s","private_ip":"%s","public_ip":"%s",
+      "security_groups":["etcd"],"labels":{"role":"etcd"},"user_data":"",
+      "metadata_socket":"%s-metadata.sock","vault_socket":"%s-vault.sock"}' "$1" "$2" "$pool" "$3" "$3" "$2" "$2"
 }
 
 write_cloud() { # instance JSON objects...
@@ -181,14 +188,62 @@ done
 expect_status 200 curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$vault3/v1/auth/exoscale/login" \
     -d '{"role":"etcd","instance":"i-3"}'
 
+# --- an instance on UNIX sockets: only this user can reach it
+i3=$(instance i-3 etcd-3 "$meta3" "$vault3" 127.0.0.13)
+i4=$(socket_instance i-4 etcd-4 127.0.0.14)
+write_cloud "$i1" "$i2" "$i3" "$i4"
+m4="$dir/sockets/etcd-4-metadata.sock"
+s4="$dir/sockets/etcd-4-vault.sock"
+for _ in $(seq 50); do
+    [ -S "$s4" ] && break
+    sleep 0.1
+done
+[ "$(curl -sf --unix-socket "$m4" http://x/latest/meta-data/instance-id)" = i-4 ] || fail "instance-id over the socket"
+# The socket is the identity, as a port is: i-4's socket logs in i-4 only.
+expect_status 403 curl -s -o /dev/null -w '%{http_code}' --unix-socket "$s4" -X POST http://x/v1/auth/exoscale/login \
+    -d '{"role":"etcd","instance":"i-1"}'
+t4=$(curl -sf --unix-socket "$s4" -X POST http://x/v1/auth/exoscale/login -d '{"role":"etcd","instance":"i-4"}' |
+    jq -r .auth.client_token)
+[ -n "$t4" ] && [ "$t4" != null ] || fail "login over the socket"
+[ "$(stat -c %a "$dir/sockets")" = 700 ] || fail "sockets directory mode $(stat -c %a "$dir/sockets")"
+[ "$(stat -c %a "$m4")" = 600 ] && [ "$(stat -c %a "$s4")" = 600 ] || fail "socket modes"
+# Another user: the TCP port answers it, the sockets do not (the state directory opened up, so
+# what stops it is the sockets' own directory and modes).
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+    chmod 0755 "$dir"
+    as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+    [ "$(as_nobody curl -sf "http://127.0.0.1:$meta1/latest/meta-data/instance-id")" = i-1 ] ||
+        fail "the TCP port did not answer another user (the test's premise)"
+    as_nobody curl -sSv --unix-socket "$m4" http://x/latest/meta-data/instance-id >"$dir/nobody.out" 2>&1 &&
+        fail "another user read i-4's metadata"
+    grep -q "Permission denied" "$dir/nobody.out" || fail "not refused for permission: $(cat "$dir/nobody.out")"
+    chmod 0755 "$dir/sockets"
+    as_nobody curl -sSv --unix-socket "$s4" http://x/v1/sys/health >"$dir/nobody.out" 2>&1 &&
+        fail "another user reached i-4's Vault through a 0600 socket"
+    grep -q "Permission denied" "$dir/nobody.out" || fail "not refused for permission: $(cat "$dir/nobody.out")"
+    chmod 0700 "$dir" "$dir/sockets"
+else
+    echo "test-serve: not root or no setpriv: the other-user checks are skipped"
+fi
+# Removed from cloud.json: its sockets are closed and their files gone.
+write_cloud "$i1" "$i2" "$i3"
+for _ in $(seq 50); do
+    [ -e "$m4" ] || [ -e "$s4" ] || break
+    sleep 0.1
+done
+[ -e "$m4" ] || [ -e "$s4" ] && fail "the removed instance's sockets are still there"
+write_cloud "$i1" "$i2" "$i3" "$i4"
+
 # --- clean stop, state kept across a restart
 serve_stop
 [ "$SERVE_STATUS" = 0 ] || fail "serve exited with $SERVE_STATUS on SIGTERM"
 [ "$(stat -c %a "$dir/pki/ca.key")" = 600 ] || fail "ca.key mode"
 [ "$(stat -c %a "$dir/vault.json")" = 600 ] || fail "vault.json mode"
 grep -q -- "${t1#hvs.}" "$dir/vault.json" && fail "vault.json holds a plaintext token"
+[ -e "$m4" ] && fail "a socket outlived serve"
 serve_start "$dir" || fail "restart"
 [ "$(curl -sf -H "X-Vault-Token: $t2" "$v2/$boot" | jq -r .data.data.winner)" = "$winner" ] || fail "KV or token lost on restart"
+[ "$(curl -sf --unix-socket "$m4" http://x/latest/meta-data/instance-id)" = i-4 ] || fail "socket not back after restart"
 cmp -s "$dir/ca.pem" <(curl -sf "$v1/pki/ca/pem") || fail "CA changed on restart"
 
 echo "test-serve: ok"

@@ -99,13 +99,13 @@ static void test_metadata(int port) {
         struct timespec t0;
 
         snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
-        CHECK(metadata_get(url, "no-such-key", &(request_deadline){ .ms = 1000 }, &v, &err) == -ENOENT);
+        CHECK(metadata_get(url, NULL, "no-such-key", &(request_deadline){ .ms = 1000 }, &v, &err) == -ENOENT);
         CHECK(strstr(err.data, "not found (404)"));
 
         /* Nothing listens on port 1: retried until the deadline, then a clear reason. */
         buf_clear(&err);
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        int r = metadata_get("http://127.0.0.1:1", "instance-id", &(request_deadline){ .ms = 800 }, &v, &err);
+        int r = metadata_get("http://127.0.0.1:1", NULL, "instance-id", &(request_deadline){ .ms = 800 }, &v, &err);
         CHECK(r < 0);
         CHECK(elapsed_ms(&t0) < 3000);
         CHECK(err.data && strstr(err.data, "127.0.0.1:1"));
@@ -287,15 +287,38 @@ static void test_login_deadline(int port) {
         sleep_ms(1100);
 }
 
+/* [metadata] and [vault] socket = PATH: the agent's clients reach the services through the UNIX
+ * socket; the URLs give only Host and path (nothing listens on 127.0.0.1 port 1). */
+static void test_sockets(const char *path) {
+        _cleanup_buf_ buf err = BUF_INIT(1024);
+        identity id = {};
+
+        CHECK_OK(identity_fetch("http://127.0.0.1:1", path, &(request_deadline){ .ms = 1000 }, &id, &err));
+        CHECK_STREQ(id.instance_id, instance_id);
+        CHECK_STREQ(id.zone, "local");
+        identity_done(&id);
+
+        vault_mode = MODE_OK;
+        vault v = { .addr = "http://127.0.0.1:1", .unix_socket = path, .deadline_ms = 1000 };
+        CHECK_OK(vault_login(&v, "exoscale", "etcd", "i-1", &err));
+        CHECK_STREQ(v.token, "tok");
+        vault_done(&v);
+}
+
 int main(void) {
         _cleanup_(http_server_freep) http_server *h = NULL;
+        char dir[] = "/tmp/test-failures.XXXXXX", path[64];
         pthread_t t;
         CHECK_OK(http_global_init());
         CHECK_OK(http_server_new(handler, NULL, &h));
         int port = http_server_listen(h, "127.0.0.1", 0, "fake");
         CHECK_OK(port);
+        CHECK(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/cloud.sock", dir);
+        CHECK_OK(http_server_listen_unix(h, path, "fake-unix"));
         CHECK(pthread_create(&t, NULL, serve, h) == 0);
 
+        test_sockets(path);
         test_metadata(port);
         test_vault(port);
         test_etcd_unreachable();
@@ -306,5 +329,7 @@ int main(void) {
 
         stop = 1;
         pthread_join(t, NULL);
+        http_server_free(TAKE_PTR(h)); /* removes the socket */
+        CHECK(rmdir(dir) == 0);
         return 0;
 }

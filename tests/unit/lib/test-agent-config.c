@@ -85,7 +85,40 @@ static void test_defaults(void) {
         CHECK(c->etcd_client_port == 2379 && c->etcd_peer_port == 2380);
         CHECK_STREQ(c->vault_role, "etcd");
         CHECK_STREQ(c->metadata_url, "http://169.254.169.254");
+        CHECK(!c->metadata_socket && !c->vault_socket);
         CHECK(c->renew_fraction > 0.66 && c->renew_fraction < 0.67);
+}
+
+#define PKI "[pki]\nrole = r\ncert_file = /c\nkey_file = /k\nca_file = /ca\n"
+
+/* The services' UNIX sockets: absolute paths that fit sun_path, taken as written (not under --root). */
+static void test_sockets(void) {
+        _cleanup_(agent_config_freep) agent_config *c = NULL;
+        _cleanup_buf_ buf err = BUF_INIT(1024);
+        char path[200], text[512];
+
+        CHECK_OK(agent_config_parse("[agent]\nrole = etcd\n[metadata]\nsocket = /run/cloud/m1-metadata.sock\n"
+                                    "[vault]\naddress = http://vault\nsocket = /run/cloud/m1-vault.sock\n" PKI,
+                                    "x.conf", &c, &err));
+        CHECK_STREQ(c->metadata_socket, "/run/cloud/m1-metadata.sock");
+        CHECK_STREQ(c->metadata_url, "http://169.254.169.254"); /* still the Host and path */
+        CHECK_STREQ(c->vault_socket, "/run/cloud/m1-vault.sock");
+        CHECK_STREQ(c->vault_addr, "http://vault");
+
+        /* 107 bytes is the longest sun_path takes; 108 is refused, as is a relative path. */
+        memset(path, 'a', sizeof(path));
+        path[0] = '/';
+        path[107] = 0;
+        snprintf(text, sizeof(text), "[agent]\nrole = etcd\n[vault]\naddress = http://v\nsocket = %s\n" PKI, path);
+        agent_config_free(TAKE_PTR(c));
+        CHECK_OK(agent_config_parse(text, "x.conf", &c, &err));
+        path[107] = 'a';
+        path[108] = 0;
+        snprintf(text, sizeof(text), "[agent]\nrole = etcd\n[vault]\naddress = http://v\nsocket = %s\n" PKI, path);
+        agent_config_free(TAKE_PTR(c));
+        buf_clear(&err);
+        CHECK(agent_config_parse(text, "x.conf", &c, &err) == -EINVAL);
+        CHECK(strstr(err.data, "x.conf:5: invalid value for 'socket'"));
 }
 
 /* Replace the first occurrence of from in valid with to, parse, expect an error naming where. */
@@ -124,6 +157,7 @@ static void test_errors(void) {
         expect_error("cert_file = /etc/etcd/pki/etcd.crt", "cert_file = etcd.crt", "agent.conf:29: invalid value");
         expect_error("# comment\n", "role = etcd\n", "agent.conf:1: 'role' outside of a section");
         expect_error("[pki]", "[pki", "agent.conf:23: section header without closing ']'");
+        expect_error("deadline_ms = 2000", "socket = m.sock", "agent.conf:8: invalid value for 'socket'");
 }
 
 /* The builder's check on its own host: names are left to the image, everything else is checked. */
@@ -158,6 +192,7 @@ static void test_load_missing(void) {
 }
 
 int main(void) {
+        test_sockets();
         test_valid();
         test_defaults();
         test_errors();

@@ -1,14 +1,19 @@
-/* httpd: the request head parser directly, then a real server on 127.0.0.1 driven by a thread,
- * spoken to over raw sockets so malformed and slow clients can be played. */
+/* httpd: the request head parser directly, then a real server on 127.0.0.1 and on UNIX sockets,
+ * driven by a thread, spoken to over raw sockets so malformed and slow clients can be played. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "http-server.h"
@@ -499,6 +504,154 @@ static void test_unlisten_direct(void) {
         CHECK(http_server_listen(h, "127.0.0.1", (uint16_t) port, "x") == port);
 }
 
+/* ---- UNIX listeners ---- */
+
+/* connect() to the UNIX socket at path: the connected fd, or -errno. */
+static int unix_connect(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        CHECK(strlen(path) < sizeof(sa.sun_path));
+        strcpy(sa.sun_path, path);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        CHECK(fd >= 0);
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                int r = -errno;
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+static char *unix_request(const char *path, const char *s) {
+        _cleanup_close_ int fd = unix_connect(path);
+        CHECK(fd >= 0);
+        send_all(fd, s, strlen(s));
+        return recv_all(fd);
+}
+
+/* connect() to path as user nobody (65534) in a child: its errno, or 0 if it connected. Only
+ * root can become another user; the caller skips that check otherwise. */
+static int connect_as_nobody(const char *path) {
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+                    setresuid(65534, 65534, 65534) < 0)
+                        _exit(100);
+                int fd = unix_connect(path);
+                _exit(fd >= 0 ? 0 : -fd);
+        }
+        int status;
+        CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) != 100);
+        return WEXITSTATUS(status);
+}
+
+/* A socket file nobody listens on any more, as a killed server leaves it. */
+static void make_stale_socket(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        strcpy(sa.sun_path, path);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        CHECK(fd >= 0);
+        CHECK(bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0);
+        close(fd);
+}
+
+static void test_unix(void) {
+        char dir[] = "/tmp/test-http-server-unix.XXXXXX";
+        char a[128], b[128], stale[128], file[128], too_long[200];
+        struct stat st;
+        server s = {};
+
+        CHECK(mkdtemp(dir));
+        snprintf(a, sizeof(a), "%s/a.sock", dir);
+        snprintf(b, sizeof(b), "%s/b.sock", dir);
+        snprintf(stale, sizeof(stale), "%s/stale.sock", dir);
+        snprintf(file, sizeof(file), "%s/file", dir);
+        snprintf(too_long, sizeof(too_long), "%s/%0100d.sock", dir, 0);
+
+        CHECK_OK(http_server_new(handler, &s, &s.h));
+        /* Under a permissive umask the socket is still 0600. */
+        mode_t old_umask = umask(0);
+        CHECK(http_server_listen_unix(s.h, a, "unix-a") == 0);
+        umask(old_umask);
+        CHECK(http_server_listen_unix(s.h, b, "unix-b") == 0);
+        CHECK(lstat(a, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 07777) == 0600);
+        CHECK(lstat(b, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 07777) == 0600);
+
+        /* What refuses to listen: a live socket, a file that is no socket, a path too long
+         * for sun_path, a relative one, a missing directory. */
+        CHECK(http_server_listen_unix(s.h, a, "again") == -EADDRINUSE);
+        CHECK(lstat(a, &st) == 0); /* left alone */
+        int fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        CHECK(fd >= 0);
+        close(fd);
+        CHECK(http_server_listen_unix(s.h, file, "file") == -EEXIST);
+        CHECK(lstat(file, &st) == 0 && S_ISREG(st.st_mode));
+        CHECK(http_server_listen_unix(s.h, too_long, "long") == -ENAMETOOLONG);
+        CHECK(http_server_listen_unix(s.h, "x.sock", "relative") == -EINVAL);
+        char missing[160];
+        snprintf(missing, sizeof(missing), "%s/no/x.sock", dir);
+        CHECK(http_server_listen_unix(s.h, missing, "missing") == -ENOENT);
+        /* A killed server's leftover is replaced. */
+        make_stale_socket(stale);
+        CHECK(http_server_listen_unix(s.h, stale, "unix-stale") == 0);
+
+        CHECK(pthread_create(&s.thread, NULL, server_thread, &s) == 0);
+
+        /* Each socket answers with its own tag: the identity of whoever comes through it. */
+        _cleanup_free_ char *ra = unix_request(a, "GET /t?q=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+        _cleanup_free_ char *rb = unix_request(b, "GET /t HTTP/1.1\r\nHost: x\r\n\r\n");
+        _cleanup_free_ char *rs = unix_request(stale, "GET /t HTTP/1.1\r\nHost: x\r\n\r\n");
+        CHECK(startswith(ra, "HTTP/1.1 201 Created\r\n"));
+        CHECK(strstr(ra, " tag=unix-a peer= x=- q=1 "));
+        CHECK(strstr(rb, " tag=unix-b "));
+        CHECK(strstr(rs, " tag=unix-stale "));
+
+        if (geteuid() == 0) {
+                /* Another user: stopped by the private directory, and by the file's own 0600
+                 * when the directory is opened up. */
+                CHECK(chmod(dir, 0700) == 0);
+                CHECK(connect_as_nobody(a) == EACCES);
+                CHECK(chmod(dir, 0755) == 0);
+                CHECK(connect_as_nobody(a) == EACCES);
+                /* The check is real: with the file opened up too, nobody gets in. */
+                CHECK(chmod(b, 0666) == 0);
+                CHECK(connect_as_nobody(b) == 0);
+                CHECK(chmod(b, 0600) == 0);
+                CHECK(chmod(dir, 0700) == 0);
+        } else
+                fprintf(stderr, "not root: the other-user checks are skipped\n");
+
+        /* unlisten closes the socket and removes its file; the others stay. */
+        _cleanup_free_ char *closed = unix_request(b, "GET /unlisten?tag=unix-a HTTP/1.1\r\n\r\n");
+        const char *body = strstr(closed, "\r\n\r\n");
+        CHECK(body && streq(body + 4, "1"));
+        int64_t deadline = now_ms() + 1000;
+        while (lstat(a, &st) == 0) {
+                CHECK(now_ms() < deadline);
+                struct timespec ts = { .tv_nsec = 10 * 1000 * 1000 };
+                nanosleep(&ts, NULL);
+        }
+        CHECK(errno == ENOENT);
+        CHECK(unix_connect(a) == -ENOENT);
+        _cleanup_free_ char *rb2 = unix_request(b, "GET /t HTTP/1.1\r\n\r\n");
+        CHECK(strstr(rb2, " tag=unix-b "));
+
+        /* A file that took the socket's place is not removed with the listener. */
+        CHECK(unlink(stale) == 0);
+        make_stale_socket(stale);
+        CHECK(lstat(stale, &st) == 0);
+        ino_t other = st.st_ino;
+        _cleanup_free_ char *closed2 = unix_request(b, "GET /unlisten?tag=unix-stale HTTP/1.1\r\n\r\n");
+        body = strstr(closed2, "\r\n\r\n");
+        CHECK(body && streq(body + 4, "1"));
+
+        server_stop(&s); /* frees the server: b goes with it */
+        CHECK(lstat(b, &st) < 0 && errno == ENOENT);
+        CHECK(lstat(stale, &st) == 0 && st.st_ino == other);
+        CHECK(unlink(stale) == 0 && unlink(file) == 0 && rmdir(dir) == 0);
+}
+
 static int64_t cpu_ms(void) {
         struct rusage ru;
         CHECK(getrusage(RUSAGE_SELF, &ru) == 0);
@@ -602,6 +755,7 @@ int main(void) {
         test_parse_bad();
         test_timeout();
         test_unlisten_direct();
+        test_unix();
         test_out_of_descriptors();
 
         server s = {};

@@ -9,7 +9,9 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/prctl.h>
+#include <grp.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -584,6 +586,62 @@ static void test_transport_errors(void) {
         buf_free(&err);
 }
 
+/* unix_socket: the request goes to the socket, whatever host and port the URL names; a socket that
+ * is missing or that the caller may not open is a refused connection. */
+static void test_unix_socket(void) {
+        char dir[] = "/tmp/test-http-unix.XXXXXX", path[128];
+        server s = {};
+        http_response resp = {};
+        buf err = {};
+
+        CHECK(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/s.sock", dir);
+        CHECK_OK(http_server_new(handler, &s, &s.h));
+        CHECK_OK(http_server_listen_unix(s.h, path, "unix"));
+        CHECK(pthread_create(&s.thread, NULL, server_thread, &s) == 0);
+
+        /* Port 1 on 127.0.0.1 would be refused: the socket is what answers. */
+        http_request req = { .method = "PUT", .url = "http://127.0.0.1:1/echo", .unix_socket = path,
+                             .body = "over unix", .body_len = 9 };
+        CHECK_OK(http_do(&req, &resp, &err));
+        CHECK(resp.status == 200);
+        CHECK_STREQ(resp.body.data, "PUT x=- ct=- cl=9 expect=- body=over unix");
+
+        /* A proxy in the environment is not used for it either. */
+        CHECK(setenv("http_proxy", "http://127.0.0.1:1", 1) == 0);
+        http_request via_proxy = { .url = "http://169.254.169.254/echo", .unix_socket = path };
+        CHECK_OK(http_do(&via_proxy, &resp, &err));
+        CHECK(resp.status == 200 && startswith(resp.body.data, "GET "));
+        CHECK(unsetenv("http_proxy") == 0);
+
+        /* Not open to the caller (another user; root opens anything): a connection failure,
+         * retried like one. */
+        http_request denied = { .url = "http://x/echo", .unix_socket = path, .attempts = 2, .backoff_ms = 5 };
+        pid_t pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                bool root = geteuid() == 0;
+                if (root && (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+                             setresuid(65534, 65534, 65534) < 0))
+                        _exit(2);
+                if (!root && chmod(path, 0) < 0)
+                        _exit(2);
+                int r = http_do(&denied, &resp, &err);
+                _exit(r == -ECONNREFUSED && strstr(err.data, "(2 attempts)") ? 0 : 1);
+        }
+        int status;
+        CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        CHECK(chmod(path, 0600) == 0);
+
+        server_stop(&s); /* removes the socket */
+        http_request gone = { .url = "http://x/echo", .unix_socket = path, .attempts = 2, .backoff_ms = 5 };
+        CHECK(http_do(&gone, &resp, &err) == -ECONNREFUSED);
+        CHECK_STREQ(err.data, "GET http://x/echo: Connection refused (2 attempts)");
+        http_response_free(&resp);
+        buf_free(&err);
+        CHECK(rmdir(dir) == 0);
+}
+
 /* ---- TLS against openssl s_server, with a throwaway CA ---- */
 
 static char tls_dir[] = "/tmp/test-http-tls.XXXXXX";
@@ -733,6 +791,7 @@ int main(void) {
         CHECK_OK(http_global_init());
         test_escape();
         test_transport_errors();
+        test_unix_socket();
         test_tls();
 
         server s = {};

@@ -53,6 +53,54 @@ static void test_valid(void) {
         CHECK(!s->instances[0].pool && s->n_roles == 0 && !s->policies);
 }
 
+/* An instance's service on a UNIX socket instead of a port: a file name, one or the other. */
+#define SOCKET_INSTANCE(id, endpoints)                                                        \
+        "{\"id\":\"" id "\",\"name\":\"n\",\"state\":\"running\",\"private_ip\":\"10.0.0.1\","  \
+        "\"public_ip\":\"10.0.0.1\"," endpoints "}"
+
+static void expect_error(const char *text, const char *message);
+
+static void test_sockets(void) {
+        static const char text[] = HEAD "\"instances\":["
+                SOCKET_INSTANCE("i1", "\"metadata_socket\":\"m1-metadata.sock\",\"vault_socket\":\"m1-vault.sock\"") ","
+                SOCKET_INSTANCE("i2", "\"metadata_socket\":\"m2-metadata.sock\",\"vault_port\":18212") ","
+                INSTANCE("i3", 18113, 18213, "10.0.0.3") "]," POOLS "}";
+        _cleanup_(cloud_state_freep) cloud_state *s = NULL;
+        _cleanup_buf_ buf err = BUF_INIT(4096);
+
+        CHECK_OK(cloud_state_parse(text, strlen(text), &s, &err));
+        const cloud_instance *i1 = cloud_find_instance(s, "i1"), *i2 = cloud_find_instance(s, "i2"),
+                             *i3 = cloud_find_instance(s, "i3");
+        CHECK(i1 && i1->metadata_port == 0 && i1->vault_port == 0);
+        CHECK_STREQ(i1->metadata_socket, "m1-metadata.sock");
+        CHECK_STREQ(i1->vault_socket, "m1-vault.sock");
+        CHECK(i2 && i2->metadata_port == 0 && i2->vault_port == 18212 && !i2->vault_socket);
+        CHECK(i3 && !i3->metadata_socket && !i3->vault_socket && i3->metadata_port == 18113);
+
+        expect_error(HEAD "\"instances\":[" SOCKET_INSTANCE("i1", "\"metadata_socket\":\"a\",\"metadata_port\":1,"
+                     "\"vault_port\":2") "],\"pools\":[]}",
+                     "instances[0].metadata_port: not together with metadata_socket");
+        expect_error(HEAD "\"instances\":[" SOCKET_INSTANCE("i1", "\"metadata_socket\":\"a\"") "],\"pools\":[]}",
+                     "instances[0].vault_port: missing");
+        static const char *const bad_names[] = { "\"\"", "\"../x\"", "\"a/b\"", "\".hidden\"", "\"a b\"", "1",
+                                                 "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"" };
+        for (size_t i = 0; i < ELEMENTSOF(bad_names); i++) {
+                _cleanup_free_ char *t = NULL;
+                CHECK(asprintf(&t, HEAD "\"instances\":[" SOCKET_INSTANCE("i1", "\"metadata_socket\":%s,\"vault_port\":2")
+                               "],\"pools\":[]}", bad_names[i]) > 0);
+                expect_error(t, "instances[0].metadata_socket: ");
+        }
+        expect_error(HEAD "\"instances\":[" SOCKET_INSTANCE("i1", "\"metadata_socket\":\"a\",\"vault_socket\":\"a\"")
+                     "],\"pools\":[]}",
+                     "instances[0].vault_socket: same socket as metadata_socket");
+        expect_error(HEAD "\"instances\":[" SOCKET_INSTANCE("i1", "\"metadata_socket\":\"a\",\"vault_socket\":\"b\"") ","
+                     SOCKET_INSTANCE("i2", "\"metadata_socket\":\"c\",\"vault_socket\":\"a\"") "],\"pools\":[]}",
+                     "instances[1].vault_socket: \"a\" already used by instances[0]");
+        expect_error(HEAD "\"instances\":[" SOCKET_INSTANCE("i1", "\"metadata_socket\":\"a\",\"vault_socket\":\"b\"") ","
+                     SOCKET_INSTANCE("i2", "\"metadata_socket\":\"b\",\"vault_socket\":\"c\"") "],\"pools\":[]}",
+                     "instances[1].metadata_socket: \"b\" already used by instances[0]");
+}
+
 static void expect_error(const char *text, const char *message) {
         _cleanup_(cloud_state_freep) cloud_state *s = NULL;
         _cleanup_buf_ buf err = BUF_INIT(4096);
@@ -121,6 +169,7 @@ static void test_vault_options(void) {
 }
 
 int main(void) {
+        test_sockets();
         test_valid();
         test_vault_options();
         test_errors();
