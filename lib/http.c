@@ -482,7 +482,8 @@ int http_do(const http_request *req, http_response *resp, buf *err) {
                 if (r == 0 && retry_after > 0 && status_has_retry_after(resp->status)) {
                         /* The server said when to come back: not sooner, and not at all when
                          * that is past the deadline (waiting would only end in failing then). */
-                        int64_t ra_ms = retry_after * 1000;
+                        int64_t ra_ms = retry_after > HTTP_MAX_RETRY_AFTER_MS / 1000 ? HTTP_MAX_RETRY_AFTER_MS + 1
+                                                                                  : retry_after * 1000;
                         bool past = deadline > 0 && time_now_ms() + ra_ms >= deadline;
                         if (past || ra_ms > HTTP_MAX_RETRY_AFTER_MS) {
                                 retry_after_refused = retry_after;
