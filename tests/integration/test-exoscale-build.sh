@@ -214,7 +214,8 @@ start_paused_build() {
     setsid "$IMGBUILD" build "$dir/recipes/exotest.recipe" --provider exoscale --cache-dir "$store" \
         --bootagent "$BOOTAGENT" --ssh-port "$ssh_port" --var PAUSE=120 >"$dir/out" 2>"$dir/build.log" &
     build_pgid=$!
-    for _ in $(seq 300); do grep -q 'Step 4/5 run sleep 120: running' "$dir/build.log" && break; sleep 0.1; done
+    # (a readiness wait, generous: on a loaded machine the SSH install alone took over 30 s)
+    for _ in $(seq 1800); do grep -q 'Step 4/5 run sleep 120: running' "$dir/build.log" && break; sleep 0.1; done
     grep -q 'Step 4/5 run sleep 120: running' "$dir/build.log" || fail "the build did not reach its sleep step"
 }
 
@@ -266,7 +267,7 @@ curl -fsS -X POST "$fake/_fake/hold?command=create-snapshot" >/dev/null || fail 
 setsid "$IMGBUILD" build "$dir/recipes/exotest.recipe" --provider exoscale --cache-dir "$store" \
     --bootagent "$BOOTAGENT" --ssh-port "$ssh_port" >"$dir/out" 2>"$dir/build.log" &
 build_pgid=$!
-for _ in $(seq 600); do
+for _ in $(seq 3000); do
     [ "$(curl -fsS "$fake/_fake/held" | jq .polls)" -gt 0 ] && break
     kill -0 "$build_pgid" 2>/dev/null || fail "the build ended before it waited for the snapshot"
     sleep 0.1

@@ -29,6 +29,7 @@ typedef struct qemu_build {
         int store_lock_fd;
         char **keys;                /* the recipe's steps' cache keys */
         RecipeStepInputs *inputs;   /* the host files each key was computed from */
+        size_t n_inputs;
         struct qemu_step { const RecipeStep *step; const RecipeStepInputs *inputs; } *recipe_steps;
         char **names;               /* their display names */
         char hygiene_key[SHA256_HEX_SIZE];
@@ -63,7 +64,8 @@ static void qemu_done(void *state) {
         free(q->packages);
         strv_free(q->names);
         strv_free(q->keys);
-        q->inputs = recipe_step_inputs_free(q->inputs, q->ctx ? q->ctx->recipe->n_steps : 0);
+        /* (not through q->ctx: the recipe may be gone by now) */
+        q->inputs = recipe_step_inputs_free(q->inputs, q->n_inputs);
         free(q->recipe_steps);
         q->recipe_steps = NULL;
         base_image_done(&q->own_base);
@@ -189,6 +191,8 @@ static int setup_steps(qemu_build *q) {
         int r;
 
         r = recipe_step_keys_inputs(recipe, q->base->key, &q->keys, &q->inputs, &failed);
+        if (r >= 0)
+                q->n_inputs = recipe->n_steps;
         if (r < 0)
                 return log_error_errno(r, "Failed to compute step keys (reading %s): %m", strempty(failed));
         r = make_steps(q);

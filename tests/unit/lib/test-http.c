@@ -100,7 +100,7 @@ static int handler(const http_server_request *req, http_server_response *resp, v
                 /* cancelled while the transfer waits for an answer that comes much later */
                 atomic_fetch_add(&s->hits, 1);
                 cancel_flag = 1;
-                sleep_ms(4000);
+                sleep_ms(6000);
                 return http_server_respond(resp, 200, "{}");
         }
         if (streq(req->path, "/retry-after")) {
@@ -401,7 +401,8 @@ static void test_cancel(server *s) {
         int64_t took = now_ms() - start;
         CHECK(pthread_join(t, NULL) == 0);
         CHECK(took >= 250 && took < 10000);
-        CHECK(atomic_load(&s->hits) == 1);
+        /* (on a loaded machine the flag may come while the first attempt is still under way) */
+        CHECK(atomic_load(&s->hits) <= 1);
 
         /* without the flag the same request does wait (and the deadline ends it here) */
         atomic_store(&s->hits, 0);
@@ -410,7 +411,7 @@ static void test_cancel(server *s) {
         CHECK_OK(http_do(&uncancelled, &resp, NULL));
         CHECK(resp.status == 503);
 
-        /* set while the transfer waits for an answer 4 s away: aborted by the progress callback
+        /* set while the transfer waits for an answer 6 s away: aborted by the progress callback
          * (libcurl calls it about once a second while it waits) */
         _cleanup_free_ char *slow = url(s, "/cancel-then-slow");
         cancel_flag = 0;
@@ -418,8 +419,8 @@ static void test_cancel(server *s) {
         start = now_ms();
         CHECK(http_do(&transfer, &resp, &err) == -ECANCELED);
         took = now_ms() - start;
-        CHECK(took < 3500);
-        sleep_ms(4200 - took); /* let the server finish the slow handler */
+        CHECK(took < 5500);
+        sleep_ms(6200 - took); /* let the server finish the slow handler */
         http_response_free(&resp);
 }
 
