@@ -271,8 +271,11 @@ int build_packages_from_dpkg(const char *text, json_t **ret) {
                         return r;
                 if (strv_length(f) != 4)
                         return -EBADMSG;
-                if (json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "name", f[1], "version", f[2],
-                                                          "arch", f[3])) < 0)
+                json_error_t e;
+                json_t *p = json_pack_ex(&e, 0, "{s:s, s:s, s:s}", "name", f[1], "version", f[2], "arch", f[3]);
+                if (!p)
+                        return json_error_code(&e) == json_error_invalid_utf8 ? -EBADMSG : -ENOMEM;
+                if (json_array_append_new(list, p) < 0)
                         return -ENOMEM;
         }
         *ret = TAKE_PTR(list);
