@@ -1,7 +1,8 @@
 /* Fuzz the pool state loader (pool_load of DIR/pool.json, builder/pool/pool.c) with the file's
  * content. Checked: a refused file is -EBADMSG (malformed) or -EINVAL (unknown provider) with a
- * reason; a loaded pool holds what the file says (size, template, provider, roll target, every
- * member, the provider's object); saving it and loading again gives the same pool. */
+ * reason; a loaded pool holds what the file says (size, within 1..POOL_SIZE_MAX, template,
+ * provider, roll target, every member, the provider's object); saving it and loading again gives
+ * the same pool. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,7 +38,7 @@ static bool matches_file(const pool *p, json_t *root) {
         json_t *members = json_object_get(root, "members"), *m;
         size_t i;
 
-        if (!json_is_integer(json_object_get(root, "size")) ||
+        if (!json_is_integer(json_object_get(root, "size")) || p->size < 1 || p->size > POOL_SIZE_MAX ||
             (json_int_t) p->size != json_integer_value(json_object_get(root, "size")) ||
             !str_eq(p->template, json_path_string(root, "template")) ||
             !str_eq(p->provider_name, json_path_string(root, "provider_name")) ||
