@@ -159,7 +159,7 @@ static int load_ca(const char *cert_path, const char *key_path, localpki *p) {
                 p->key = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL);
         }
         explicit_bzero(key_pem, key_len);
-        if (!p->cert || !p->key || X509_check_private_key(p->cert, p->key) != 1)
+        if (!p->cert || !p->key || !crypto_cert_key_match(p->cert, p->key))
                 return -EBADMSG;
         return 0;
 }
