@@ -1,5 +1,6 @@
 #include "discover.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,7 +69,9 @@ int discover_parse_peers(json_t *list, json_t *network, pool_view *view) {
                 json_array_foreach(leases, j, lease) {
                         const char *lid = json_path_string(lease, "instance-id");
                         const char *ip = json_path_string(lease, "ip");
-                        if (lid && ip && streq(lid, id)) {
+                        struct in_addr a;
+                        /* The address goes into URLs ("https://IP:PORT"): only an IPv4 address. */
+                        if (lid && ip && streq(lid, id) && inet_pton(AF_INET, ip, &a) == 1) {
                                 peers[n].instance_id = strdup(id);
                                 peers[n].ip = strdup(ip);
                                 if (!peers[n].instance_id || !peers[n].ip) {

@@ -20,8 +20,9 @@ typedef struct pool_view {
 
 /* Parsers for the API replies (fuzzed). */
 int discover_parse_manager(json_t *instance, char **ret_pool_id, char **ret_network_id);
-/* Fill peers from an instance list (the "instances" array) and a private network: running
- * instances with a lease. */
+/* Fill peers from an instance list (the "instances" array) and a private network: running or
+ * starting instances with a lease, the first one whose "ip" is an IPv4 address (others are
+ * ignored: peer addresses end up in URLs). */
 int discover_parse_peers(json_t *instances, json_t *network, pool_view *view);
 
 /* Discover the pool of instance_id through api. On failure err gets the API's error line. */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto.h"
 #include "macro.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(X509 *, X509_free);
@@ -39,7 +40,7 @@ int pki_cert_fresh(const char *cert_path, const char *key_path, const char *ip, 
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = PEM_read_PrivateKey(kf, NULL, NULL, NULL);
         time_t nb, na;
 
-        if (!cert || !key || X509_check_private_key(cert, key) != 1)
+        if (!cert || !key || !crypto_cert_key_match(cert, key))
                 return 0;
         if (ip && X509_check_ip_asc(cert, ip, 0) != 1)
                 return 0;

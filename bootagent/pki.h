@@ -5,7 +5,8 @@
 #include <time.h>
 
 /* Whether cert_path holds a certificate that matches key_path, covers ip (if not NULL) and is
- * younger than fraction of its lifetime at now. Returns 1 fresh, 0 missing/stale/mismatched,
+ * younger than fraction of its lifetime at now. Returns 1 fresh, 0 missing/stale/mismatched (a
+ * key whose private half does not match its public half counts as mismatched),
  * -errno on read errors other than ENOENT. */
 int pki_cert_fresh(const char *cert_path, const char *key_path, const char *ip, double fraction, time_t now);
 

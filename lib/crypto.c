@@ -232,3 +232,12 @@ void random_uuid(char ret[UUID_STRING_SIZE]) {
         uuid_generate_random(u);
         uuid_unparse_lower(u, ret);
 }
+
+bool crypto_cert_key_match(X509 *cert, EVP_PKEY *key) {
+        if (X509_check_private_key(cert, key) != 1)
+                return false;
+        EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
+        int r = c ? EVP_PKEY_pairwise_check(c) : 0;
+        EVP_PKEY_CTX_free(c);
+        return r == 1;
+}

@@ -2,6 +2,8 @@
  * OpenSSL running out of memory, in which case they abort(). */
 #pragma once
 
+#include <openssl/x509.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,3 +58,9 @@ uint64_t random_u64(void);
  * libuuid (uuid_generate_random, getrandom()). Cannot fail: libuuid falls back to a weaker source
  * by itself when the kernel RNG is unavailable, so use it for identifiers, never for secrets. */
 void random_uuid(char ret[UUID_STRING_SIZE]);
+
+/* Whether key is the private key of cert: the public halves are equal (X509_check_private_key)
+ * and the key is whole, its private half matching its public half (a key file whose private
+ * part is damaged but whose stored public part is intact passes the first check alone, and
+ * signs nothing the certificate verifies). */
+bool crypto_cert_key_match(X509 *cert, EVP_PKEY *key);

@@ -294,9 +294,28 @@ static const char hygiene_script[] =
 #define PACKAGE_LIST_MAX (16 * 1024 * 1024)
 #define DPKG_QUERY_FORMAT "${db:Status-Abbrev} ${Package} ${Version} ${Architecture}\\n"
 
+/* Installed packages ordered by name, then version and architecture: field vectors
+ * {"ii", name, version, arch}. (Sorting whole lines is not that: "ii  a\x01 ..." sorts before
+ * "ii  a ...", and the spacing after the status varies.) */
+static int package_cmp(const void *a, const void *b) {
+        char *const *x = *(char **const *) a, *const *y = *(char **const *) b;
+        int c = 0;
+        for (size_t i = 1; i < 4 && c == 0; i++)
+                c = strcmp(x[i], y[i]);
+        return c;
+}
+
+static void packages_free(char ***p, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                strv_free(p[i]);
+        free(p);
+}
+
 int build_packages_from_dpkg(const char *text, json_t **ret) {
         _cleanup_(json_decrefp) json_t *list = json_array();
         _cleanup_strv_free_ char **lines = NULL;
+        char ***packages = NULL;
+        size_t n = 0;
         int r;
 
         if (!list)
@@ -304,23 +323,34 @@ int build_packages_from_dpkg(const char *text, json_t **ret) {
         r = strv_split(text, "\n", &lines);
         if (r < 0)
                 return r;
-        /* Every kept line starts with "ii  ": sorted lines are sorted by name. */
-        strv_sort(lines);
-        for (char **l = lines; l && *l; l++) {
-                _cleanup_strv_free_ char **f = NULL;
+        packages = calloc(strv_length(lines) + 1, sizeof(char **));
+        if (!packages)
+                return -ENOMEM;
+        for (char **l = lines; *l; l++) {
                 if (!startswith(*l, "ii "))
                         continue;
-                r = strv_split(*l, " ", &f);
+                r = strv_split(*l, " ", &packages[n]);
                 if (r < 0)
-                        return r;
-                if (strv_length(f) != 4)
-                        return -EBADMSG;
-                if (json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "name", f[1], "version", f[2],
-                                                          "arch", f[3])) < 0)
-                        return -ENOMEM;
+                        goto out;
+                if (strv_length(packages[n++]) != 4) {
+                        r = -EBADMSG;
+                        goto out;
+                }
+        }
+        qsort(packages, n, sizeof(char **), package_cmp);
+        for (size_t i = 0; i < n; i++) {
+                char **f = packages[i];
+                json_error_t e;
+                json_t *p = json_pack_ex(&e, 0, "{s:s, s:s, s:s}", "name", f[1], "version", f[2], "arch", f[3]);
+                r = !p ? (json_error_code(&e) == json_error_invalid_utf8 ? -EBADMSG : -ENOMEM)
+                       : json_array_append_new(list, p) < 0 ? -ENOMEM : 0;
+                if (r < 0)
+                        goto out;
         }
         *ret = TAKE_PTR(list);
-        return 0;
+out:
+        packages_free(packages, n);
+        return r;
 }
 
 /* Ask dpkg in the guest what is installed and keep it in path (for a local build, next to the

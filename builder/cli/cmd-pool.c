@@ -148,8 +148,8 @@ static int verb_create(pool_args *a, pool *p_unused) {
                 log_error("pool create: --template is required");
                 return EXIT_FAILURE_GENERIC;
         }
-        if (a->size > 15) {
-                log_error("pool create: --size %ld is more than this tool will roll (15)", a->size);
+        if (a->size > POOL_SIZE_MAX) {
+                log_error("pool create: --size %ld is more than this tool will roll (%d)", a->size, POOL_SIZE_MAX);
                 return EXIT_FAILURE_GENERIC;
         }
         if (!a->provider)
@@ -200,8 +200,8 @@ static int verb_scale(pool_args *a, pool *p) {
         _cleanup_buf_ buf err = BUF_INIT(8192);
         int r;
 
-        if (a->size < 1 || a->size > 15) {
-                log_error("pool scale: --size 1..15 is required");
+        if (a->size < 1 || a->size > POOL_SIZE_MAX) {
+                log_error("pool scale: --size 1..%d is required", POOL_SIZE_MAX);
                 return EXIT_FAILURE_GENERIC;
         }
         p->size = (unsigned) a->size;

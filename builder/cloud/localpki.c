@@ -159,7 +159,7 @@ static int load_ca(const char *cert_path, const char *key_path, localpki *p) {
                 p->key = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL);
         }
         explicit_bzero(key_pem, key_len);
-        if (!p->cert || !p->key || X509_check_private_key(p->cert, p->key) != 1)
+        if (!p->cert || !p->key || !crypto_cert_key_match(p->cert, p->key))
                 return -EBADMSG;
         return 0;
 }
@@ -372,23 +372,24 @@ static int csr_common_name(X509_REQ *csr, char **ret) {
 
 static int general_name_to_strv(const GENERAL_NAME *g, char ***dns, char ***ips) {
         int type;
-        ASN1_STRING *v = GENERAL_NAME_get0_value(g, &type);
-        const unsigned char *d = ASN1_STRING_get0_data(v);
-        int len = ASN1_STRING_length(v);
+        void *v = GENERAL_NAME_get0_value(g, &type);
         char text[INET6_ADDRSTRLEN];
 
+        /* Only these two are strings (the others are names, OIDs, other structures). */
+        if (type != GEN_DNS && type != GEN_IPADD)
+                return 0; /* other name types are not carried over */
+        const unsigned char *d = ASN1_STRING_get0_data(v);
+        int len = ASN1_STRING_length(v);
         if (type == GEN_DNS) {
                 if (memchr(d, 0, (size_t) len))
                         return -EBADMSG;
                 _cleanup_free_ char *s = strndup((const char *) d, (size_t) len);
                 return s ? strv_consume(dns, TAKE_PTR(s)) : -ENOMEM;
         }
-        if (type == GEN_IPADD) {
-                if (!inet_ntop(len == 4 ? AF_INET : AF_INET6, d, text, sizeof(text)) || (len != 4 && len != 16))
-                        return -EBADMSG;
-                return strv_push(ips, text);
-        }
-        return 0; /* other name types are not carried over */
+        /* inet_ntop reads 4 or 16 bytes whatever the length: check it first. */
+        if ((len != 4 && len != 16) || !inet_ntop(len == 4 ? AF_INET : AF_INET6, d, text, sizeof(text)))
+                return -EBADMSG;
+        return strv_push(ips, text);
 }
 
 int localpki_csr_names(X509_REQ *csr, char **ret_cn, char ***ret_dns, char ***ret_ips) {

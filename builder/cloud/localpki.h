@@ -15,7 +15,7 @@ typedef struct localpki localpki;
 
 /* Load the CA from dir (ca.pem, ca.key), or create dir and a new CA there if there is no ca.pem,
  * under a lock (dir/.lock) so concurrent callers agree on one CA. A key without its certificate
- * (a creation cut short) is made again; a certificate without its key, or a mismatched pair, is
+ * (a creation cut short) is made again; a certificate without its key, or a mismatched pair (also: a damaged key), is
  * -EBADMSG rather than being overwritten. Returns 0 or -errno. */
 int localpki_open(const char *dir, localpki **ret);
 void localpki_free(localpki *p);

@@ -234,7 +234,7 @@ int pool_load(const char *name, bool lock, pool **ret, buf *err) {
                    *target = json_path_string(root, "roll_target");
         int64_t size;
         members = json_object_get(root, "members");
-        if (!template || !provider || json_path_i64(root, "size", &size) < 0 || size < 1 || !json_is_array(members) ||
+        if (!template || !provider || json_path_i64(root, "size", &size) < 0 || size < 1 || size > POOL_SIZE_MAX || !json_is_array(members) ||
             !json_is_object(json_object_get(root, "provider")))
                 return buf_printf(err, "%s: missing or malformed fields", file), -EBADMSG;
         p->size = (unsigned) size;

@@ -18,6 +18,9 @@
  * floor. Nothing was changed by the refused step. */
 #define POOL_EUNHEALTHY EHOSTDOWN
 
+/* The most voting members a pool may have (create, scale, and pool.json when loaded). */
+#define POOL_SIZE_MAX 15
+
 typedef struct pool {
         char *name;
         char *dir;

@@ -219,14 +219,24 @@ static int connect_vm_socket(qemu_vm *vm, const char *path, int *ret) {
         }
 }
 
-/* Read QMP lines until one that answers a command ("return" or "error"); events are skipped. */
-static int qmp_read_reply(qemu_vm *vm, unsigned timeout_ms) {
-        _cleanup_buf_ buf line = BUF_INIT(1024 * 1024);
+int qemu_qmp_parse_line(const char *line, size_t len) {
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        if (json_parse(line, len, &j, NULL) < 0)
+                return -EBADMSG;
+        if (json_path(j, "error"))
+                return -EREMOTEIO;
+        if (json_path(j, "return") || json_path(j, "QMP"))
+                return 0;
+        return 1;
+}
+
+int qemu_qmp_read_reply(int fd, unsigned timeout_ms) {
+        _cleanup_buf_ buf line = BUF_INIT(QEMU_QMP_LINE_MAX);
         int64_t until = time_now_ms() + timeout_ms;
 
         for (;;) {
                 char c;
-                struct pollfd pfd = { .fd = vm->qmp_fd, .events = POLLIN };
+                struct pollfd pfd = { .fd = fd, .events = POLLIN };
                 int64_t left = until - time_now_ms();
                 if (time_now_ms() >= until)
                         return -ETIMEDOUT;
@@ -240,7 +250,7 @@ static int qmp_read_reply(qemu_vm *vm, unsigned timeout_ms) {
                         return negative_errno();
                 if (n == 0)
                         return -ETIMEDOUT;
-                ssize_t k = read(vm->qmp_fd, &c, 1);
+                ssize_t k = read(fd, &c, 1);
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k < 0)
@@ -253,14 +263,10 @@ static int qmp_read_reply(qemu_vm *vm, unsigned timeout_ms) {
                                 return r;
                         continue;
                 }
-                _cleanup_(json_decrefp) json_t *j = NULL;
-                if (json_parse(line.data ?: "", line.len, &j, NULL) < 0)
-                        return -EBADMSG;
+                int r = qemu_qmp_parse_line(line.data ?: "", line.len);
                 buf_clear(&line);
-                if (json_path(j, "error"))
-                        return -EREMOTEIO;
-                if (json_path(j, "return") || json_path(j, "QMP"))
-                        return 0;
+                if (r <= 0)
+                        return r;
         }
 }
 
@@ -278,7 +284,7 @@ static int qmp_execute_args(qemu_vm *vm, const char *command, json_t *arguments)
         int r = loop_write(vm->qmp_fd, text, len);
         if (r < 0)
                 return r;
-        return qmp_read_reply(vm, 30000);
+        return qemu_qmp_read_reply(vm->qmp_fd, 30000);
 }
 
 static int qmp_execute(qemu_vm *vm, const char *command) {
@@ -287,7 +293,7 @@ static int qmp_execute(qemu_vm *vm, const char *command) {
 
 /* Greeting, then capabilities negotiation: every new QMP connection starts with these. */
 static int qmp_handshake(qemu_vm *vm) {
-        int r = qmp_read_reply(vm, 10000);
+        int r = qemu_qmp_read_reply(vm->qmp_fd, 10000);
         return r < 0 ? r : qmp_execute(vm, "qmp_capabilities");
 }
 

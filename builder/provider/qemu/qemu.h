@@ -91,3 +91,14 @@ void qemu_vm_show_console(qemu_vm *vm, unsigned lines);
  * Accepts NULL. */
 qemu_vm *qemu_vm_free(qemu_vm *vm);
 DEFINE_TRIVIAL_CLEANUP_FUNC(qemu_vm *, qemu_vm_free);
+
+/* QMP, QEMU's line-delimited JSON control protocol. One line (without its newline): 0 for a
+ * command's answer ("return") or the greeting ("QMP"), -EREMOTEIO for an "error" answer, 1 for
+ * anything else (events), -EBADMSG if it is not JSON. */
+int qemu_qmp_parse_line(const char *line, size_t len);
+/* Read lines from fd until one that qemu_qmp_parse_line does not skip (an answer, an error or
+ * garbage) and return its result. Lines are capped at QEMU_QMP_LINE_MAX bytes. Returns that, or
+ * -ETIMEDOUT after timeout_ms, -EPIPE at end of file, -EINTR when a signal asks to stop,
+ * -ENOBUFS for an overlong line, -errno. */
+#define QEMU_QMP_LINE_MAX (1024 * 1024)
+int qemu_qmp_read_reply(int fd, unsigned timeout_ms);

@@ -43,6 +43,32 @@ static char *make_cert(const char *key_pem, const char *csr_pem, const char *ip,
         return pem;
 }
 
+/* key_pem (EC) re-encoded as an ECPrivateKey with one bit of the private scalar flipped and the
+ * stored public key left as it was. */
+static char *damage_private_half(const char *key_pem) {
+        BIO *kb = BIO_new_mem_buf(key_pem, -1), *out = BIO_new(BIO_s_mem());
+        EVP_PKEY *key = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL);
+        unsigned char *der = NULL;
+        CHECK(key && out);
+        int len = i2d_PrivateKey(key, &der);
+        /* SEQUENCE { INTEGER 1, OCTET STRING (32 bytes: the scalar), [0] curve, [1] public key } */
+        CHECK(len > 40 && der[5] == 0x04 && der[6] == 32);
+        der[7 + 31] ^= 1;
+        const unsigned char *p = der;
+        EVP_PKEY *bad = d2i_PrivateKey(EVP_PKEY_EC, NULL, &p, len);
+        CHECK(bad);
+        CHECK(PEM_write_bio_PrivateKey(out, bad, NULL, NULL, 0, NULL, NULL) == 1);
+        char *s;
+        long n = BIO_get_mem_data(out, &s);
+        char *pem = strndup(s, (size_t) n);
+        OPENSSL_clear_free(der, (size_t) len);
+        EVP_PKEY_free(bad);
+        EVP_PKEY_free(key);
+        BIO_free(kb);
+        BIO_free(out);
+        return pem;
+}
+
 int main(void) {
         char dir[] = "/tmp/test-pki.XXXXXX", cert[128], key[128], other[128];
         char *key_pem, *csr_pem, *key2_pem, *csr2_pem;
@@ -73,6 +99,15 @@ int main(void) {
         CHECK_OK(pki_make_csr("x", &key2_pem, &csr2_pem));
         CHECK_OK(write_file_atomic(other, key2_pem, strlen(key2_pem), 0600, (uid_t) -1, (gid_t) -1));
         CHECK(pki_cert_fresh(cert, other, "10.0.0.5", 0.9, now) == 0);
+
+        /* The right key with its private half damaged (bit rot): the public half it stores still
+         * matches the certificate, but it signs nothing that verifies. */
+        char damaged[128];
+        snprintf(damaged, sizeof(damaged), "%s/k3.pem", dir);
+        char *damaged_pem = damage_private_half(key_pem);
+        CHECK_OK(write_file_atomic(damaged, damaged_pem, strlen(damaged_pem), 0600, (uid_t) -1, (gid_t) -1));
+        CHECK(pki_cert_fresh(cert, damaged, "10.0.0.5", 0.9, now) == 0);
+        free_secret(damaged_pem);
 
         /* Garbage instead of a certificate. */
         CHECK_OK(write_file_atomic(cert, "junk", 4, 0644, (uid_t) -1, (gid_t) -1));
