@@ -399,8 +399,11 @@ int http_do(const http_request *req, http_response *resp, buf *err) {
                 if (deadline > 0) {
                         int64_t left = deadline - time_now_ms();
                         if (left <= 0) {
-                                /* Only reachable before the first attempt with a tiny deadline. */
+                                /* A tiny deadline before the first attempt, or a backoff sleep
+                                 * that woke up past the deadline (a busy machine): an earlier
+                                 * answer in prev is returned below, not the timeout. */
                                 r = -ETIMEDOUT;
+                                retryable = true;
                                 break;
                         }
                         if (left < t)
