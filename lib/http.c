@@ -446,10 +446,12 @@ int http_do(const http_request *req, http_response *resp, buf *err) {
                 if (deadline > 0) {
                         int64_t left = deadline - time_now_ms();
                         if (left <= 0) {
-                                /* Before the first attempt: a tiny deadline, or deadline_at
-                                 * already passed. */
+                                /* A tiny deadline before the first attempt, or a backoff sleep
+                                 * that woke up past the deadline (a busy machine): an earlier
+                                 * answer in prev is returned below, not the timeout. */
                                 r = -ETIMEDOUT;
                                 at_deadline = true;
+                                retryable = true;
                                 break;
                         }
                         if (left < t) {

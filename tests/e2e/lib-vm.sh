@@ -14,7 +14,7 @@ done
 # The baked-in bootagent must run in a plain Debian guest, which has no sanitizer runtimes: a
 # sanitizer build can bake a plain build's binary (IMGBUILD_E2E_BOOTAGENT=path).
 GUEST_BOOTAGENT=${IMGBUILD_E2E_BOOTAGENT:-$BOOTAGENT}
-if ldd "$GUEST_BOOTAGENT" | grep -q -e libasan -e libubsan; then
+if libs=$(ldd "$GUEST_BOOTAGENT") && grep -q -e libasan -e libubsan <<<"$libs"; then
     skip "bootagent is a sanitizer build (set IMGBUILD_E2E_BOOTAGENT to a plain one)"
 fi
 

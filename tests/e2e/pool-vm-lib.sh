@@ -52,7 +52,8 @@ etcd_any() { # etcd_any PATH BODY: the first member that answers
 }
 
 pool_put() {
-    etcd_any /v3/kv/put "{\"key\":\"$(b64 "$1")\",\"value\":\"$(b64 "$2")\"}" | grep -q '"revision"'
+    local out
+    out=$(etcd_any /v3/kv/put "{\"key\":\"$(b64 "$1")\",\"value\":\"$(b64 "$2")\"}") && grep -q '"revision"' <<<"$out"
 }
 WRITER_MAX=5000
 WRITER_PAUSE=0.2

@@ -59,22 +59,22 @@ echo "first build: $(( $(date +%s) - start )) s"
 DIR=$(tail -1 "$T/build1.log")
 for f in disk.qcow2 vmlinuz initrd.img manifest.json; do [ -s "$DIR/$f" ] || fail "template lacks $f"; done
 [ "$DIR" = "$CACHE/templates/etcd-e2e/1" ] || fail "template in $DIR"
-"$IMGBUILD" templates --cache-dir "$CACHE" | grep -q "^etcd-e2e@1 .*$(sha256sum "$DIR/disk.qcow2" | cut -c1-64)\$" \
+out=$("$IMGBUILD" templates --cache-dir "$CACHE") && grep -q "^etcd-e2e@1 .*$(sha256sum "$DIR/disk.qcow2" | cut -c1-64)\$" <<<"$out" \
     || fail "imgbuild templates does not list etcd-e2e@1 with its sha256"
 
 # 2. The exported disk: no machine identity, the agent in place, no etcd data, no secret.
 qemu-img convert -O raw "$DIR/disk.qcow2" "$T/disk.raw"
 root_fs() { debugfs -R "$1" "$T/disk.raw" 2>/dev/null; }
-root_fs 'stat /etc/machine-id' | grep -q '^User: .* Size: 0$' || fail "/etc/machine-id not empty"
-root_fs 'stat /usr/local/bin/bootagent' | grep -q 'Type: regular' || fail "no /usr/local/bin/bootagent"
-root_fs 'stat /etc/bootagent/agent.conf' | grep -q 'Mode:  0600' || fail "agent.conf is not 0600"
-root_fs 'stat /etc/systemd/system/etcd.service.d/bootagent.conf' | grep -q 'Type: regular' || fail "no etcd drop-in"
-root_fs 'stat /usr/sbin/policy-rc.d' | grep -q 'Type: regular' && fail "policy-rc.d left in the template"
-root_fs 'ls /var/lib/etcd' | grep -q member && fail "etcd ran during the build (/var/lib/etcd/member)"
+out=$(root_fs 'stat /etc/machine-id') && grep -q '^User: .* Size: 0$' <<<"$out" || fail "/etc/machine-id not empty"
+out=$(root_fs 'stat /usr/local/bin/bootagent') && grep -q 'Type: regular' <<<"$out" || fail "no /usr/local/bin/bootagent"
+out=$(root_fs 'stat /etc/bootagent/agent.conf') && grep -q 'Mode:  0600' <<<"$out" || fail "agent.conf is not 0600"
+out=$(root_fs 'stat /etc/systemd/system/etcd.service.d/bootagent.conf') && grep -q 'Type: regular' <<<"$out" || fail "no etcd drop-in"
+out=$(root_fs 'stat /usr/sbin/policy-rc.d') && grep -q 'Type: regular' <<<"$out" && fail "policy-rc.d left in the template"
+out=$(root_fs 'ls /var/lib/etcd') && grep -q member <<<"$out" && fail "etcd ran during the build (/var/lib/etcd/member)"
 [ "$(grep -c -a -F "$SECRET" "$T/disk.raw" || true)" = 0 ] || fail "the secret is on the exported disk"
 grep -q -F "$SECRET" "$T/build1.log" "$DIR/manifest.json" && fail "the secret is in the build log or manifest"
 rm -f "$T/disk.raw"
-installed "$DIR/manifest.json" | grep -q '{"arch":"amd64","name":"etcd-server","version":"[0-9][^"]*"}' \
+out=$(installed "$DIR/manifest.json") && grep -q '{"arch":"amd64","name":"etcd-server","version":"[0-9][^"]*"}' <<<"$out" \
     || fail "the manifest does not list etcd-server with its version"
 # (dpkg's own progress has \r: only the live line's erase is looked for.)
 grep -q "$ESC\\[K" "$T/build1.log" && fail "live progress lines in a piped build's output"
@@ -146,7 +146,7 @@ grep -q "\"event\":\"build-end\".*\"path\":\"$CACHE/templates/etcd-e2e/1\"" "$T/
 n=$(grep -c ': cached (' "$T/build4.log")
 [ "$(grep -c ': running (' "$T/build4.log")" = 2 ] || fail "resumed build ran other steps than the last and hygiene"
 [ "$(grep -c '"event":"step-start"' "$T/build4.log")" = 2 ] || fail "no step-start events for the steps that ran"
-grep '"event":"step-end"' "$T/build4.log" | grep -q '"cached":false' || fail "no step-end event for a step that ran"
+out=$(grep '"event":"step-end"' "$T/build4.log") && grep -q '"cached":false' <<<"$out" || fail "no step-end event for a step that ran"
 echo "resumed with $n cached steps"
 
 # 6. A broken agent config. A wrong key: validate and build find it on the host, naming the line,

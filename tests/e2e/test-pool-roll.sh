@@ -29,7 +29,7 @@ pool status "$POOL" --json > "$T/status.json" || fail "status"
 [ "$(jq '[.members[] | select(.etcd.healthy and .agent.outcome == "done" and .machine == "running")] | length' "$T/status.json")" -eq 3 ] ||
     fail "status after create: $(cat "$T/status.json")"
 [ "$(jq '[.members[] | select(.etcd.role == "leader")] | length' "$T/status.json")" -eq 1 ] || fail "status: not one leader"
-pool status "$POOL" | grep -q "timeline: identity@" || fail "text status has no timeline"
+out=$(pool status "$POOL") && grep -q "timeline: identity@" <<<"$out" || fail "text status has no timeline"
 
 # ---- 2. 1000 keys, roll to etcd@2 under writes ----
 : > "$T/acked"

@@ -7,7 +7,7 @@ set -euo pipefail
 
 test_bin=$IMGBUILD_BINARY_DIR/tests/test-units-systemd
 [ -x "$test_bin" ] || skip "$test_bin not built"
-if ldd "$test_bin" | grep -q -e libasan -e libubsan; then
+if libs=$(ldd "$test_bin") && grep -q -e libasan -e libubsan <<<"$libs"; then
     skip "test-units-systemd is a sanitizer build (the guest has no sanitizer runtimes)"
 fi
 

@@ -21,7 +21,8 @@ start_vm() {
     "$IMGBUILD" vm-exec --cache-dir "$CACHE_DIR" --bootagent "$GUEST_BOOTAGENT" "$IMAGE" -- sleep 600 &
     pid=$!
     # Wait for its QEMU to appear.
-    for _ in $(seq 1 200); do
+    local end=$((SECONDS + 120)) # far above what a loaded machine needs to start QEMU
+    while [ "$SECONDS" -lt "$end" ]; do
         qpid=$(ps -o pid= --ppid "$pid" | tr -d ' ' | head -n1 || true)
         [ -n "$qpid" ] && [ "$(cat /proc/"$qpid"/comm 2>/dev/null)" = qemu-system-x86 ] && break
         qpid=

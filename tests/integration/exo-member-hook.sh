@@ -82,8 +82,9 @@ create() {
         locked_write_cloud_json
         write_agent_config "$id" "$ip" "$root"
         # The local cloud re-reads cloud.json: wait until it serves this machine.
-        for i in $(seq 100); do
-                [ "$(curl -sf "http://127.0.0.1:$(metadata_port "$ip")/latest/meta-data/instance-id" || true)" = "$id" ] && break
+        local end=$((SECONDS + 60)) # far above what a loaded machine needs
+        until [ "$(curl -sf "http://127.0.0.1:$(metadata_port "$ip")/latest/meta-data/instance-id" || true)" = "$id" ] ||
+                [ "$SECONDS" -ge "$end" ]; do
                 sleep 0.1
         done
         # The machine boots: its first boot runs on its own, as bootagent-firstboot.service does.

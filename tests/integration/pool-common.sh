@@ -106,7 +106,7 @@ check_final() {
         ips=$(echo "$members" | jq -r '.members[].peerURLs[0]' | sed 's|https://||; s|:.*||' | sort)
         [ "$ips" = "$(pool_json | jq -r '.members[].ip' | sort)" ] || fail "etcd members ($ips) are not the pool's members"
         pool_data_keys | grep -v '^$' | sort > "$T/present"
-        missing=$(cat "$T/acked" "$T/acked-initial" 2>/dev/null | sort -u | comm -23 - "$T/present" | head -n 5)
-        [ -z "$missing" ] || fail "acknowledged keys missing: $missing"
+        missing=$(cat "$T/acked" "$T/acked-initial" 2>/dev/null | sort -u | comm -23 - "$T/present")
+        [ -z "$missing" ] || fail "acknowledged keys missing: $(head -n 5 <<<"$missing")"
         check_final_more "$template"
 }

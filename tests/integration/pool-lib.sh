@@ -42,7 +42,8 @@ POOL_LOG_LINES=30
 # CA stays.
 save_client_tls() {
         local root
-        root=$(ls -d "$POOL_DIR"/members/*/ | head -n 1)
+        local roots=("$POOL_DIR"/members/*/)
+        root=${roots[0]}
         mkdir -p "$T/tls"
         cp "$root"/etc/etcd/pki/{ca.crt,etcd.crt,etcd.key} "$T/tls/"
 }
@@ -58,7 +59,7 @@ WRITER_PAUSE=0.05
 
 pool_put_config() {
         printf 'url = "https://%s:%s/v3/kv/put"\ncacert = "%s"\ncert = "%s"\nkey = "%s"\n' \
-                "$(member_ips | head -n 1)" "$(etcd_port)" "$T/tls/ca.crt" "$T/tls/etcd.crt" "$T/tls/etcd.key"
+                "$(pool_json | jq -r '.members[0].ip')" "$(etcd_port)" "$T/tls/ca.crt" "$T/tls/etcd.crt" "$T/tls/etcd.key"
 }
 
 pool_member_list() { ctl member list -w json; }

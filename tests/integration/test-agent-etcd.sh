@@ -22,7 +22,7 @@ for i in 0 1 2; do wait "${pids[$i]}" || fail "agent $((i + 1)) failed"; done
 members=$(member_lines 1)
 log "members:"$'\n'"$members"
 [ "$(echo "$members" | wc -l)" -eq 3 ] || fail "expected 3 members"
-echo "$members" | grep -q true && fail "a member is still a learner"
+grep -q true <<<"$members" && fail "a member is still a learner"
 ctl 1 endpoint health --endpoints "$(endpoint 1),$(endpoint 2),$(endpoint 3)" || fail "endpoints unhealthy"
 # One cluster: every member reports the same cluster id.
 ids=$(for n in 1 2 3; do ctl "$n" endpoint status -w json | grep -o '"cluster_id":[0-9]*'; done | sort -u | wc -l)
@@ -63,7 +63,7 @@ cert_before=$(sha256sum < "$T/agent-2/etc/etcd/pki/etcd.crt")
 run_agent 2 || fail "re-run of agent 2 failed"
 [ "$(sha256sum < "$T/agent-2/etc/etcd/pki/etcd.crt")" = "$cert_before" ] || fail "re-run re-issued the certificate"
 [ "$(member_lines 1 | wc -l)" -eq 3 ] || fail "re-run changed the member count"
-"$BOOTAGENT" status --root "$T/agent-2" | grep -q "outcome: done" || fail "status after re-run"
+out=$("$BOOTAGENT" status --root "$T/agent-2") && grep -q "outcome: done" <<<"$out" || fail "status after re-run"
 
 log "killing member 3, replacing it with instance 4"
 kill -KILL -- "-$(etcd_pid 3)"
@@ -75,13 +75,13 @@ run_agent 4 || fail "agent 4 failed"
 members=$(member_lines 1)
 log "members after replacement:"$'\n'"$members"
 [ "$(echo "$members" | wc -l)" -eq 3 ] || fail "expected exactly 3 members after replacement"
-echo "$members" | grep -q "$(instance_ip 3):" && fail "stale member 3 still present"
-echo "$members" | grep -q "$(instance_ip 4):" || fail "member 4 missing"
-echo "$members" | grep -q true && fail "member 4 still a learner"
+grep -q "$(instance_ip 3):" <<<"$members" && fail "stale member 3 still present"
+grep -q "$(instance_ip 4):" <<<"$members" || fail "member 4 missing"
+grep -q true <<<"$members" && fail "member 4 still a learner"
 [ "$(ctl 4 get /test/b --print-value-only)" = value-b ] || fail "data lost"
 ctl 1 endpoint health --endpoints "$(endpoint 1),$(endpoint 2),$(endpoint 4)" || fail "endpoints unhealthy after replacement"
 
-"$BOOTAGENT" status --root "$T/agent-4" --json | grep -q '"outcome":"done"' || fail "status --json"
+out=$("$BOOTAGENT" status --root "$T/agent-4" --json) && grep -q '"outcome":"done"' <<<"$out" || fail "status --json"
 
 # renew: nothing to do while the certificate is fresh; re-issued once past renew_fraction.
 issued() { grep -c "issued certificate .*instance $(instance_id "$1"))" "$T/serve.log" || true; }
@@ -100,7 +100,7 @@ etcd2=$(etcd_pid 2)
 "$BOOTAGENT" leave --root "$T/agent-2" >> "$T/agent-2/agent.log" 2>&1 || fail "leave failed"
 members=$(member_lines 1)
 [ "$(echo "$members" | wc -l)" -eq 2 ] || fail "expected 2 members after leave"
-echo "$members" | grep -q "$(instance_ip 2):" && fail "member 2 still present after leave"
+grep -q "$(instance_ip 2):" <<<"$members" && fail "member 2 still present after leave"
 running "$etcd2" && fail "etcd 2 still running after leave"
 [ ! -e "$T/agent-2/var/lib/etcd" ] || fail "data dir of member 2 not wiped"
 [ "$(ctl 4 get /test/c --print-value-only)" = value-c ] || fail "data lost after leave"

@@ -48,7 +48,7 @@ run_agent 3 || fail "agent 3 final run failed"
 members=$(member_lines 1)
 log "members:"$'\n'"$members"
 [ "$(echo "$members" | wc -l)" -eq 3 ] || fail "expected 3 members"
-echo "$members" | grep -q true && fail "a member is still a learner"
+grep -q true <<<"$members" && fail "a member is still a learner"
 for n in 1 2 3; do
         [ "$(issued "$n")" -eq 1 ] || fail "agent $n: $(issued "$n") certificates issued, expected 1"
 done
@@ -59,7 +59,7 @@ grep -q "outcome: done" <<< "$status" || fail "status outcome"
 [ "$(grep -c " pki .*issued" <<< "$status")" -eq 1 ] || fail "status: expected one pki issue"
 
 # One agent process at a time: while another holds the journal, renew refuses and says why.
-journal=$(find "$T/agent-1" -name journal -path '*bootagent*' | head -1)
+journal=$(find "$T/agent-1" -name journal -path '*bootagent*' -print -quit)
 [ -f "$journal" ] || fail "no journal under $T/agent-1"
 rc=0; flock "$journal" "$BOOTAGENT" renew --root "$T/agent-1" > "$T/agent-1/renew.log" 2>&1 || rc=$?
 [ "$rc" -eq 1 ] || fail "renew with the journal locked: exit $rc, expected 1"
@@ -71,8 +71,9 @@ printf '\0\0\0\001\001garbage' >> "$journal"
 status=$("$BOOTAGENT" status --root "$T/agent-1") || fail "status with a damaged tail failed"
 grep -q "journal: 12 bytes after the last whole entry" <<< "$status" || fail "status: damage not reported"
 run_agent 1 || fail "agent 1 run after damage failed"
-ls "$journal".damaged-* >/dev/null 2>&1 || fail "damaged tail not kept aside"
-cmp <(tail -c 12 "$(ls "$journal".damaged-* | head -1)") <(printf '\0\0\0\001\001garbage') || fail "kept bytes differ"
+damaged=("$journal".damaged-*)
+[ -f "${damaged[0]}" ] || fail "damaged tail not kept aside"
+cmp <(tail -c 12 "${damaged[0]}") <(printf '\0\0\0\001\001garbage') || fail "kept bytes differ"
 status=$("$BOOTAGENT" status --root "$T/agent-1") || fail "status after damage failed"
 grep -q "outcome: done" <<< "$status" || fail "status outcome after damage"
 grep -q "journal .*FAILED.*damaged bytes" <<< "$status" || fail "status: the journal entry about the damage is missing"

@@ -48,6 +48,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# wait_until SECONDS COMMAND...: run COMMAND every 0.1 s until it succeeds (0) or SECONDS have
+# passed (1). Callers pick a bound far above what a loaded machine needs; it only turns a hang
+# into a failure with the logs.
+wait_until() {
+    local end=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        [ "$SECONDS" -lt "$end" ] || return 1
+        sleep 0.1
+    done
+}
+
 fail() {
     echo "FAIL: $*" >&2
     for f in build.log gc.log sshd.log fake.log; do
@@ -80,7 +92,7 @@ key=EXOtestkey
 secret=test-secret-not-real
 EXOSCALE_API_KEY=$key EXOSCALE_API_SECRET=$secret "$FAKE" --pending-polls 1 >"$dir/fake.port" 2>"$dir/fake.log" &
 fake_pid=$!
-for _ in $(seq 50); do [ -s "$dir/fake.port" ] && break; sleep 0.1; done
+wait_until 60 test -s "$dir/fake.port"
 fake_port=$(head -n1 "$dir/fake.port")
 [ -n "$fake_port" ] || fail "fake-exoscale did not start"
 fake=http://127.0.0.1:$fake_port
@@ -120,7 +132,8 @@ EOF
 mkdir -p /run/sshd # privilege separation directory sshd insists on
 /usr/sbin/sshd -D -f "$dir/sshd_config" -p "$ssh_port" -o ListenAddress=127.0.0.1 -E "$dir/sshd.log" &
 sshd_pid=$!
-for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$ssh_port") 2>/dev/null && break; sleep 0.1; done
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_until 60 port_open "$ssh_port" || fail "sshd does not listen on port $ssh_port"
 
 # The recipe.
 mkdir -p "$dir/recipes/files" "$dir/images"
@@ -161,7 +174,12 @@ private_templates() { # zone
 }
 
 # 1. A build that works.
+build_start=$SECONDS
 build >"$dir/out" 2>"$dir/build.log" || fail "the build failed"
+# The paused builds below run steps 1-3 of this same build before they sleep: they get twice
+# (at least 60 s) what this one took on this machine at its present load.
+paused_bound=$(((SECONDS - build_start) * 2))
+[ "$paused_bound" -ge 60 ] || paused_bound=60
 cat "$dir/out" >>"$dir/build.log"
 t_gva=$(private_templates ch-gva-2)
 t_fra=$(private_templates de-fra-1)
@@ -209,14 +227,18 @@ grep -q "GET $fake/ch-gva-2/v2/instance-type: HTTP 403: Invalid signature" "$dir
     fail "the wrong secret's error does not name the call and status"
 check_no_leftovers "after a wrong secret"
 
-# start_paused_build: a build in its own process group that sleeps in step 4 (BUILD_PID).
+# start_paused_build: a build in its own process group that sleeps in step 4 (build_pgid).
+# Waits until the build says step 4 runs, or has exited (which fails the test with its log).
+paused_or_exited() {
+    grep -q 'Step 4/5 run sleep 120: running' "$dir/build.log" || ! kill -0 "$build_pgid" 2>/dev/null
+}
 start_paused_build() {
     setsid "$IMGBUILD" build "$dir/recipes/exotest.recipe" --provider exoscale --cache-dir "$store" \
         --bootagent "$BOOTAGENT" --ssh-port "$ssh_port" --var PAUSE=120 >"$dir/out" 2>"$dir/build.log" &
     build_pgid=$!
-    # (a readiness wait, generous: on a loaded machine the SSH install alone took over 30 s)
-    for _ in $(seq 1800); do grep -q 'Step 4/5 run sleep 120: running' "$dir/build.log" && break; sleep 0.1; done
-    grep -q 'Step 4/5 run sleep 120: running' "$dir/build.log" || fail "the build did not reach its sleep step"
+    wait_until "$paused_bound" paused_or_exited ||
+        fail "the build did not reach its sleep step in ${paused_bound} s (twice the first build's time)"
+    kill -0 "$build_pgid" 2>/dev/null || fail "the build exited before its sleep step"
 }
 
 # 4. SIGINT in the middle of a step: the build cleans up itself and exits 130.

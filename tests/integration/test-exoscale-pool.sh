@@ -74,7 +74,8 @@ cat > "$T/seed.json" <<JSON
 JSON
 "$FAKE" --pending-polls 1 --member-hook "$HOOK" --seed "$T/seed.json" > "$T/fake.out" 2> "$T/fake.log" &
 FAKE_PID=$!
-for i in $(seq 50); do [ -s "$T/fake.out" ] && break; sleep 0.1; done
+# (a 60 s deadline: far above what a loaded 2-core machine needs; it only turns a hang into a failure)
+end=$((SECONDS + 60)); until [ -s "$T/fake.out" ] || [ "$SECONDS" -ge "$end" ]; do sleep 0.1; done
 EXO_FAKE_PORT=$(head -n 1 "$T/fake.out")
 [ -n "$EXO_FAKE_PORT" ] || fail "fake-exoscale did not start"
 export EXO_FAKE_PORT
@@ -83,7 +84,7 @@ export EXO_FAKE_PORT
 "$HOOK" cloud
 "$IMGBUILD" serve --state-dir "$T/cloud" > "$T/serve.out" 2> "$T/serve.log" &
 SERVE_PID=$!
-for i in $(seq 100); do grep -q "serve: ready" "$T/serve.out" 2>/dev/null && break; sleep 0.1; done
+end=$((SECONDS + 60)); until grep -q "serve: ready" "$T/serve.out" 2>/dev/null || [ "$SECONDS" -ge "$end" ]; do sleep 0.1; done
 grep -q "serve: ready" "$T/serve.out" || fail "imgbuild serve not ready"
 
 # The operator's etcd client certificate, from the CA that issues the members' certificates.

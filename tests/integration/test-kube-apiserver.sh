@@ -67,7 +67,8 @@ etcd --name kube --data-dir "$T/etcd" --listen-client-urls "$ETCD_URL" --adverti
     --listen-peer-urls "http://127.0.0.1:$((BASE + 1))" --initial-advertise-peer-urls "http://127.0.0.1:$((BASE + 1))" \
     --initial-cluster "kube=http://127.0.0.1:$((BASE + 1))" --log-level warn >"$T/etcd.log" 2>&1 &
 ETCD_PID=$!
-for _ in $(seq 100); do
+end=$((SECONDS + 60)) # (this and the waits below: far above what a loaded machine needs)
+while [ "$SECONDS" -lt "$end" ]; do
     ETCDCTL_API=3 etcdctl --endpoints "$ETCD_URL" endpoint health >/dev/null 2>&1 && break
     sleep 0.1
 done
@@ -124,7 +125,8 @@ refused 'invalid argument "maybe" for "--enable-bootstrap-token-auth" flag' "${F
 # ---- start ----
 "$IMGBUILD" kube-apiserver "${FLAGS[@]}" >api.log 2>&1 &
 API_PID=$!
-for _ in $(seq 100); do
+end=$((SECONDS + 60))
+while [ "$SECONDS" -lt "$end" ]; do
     grep -q '^kube-apiserver: ready$' api.log && break
     kill -0 "$API_PID" 2>/dev/null || fail "kube-apiserver exited"
     sleep 0.1
@@ -165,7 +167,8 @@ k() { # KUBECTL CONFIG ARGS...: a fresh HOME and cache dir for every call
 }
 
 # readyz is up once the system namespaces exist
-for _ in $(seq 50); do
+end=$((SECONDS + 60))
+while [ "$SECONDS" -lt "$end" ]; do
     [ "$(k "${KUBECTLS[0]}" admin.conf get --raw /readyz 2>/dev/null)" = ok ] && break
     sleep 0.2
 done
@@ -176,7 +179,7 @@ for kc in "${KUBECTLS[@]}"; do
     log "kubectl $v"
     [ "$(k "$kc" admin.conf get --raw /readyz)" = ok ] || fail "$v: readyz not ok"
     [ "$(k "$kc" admin.conf get --raw /livez)" = ok ] || fail "$v: livez not ok"
-    k "$kc" admin.conf get namespaces -o name | grep -qx namespace/kube-system || fail "$v: no kube-system"
+    out=$(k "$kc" admin.conf get namespaces -o name) && grep -qx namespace/kube-system <<<"$out" || fail "$v: no kube-system"
 
     out=$(k "$kc" admin.conf create namespace "$ns") || fail "$v: create namespace: $out"
     out=$(k "$kc" admin.conf create namespace "$ns" 2>&1) && fail "$v: second create namespace succeeded"
@@ -188,7 +191,7 @@ for kc in "${KUBECTLS[@]}"; do
     [ "$(jq -r '.metadata.namespace' <<<"$json")" = "$ns" ] || fail "$v: configmap namespace: $json"
     jq -e '.metadata.uid and .metadata.resourceVersion and .metadata.creationTimestamp' <<<"$json" >/dev/null ||
         fail "$v: configmap metadata: $json"
-    k "$kc" admin.conf get configmaps -n "$ns" | grep -Eq '^cfg +2 ' || fail "$v: configmap Table"
+    out=$(k "$kc" admin.conf get configmaps -n "$ns") && grep -Eq '^cfg +2 ' <<<"$out" || fail "$v: configmap Table"
     out=$(k "$kc" admin.conf create configmap cfg -n no-such-ns --from-literal=a=1 2>&1) &&
         fail "$v: create in a missing namespace succeeded"
     grep -q 'namespaces "no-such-ns" not found' <<<"$out" || fail "$v: missing namespace: $out"
@@ -203,7 +206,7 @@ for kc in "${KUBECTLS[@]}"; do
     out=$(k "$kc" admin.conf replace --validate=false -f old.json 2>&1) && fail "$v: stale replace succeeded"
     grep -q 'the object has been modified; please apply your changes to the latest version' <<<"$out" ||
         fail "$v: stale replace: $out"
-    k "$kc" admin.conf get configmap cfg -n "$ns" -o jsonpath='{.metadata.labels.changed}' | grep -qx yes ||
+    out=$(k "$kc" admin.conf get configmap cfg -n "$ns" -o jsonpath='{.metadata.labels.changed}') && grep -qx yes <<<"$out" ||
         fail "$v: the label is gone after the refused replace"
 
     # a Node by apply (no OpenAPI documents are served, so client-side validation is off)
@@ -215,18 +218,19 @@ metadata:
   name: $node
   labels: {node-role.kubernetes.io/worker: ""}
 EOF
-    k "$kc" admin.conf apply --validate=false -f node.yaml | grep -q "node/$node created" || fail "$v: apply node"
+    out=$(k "$kc" admin.conf apply --validate=false -f node.yaml) && grep -q "node/$node created" <<<"$out" || fail "$v: apply node"
     sed -i 's/worker: ""}/worker: "", applied: "twice"}/' node.yaml
-    k "$kc" admin.conf apply --validate=false -f node.yaml | grep -q "node/$node configured" ||
+    out=$(k "$kc" admin.conf apply --validate=false -f node.yaml) && grep -q "node/$node configured" <<<"$out" ||
         fail "$v: second apply (strategic merge patch)"
     [ "$(k "$kc" admin.conf get node "$node" -o jsonpath='{.metadata.labels.applied}')" = twice ] ||
         fail "$v: applied label"
-    k "$kc" admin.conf get nodes | grep -Eq "^$node +Unknown +worker +[0-9]+s" || fail "$v: get nodes: $(k "$kc" admin.conf get nodes)"
-    k "$kc" admin.conf get nodes | head -1 | grep -Eq '^NAME +STATUS +ROLES +AGE +VERSION$' || fail "$v: Table header"
+    out=$(k "$kc" admin.conf get nodes) && grep -Eq "^$node +Unknown +worker +[0-9]+s" <<<"$out" || fail "$v: get nodes: $out"
+    grep -Eq '^NAME +STATUS +ROLES +AGE +VERSION$' <<<"${out%%$'\n'*}" ||
+        fail "$v: Table header: $out"
 
     # cordon: strategic merge patch of spec.unschedulable
-    k "$kc" admin.conf cordon "$node" | grep -q cordoned || fail "$v: cordon"
-    k "$kc" admin.conf get nodes "$node" | grep -q 'Unknown,SchedulingDisabled' || fail "$v: cordoned status"
+    out=$(k "$kc" admin.conf cordon "$node") && grep -q cordoned <<<"$out" || fail "$v: cordon"
+    out=$(k "$kc" admin.conf get nodes "$node") && grep -q 'Unknown,SchedulingDisabled' <<<"$out" || fail "$v: cordoned status"
     k "$kc" admin.conf uncordon "$node" >/dev/null || fail "$v: uncordon"
     [ -z "$(k "$kc" admin.conf get node "$node" -o jsonpath='{.spec.unschedulable}')" ] || fail "$v: still unschedulable"
 
@@ -254,12 +258,12 @@ out=$(k "$kc" node1.conf apply --validate=false -f n2.yaml 2>&1) && fail "node n
 grep -q 'forbidden' <<<"$out" || fail "n1 creating n2: $out"
 status='{"status":{"conditions":[{"type":"Ready","status":"True","reason":"KubeletReady","message":"stand-in kubelet"}],"nodeInfo":{"kubeletVersion":"v1.31.0"},"addresses":[{"type":"InternalIP","address":"10.0.0.5"}]}}'
 k "$kc" node1.conf patch node n1 --subresource=status --type=strategic -p "$status" >/dev/null || fail "n1 status patch"
-k "$kc" admin.conf get nodes n1 | grep -Eq '^n1 +Ready +<none> +[0-9]+s +v1\.31\.0$' || fail "n1 not Ready: $(k "$kc" admin.conf get nodes n1)"
-k "$kc" admin.conf get nodes n1 -o wide | grep -q '10\.0\.0\.5' || fail "wide: no InternalIP"
+out=$(k "$kc" admin.conf get nodes n1) && grep -Eq '^n1 +Ready +<none> +[0-9]+s +v1\.31\.0$' <<<"$out" || fail "n1 not Ready: $out"
+out=$(k "$kc" admin.conf get nodes n1 -o wide) && grep -q '10\.0\.0\.5' <<<"$out" || fail "wide: no InternalIP"
 # a PATCH of the main resource does not change the status
 k "$kc" admin.conf patch node n1 --type=merge -p '{"status":{"conditions":[]},"metadata":{"labels":{"l":"1"}}}' >/dev/null ||
     fail "main patch"
-k "$kc" admin.conf get nodes n1 | grep -q ' Ready ' || fail "status changed through the main resource"
+out=$(k "$kc" admin.conf get nodes n1) && grep -q ' Ready ' <<<"$out" || fail "status changed through the main resource"
 first=${KUBECTLS[0]##*kubectl.}
 out=$(k "$kc" node1.conf patch node "node-${first/./-}" --subresource=status --type=merge -p "$status" 2>&1) &&
     fail "n1 patched another node's status"
@@ -325,7 +329,8 @@ kill -STOP "$ETCD_PID"
 out=$(k "$kc" admin.conf get --raw '/readyz?verbose' 2>&1) && fail "readyz ok while etcd is stopped: $out"
 [ "$(k "$kc" admin.conf get --raw /livez)" = ok ] || fail "livez failed while etcd is stopped"
 kill -CONT "$ETCD_PID"
-for _ in $(seq 50); do
+end=$((SECONDS + 60))
+while [ "$SECONDS" -lt "$end" ]; do
     [ "$(k "$kc" admin.conf get --raw /readyz 2>/dev/null)" = ok ] && break
     sleep 0.2
 done

@@ -76,7 +76,8 @@ for _ in range(50):
     except OSError: time.sleep(0.1)
 s.listen(); open(sys.argv[3], "w").close(); time.sleep(300)' "$victim_ip" "$(etcd_port)" "$T/blocked" &
 blocker=$!
-for i in $(seq 50); do [ -e "$T/blocked" ] && break; sleep 0.1; done
+# (a 60 s deadline: far above what a loaded 2-core machine needs; it only turns a hang into a failure)
+end=$((SECONDS + 60)); until [ -e "$T/blocked" ] || [ "$SECONDS" -ge "$end" ]; do sleep 0.1; done
 [ -e "$T/blocked" ] || fail "could not take the port of $victim"
 
 BG_PIDS+=("$blocker")

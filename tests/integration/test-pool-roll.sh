@@ -18,7 +18,7 @@ pool status "$POOL" --json > "$T/status.json" || fail "status"
         fail "status: $(cat "$T/status.json")"
 [ "$(jq '[.members[] | select(.etcd.role == "leader")] | length' "$T/status.json")" -eq 1 ] || fail "status: not one leader"
 jq -e '.members[0].agent.stages | map(.stage) | index("done")' "$T/status.json" >/dev/null || fail "status: no timeline"
-pool status "$POOL" | grep -q "timeline: identity@" || fail "text status has no timeline"
+out=$(pool status "$POOL") && grep -q "timeline: identity@" <<<"$out" || fail "text status has no timeline"
 
 # The members' metadata and Vault are UNIX sockets of the pool's local cloud (0700 directory,
 # 0600 sockets), not ports; the members' agents were configured with them.
