@@ -14,6 +14,7 @@
 #include "kube-auth.h"
 #include "kube-proto.h"
 #include "kube-store.h"
+#include "log.h"
 #include "strv.h"
 
 #define KUBE_VERSION_MINOR "31"
@@ -1154,6 +1155,13 @@ int kube_api_handle(const http_server_request *req, http_server_response *resp, 
         r = authenticate(&c);
         if (r < 0)
                 return r;
+        /* One line per request with the credential it carried (never the credential itself), as
+         * kube-apiserver's httplog at -v=2: tests check what a client sent where. */
+        log_info("kube-apiserver: %s %s credential=%s user=%s", req->method, path,
+                 req->client_cert_verified                          ? "client-certificate"
+                 : http_server_request_header(req, "Authorization") ? "bearer-token"
+                                                                    : "none",
+                 r > 0 ? c.user.name : "(unauthorized)");
         if (r == 0)
                 return kube_api_status(resp, 401, "Unauthorized", "Unauthorized");
 

@@ -244,6 +244,14 @@ static bool builtin_policy(const kube_user *u, const kube_attrs *a) {
                 return false;
         }
 
+        /* kubeadm's Role kubeadm:bootstrap-signer-clusterinfo in kube-public, bound to User
+         * system:anonymous: a joining node reads cluster-info before it trusts the server
+         * (kubernetes-vault.md B.1). */
+        if (streq(u->name, "system:anonymous") && streq(a->verb, "get") && streq(a->api_group, "") &&
+            streq(a->resource, "configmaps") && a->namespace && streq(a->namespace, "kube-public") && a->name &&
+            streq(a->name, "cluster-info"))
+                return true;
+
         /* The Node authorizer with NodeRestriction: a node reads nodes, and writes only its own
          * Node object and status. */
         const char *node = startswith(u->name, "system:node:");

@@ -56,6 +56,7 @@ typedef struct kube_attrs {
  * AlwaysAllow allows, AlwaysDeny denies, Node and RBAC apply the built-in policy: health and
  * /version for everyone; discovery for system:authenticated; for system:nodes users
  * system:node:<n>, reading nodes and creating/updating/patching node <n> and its status;
+ * for system:anonymous, get of the ConfigMap kube-public/cluster-info (kubeadm's role);
  * nothing else (bootstrappers may only create and read CSRs, which are not served yet). */
 bool kube_authz_allowed(const kube_user *u, const kube_attrs *a, char *const *authorization_mode);
 

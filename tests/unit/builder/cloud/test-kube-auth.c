@@ -110,6 +110,15 @@ static void test_authz(void) {
         CHECK(!kube_authz_allowed(&node, &patch_n2, mode));
         CHECK(!kube_authz_allowed(&node, &secrets, mode));
         CHECK(kube_authz_allowed(&anon, &readyz, mode));
+        kube_attrs cluster_info = { .verb = "get", .api_group = "", .resource = "configmaps", .namespace = "kube-public", .name = "cluster-info" };
+        kube_attrs other_cm = { .verb = "get", .api_group = "", .resource = "configmaps", .namespace = "kube-public", .name = "other" };
+        kube_attrs list_cm = { .verb = "list", .api_group = "", .resource = "configmaps", .namespace = "kube-public" };
+        kube_attrs system_cm = { .verb = "get", .api_group = "", .resource = "configmaps", .namespace = "kube-system", .name = "cluster-info" };
+        CHECK(kube_authz_allowed(&anon, &cluster_info, mode));
+        CHECK(!kube_authz_allowed(&anon, &other_cm, mode));
+        CHECK(!kube_authz_allowed(&anon, &list_cm, mode));
+        CHECK(!kube_authz_allowed(&anon, &system_cm, mode));
+        CHECK(!kube_authz_allowed(&anon, &cluster_info, (char *[]){ (char *) "AlwaysDeny", NULL }));
         CHECK(!kube_authz_allowed(&anon, &api, mode));
         CHECK(kube_authz_allowed(&nobody, &api, mode));
         CHECK(!kube_authz_allowed(&nobody, &list_nodes, mode));
