@@ -63,6 +63,59 @@ out:
         return r;
 }
 
+int metadata_user_data(const char *base_url, long deadline_ms, size_t max, char **ret, size_t *ret_len, buf *err) {
+        _cleanup_free_ char *url = NULL;
+        http_response resp = { 0 };
+        int r;
+
+        if (asprintf(&url, "%s/latest/user-data", base_url) < 0)
+                return -ENOMEM;
+        http_request req = {
+                .url = url,
+                .timeout_ms = 2000,
+                .max_body = max,
+                .attempts = 1000, /* bounded by the deadline */
+                .backoff_ms = 100,
+                .backoff_max_ms = 2000,
+                .deadline_ms = deadline_ms,
+        };
+        r = request_do(&req, &resp, err);
+        if (r == -ENOBUFS || r == -EFBIG) {
+                if (err)
+                        buf_printf(err, "GET %s: more than %zu bytes", url, max);
+                r = -ENOBUFS;
+                goto out;
+        }
+        if (r < 0)
+                goto out;
+        if (resp.status == 404) {
+                r = -ENOENT;
+                if (err)
+                        buf_printf(err, "GET %s: no user-data (404)", url);
+                goto out;
+        }
+        if (resp.status != 200) {
+                r = -EPROTO;
+                if (err)
+                        buf_printf(err, "GET %s: HTTP %ld", url, resp.status);
+                goto out;
+        }
+        size_t len = resp.body.len;
+        char *body = buf_steal(&resp.body);
+        if (!body && !(body = strdup(""))) {
+                r = -ENOMEM;
+                goto out;
+        }
+        *ret = body;
+        *ret_len = len;
+out:
+        /* the body may hold a token */
+        if (resp.body.data)
+                explicit_bzero(resp.body.data, resp.body.len);
+        http_response_free(&resp);
+        return r;
+}
+
 void identity_done(identity *id) {
         free(id->instance_id);
         free(id->zone);

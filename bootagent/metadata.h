@@ -20,6 +20,12 @@ int metadata_parse_value(const char *body, size_t len, char **ret);
  * a one-line reason goes to err. */
 int metadata_get(const char *base_url, const char *key, long deadline_ms, char **ret, buf *err);
 
+/* GET <base>/latest/user-data (the text the platform gave the instance) with jittered retries
+ * until deadline_ms, capped at max bytes. Returns 0 and the body (NUL-terminated, may hold
+ * secrets: free_secret) in *ret with its length in *ret_len, -ENOENT for 404, -ENOBUFS over the
+ * cap, -EPROTO for another status, or the transport error; a one-line reason goes to err. */
+int metadata_user_data(const char *base_url, long deadline_ms, size_t max, char **ret, size_t *ret_len, buf *err);
+
 /* Fetch instance-id, availability-zone, local-ipv4 and public-ipv4. */
 int identity_fetch(const char *base_url, long deadline_ms, identity *ret, buf *err);
 void identity_done(identity *id);
