@@ -57,8 +57,8 @@ log() { echo "== $*"; }
 for _ in $(seq 50); do
     BASE=$((1100 + (RANDOM % 47) * 40))
     busy=
-    for p in $BASE $((BASE + 1)) $((BASE + 2)) $((BASE + 3)) $((BASE + 11)) $((BASE + 12)) $((BASE + 13)) $((BASE + 14)) \
-        $((BASE + 21)) $((BASE + 22)) $((BASE + 23)) $((BASE + 24)); do
+    for p in $BASE $((BASE + 1)) $((BASE + 2)) $((BASE + 3)) $(seq $((BASE + 11)) $((BASE + 15))) \
+        $(seq $((BASE + 21)) $((BASE + 25))); do
         (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && busy=1
     done
     [ -z "$busy" ] && break
@@ -241,10 +241,11 @@ cat >state/cloud.json <<JSON
   "zone": "local", "api_port": $EXO_PORT,
   "api_key": "EXOtest0000000000000000000", "api_secret": "test-secret-not-real",
   "instances": [ $(instance 1 "$(userdata $TOKEN "$PIN" n1)"),
+                 $(instance 5 "$(userdata $TOKEN "$PIN" n5)"),
                  $(instance 2 "$(userdata $TOKEN "$OTHER_PIN" n2)"),
                  $(instance 3 "$(userdata $EXPIRED "$PIN" n3)"),
                  $(instance 4 "$(userdata $TOKEN "$PIN" n4)") ],
-  "pools": [ { "id": "p1", "name": "nodes", "size": 4, "template": "node@1" } ],
+  "pools": [ { "id": "p1", "name": "nodes", "size": 5, "template": "node@1" } ],
   "vault": {
     "roles": { "node": { "pool": "nodes", "security_group": "nodes", "policies": ["node"], "ttl": 3600 } },
     "policies": { "node": { "secret/data/node/*": ["read"] } }
@@ -253,7 +254,9 @@ cat >state/cloud.json <<JSON
 JSON
 serve_start "$T/state" || fail "imgbuild serve did not start"
 
-agent_conf() { # N
+agent_conf() { # N [EXEC_START [READY_DEADLINE_MS]]
+    local exec=${2:-} ready=${3:-20000}
+    [ -n "$exec" ] || exec="$KUBELET_STANDIN --kubeconfig \${KUBELET_KUBECONFIG} --node-name \${KUBELET_NODE_NAME} --heartbeat-ms 1000"
     mkdir -p "$T/node-$1/etc/bootagent"
     cat >"$T/node-$1/etc/bootagent/agent.conf" <<CONF
 [agent]
@@ -270,12 +273,12 @@ deadline_ms = 10000
 [node]
 discovery_deadline_ms = 5000
 csr_deadline_ms = 20000
-ready_deadline_ms = 20000
+ready_deadline_ms = $ready
 
 [units]
 mode = exec
 start = kubelet.service
-exec_start = $KUBELET_STANDIN --kubeconfig \${KUBELET_KUBECONFIG} --node-name \${KUBELET_NODE_NAME} --heartbeat-ms 1000
+exec_start = $exec
 CONF
 }
 agent() { # N [ENV...]: run firstboot, return its status
@@ -290,6 +293,15 @@ failed_reason() { # N STAGE: the reason of the last failed STAGE in the journal
         jq -r --arg s "$2" '.stages | map(select(.stage == $s and .ok == false)) | last | .detail // empty'
 }
 api_lines() { wc -l <"$T/api.log"; }
+# oob_cert N NAME: sign node N's key for system:node:NAME with the cluster CA, as a signer would,
+# and put the certificate where the csr stage keeps it (used when the stand-in has no CSRs).
+oob_cert() {
+    openssl req -new -key "$T/node-$1/var/lib/kubelet/pki/kubelet-client.key" -subj "/O=system:nodes/CN=system:node:$2" \
+        -out "$2.csr" || fail "$2 csr"
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >"$2.ext"
+    openssl x509 -req -in "$2.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile "$2.ext" \
+        -out "$T/node-$1/var/lib/kubelet/pki/kubelet-client.crt" 2>/dev/null || fail "$2 certificate"
+}
 
 # ---- (2) wrong CA pin: refused before the token goes anywhere ----
 log "wrong CA pin"
@@ -336,10 +348,7 @@ if [ -z "$CSR_SUPPORT" ]; then
     # The rest of the join with the certificate a signer would issue, put on disk by hand: the
     # csr stage keeps a certificate that matches the node key, then kubelet-config, units, ready.
     log "join, the node certificate signed out of band (no CSRs in the stand-in)"
-    openssl req -new -key "$key" -subj "/O=system:nodes/CN=system:node:n1" -out n1.csr || fail "n1 csr"
-    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >n1.ext
-    openssl x509 -req -in n1.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile n1.ext \
-        -out "$T/node-1/var/lib/kubelet/pki/kubelet-client.crt" 2>/dev/null || fail "n1 certificate"
+    oob_cert 1 n1
     RUN=2
 fi
 
@@ -362,6 +371,28 @@ for kc in "${KUBECTLS[@]}"; do
     k "$kc" get nodes n1 | grep -Eq '^n1 +Ready +<none> +[0-9]+s +v1\.31\.0-standin$' || fail "$v: node n1 not Ready: $(k "$kc" get nodes)"
 done
 grep -q 'kubelet-standin: node n1 Ready' "$R/var/lib/bootagent/kubelet.service.log" || fail "stand-in kubelet log"
+
+# ---- (5) kubelet never reports: not Ready by the deadline ----
+log "not Ready by the deadline"
+agent_conf 5 "sleep 60" 2000
+if [ -z "$CSR_SUPPORT" ]; then
+    agent 5 && fail "node 5 joined without CSR support"
+    oob_cert 5 n5
+fi
+agent 5 && fail "node 5 is Ready without a kubelet"
+reason=$(failed_reason 5 ready)
+[ "$reason" = "not Ready within 2000 ms: the Node is not registered" ] || fail "not Ready reason: '$reason'; $(status 5)"
+# registered, but its Ready condition is False: the condition's message is the reason
+echo '{"apiVersion":"v1","kind":"Node","metadata":{"name":"n5"}}' >n5.json
+k "$KC" create --validate=false -f n5.json >/dev/null || fail "node n5"
+k "$KC" patch node n5 --subresource=status --type=strategic \
+    -p '{"status":{"conditions":[{"type":"Ready","status":"False","reason":"KubeletNotReady","message":"container runtime network not ready"}]}}' \
+    >/dev/null || fail "n5 status"
+agent 5 && fail "node 5 is Ready with Ready=False"
+reason=$(failed_reason 5 ready)
+[ "$reason" = "not Ready within 2000 ms: Ready=False: container runtime network not ready" ] ||
+    fail "not Ready reason: '$reason'; $(status 5)"
+
 if [ -z "$CSR_SUPPORT" ]; then
     log "ok (without CSRs in the API stand-in: the CSR's approval and issue and the abort/re-run case not exercised)"
     exit 0
