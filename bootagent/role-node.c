@@ -99,10 +99,13 @@ static int stage_user_data(role_node *n) {
         return stage_end(a, "user-data", true, detail);
 }
 
+/* A client whose requests retry transport failures and 502/503/504 for up to 30 s (a POST whose
+ * reply was lost comes back as 409 AlreadyExists, which the csr stage reads as its own). */
 static int client_new(const kube_client_config *cfg, kube_client **ret, buf *err) {
         kube_client_config c = *cfg;
         c.timeout_ms = 10000;
-        c.attempts = 1;
+        c.attempts = 8;
+        c.deadline_ms = 30000;
         c.user_agent = "bootagent";
         return kube_client_new(&c, ret, err);
 }
