@@ -24,6 +24,41 @@ int metadata_parse_value(const char *body, size_t len, char **ret) {
         return 0;
 }
 
+/* GET url (through unix_socket when not NULL) with jittered retries until the deadline dl, the
+ * body capped at max: 0 and the 200 reply in *resp, or -ENOENT (404), -ENOBUFS (over the cap),
+ * -EPROTO (another status), the transport error, with the reason in err. */
+static int fetch(const char *url, const char *unix_socket, size_t max, request_deadline *dl, http_response *resp,
+                 buf *err) {
+        http_request req = {
+                .url = url,
+                .unix_socket = unix_socket,
+                .timeout_ms = 2000,
+                .max_body = max,
+                .attempts = 1000, /* bounded by the deadline */
+                .backoff_ms = 100,
+                .backoff_max_ms = 2000,
+        };
+        int r = request_do(&req, dl, resp, err);
+        if (r == -ENOBUFS || r == -EFBIG) {
+                if (err)
+                        buf_printf(err, "GET %s: more than %zu bytes", url, max);
+                return -ENOBUFS;
+        }
+        if (r < 0)
+                return r;
+        if (resp->status == 404) {
+                if (err)
+                        buf_printf(err, "GET %s: not found (404)", url);
+                return -ENOENT;
+        }
+        if (resp->status != 200) {
+                if (err)
+                        buf_printf(err, "GET %s: HTTP %ld", url, resp->status);
+                return -EPROTO;
+        }
+        return 0;
+}
+
 int metadata_get(const char *base_url, const char *unix_socket, const char *key, request_deadline *dl, char **ret,
                  buf *err) {
         _cleanup_free_ char *url = NULL;
@@ -32,34 +67,38 @@ int metadata_get(const char *base_url, const char *unix_socket, const char *key,
 
         if (asprintf(&url, "%s/latest/meta-data/%s", base_url, key) < 0)
                 return -ENOMEM;
-        http_request req = {
-                .url = url,
-                .unix_socket = unix_socket,
-                .timeout_ms = 2000,
-                .max_body = 4096,
-                .attempts = 1000, /* bounded by the deadline */
-                .backoff_ms = 100,
-                .backoff_max_ms = 2000,
-        };
-        r = request_do(&req, dl, &resp, err);
-        if (r < 0)
-                goto out;
-        if (resp.status == 404) {
-                r = -ENOENT;
-                if (err)
-                        buf_printf(err, "GET %s: not found (404)", url);
-                goto out;
+        r = fetch(url, unix_socket, 4096, dl, &resp, err);
+        if (r >= 0) {
+                r = metadata_parse_value(resp.body.data, resp.body.len, ret);
+                if (r < 0 && err)
+                        buf_printf(err, "GET %s: malformed value", url);
         }
-        if (resp.status != 200) {
-                r = -EPROTO;
-                if (err)
-                        buf_printf(err, "GET %s: HTTP %ld", url, resp.status);
-                goto out;
+        http_response_free(&resp);
+        return r;
+}
+
+int metadata_user_data(const char *base_url, const char *unix_socket, request_deadline *dl, size_t max, char **ret,
+                       size_t *ret_len, buf *err) {
+        _cleanup_free_ char *url = NULL;
+        http_response resp = { 0 };
+        int r;
+
+        if (asprintf(&url, "%s/latest/user-data", base_url) < 0)
+                return -ENOMEM;
+        r = fetch(url, unix_socket, max, dl, &resp, err);
+        if (r >= 0) {
+                size_t len = resp.body.len;
+                char *body = buf_steal(&resp.body);
+                if (!body)
+                        r = -ENOMEM;
+                else {
+                        *ret = body;
+                        *ret_len = len;
+                }
         }
-        r = metadata_parse_value(resp.body.data, resp.body.len, ret);
-        if (r < 0 && err)
-                buf_printf(err, "GET %s: malformed value", url);
-out:
+        /* the body may hold a token */
+        if (resp.body.data)
+                explicit_bzero(resp.body.data, resp.body.len);
         http_response_free(&resp);
         return r;
 }

@@ -27,4 +27,12 @@ int metadata_get(const char *base_url, const char *unix_socket, const char *key,
  * for metadata_get()), all under dl: with dl->at set, the four keys together (retries included)
  * end by then. */
 int identity_fetch(const char *base_url, const char *unix_socket, request_deadline *dl, identity *ret, buf *err);
+
+/* GET <base>/latest/user-data (the text the platform gave the instance) with jittered retries
+ * until the deadline dl, capped at max bytes (base_url and unix_socket as for metadata_get()).
+ * Returns 0 and the body (NUL-terminated, may hold secrets: free_secret) in *ret with its length
+ * in *ret_len, -ENOENT for 404, -ENOBUFS over the cap, -EPROTO for another status, or the
+ * transport error; a one-line reason goes to err. */
+int metadata_user_data(const char *base_url, const char *unix_socket, request_deadline *dl, size_t max, char **ret,
+                       size_t *ret_len, buf *err);
 void identity_done(identity *id);

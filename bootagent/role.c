@@ -2,10 +2,12 @@
 
 #include "macro.h"
 #include "role-etcd.h"
+#include "role-node.h"
 
 /* Every role with stages of its own. */
 static const role_ops *const roles[] = {
         &role_etcd_ops,
+        &role_node_ops,
 };
 
 const role_ops *role_find(agent_config_role role) {

@@ -60,6 +60,12 @@ void agent_config_free(agent_config *c) {
         free(c->etcd_data_dir);
         free(c->etcd_name_prefix);
         free(c->etcd_env_file);
+        free(c->node_kubeconfig);
+        free(c->node_kubelet_config);
+        free(c->node_ca_file);
+        free(c->node_cert_file);
+        free(c->node_key_file);
+        free(c->node_env_file);
         strv_free(c->units);
         free(c->exec_start);
         free(c);
@@ -244,13 +250,14 @@ enum {
         SECTION_SECRET,
         SECTION_PKI,
         SECTION_ETCD,
+        SECTION_NODE,
         SECTION_UNITS,
 };
 
 static const char *const section_names[] = {
         [SECTION_AGENT] = "agent", [SECTION_METADATA] = "metadata", [SECTION_VAULT] = "vault",
         [SECTION_SECRET] = "secret", [SECTION_PKI] = "pki", [SECTION_ETCD] = "etcd",
-        [SECTION_UNITS] = "units",
+        [SECTION_NODE] = "node", [SECTION_UNITS] = "units",
 };
 
 #define C(sec, key, parser, field) { SECTION_##sec, key, parser, offsetof(agent_config, field), 0 }
@@ -300,6 +307,16 @@ static const config_item config_items[] = {
         C(ETCD, "env_file", parse_abs_path, etcd_env_file),
         C(ETCD, "deadline_ms", parse_deadline_ms, etcd_deadline_ms),
 
+        C(NODE, "kubeconfig", parse_abs_path, node_kubeconfig),
+        C(NODE, "kubelet_config", parse_abs_path, node_kubelet_config),
+        C(NODE, "ca_file", parse_abs_path, node_ca_file),
+        C(NODE, "cert_file", parse_abs_path, node_cert_file),
+        C(NODE, "key_file", parse_abs_path, node_key_file),
+        C(NODE, "env_file", parse_abs_path, node_env_file),
+        C(NODE, "discovery_deadline_ms", parse_deadline_ms, node_discovery_deadline_ms),
+        C(NODE, "csr_deadline_ms", parse_deadline_ms, node_csr_deadline_ms),
+        C(NODE, "ready_deadline_ms", parse_deadline_ms, node_ready_deadline_ms),
+
         C(UNITS, "mode", parse_units_mode, units_exec),
         C(UNITS, "start", parse_list, units),
         C(UNITS, "exec_start", parse_string, exec_start),
@@ -332,11 +349,19 @@ static int fill_defaults(agent_config *c) {
                 { &c->etcd_data_dir, "/var/lib/etcd" },
                 { &c->etcd_name_prefix, "etcd-" },
                 { &c->etcd_env_file, "/etc/default/etcd-bootagent" },
+                { &c->node_kubeconfig, "/var/lib/kubelet/kubeconfig" },
+                { &c->node_kubelet_config, "/var/lib/kubelet/config.yaml" },
+                { &c->node_ca_file, "/var/lib/kubelet/pki/ca.crt" },
+                { &c->node_cert_file, "/var/lib/kubelet/pki/kubelet-client.crt" },
+                { &c->node_key_file, "/var/lib/kubelet/pki/kubelet-client.key" },
+                { &c->node_env_file, "/etc/default/kubelet-bootagent" },
         };
         for (size_t i = 0; i < ELEMENTSOF(defaults); i++)
                 if (!*defaults[i].field && set_string(defaults[i].field, defaults[i].value) < 0)
                         return -ENOMEM;
         if (!c->units && c->role == AGENT_CONFIG_ROLE_ETCD && strv_push(&c->units, "etcd.service") < 0)
+                return -ENOMEM;
+        if (!c->units && c->role == AGENT_CONFIG_ROLE_NODE && strv_push(&c->units, "kubelet.service") < 0)
                 return -ENOMEM;
         return 0;
 }
@@ -365,6 +390,9 @@ static int parse(const char *text, const char *filename, bool resolve, agent_con
         c->metadata_deadline_ms = 60000;
         c->vault_deadline_ms = 60000;
         c->etcd_deadline_ms = 120000;
+        c->node_discovery_deadline_ms = 300000;
+        c->node_csr_deadline_ms = 300000;
+        c->node_ready_deadline_ms = 300000;
         c->pki_uid = (uid_t) -1; /* keep the agent's own (root) */
         c->pki_gid = (gid_t) -1;
         c->etcd_client_port = 2379;

@@ -4,7 +4,7 @@
  *
  * INI-style: "[section]" headers, "key = value" lines, '#' comments (whole lines only: a '#' or ';'
  * inside a value is part of it). Sections: [agent], [metadata], [vault], [secret] (repeatable: one
- * KV v2 read each), [pki], [etcd], [units]. Every file path is absolute and is prefixed with --root
+ * KV v2 read each), [pki], [etcd], [node], [units]. Every file path is absolute and is prefixed with --root
  * at use (see agent_config_path()), except [vault] ca_file and the sockets of [metadata] and
  * [vault], which name the host's services as url and address do. */
 #pragma once
@@ -73,6 +73,17 @@ typedef struct agent_config {
         char *etcd_name_prefix;   /* default "etcd-" */
         char *etcd_env_file;      /* default /etc/default/etcd-bootagent */
         long etcd_deadline_ms;    /* member (join), promote, leave (each) */
+
+        /* [node]: the Kubernetes node role (token, endpoint and CA pin come from user-data) */
+        char *node_kubeconfig;          /* default /var/lib/kubelet/kubeconfig */
+        char *node_kubelet_config;      /* KubeletConfiguration; default /var/lib/kubelet/config.yaml */
+        char *node_ca_file;             /* default /var/lib/kubelet/pki/ca.crt */
+        char *node_cert_file;           /* default /var/lib/kubelet/pki/kubelet-client.crt */
+        char *node_key_file;            /* default /var/lib/kubelet/pki/kubelet-client.key (0600) */
+        char *node_env_file;            /* default /etc/default/kubelet-bootagent */
+        long node_discovery_deadline_ms; /* cluster-info until signed and pinned */
+        long node_csr_deadline_ms;      /* the CSR until it carries a certificate */
+        long node_ready_deadline_ms;    /* the Node until Ready=True */
 
         bool units_exec;          /* "units = exec": run exec_start ourselves (hosts without systemd) */
         char **units;             /* units to start, in order */

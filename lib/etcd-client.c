@@ -277,14 +277,21 @@ int etcd_client_get(etcd_client *c, const char *key, etcd_client_kv *ret, int64_
 
 int etcd_client_list_prefix(etcd_client *c, const char *prefix, int64_t limit,
                             etcd_client_range_result *ret, buf *err) {
+        return etcd_client_list_prefix_at(c, prefix, 0, limit, ret, err);
+}
+
+int etcd_client_list_prefix_at(etcd_client *c, const char *prefix, int64_t revision, int64_t limit,
+                               etcd_client_range_result *ret, buf *err) {
         _cleanup_json_ json_t *reply = NULL;
         _cleanup_free_ char *end = etcd_client_prefix_end(prefix);
         int r;
         if (!end)
                 return *prefix ? -ENOMEM : -EINVAL;
+        if (revision < 0)
+                return -EINVAL;
         r = call(c, "/v3/kv/range",
-                 json_pack("{s:o,s:o,s:I}", "key", b64s(prefix), "range_end", b64s(end), "limit",
-                           (json_int_t) (limit > 0 ? limit : 0)),
+                 json_pack("{s:o,s:o,s:I,s:I}", "key", b64s(prefix), "range_end", b64s(end), "limit",
+                           (json_int_t) (limit > 0 ? limit : 0), "revision", (json_int_t) revision),
                  0, &reply, err);
         if (r < 0)
                 return r;

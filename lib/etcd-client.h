@@ -7,7 +7,7 @@
  * Endpoints are tried in order: a request that gets no HTTP answer from one endpoint (refused,
  * timed out) goes to the next; an answer of any kind ends the request, so a write is never sent
  * twice to members that both answered. Not thread-safe (no shared state beyond the options).
- * Not covered yet: watch, leases, range at a past revision. */
+ * Not covered yet: watch, leases. */
 #pragma once
 
 #include <stdbool.h>
@@ -66,6 +66,10 @@ int etcd_client_get(etcd_client *c, const char *key, etcd_client_kv *ret, int64_
 /* Read every key starting with prefix, in key order, at most limit (0: no limit). */
 int etcd_client_list_prefix(etcd_client *c, const char *prefix, int64_t limit,
                             etcd_client_range_result *ret, buf *err);
+/* The same as the store was at revision (> 0; 0: now): what a watch from a resourceVersion
+ * starts from. A compacted or future revision is the gateway's 400 (-EINVAL, err says which). */
+int etcd_client_list_prefix_at(etcd_client *c, const char *prefix, int64_t revision, int64_t limit,
+                               etcd_client_range_result *ret, buf *err);
 /* Write unconditionally. ret_revision (may be NULL): the revision of the write. */
 int etcd_client_put(etcd_client *c, const char *key, const void *value, size_t len,
                     int64_t *ret_revision, buf *err);

@@ -75,6 +75,21 @@ typedef struct request {
         buf body;
 } request;
 
+/* A streamed reply (http_server_stream): MHD pulls bytes through stream_read(); with nothing to
+ * send the connection is suspended, and http_server_step() resumes it when produce() gave more
+ * or ended. */
+typedef struct stream {
+        http_server *server;
+        listener *listener;
+        struct MHD_Connection *connection;
+        http_server_stream s;
+        buf out;
+        size_t sent;               /* bytes of out already handed to MHD */
+        bool ended, failed, suspended;
+        int64_t next_produce;      /* monotonic ms */
+        struct stream *prev, *next;
+} stream;
+
 struct http_server {
         http_server_handler handler;
         http_server_error_body_fn error_body;
@@ -82,6 +97,7 @@ struct http_server {
         listener **listeners;
         size_t n_listeners;
         conn *conns;
+        stream *streams;
         struct pollfd *pfds;
         size_t pfds_cap;
         int io_timeout_ms;
@@ -366,6 +382,125 @@ static int client_identity_get(struct MHD_Connection *connection, client_identit
         return 0;
 }
 
+/* ---- streamed replies ---- */
+
+static int stream_interval(const stream *st) { return st->s.interval_ms > 0 ? st->s.interval_ms : 200; }
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *data, size_t max) {
+        stream *st = cls;
+        (void) pos;
+        if (st->sent < st->out.len) {
+                size_t n = st->out.len - st->sent;
+                if (n > max)
+                        n = max;
+                memcpy(data, st->out.data + st->sent, n);
+                st->sent += n;
+                if (st->sent == st->out.len) {
+                        buf_clear(&st->out);
+                        st->sent = 0;
+                }
+                return (ssize_t) n;
+        }
+        if (st->failed)
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (st->ended)
+                return MHD_CONTENT_READER_END_OF_STREAM;
+        /* nothing now: sleep until http_server_step() has more */
+        MHD_suspend_connection(st->connection);
+        st->suspended = true;
+        return 0;
+}
+
+static void stream_release(void *cls) {
+        stream *st = cls;
+        http_server *h = st->server;
+        if (st->prev)
+                st->prev->next = st->next;
+        else
+                h->streams = st->next;
+        if (st->next)
+                st->next->prev = st->prev;
+        if (st->s.free_fn)
+                st->s.free_fn(st->s.userdata);
+        buf_free(&st->out);
+        free(st);
+}
+
+static void stream_wake(stream *st) {
+        if (st->suspended) {
+                st->suspended = false;
+                MHD_resume_connection(st->connection);
+        }
+}
+
+/* Run the producers that are due; returns the ms until the next one is (-1: none). */
+static int streams_produce(http_server *h, int64_t now) {
+        int64_t wait = -1;
+        for (stream *st = h->streams; st; st = st->next) {
+                if (st->ended || st->failed)
+                        continue;
+                if (now >= st->next_produce) {
+                        int r = st->s.produce(st->s.userdata, &st->out);
+                        if (r < 0)
+                                st->failed = true;
+                        else if (r > 0)
+                                st->ended = true;
+                        st->next_produce = now + stream_interval(st);
+                        if (st->out.len > st->sent || st->ended || st->failed)
+                                stream_wake(st);
+                }
+                if (!st->ended && !st->failed && (wait < 0 || st->next_produce - now < wait))
+                        wait = st->next_produce - now;
+        }
+        return (int) wait;
+}
+
+/* Queue a streamed reply; takes resp->body (sent first) and the stream. */
+static enum MHD_Result queue_stream(listener *l, struct MHD_Connection *connection, http_server_response *resp) {
+        http_server *h = l->server;
+        stream *st = calloc(1, sizeof(*st));
+        if (!st) {
+                if (resp->stream.free_fn)
+                        resp->stream.free_fn(resp->stream.userdata);
+                return MHD_NO;
+        }
+        *st = (stream){ .server = h, .listener = l, .connection = connection, .s = resp->stream,
+                        .out = resp->body, .next_produce = 0 };
+        st->out.max = HTTP_SERVER_MAX_STREAM_BUFFER;
+        resp->body = (buf){};
+        resp->stream = (http_server_stream){};
+        st->next = h->streams;
+        if (h->streams)
+                h->streams->prev = st;
+        h->streams = st;
+        struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read, st,
+                                                                   stream_release);
+        if (!r) {
+                stream_release(st);
+                return MHD_NO;
+        }
+        bool ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                          resp->content_type ? resp->content_type : "application/json") == MHD_YES;
+        for (char **hd = resp->headers; ok && hd && *hd; hd++) {
+                const char *colon = strchr(*hd, ':');
+                _cleanup_free_ char *name = colon ? strndup(*hd, (size_t) (colon - *hd)) : NULL;
+                ok = name && MHD_add_response_header(r, name, colon + 1 + strspn(colon + 1, " \t")) == MHD_YES;
+        }
+        enum MHD_Result res = ok ? MHD_queue_response(connection, (unsigned) (resp->status > 0 ? resp->status : 200), r)
+                                 : MHD_NO;
+        MHD_destroy_response(r); /* MHD holds the last reference; stream_release runs when it is done */
+        if (res == MHD_YES) {
+                /* the stream decides when it ends: no deadline of ours, no idle timeout of MHD's */
+                const union MHD_ConnectionInfo *ci =
+                        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+                conn *c = ci ? ci->socket_context : NULL;
+                if (c)
+                        c->deadline = INT64_MAX;
+                (void) MHD_set_connection_option(connection, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+        }
+        return res;
+}
+
 static enum MHD_Result dispatch(listener *l, struct MHD_Connection *connection, const char *method,
                                 request *rq) {
         http_server *h = l->server;
@@ -424,7 +559,11 @@ static enum MHD_Result dispatch(listener *l, struct MHD_Connection *connection, 
         for (char **hd = resp.headers; r >= 0 && hd && *hd; hd++)
                 if (!header_is_safe(*hd) || !strchr(*hd, ':'))
                         r = -EINVAL;
-        if (r < 0) {
+        if (r < 0 && resp.stream.produce && resp.stream.free_fn)
+                resp.stream.free_fn(resp.stream.userdata);
+        if (r >= 0 && resp.stream.produce)
+                res = queue_stream(l, connection, &resp);
+        else if (r < 0) {
                 char message[128];
                 snprintf(message, sizeof(message), "internal error: %s", strerror(-r));
                 res = queue_error(l, connection, rq, 500, message);
@@ -573,8 +712,20 @@ int http_server_new(http_server_handler handler, void *userdata, http_server **r
 static void listener_free(listener *l) {
         if (!l)
                 return;
-        if (l->daemon)
+        if (l->daemon) {
+                /* MHD must not be stopped with suspended connections: end this listener's
+                 * streams, let them run out, then stop */
+                bool woke = false;
+                for (stream *st = l->server->streams; st; st = st->next)
+                        if (st->listener == l) {
+                                st->failed = true;
+                                woke = woke || st->suspended;
+                                stream_wake(st);
+                        }
+                if (woke)
+                        (void) MHD_run(l->daemon);
                 MHD_stop_daemon(l->daemon); /* closes the listen socket and every connection */
+        }
         if (l->unix_path) {
                 struct stat st;
                 /* Not a file another server has put there since (it found ours stale). */
@@ -759,7 +910,7 @@ static int add_listener(http_server *h, int fd_in, int family, const char *tag, 
 
         /* MHD's timeout is whole seconds of idleness: a backstop behind our deadline. */
         unsigned idle_s = (unsigned) (h->io_timeout_ms + 999) / 1000 + 1;
-        unsigned flags = MHD_USE_EPOLL | (family == AF_INET6 ? MHD_USE_IPv6 : 0) |
+        unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | (family == AF_INET6 ? MHD_USE_IPv6 : 0) |
                          (tls ? MHD_USE_TLS : 0);
         /* The TLS options come first, ended early by MHD_OPTION_END in their place when the
          * listener is plain, so the list below stays one call. MHD_OPTION_ARRAY keeps it so. */
@@ -901,6 +1052,9 @@ int http_server_step(http_server *h, int timeout_ms) {
                     (timeout_ms < 0 || t < (MHD_UNSIGNED_LONG_LONG) timeout_ms))
                         timeout_ms = (int) t;
         }
+        int wait = streams_produce(h, now);
+        if (wait >= 0 && (timeout_ms < 0 || wait < timeout_ms))
+                timeout_ms = wait;
         for (conn *c = h->conns; c; c = c->next)
                 if (!c->expired && (timeout_ms < 0 || c->deadline - now < timeout_ms))
                         timeout_ms = c->deadline - now > 0 ? (int) (c->deadline - now) : 0;

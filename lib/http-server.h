@@ -39,11 +39,29 @@ typedef struct http_server_request {
         char **client_orgs;
 } http_server_request;
 
+/* A streamed reply body (a Kubernetes watch): produce appends what it has to out and returns 0
+ * to go on, > 0 to end the body once out is sent, < 0 to cut the connection (the client sees a
+ * truncated chunked body). It is called from http_server_step(): once right after the handler
+ * returned, then every interval_ms (<= 0: 200). out is capped at HTTP_SERVER_MAX_STREAM_BUFFER
+ * unsent bytes (-ENOBUFS from buf_append: return < 0 then, the client is too slow). free_fn
+ * (may be NULL) gets userdata once the connection is gone, whether the stream ended, failed or
+ * the client went away (noticed at the next write) or the listener closed. */
+typedef struct http_server_stream {
+        int (*produce)(void *userdata, buf *out);
+        void (*free_fn)(void *userdata);
+        void *userdata;
+        int interval_ms;
+} http_server_stream;
+
 typedef struct http_server_response {
         int status;                /* default 200 */
         const char *content_type;  /* default "application/json" (static string) */
         char **headers;            /* extra "Name: value" headers, owned */
         buf body;
+        /* Set produce to stream the body after body's bytes, with chunked transfer encoding
+         * (HTTP/1.1). The connection is then exempt from the I/O timeout: the stream decides
+         * when it ends. If the handler fails (returns < 0), free_fn is called at once. */
+        http_server_stream stream;
 } http_server_response;
 
 /* Handler: fill resp. A negative return sends 500 with a JSON error body. Runs in the thread
@@ -133,6 +151,7 @@ int http_server_respond(http_server_response *resp, int status, const char *fmt,
 #define HTTP_SERVER_MAX_BODY (8u * 1024u * 1024u)
 #define HTTP_SERVER_IO_TIMEOUT_MS 10000
 #define HTTP_SERVER_MAX_CONNECTIONS 512
+#define HTTP_SERVER_MAX_STREAM_BUFFER (16u * 1024u * 1024u)
 
 /* The part of request parsing that is ours (MHD parses the rest): the request target as sent.
  * It must be origin-form ("/path[?query]", visible ASCII only). */

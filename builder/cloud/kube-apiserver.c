@@ -56,6 +56,9 @@ static const flag_def flags[] = {
         B("enable-bootstrap-token-auth", enable_bootstrap_token_auth),
         B("anonymous-auth", anonymous_auth),
         L("authorization-mode", authorization_mode),
+        /* kube-controller-manager's, for the CSR signer the stand-in runs */
+        S("cluster-signing-cert-file", cluster_signing_cert_file),
+        S("cluster-signing-key-file", cluster_signing_key_file),
         /* Upstream flags a control plane commonly sets that the stand-in accepts and ignores
          * (it has no admission chain, kubelet client, aggregation layer, audit log, encryption
          * at rest or service-account token issuing yet). */
@@ -89,6 +92,8 @@ void kube_apiserver_flags_done(kube_apiserver_flags *f) {
         strv_free(f->service_account_issuers);
         strv_free(f->service_cluster_ip_ranges);
         strv_free(f->authorization_mode);
+        free(f->cluster_signing_cert_file);
+        free(f->cluster_signing_key_file);
         strv_free(f->ignored);
         *f = (kube_apiserver_flags){};
 }
@@ -245,6 +250,9 @@ static const char *go_strerror(int r, char out[128]) {
         return out;
 }
 
+static void x509_freep(X509 **x) { X509_free(*x); }
+static void evp_pkey_freep(EVP_PKEY **k) { EVP_PKEY_free(*k); }
+
 static bool is_file(const char *path) {
         struct stat st;
         return stat(path, &st) == 0 && S_ISREG(st.st_mode);
@@ -370,6 +378,24 @@ int kube_apiserver_validate(const kube_apiserver_flags *f, buf *err) {
                         PROBLEM("unable to load client CA provider: open %s: %s", f->client_ca_file, go_strerror(r, e));
                 X509_free(x);
         }
+        if (!f->cluster_signing_cert_file != !f->cluster_signing_key_file)
+                PROBLEM("--cluster-signing-cert-file and --cluster-signing-key-file must be given together");
+        else if (f->cluster_signing_cert_file) {
+                X509 *x = NULL;
+                EVP_PKEY *k = NULL;
+                int r1 = load_cert(f->cluster_signing_cert_file, &x), r2 = load_key(f->cluster_signing_key_file, &k);
+                char e[128];
+                if (r1 < 0)
+                        PROBLEM("error reading CA cert file \"%s\": %s", f->cluster_signing_cert_file,
+                                r1 == -EBADMSG ? "data does not contain any valid RSA or ECDSA certificates" : go_strerror(r1, e));
+                if (r2 < 0)
+                        PROBLEM("error reading CA key file \"%s\": %s", f->cluster_signing_key_file,
+                                r2 == -EBADMSG ? "data does not contain a valid RSA or ECDSA private key" : go_strerror(r2, e));
+                if (x && k && X509_check_private_key(x, k) != 1)
+                        PROBLEM("--cluster-signing-key-file does not match --cluster-signing-cert-file");
+                X509_free(x);
+                EVP_PKEY_free(k);
+        }
         const char *const *etcd_files[] = { (const char *const *) &f->etcd_cafile,
                                             (const char *const *) &f->etcd_certfile,
                                             (const char *const *) &f->etcd_keyfile };
@@ -463,8 +489,18 @@ int kube_apiserver_run(const kube_apiserver_flags *f, volatile sig_atomic_t *sto
                 buf_printf(err, "etcd client: %s", strerror(-r));
                 return r;
         }
+        _cleanup_(x509_freep) X509 *signing_cert = NULL;
+        _cleanup_(evp_pkey_freep) EVP_PKEY *signing_key = NULL;
+        if (f->cluster_signing_cert_file &&
+            ((r = load_cert(f->cluster_signing_cert_file, &signing_cert)) < 0 ||
+             (r = load_key(f->cluster_signing_key_file, &signing_key)) < 0)) {
+                buf_printf(err, "reading the cluster signing CA: %s", strerror(-r));
+                return r;
+        }
         kube_api api = {
                 .etcd = etcd,
+                .signing_cert = signing_cert,
+                .signing_key = signing_key,
                 .authorization_mode = f->authorization_mode,
                 .bootstrap_token_auth = f->enable_bootstrap_token_auth,
                 .anonymous_auth = f->anonymous_auth,
@@ -486,7 +522,7 @@ int kube_apiserver_run(const kube_apiserver_flags *f, volatile sig_atomic_t *sto
         /* The system namespaces are created once etcd answers; until then /readyz fails on
          * etcd, as upstream's does. */
         bool have_namespaces = false;
-        int64_t next_try = 0;
+        int64_t next_try = 0, next_controllers = 0;
         while (!*stop) {
                 if (!have_namespaces && time_now_ms() >= next_try) {
                         buf_clear(&etcd_err);
@@ -498,6 +534,14 @@ int kube_apiserver_run(const kube_apiserver_flags *f, volatile sig_atomic_t *sto
                                             etcd_err.len ? etcd_err.data : strerror(-r));
                                 next_try = time_now_ms() + 1000;
                         }
+                }
+                /* the controllers kube-controller-manager would run (CSR approver, signer) */
+                if (have_namespaces && time_now_ms() >= next_controllers) {
+                        buf_clear(&etcd_err);
+                        r = kube_api_run_controllers(&api, &etcd_err);
+                        if (r < 0)
+                                log_warning("kube-apiserver: CSR controllers: %s", etcd_err.len ? etcd_err.data : strerror(-r));
+                        next_controllers = time_now_ms() + (r < 0 ? 2000 : 250);
                 }
                 r = http_server_step(h, 200);
                 if (r < 0) {

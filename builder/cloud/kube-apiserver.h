@@ -28,6 +28,9 @@ typedef struct kube_apiserver_flags {
         bool enable_bootstrap_token_auth;
         bool anonymous_auth;               /* default true */
         char **authorization_mode;         /* default AlwaysAllow */
+        /* kube-controller-manager's flags: the CA (certificate and key) that signs approved
+         * kubelet client CSRs, as the stand-in runs that controller too. Both or neither. */
+        char *cluster_signing_cert_file, *cluster_signing_key_file;
         char **ignored;                    /* "--name" of accepted flags the stand-in ignores */
         bool help;
 } kube_apiserver_flags;

@@ -244,9 +244,33 @@ static bool builtin_policy(const kube_user *u, const kube_attrs *a) {
                 return false;
         }
 
+        /* kubeadm's Role kubeadm:bootstrap-signer-clusterinfo in kube-public, bound to User
+         * system:anonymous: a joining node reads cluster-info before it trusts the server
+         * (kubernetes-vault.md B.1). */
+        if (streq(u->name, "system:anonymous") && streq(a->verb, "get") && streq(a->api_group, "") &&
+            streq(a->resource, "configmaps") && a->namespace && streq(a->namespace, "kube-public") && a->name &&
+            streq(a->name, "cluster-info"))
+                return true;
+
+        /* system:node-bootstrapper (bound to system:bootstrappers, as the kubelet TLS bootstrap
+         * setup does) and the Node authorizer's node rules: create and read CSRs */
+        bool csrs = streq(a->api_group, "certificates.k8s.io") && streq(a->resource, "certificatesigningrequests") &&
+                    !a->subresource;
+        if (csrs && (in_group(u, "system:bootstrappers") || in_group(u, "system:nodes")) &&
+            (verb_in(a->verb, read) || streq(a->verb, "create")))
+                return true;
+
         /* The Node authorizer with NodeRestriction: a node reads nodes, and writes only its own
-         * Node object and status. */
+         * Node object and status; it reads pods and writes their status (the API layer checks
+         * that the pod is bound to it). */
         const char *node = startswith(u->name, "system:node:");
+        if (node && *node && in_group(u, "system:nodes") && streq(a->api_group, "") && streq(a->resource, "pods")) {
+                if (!a->subresource && verb_in(a->verb, read))
+                        return true;
+                if (a->subresource && streq(a->subresource, "status") && a->name &&
+                    (streq(a->verb, "update") || streq(a->verb, "patch") || streq(a->verb, "get")))
+                        return true;
+        }
         if (node && *node && in_group(u, "system:nodes") && streq(a->api_group, "") &&
             streq(a->resource, "nodes")) {
                 if (verb_in(a->verb, read))

@@ -5,7 +5,8 @@
  * and the bootstrap-token authenticator exactly as upstream decides (shared/reference/
  * kubernetes-vault.md A.3, A.4); authorization is a fixed policy that approximates the default
  * RBAC bootstrap roles plus the Node authorizer (see kube_authz_allowed), not RBAC objects read
- * from the store (ClusterRoles/Bindings are not served yet). */
+ * from the store (ClusterRoleBindings are stored, and only the CSR auto-approver reads them:
+ * kube-csr.h). */
 #pragma once
 
 #include <jansson.h>
@@ -56,7 +57,11 @@ typedef struct kube_attrs {
  * AlwaysAllow allows, AlwaysDeny denies, Node and RBAC apply the built-in policy: health and
  * /version for everyone; discovery for system:authenticated; for system:nodes users
  * system:node:<n>, reading nodes and creating/updating/patching node <n> and its status;
- * nothing else (bootstrappers may only create and read CSRs, which are not served yet). */
+ * for system:anonymous, get of the ConfigMap kube-public/cluster-info (kubeadm's role);
+ * for system:bootstrappers and system:nodes, creating and reading CSRs (system:node-bootstrapper,
+ * which a kubelet TLS bootstrap setup binds to system:bootstrappers; the Node authorizer's node
+ * rules); for nodes, reading pods and writing a pod's status (the API layer checks the pod is
+ * bound to the node); nothing else. CSR approval (/approval) is for system:masters. */
 bool kube_authz_allowed(const kube_user *u, const kube_attrs *a, char *const *authorization_mode);
 
 /* The message of upstream's 403 Status for a denied request, e.g.

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "crypto.h"
 #include "json.h"
@@ -173,6 +174,118 @@ static int decode_meta(pb b, json_t *md) {
         return r;
 }
 
+/* A metav1.Time {1: seconds, 2: nanos} as the API's JSON text. */
+static int set_time(json_t *obj, const char *name, const pb_field *f) {
+        pb b = f->bytes;
+        pb_field e;
+        int64_t seconds = 0;
+        int r;
+        char ts[32];
+        struct tm tm;
+        if (f->wire != 2)
+                return -EBADMSG;
+        while ((r = pb_next(&b, &e)) > 0)
+                if (e.number == 1 && e.wire == 0)
+                        seconds = (int64_t) e.varint;
+        if (r < 0)
+                return r;
+        /* years 0..9999 only, as Go's RFC 3339 formatting */
+        if (seconds < -62135596800LL || seconds > 253402300799LL)
+                return -EBADMSG;
+        time_t t = (time_t) seconds;
+        if (!gmtime_r(&t, &tm))
+                return -EBADMSG;
+        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        return json_object_set_new(obj, name, json_string(ts)) == 0 ? 0 : -ENOMEM;
+}
+
+/* certificates.k8s.io/v1 CertificateSigningRequestSpec. */
+static int decode_csr_spec(pb b, json_t *spec) {
+        pb_field f;
+        int r;
+        while ((r = pb_next(&b, &f)) > 0) {
+                switch (f.number) {
+                case 1: r = f.wire == 2 ? (json_object_set_new(spec, "request", pb_base64(&f)) == 0 ? 0 : -ENOMEM) : -EBADMSG; break;
+                case 2: r = set_string(spec, "username", &f); break;
+                case 3: r = set_string(spec, "uid", &f); break;
+                case 4: r = append_string(spec, "groups", &f); break;
+                case 5: r = append_string(spec, "usages", &f); break;
+                case 7: r = set_string(spec, "signerName", &f); break;
+                case 8:
+                        if (f.wire != 0)
+                                return -EBADMSG;
+                        /* int32, sign-extended to 64 bits on the wire */
+                        r = json_object_set_new(spec, "expirationSeconds", json_integer((json_int_t) (int32_t) f.varint)) == 0 ? 0 : -ENOMEM;
+                        break;
+                default: r = 0; /* extra: set by the server */
+                }
+                if (r < 0)
+                        return r;
+        }
+        return r;
+}
+
+/* CertificateSigningRequestStatus {1: conditions, 2: certificate}. */
+static int decode_csr_status(pb b, json_t *status) {
+        pb_field f;
+        int r;
+        while ((r = pb_next(&b, &f)) > 0) {
+                if (f.number == 2) {
+                        r = f.wire == 2 ? (json_object_set_new(status, "certificate", pb_base64(&f)) == 0 ? 0 : -ENOMEM) : -EBADMSG;
+                } else if (f.number == 1) {
+                        /* {1 type, 2 reason, 3 message, 4 lastUpdateTime, 5 lastTransitionTime, 6 status} */
+                        json_t *list = json_object_get(status, "conditions"), *cond = json_object();
+                        pb c = f.bytes;
+                        pb_field e;
+                        if (!cond)
+                                return -ENOMEM;
+                        if (!list) {
+                                list = json_array();
+                                if (!list || json_object_set_new(status, "conditions", list) < 0) {
+                                        json_decref(cond);
+                                        return -ENOMEM;
+                                }
+                        }
+                        if (json_array_append_new(list, cond) < 0 || f.wire != 2)
+                                return f.wire != 2 ? -EBADMSG : -ENOMEM;
+                        while ((r = pb_next(&c, &e)) > 0) {
+                                switch (e.number) {
+                                case 1: r = set_string(cond, "type", &e); break;
+                                case 2: r = set_string(cond, "reason", &e); break;
+                                case 3: r = set_string(cond, "message", &e); break;
+                                case 4: r = set_time(cond, "lastUpdateTime", &e); break;
+                                case 5: r = set_time(cond, "lastTransitionTime", &e); break;
+                                case 6: r = set_string(cond, "status", &e); break;
+                                default: r = 0;
+                                }
+                                if (r < 0)
+                                        return r;
+                        }
+                } else
+                        r = 0;
+                if (r < 0)
+                        return r;
+        }
+        return r;
+}
+
+/* policy/v1 DeleteOptions, as far as an eviction uses it: {1: gracePeriodSeconds, 5: dryRun}. */
+static int decode_delete_options(pb b, json_t *opts) {
+        pb_field f;
+        int r;
+        while ((r = pb_next(&b, &f)) > 0) {
+                if (f.number == 5)
+                        r = append_string(opts, "dryRun", &f);
+                else if (f.number == 1 && f.wire == 0)
+                        r = json_object_set_new(opts, "gracePeriodSeconds", json_integer((json_int_t) f.varint)) == 0 ? 0 : -ENOMEM;
+                else
+                        r = 0;
+                if (r < 0)
+                        return r;
+        }
+        return r;
+}
+
 /* The object's own fields: for each kind, which field numbers mean what. */
 static int decode_object(const char *kind, pb b, json_t *obj) {
         pb_field f;
@@ -201,6 +314,13 @@ static int decode_object(const char *kind, pb b, json_t *obj) {
                         r = m ? pb_map_entry(&f, m, f.number == 2) : -ENOMEM;
                 } else if (streq(kind, "Secret") && f.number == 3) {
                         r = set_string(obj, "type", &f);
+                } else if (streq(kind, "CertificateSigningRequest") && (f.number == 2 || f.number == 3)) {
+                        json_t *m = child(obj, f.number == 2 ? "spec" : "status");
+                        r = !m ? -ENOMEM : f.wire != 2 ? -EBADMSG
+                                : f.number == 2 ? decode_csr_spec(f.bytes, m) : decode_csr_status(f.bytes, m);
+                } else if (streq(kind, "Eviction") && f.number == 2) {
+                        json_t *m = child(obj, "deleteOptions");
+                        r = !m ? -ENOMEM : f.wire != 2 ? -EBADMSG : decode_delete_options(f.bytes, m);
                 } else if (streq(kind, "Secret") && f.number == 5 && f.wire == 0) {
                         r = json_object_set_new(obj, "immutable", json_boolean(f.varint)) == 0 ? 0 : -ENOMEM;
                 } else
@@ -250,8 +370,10 @@ int kube_proto_decode(const void *data, size_t len, json_t **ret) {
         if (!kind || !api_version || !have_raw)
                 return -EBADMSG;
         const char *k = json_string_value(kind);
-        if (!streq(json_string_value(api_version), "v1") ||
-            !(streq(k, "Namespace") || streq(k, "ConfigMap") || streq(k, "Secret")))
+        const char *av = json_string_value(api_version);
+        if (!(streq(av, "v1") && (streq(k, "Namespace") || streq(k, "ConfigMap") || streq(k, "Secret"))) &&
+            !(streq(av, "certificates.k8s.io/v1") && streq(k, "CertificateSigningRequest")) &&
+            !((streq(av, "policy/v1") || streq(av, "policy/v1beta1")) && streq(k, "Eviction")))
                 return -EOPNOTSUPP;
         _cleanup_json_ json_t *obj = json_pack("{s:O,s:O}", "kind", kind, "apiVersion", api_version);
         if (!obj)

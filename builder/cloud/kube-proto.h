@@ -1,7 +1,10 @@
 /* Request bodies in Kubernetes' protobuf encoding (application/vnd.kubernetes.protobuf), which
  * kubectl 1.32+ sends for typed creates (`kubectl create namespace|configmap|secret`) with no
  * fallback to JSON. Only decoding, and only the kinds and fields the stand-in stores:
- * Namespace, ConfigMap and Secret with ObjectMeta's name, generateName, namespace, labels,
+ * Namespace, ConfigMap and Secret (v1), CertificateSigningRequest (certificates.k8s.io/v1: spec,
+ * and status conditions and certificate, which `kubectl certificate approve|deny` PUTs) and
+ * Eviction (policy/v1, v1beta1: deleteOptions.dryRun and gracePeriodSeconds, as kubectl drain
+ * POSTs it), with ObjectMeta's name, generateName, namespace, labels,
  * annotations and finalizers; other ObjectMeta fields (uid, resourceVersion, timestamps, owner
  * references, managed fields) are skipped, as the server sets or ignores them on create.
  * Wire format: the "k8s\0" magic, then a runtime.Unknown {typeMeta{apiVersion, kind}, raw,

@@ -6,15 +6,29 @@
 
 #include "json.h"
 
-static const kube_resource namespaces = { "namespaces", "namespace", "Namespace", "NamespaceList",
-                                          "namespaces", false, "ns", true };
-static const kube_resource configmaps = { "configmaps", "configmap", "ConfigMap", "ConfigMapList",
-                                          "configmaps", true, "cm", false };
-static const kube_resource secrets = { "secrets", "secret", "Secret", "SecretList", "secrets", true,
-                                       NULL, false };
-static const kube_resource nodes = { "nodes", "node", "Node", "NodeList", "minions", false, "no", true };
+#define CORE(n, sing, k, prefix, ns, sn, st) \
+        { .name = n, .singular = sing, .kind = k, .list_kind = k "List", .etcd_prefix = prefix, \
+          .namespaced = ns, .short_name = sn, .has_status = st, .group = "", .version = "v1" }
+#define GROUP(g, n, sing, k, ns, sn, st) \
+        { .name = n, .singular = sing, .kind = k, .list_kind = k "List", .etcd_prefix = n, \
+          .namespaced = ns, .short_name = sn, .has_status = st, .group = g, .version = "v1" }
 
-const kube_resource *const kube_resources[] = { &namespaces, &configmaps, &secrets, &nodes, NULL };
+static const kube_resource namespaces = CORE("namespaces", "namespace", "Namespace", "namespaces", false, "ns", true);
+static const kube_resource configmaps = CORE("configmaps", "configmap", "ConfigMap", "configmaps", true, "cm", false);
+static const kube_resource secrets = CORE("secrets", "secret", "Secret", "secrets", true, NULL, false);
+static const kube_resource nodes = CORE("nodes", "node", "Node", "minions", false, "no", true);
+static const kube_resource pods = CORE("pods", "pod", "Pod", "pods", true, "po", true);
+static const kube_resource csrs = GROUP("certificates.k8s.io", "certificatesigningrequests",
+                                        "certificatesigningrequest", "CertificateSigningRequest", false, "csr", true);
+static const kube_resource pdbs = GROUP("policy", "poddisruptionbudgets", "poddisruptionbudget",
+                                        "PodDisruptionBudget", true, "pdb", true);
+static const kube_resource crbs = GROUP("rbac.authorization.k8s.io", "clusterrolebindings",
+                                        "clusterrolebinding", "ClusterRoleBinding", false, NULL, false);
+static const kube_resource daemonsets = GROUP("apps", "daemonsets", "daemonset", "DaemonSet", true, "ds", true);
+
+const kube_resource *const kube_resources[] = { &namespaces, &configmaps, &secrets, &nodes, &pods,
+                                                &csrs, &pdbs, &crbs, &daemonsets, NULL };
+const char *const kube_api_groups[] = { "apps", "certificates.k8s.io", "policy", "rbac.authorization.k8s.io", NULL };
 
 const kube_resource *kube_resource_find(const char *name) {
         for (const kube_resource *const *r = kube_resources; *r; r++)
@@ -31,6 +45,12 @@ char *kube_store_key(const kube_resource *res, const char *namespace, const char
         else
                 r = asprintf(&k, "/registry/%s/%s", res->etcd_prefix, strempty(name));
         return r < 0 ? NULL : k;
+}
+
+void kube_format_time(time_t t, char out[32]) {
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 int kube_object_rv(json_t *obj, int64_t *ret) {
@@ -109,6 +129,11 @@ int kube_store_get(etcd_client *etcd, const kube_resource *res, const char *name
 
 int kube_store_list(etcd_client *etcd, const kube_resource *res, const char *namespace,
                     json_t **ret, int64_t *ret_revision, buf *err) {
+        return kube_store_list_at(etcd, res, namespace, 0, ret, ret_revision, err);
+}
+
+int kube_store_list_at(etcd_client *etcd, const kube_resource *res, const char *namespace, int64_t rev,
+                       json_t **ret, int64_t *ret_revision, buf *err) {
         _cleanup_(etcd_client_range_result_done) etcd_client_range_result rr = {};
         _cleanup_free_ char *prefix = kube_store_key(res, namespace, NULL);
         _cleanup_json_ json_t *items = json_array();
@@ -120,7 +145,7 @@ int kube_store_list(etcd_client *etcd, const kube_resource *res, const char *nam
                 if (n == 0 || prefix[n - 1] != '/')
                         return -EINVAL;
         }
-        int r = etcd_client_list_prefix(etcd, prefix, 0, &rr, err);
+        int r = etcd_client_list_prefix_at(etcd, prefix, rev, 0, &rr, err);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < rr.n_kvs; i++) {

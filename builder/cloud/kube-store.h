@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "buf.h"
 #include "etcd-client.h"
@@ -25,10 +26,16 @@ typedef struct kube_resource {
         bool namespaced;
         const char *short_name;    /* "no", or NULL */
         bool has_status;           /* a /status subresource */
+        const char *group;         /* API group: "" for the core group, "certificates.k8s.io" */
+        const char *version;       /* "v1" */
 } kube_resource;
 
-/* The resources served (core group, v1). Returns NULL for others. */
+/* The resources served, by plural name (unique across the groups served). Returns NULL for
+ * others. */
 const kube_resource *kube_resource_find(const char *name);
+/* The API groups served besides the core group, NULL-terminated ("apps", "certificates.k8s.io",
+ * "policy", "rbac.authorization.k8s.io"); all at version v1. */
+extern const char *const kube_api_groups[];
 /* All of them, NULL-terminated, for discovery. */
 extern const kube_resource *const kube_resources[];
 
@@ -48,6 +55,10 @@ int kube_store_get(etcd_client *etcd, const kube_resource *res, const char *name
  * array in *ret; ret_revision: the list's resourceVersion. */
 int kube_store_list(etcd_client *etcd, const kube_resource *res, const char *namespace,
                     json_t **ret, int64_t *ret_revision, buf *err);
+/* kube_store_list as the collection was at etcd revision rev (> 0; errors of
+ * etcd_client_list_prefix_at for a compacted or future one). */
+int kube_store_list_at(etcd_client *etcd, const kube_resource *res, const char *namespace, int64_t rev,
+                       json_t **ret, int64_t *ret_revision, buf *err);
 /* Write obj (its metadata.name/namespace say where) if absent, else -EEXIST. On success obj
  * gets its new resourceVersion. */
 int kube_store_create(etcd_client *etcd, const kube_resource *res, json_t *obj, buf *err);
@@ -57,6 +68,9 @@ int kube_store_update(etcd_client *etcd, const kube_resource *res, json_t *obj, 
 /* Delete the object; rv > 0: only if still at rv. */
 int kube_store_delete(etcd_client *etcd, const kube_resource *res, const char *namespace,
                       const char *name, int64_t rv, buf *err);
+
+/* A metav1.Time as the API writes it ("2026-12-07T17:38:46Z"), UTC. */
+void kube_format_time(time_t t, char out[32]);
 
 /* metadata.resourceVersion of obj as a number (0 when missing). Returns 0, -EINVAL when it is
  * set but not a positive decimal number. */

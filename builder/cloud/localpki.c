@@ -335,6 +335,38 @@ void localpki_cert_done(localpki_cert *c) {
         *c = (localpki_cert){};
 }
 
+int localpki_sign_csr(X509 *ca, EVP_PKEY *ca_key, X509_REQ *csr, time_t not_before, time_t not_after,
+                     const char *key_usage, const char *ext_key_usage, char **ret_pem) {
+        _cleanup_(x509_freep) X509 *x = X509_new();
+        EVP_PKEY *pub = X509_REQ_get0_pubkey(csr);
+        const ASN1_TIME *ca_end = X509_get0_notAfter(ca);
+        int r = 0;
+
+        if (!x)
+                return -ENOMEM;
+        if (!pub)
+                return -EIO;
+        if (!X509_set_version(x, X509_VERSION_3) || (r = set_random_serial(x)) < 0 ||
+            !X509_set_subject_name(x, X509_REQ_get_subject_name(csr)) ||
+            !X509_set_issuer_name(x, X509_get_subject_name(ca)) ||
+            !ASN1_TIME_set(X509_getm_notBefore(x), not_before) ||
+            !ASN1_TIME_set(X509_getm_notAfter(x), not_after) || !X509_set_pubkey(x, pub))
+                return r < 0 ? r : -EIO;
+        /* never past the CA's own expiry */
+        if (X509_cmp_time(ca_end, &not_after) < 0 && !X509_set1_notAfter(x, ca_end))
+                return -EIO;
+        if ((r = add_ext(x, ca, NID_basic_constraints, "critical,CA:FALSE")) < 0 ||
+            (key_usage && (r = add_ext(x, ca, NID_key_usage, key_usage)) < 0) ||
+            (ext_key_usage && (r = add_ext(x, ca, NID_ext_key_usage, ext_key_usage)) < 0) ||
+            (r = add_ext(x, ca, NID_authority_key_identifier, "keyid")) < 0)
+                return r;
+        /* Ed25519/Ed448 CAs sign without a separate digest */
+        int id = EVP_PKEY_get_id(ca_key);
+        if (!X509_sign(x, ca_key, id == EVP_PKEY_ED25519 || id == EVP_PKEY_ED448 ? NULL : EVP_sha256()))
+                return -EIO;
+        return cert_to_pem(x, ret_pem);
+}
+
 int localpki_parse_csr(const char *pem, X509_REQ **ret) {
         _cleanup_(bio_freep) BIO *b = BIO_new_mem_buf(pem, -1);
         X509_REQ *req = b ? PEM_read_bio_X509_REQ(b, NULL, NULL, NULL) : NULL;

@@ -56,6 +56,14 @@ int localpki_private_key_pem(EVP_PKEY *key, char **ret);
  * caller wipes and frees it. Returns 0, -EIO or -ENOMEM. */
 int localpki_private_key_pkcs8_pem(EVP_PKEY *key, char **ret);
 
+/* Sign a certificate for csr (verified by the caller) with an explicit CA, as
+ * kube-controller-manager's csrsigning controller does: the CSR's subject copied as is, its public
+ * key, valid from not_before to not_after (cut at the CA's expiry), CA:FALSE, the authority key
+ * id (when the CA has a subject key id), and key_usage / ext_key_usage in OpenSSL's config syntax ("critical,digitalSignature",
+ * "clientAuth"; NULL: left out). Returns 0 and the certificate's PEM in *ret_pem, -ENOMEM, -EIO
+ * for OpenSSL failures. */
+int localpki_sign_csr(X509 *ca, EVP_PKEY *ca_key, X509_REQ *csr, time_t not_before, time_t not_after,
+                      const char *key_usage, const char *ext_key_usage, char **ret_pem);
 /* Parse a PEM CSR and verify its self-signature. Returns 0, or -EBADMSG for anything else. */
 int localpki_parse_csr(const char *pem, X509_REQ **ret);
 /* The CSR's subject CN (NULL if none) and its DNS and IP subjectAltNames (new strv's, may be

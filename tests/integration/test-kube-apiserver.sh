@@ -4,8 +4,12 @@
 # dispatcher; a fresh HOME and cache dir for each): flag validation as kube-apiserver does it,
 # /readyz (also while etcd is stopped), namespaces, configmaps, secrets, a Node by apply and its
 # status from the node's own certificate, the Table form of `get nodes`, an update conflict,
-# bootstrap tokens (valid: 403 on nodes; expired, wrong secret: 401), and the objects under
-# /registry/ in etcd (etcdctl).
+# bootstrap tokens (valid: 403 on nodes; expired, wrong secret: 401), CSRs (a bootstrap token's
+# kubelet CSR Pending until the nodeclient ClusterRoleBinding exists, then auto-approved and
+# signed with the right subject; renewal via selfnodeclient; a node's CSR for another name never
+# approved; certificate deny/approve; the signer's failure; watch from a resourceVersion),
+# pods + a PodDisruptionBudget + drain (eviction, DaemonSet and mirror pods skipped, 429 at the
+# budget's floor, drain timing out), and the objects under /registry/ in etcd (etcdctl).
 set -uo pipefail
 
 : "${IMGBUILD:?}" "${IMGBUILD_SOURCE_DIR:?}"
@@ -100,6 +104,7 @@ FLAGS=(--etcd-servers "$ETCD_URL" --tls-cert-file apiserver.pem --tls-private-ke
     --service-account-key-file sa.pub --service-account-signing-key-file sa.key
     --service-account-issuer https://kubernetes.default.svc.cluster.local
     --service-cluster-ip-range 10.96.0.0/12 --enable-bootstrap-token-auth --authorization-mode Node,RBAC
+    --cluster-signing-cert-file ca.pem --cluster-signing-key-file ca.key
     --allow-privileged=true --v=2)
 
 # ---- flag validation: each refused with kube-apiserver's words, before listening ----
@@ -121,6 +126,7 @@ refused "--secure-port 0 must be between 1 and 65535" "${FLAGS[@]}" --secure-por
 refused 'authorization-mode "Bogus" is not a valid mode' "${FLAGS[@]}" --authorization-mode Node,Bogus
 refused "service-cluster-ip-range[0] is not a valid cidr" "${FLAGS[@]}" --service-cluster-ip-range 10.96.0.0
 refused 'invalid argument "maybe" for "--enable-bootstrap-token-auth" flag' "${FLAGS[@]}" --enable-bootstrap-token-auth=maybe
+refused "--cluster-signing-key-file does not match --cluster-signing-cert-file" "${FLAGS[@]}" --cluster-signing-key-file admin.key
 
 # ---- start ----
 "$IMGBUILD" kube-apiserver "${FLAGS[@]}" >api.log 2>&1 &
@@ -304,6 +310,234 @@ for kc in "${KUBECTLS[@]}"; do
     out=$(k "$kc" wrong.conf get nodes 2>&1) && fail "$v: a wrong token secret listed nodes"
     grep -Eq 'Unauthorized|provide credentials' <<<"$out" || fail "$v: wrong token secret: $out"
 done
+# ---- CSRs: TLS bootstrap, auto-approval only with the RBAC bindings, signing (A.5-A.7) ----
+log "CSRs"
+API=https://127.0.0.1:$API_PORT
+CSRS=$API/apis/certificates.k8s.io/v1/certificatesigningrequests
+api() { # CREDENTIAL-ARGS... -- CURL-ARGS...: prints the body, then the status code on a line of its own
+    local cred=()
+    while [ "$1" != -- ]; do
+        cred+=("$1")
+        shift
+    done
+    shift
+    curl -sS --cacert "$T/ca.pem" "${cred[@]}" -w '\n%{http_code}' "$@"
+}
+TOKEN=(-H "Authorization: Bearer 07401b.f395accd246ae52d")
+ADMIN=(--cert "$T/admin.pem" --key "$T/admin.key")
+NODE1=(--cert "$T/node1.pem" --key "$T/node1.key")
+KUBELET_USAGES='["digital signature","key encipherment","client auth"]'
+csr_body() { # NAME SUBJECT SIGNER USAGES-JSON: a fresh P-256 key and its request, as a CSR object
+    ec "$1.key"
+    openssl req -new -key "$1.key" -subj "$2" -out "$1.csr" 2>/dev/null || fail "openssl req $1"
+    jq -cn --arg n "$1" --arg r "$(base64 -w0 "$1.csr")" --arg s "$3" --argjson u "$4" \
+        '{kind:"CertificateSigningRequest",apiVersion:"certificates.k8s.io/v1",metadata:{name:$n},
+          spec:{request:$r,signerName:$s,usages:$u}}'
+}
+condition() { k "$kc" admin.conf get csr "$1" --no-headers | awk '{print $NF}'; }
+wait_condition() { # NAME WANT
+    for _ in $(seq 50); do
+        [ "$(condition "$1")" = "$2" ] && return 0
+        sleep 0.2
+    done
+    fail "csr $1: condition $(condition "$1"), expected $2"
+}
+rv0=$(api "${ADMIN[@]}" -- "$CSRS" | head -n1 | jq -r .metadata.resourceVersion)
+# a bootstrap token creates the kubelet's CSR; the requester is filled in by the server
+out=$(api "${TOKEN[@]}" -- -H 'Content-Type: application/json' \
+    -d "$(csr_body node-csr-w1 /O=system:nodes/CN=system:node:w1 kubernetes.io/kube-apiserver-client-kubelet "$KUBELET_USAGES")" "$CSRS")
+[ "$(tail -n1 <<<"$out")" = 201 ] || fail "bootstrapper creating a CSR: $out"
+head -n1 <<<"$out" | jq -e '.spec.username == "system:bootstrap:07401b" and (.spec.groups | index("system:bootstrappers")) and .status == {}' >/dev/null ||
+    fail "CSR requester: $out"
+# no binding of system:bootstrappers to nodeclient yet: it stays Pending (the controllers run every 250 ms)
+sleep 1.5
+for kc in "${KUBECTLS[@]}"; do
+    k "$kc" admin.conf get csr node-csr-w1 |
+        grep -Eq '^node-csr-w1 +[0-9]+s +kubernetes.io/kube-apiserver-client-kubelet +system:bootstrap:07401b +<none> +Pending$' ||
+        fail "${kc##*kubectl.}: get csr: $(k "$kc" admin.conf get csr)"
+done
+# a bootstrapper may not approve its own
+out=$(api "${TOKEN[@]}" -- -X PUT -H 'Content-Type: application/json' -d '{}' "$CSRS/node-csr-w1/approval")
+[ "$(tail -n1 <<<"$out")" = 403 ] || fail "bootstrapper approving: $out"
+cat >crb.yaml <<'EOF'
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: auto-approve-csrs-for-group}
+subjects: [{kind: Group, name: system:bootstrappers, apiGroup: rbac.authorization.k8s.io}]
+roleRef: {kind: ClusterRole, name: "system:certificates.k8s.io:certificatesigningrequests:nodeclient", apiGroup: rbac.authorization.k8s.io}
+EOF
+k "$kc" admin.conf apply --validate=false -f crb.yaml | grep -q created || fail "ClusterRoleBinding"
+k "$kc" admin.conf get clusterrolebindings | grep -q 'ClusterRole/system:certificates.k8s.io:certificatesigningrequests:nodeclient' ||
+    fail "get clusterrolebindings: $(k "$kc" admin.conf get clusterrolebindings)"
+wait_condition node-csr-w1 Approved,Issued
+json=$(k "$kc" admin.conf get csr node-csr-w1 -o json)
+jq -e '.status.conditions[0] | .type == "Approved" and .reason == "AutoApproved" and
+    .message == "Auto approving kubelet client certificate after SubjectAccessReview."' <<<"$json" >/dev/null ||
+    fail "approval condition: $json"
+jq -r .status.certificate <<<"$json" | base64 -d >w1.pem
+openssl verify -CAfile ca.pem w1.pem >/dev/null || fail "issued certificate does not verify: $(openssl x509 -in w1.pem -noout -text)"
+[ "$(openssl x509 -in w1.pem -noout -subject -nameopt RFC2253)" = "subject=CN=system:node:w1,O=system:nodes" ] ||
+    fail "issued subject: $(openssl x509 -in w1.pem -noout -subject -nameopt RFC2253)"
+openssl x509 -in w1.pem -noout -ext extendedKeyUsage | grep -q 'TLS Web Client Authentication' || fail "no clientAuth"
+[ "$(openssl x509 -in w1.pem -noout -pubkey)" = "$(openssl pkey -in node-csr-w1.key -pubout)" ] || fail "issued for another key"
+# the issued certificate is the node's identity now
+kubeconfig w1.conf "{client-certificate: $T/w1.pem, client-key: $T/node-csr-w1.key}"
+cat >w1-node.yaml <<'EOF'
+apiVersion: v1
+kind: Node
+metadata: {name: w1}
+EOF
+k "$kc" w1.conf apply --validate=false -f w1-node.yaml >/dev/null || fail "w1 registering with its issued certificate"
+# a watch from before the CSR existed sees it, in its latest state, over a chunked stream
+api "${ADMIN[@]}" -- -D headers.txt "$CSRS?watch=true&resourceVersion=$rv0&timeoutSeconds=1" >watch.out
+grep -qi '^transfer-encoding: chunked' headers.txt || fail "watch not chunked: $(cat headers.txt)"
+grep '^{' watch.out | jq -se 'map(select(.object.metadata.name == "node-csr-w1")) | length == 1 and
+    .[0].type == "ADDED" and (.[0].object.status.certificate | length > 0)' >/dev/null || fail "watch: $(cat watch.out)"
+
+# renewal: a node asks for its own name; approved only once system:nodes is bound to selfnodeclient
+out=$(api "${NODE1[@]}" -- -H 'Content-Type: application/json' \
+    -d "$(csr_body csr-n1-renew /O=system:nodes/CN=system:node:n1 kubernetes.io/kube-apiserver-client-kubelet '["digital signature","client auth"]')" "$CSRS")
+[ "$(tail -n1 <<<"$out")" = 201 ] || fail "node creating its renewal CSR: $out"
+# and one for another node's name, which nothing here may approve
+out=$(api "${NODE1[@]}" -- -H 'Content-Type: application/json' \
+    -d "$(csr_body csr-n1-for-n9 /O=system:nodes/CN=system:node:n9 kubernetes.io/kube-apiserver-client-kubelet "$KUBELET_USAGES")" "$CSRS")
+[ "$(tail -n1 <<<"$out")" = 201 ] || fail "node creating a CSR for n9: $out"
+sleep 1.5
+[ "$(condition csr-n1-renew)" = Pending ] || fail "renewal approved without the selfnodeclient binding"
+sed -e 's/auto-approve-csrs-for-group/auto-approve-renewals-for-nodes/' -e 's/name: system:bootstrappers/name: system:nodes/' \
+    -e 's/:nodeclient"/:selfnodeclient"/' crb.yaml >crb-self.yaml
+k "$kc" admin.conf apply --validate=false -f crb-self.yaml >/dev/null || fail "selfnodeclient binding"
+wait_condition csr-n1-renew Approved,Issued
+k "$kc" admin.conf get csr csr-n1-renew -o jsonpath='{.status.conditions[0].message}' |
+    grep -qx 'Auto approving self kubelet client certificate after SubjectAccessReview.' || fail "renewal message"
+sleep 1
+[ "$(condition csr-n1-for-n9)" = Pending ] || fail "a node's CSR for another node's name was approved"
+# CSRs the approver never takes (another signer): kubectl certificate deny, then approve refused
+for kc in "${KUBECTLS[@]}"; do
+    v=${kc##*kubectl.}
+    out=$(api "${ADMIN[@]}" -- -H 'Content-Type: application/json' \
+        -d "$(csr_body "client-$v" /CN=someone kubernetes.io/kube-apiserver-client '["digital signature","client auth"]')" "$CSRS")
+    [ "$(tail -n1 <<<"$out")" = 201 ] || fail "$v: admin creating a CSR: $out"
+    k "$kc" admin.conf certificate deny "client-$v" | grep -q "certificatesigningrequest.certificates.k8s.io/client-$v denied" ||
+        fail "$v: certificate deny"
+    [ "$(condition "client-$v")" = Denied ] || fail "$v: deny: $(condition "client-$v")"
+    out=$(k "$kc" admin.conf certificate approve "client-$v" 2>&1) && fail "$v: approving a denied CSR worked: $out"
+    k "$kc" admin.conf get csr "client-$v" -o jsonpath='{.status.conditions[0].reason}' | grep -qx KubectlDeny || fail "$v: deny reason"
+done
+# approved by hand but not a valid kubelet client request: the signer fails it as upstream's does
+out=$(api "${ADMIN[@]}" -- -H 'Content-Type: application/json' \
+    -d "$(csr_body csr-no-org /CN=system:node:w2 kubernetes.io/kube-apiserver-client-kubelet "$KUBELET_USAGES")" "$CSRS")
+[ "$(tail -n1 <<<"$out")" = 201 ] || fail "creating csr-no-org: $out"
+k "$kc" admin.conf certificate approve csr-no-org | grep -q approved || fail "certificate approve"
+wait_condition csr-no-org Approved,Failed
+k "$kc" admin.conf get csr csr-no-org -o json | jq -e '.status.conditions[] | select(.type == "Failed") |
+    .reason == "SignerValidationFailure" and .message == "subject organization is not system:nodes"' >/dev/null ||
+    fail "signer failure: $(k "$kc" admin.conf get csr csr-no-org -o json)"
+# a request that is not a CSR is refused at create
+out=$(api "${TOKEN[@]}" -- -H 'Content-Type: application/json' \
+    -d '{"metadata":{"name":"junk"},"spec":{"request":"aGVsbG8=","signerName":"kubernetes.io/kube-apiserver-client-kubelet","usages":["client auth"]}}' "$CSRS")
+[ "$(tail -n1 <<<"$out")" = 422 ] || fail "junk CSR: $out"
+
+# ---- pods, a PodDisruptionBudget, drain (C.3, C.4) ----
+log "pods and drain"
+cat >drain.yaml <<'EOF'
+apiVersion: v1
+kind: Node
+metadata: {name: dn1}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: dn2}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: default}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec: {containers: [{name: a, image: agent}]}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web-1
+  namespace: default
+  labels: {app: web}
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web-rs, uid: 00000000-0000-0000-0000-000000000001, controller: true}]
+spec: {nodeName: dn1, containers: [{name: web, image: web}]}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web-2
+  namespace: default
+  labels: {app: web}
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web-rs, uid: 00000000-0000-0000-0000-000000000001, controller: true}]
+spec: {nodeName: dn2, containers: [{name: web, image: web}]}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: agent-dn1
+  namespace: default
+  labels: {app: agent}
+  ownerReferences: [{apiVersion: apps/v1, kind: DaemonSet, name: agent, uid: 00000000-0000-0000-0000-000000000002, controller: true}]
+spec: {nodeName: dn1, containers: [{name: a, image: agent}]}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: static-dn1
+  namespace: default
+  annotations: {kubernetes.io/config.mirror: "0123abcd"}
+spec: {nodeName: dn1, containers: [{name: s, image: static}]}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: web-pdb, namespace: default}
+spec:
+  minAvailable: 1
+  selector: {matchLabels: {app: web}}
+EOF
+k "$kc" admin.conf apply --validate=false -f drain.yaml >/dev/null || fail "pods, DaemonSet, PDB"
+ready='{"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"}],"containerStatuses":[{"name":"c","ready":true,"restartCount":0}]}}'
+for p in web-1 web-2 agent-dn1 static-dn1; do
+    k "$kc" admin.conf patch pod "$p" --subresource=status --type=merge -p "$ready" >/dev/null || fail "pod $p status"
+done
+k "$kc" admin.conf get pods | grep -Eq '^web-1 +1/1 +Running +0 +[0-9]+s$' || fail "get pods: $(k "$kc" admin.conf get pods)"
+k "$kc" admin.conf get pdb web-pdb | grep -Eq '^web-pdb +1 +N/A +1 +[0-9]+s$' || fail "get pdb: $(k "$kc" admin.conf get pdb)"
+# a node writes the status of its own pods only
+out=$(api "${NODE1[@]}" -- -X PATCH -H 'Content-Type: application/merge-patch+json' -d "$ready" \
+    "$API/api/v1/namespaces/default/pods/web-1/status")
+[ "$(tail -n1 <<<"$out")" = 403 ] || fail "node n1 patching a pod on dn1: $out"
+# drain dn1 (oldest kubectl): cordon, evict web-1, skip the DaemonSet pod and the mirror pod
+out=$(k "${KUBECTLS[0]}" admin.conf drain dn1 --ignore-daemonsets --timeout=60s 2>&1) || fail "drain dn1: $out"
+grep -q 'evicting pod default/web-1' <<<"$out" || fail "drain dn1 did not evict web-1: $out"
+grep -q 'node/dn1 drained' <<<"$out" || fail "drain dn1: $out"
+grep -qi 'ignoring DaemonSet-managed Pods: default/agent-dn1' <<<"$out" || fail "drain dn1 did not skip the DaemonSet pod: $out"
+pods=$(k "$kc" admin.conf get pods -o name)
+grep -qx pod/web-1 <<<"$pods" && fail "web-1 still there after the drain"
+grep -qx pod/agent-dn1 <<<"$pods" || fail "the DaemonSet pod was evicted"
+grep -qx pod/static-dn1 <<<"$pods" || fail "the mirror pod was evicted"
+k "$kc" admin.conf get nodes dn1 | grep -q 'SchedulingDisabled' || fail "dn1 not cordoned"
+[ "$(k "$kc" admin.conf get pdb web-pdb -o jsonpath='{.status.disruptionsAllowed}/{.status.currentHealthy}/{.status.desiredHealthy}')" = 0/1/1 ] ||
+    fail "pdb status after the drain: $(k "$kc" admin.conf get pdb web-pdb -o json)"
+# the budget is at its floor: evicting web-2 is refused with 429 and the Status kubectl expects
+out=$(api "${ADMIN[@]}" -- -H 'Content-Type: application/json' \
+    -d '{"kind":"Eviction","apiVersion":"policy/v1","metadata":{"name":"web-2","namespace":"default"},"deleteOptions":{}}' \
+    "$API/api/v1/namespaces/default/pods/web-2/eviction")
+[ "$(tail -n1 <<<"$out")" = 429 ] || fail "eviction at the PDB floor: $out"
+head -n1 <<<"$out" | jq -e '.reason == "TooManyRequests" and
+    .message == "Cannot evict pod as it would violate the pod'"'"'s disruption budget." and
+    .details.causes[0].reason == "DisruptionBudget" and
+    .details.causes[0].message == "The disruption budget web-pdb needs 1 healthy pods and has 1 currently"' >/dev/null ||
+    fail "429 body: $out"
+# and draining dn2 (newest kubectl) retries until its timeout, saying why
+out=$(k "${KUBECTLS[-1]}" admin.conf drain dn2 --ignore-daemonsets --timeout=7s 2>&1) && fail "drain dn2 succeeded: $out"
+grep -q "Cannot evict pod as it would violate the pod's disruption budget" <<<"$out" || fail "drain dn2: $out"
+k "$kc" admin.conf get pods -o name | grep -qx pod/web-2 || fail "web-2 was evicted despite the PDB"
+
 # usage-bootstrap-authentication off: the same token stops working
 k "$kc" admin.conf patch secret bootstrap-token-07401b -n kube-system --type=merge \
     -p '{"stringData":{"usage-bootstrap-authentication":"false"}}' >/dev/null || fail "usage patch"

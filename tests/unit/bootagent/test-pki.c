@@ -2,12 +2,14 @@
  * with OpenSSL from the CSR's key, valid from now-100 s to now+100 s, with one IP SAN. */
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "check.h"
 #include "fs.h"
+#include "kube-bootstrap.h"
 #include "pki.h"
 
 static char *make_cert(const char *key_pem, const char *csr_pem, const char *ip, time_t now) {
@@ -108,6 +110,39 @@ int main(void) {
         CHECK_OK(write_file_atomic(damaged, damaged_pem, strlen(damaged_pem), 0600, (uid_t) -1, (gid_t) -1));
         CHECK(pki_cert_fresh(cert, damaged, "10.0.0.5", 0.9, now) == 0);
         free_secret(damaged_pem);
+
+        /* The node role's pieces: a key first, a CSR for it with O and CN, the SPKI hash (the
+         * same digest a kube CA pin of a certificate with that key holds), key/certificate match. */
+        char *node_key, *node_csr, *node_cert, *pin, hex[65];
+        CHECK_OK(pki_new_key(&node_key));
+        CHECK(strstr(node_key, "-----BEGIN PRIVATE KEY-----"));
+        CHECK_OK(pki_key_csr(node_key, "system:node:n1", "system:nodes", &node_csr));
+        BIO *rb = BIO_new_mem_buf(node_csr, -1);
+        X509_REQ *req = PEM_read_bio_X509_REQ(rb, NULL, NULL, NULL);
+        CHECK(req);
+        char subject[256];
+        X509_NAME_oneline(X509_REQ_get_subject_name(req), subject, sizeof(subject));
+        CHECK_STREQ(subject, "/O=system:nodes/CN=system:node:n1");
+        STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
+        CHECK(!exts || sk_X509_EXTENSION_num(exts) == 0); /* no SANs: a kubelet client CSR has none */
+        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+        X509_REQ_free(req);
+        BIO_free(rb);
+        node_cert = make_cert(node_key, node_csr, "10.0.0.7", now);
+        CHECK_OK(pki_key_spki_sha256(node_key, hex));
+        CHECK_OK(kube_bootstrap_ca_pin(node_cert, &pin));
+        CHECK_STREQ(pin + strlen("sha256:"), hex);
+        CHECK(pki_cert_matches_key(node_cert, node_key, now) == 1);
+        CHECK(pki_cert_matches_key(node_cert, node_key, now + 1000) == 0); /* expired */
+        CHECK(pki_cert_matches_key(node_cert, node_key, now - 1000) == 0); /* not yet valid */
+        CHECK(pki_cert_matches_key(node_cert, key2_pem, now) == 0);        /* another key */
+        CHECK(pki_cert_matches_key("junk", node_key, now) == 0);
+        CHECK(pki_key_spki_sha256("junk", hex) == -EBADMSG);
+        CHECK(pki_key_csr("junk", "x", NULL, &node_csr) == -EBADMSG);
+        free_secret(node_key);
+        free(node_csr);
+        free(node_cert);
+        free(pin);
 
         /* Garbage instead of a certificate. */
         CHECK_OK(write_file_atomic(cert, "junk", 4, 0644, (uid_t) -1, (gid_t) -1));

@@ -121,6 +121,33 @@ static void test_sockets(void) {
         CHECK(strstr(err.data, "x.conf:5: invalid value for 'socket'"));
 }
 
+/* [node]: the node role's paths and deadlines, kubelet.service by default. */
+static void test_node(void) {
+        _cleanup_(agent_config_freep) agent_config *c = NULL, *d = NULL;
+        _cleanup_buf_ buf err = BUF_INIT(1024);
+        CHECK_OK(agent_config_parse("[agent]\nrole = node\n[vault]\naddress = http://v:8200\n", "n.conf", &c, NULL));
+        CHECK_STREQ(c->units[0], "kubelet.service");
+        CHECK_STREQ(c->node_kubeconfig, "/var/lib/kubelet/kubeconfig");
+        CHECK_STREQ(c->node_kubelet_config, "/var/lib/kubelet/config.yaml");
+        CHECK_STREQ(c->node_key_file, "/var/lib/kubelet/pki/kubelet-client.key");
+        CHECK(c->node_ready_deadline_ms == 300000);
+        CHECK_OK(agent_config_parse("[agent]\nrole = node\n[vault]\naddress = http://v:8200\n[node]\n"
+                                    "kubeconfig = /k/kubeconfig\nkubelet_config = /k/config.yaml\nca_file = /k/ca\n"
+                                    "cert_file = /k/c\nkey_file = /k/k\nenv_file = /k/env\ndiscovery_deadline_ms = 1000\n"
+                                    "csr_deadline_ms = 2000\nready_deadline_ms = 3000\n", "n.conf", &d, NULL));
+        CHECK_STREQ(d->node_kubeconfig, "/k/kubeconfig");
+        CHECK_STREQ(d->node_kubelet_config, "/k/config.yaml");
+        CHECK_STREQ(d->node_ca_file, "/k/ca");
+        CHECK_STREQ(d->node_cert_file, "/k/c");
+        CHECK_STREQ(d->node_key_file, "/k/k");
+        CHECK_STREQ(d->node_env_file, "/k/env");
+        CHECK(d->node_discovery_deadline_ms == 1000 && d->node_csr_deadline_ms == 2000 && d->node_ready_deadline_ms == 3000);
+        agent_config *e = NULL;
+        CHECK(agent_config_parse("[agent]\nrole = node\n[vault]\naddress = http://v:8200\n[node]\nkey_file = k.pem\n",
+                                 "n.conf", &e, &err) == -EINVAL && !e);
+        CHECK(strstr(err.data, "n.conf:6: invalid value for 'key_file'"));
+}
+
 /* Replace the first occurrence of from in valid with to, parse, expect an error naming where. */
 static void expect_error(const char *from, const char *to, const char *want) {
         char text[4096];
@@ -195,6 +222,7 @@ int main(void) {
         test_sockets();
         test_valid();
         test_defaults();
+        test_node();
         test_errors();
         test_check();
         test_load_missing();

@@ -110,6 +110,15 @@ static void test_authz(void) {
         CHECK(!kube_authz_allowed(&node, &patch_n2, mode));
         CHECK(!kube_authz_allowed(&node, &secrets, mode));
         CHECK(kube_authz_allowed(&anon, &readyz, mode));
+        kube_attrs cluster_info = { .verb = "get", .api_group = "", .resource = "configmaps", .namespace = "kube-public", .name = "cluster-info" };
+        kube_attrs other_cm = { .verb = "get", .api_group = "", .resource = "configmaps", .namespace = "kube-public", .name = "other" };
+        kube_attrs list_cm = { .verb = "list", .api_group = "", .resource = "configmaps", .namespace = "kube-public" };
+        kube_attrs system_cm = { .verb = "get", .api_group = "", .resource = "configmaps", .namespace = "kube-system", .name = "cluster-info" };
+        CHECK(kube_authz_allowed(&anon, &cluster_info, mode));
+        CHECK(!kube_authz_allowed(&anon, &other_cm, mode));
+        CHECK(!kube_authz_allowed(&anon, &list_cm, mode));
+        CHECK(!kube_authz_allowed(&anon, &system_cm, mode));
+        CHECK(!kube_authz_allowed(&anon, &cluster_info, (char *[]){ (char *) "AlwaysDeny", NULL }));
         CHECK(!kube_authz_allowed(&anon, &api, mode));
         CHECK(kube_authz_allowed(&nobody, &api, mode));
         CHECK(!kube_authz_allowed(&nobody, &list_nodes, mode));
@@ -275,6 +284,95 @@ static void test_proto(void) {
         CHECK(kube_proto_decode(msg, n, &j) == -EOPNOTSUPP);
 }
 
+/* A tiny protobuf writer for the CSR and Eviction bodies kubectl 1.32+ sends. */
+static void pb_varint(buf *b, uint64_t v) {
+        do {
+                uint8_t c = (uint8_t) (v & 0x7f);
+                v >>= 7;
+                if (v)
+                        c |= 0x80;
+                CHECK_OK(buf_append(b, &c, 1));
+        } while (v);
+}
+
+static void pb_field_bytes(buf *b, uint32_t field, const void *data, size_t len) {
+        pb_varint(b, (uint64_t) field << 3 | 2);
+        pb_varint(b, len);
+        CHECK_OK(buf_append(b, data, len));
+}
+
+static void pb_field_str(buf *b, uint32_t field, const char *s) { pb_field_bytes(b, field, s, strlen(s)); }
+
+static void pb_field_buf(buf *b, uint32_t field, buf *inner) { pb_field_bytes(b, field, inner->data, inner->len); }
+
+static json_t *pb_decode_unknown(const char *api_version, const char *kind, buf *raw) {
+        _cleanup_buf_ buf tm = BUF_INIT(0), msg = BUF_INIT(0);
+        json_t *j = NULL;
+        pb_field_str(&tm, 1, api_version);
+        pb_field_str(&tm, 2, kind);
+        CHECK_OK(buf_append(&msg, "k8s", 4));
+        pb_field_buf(&msg, 1, &tm);
+        pb_field_buf(&msg, 2, raw);
+        CHECK_OK(kube_proto_decode(msg.data, msg.len, &j));
+        for (size_t cut = 4; cut < msg.len; cut++) {
+                json_t *t = NULL;
+                int r = kube_proto_decode(msg.data, cut, &t);
+                CHECK(r < 0 || t);
+                json_decref(t);
+        }
+        return j;
+}
+
+static void test_proto_csr_eviction(void) {
+        _cleanup_buf_ buf md = BUF_INIT(0), spec = BUF_INIT(0), cond = BUF_INIT(0), when = BUF_INIT(0),
+                          status = BUF_INIT(0), raw = BUF_INIT(0);
+        /* `kubectl certificate deny` PUTs the object read, with a condition appended */
+        pb_field_str(&md, 1, "c1");
+        pb_field_str(&spec, 1, "PEM");
+        pb_field_str(&spec, 2, "system:bootstrap:abcdef");
+        pb_field_str(&spec, 4, "system:bootstrappers");
+        pb_field_str(&spec, 5, "digital signature");
+        pb_field_str(&spec, 5, "client auth");
+        pb_field_str(&spec, 7, "kubernetes.io/kube-apiserver-client-kubelet");
+        pb_varint(&spec, 8 << 3 | 0);
+        pb_varint(&spec, 3600);
+        pb_varint(&when, 1 << 3 | 0);
+        pb_varint(&when, 1700000000);
+        pb_field_str(&cond, 1, "Denied");
+        pb_field_str(&cond, 2, "KubectlDeny");
+        pb_field_str(&cond, 3, "This CSR was denied by kubectl certificate deny.");
+        pb_field_buf(&cond, 4, &when);
+        pb_field_str(&cond, 6, "True");
+        pb_field_buf(&status, 1, &cond);
+        pb_field_buf(&raw, 1, &md);
+        pb_field_buf(&raw, 2, &spec);
+        pb_field_buf(&raw, 3, &status);
+        json_t *j = pb_decode_unknown("certificates.k8s.io/v1", "CertificateSigningRequest", &raw);
+        _cleanup_free_ char *s = json_dump_compact(j);
+        CHECK_STREQ(s, "{\"apiVersion\":\"certificates.k8s.io/v1\",\"kind\":\"CertificateSigningRequest\","
+                       "\"metadata\":{\"name\":\"c1\"},\"spec\":{\"expirationSeconds\":3600,"
+                       "\"groups\":[\"system:bootstrappers\"],\"request\":\"UEVN\","
+                       "\"signerName\":\"kubernetes.io/kube-apiserver-client-kubelet\","
+                       "\"usages\":[\"digital signature\",\"client auth\"],\"username\":\"system:bootstrap:abcdef\"},"
+                       "\"status\":{\"conditions\":[{\"lastUpdateTime\":\"2023-11-14T22:13:20Z\","
+                       "\"message\":\"This CSR was denied by kubectl certificate deny.\",\"reason\":\"KubectlDeny\","
+                       "\"status\":\"True\",\"type\":\"Denied\"}]}}");
+        json_decref(j);
+
+        /* drain's eviction, server-side dry run */
+        _cleanup_buf_ buf emd = BUF_INIT(0), opts = BUF_INIT(0), eraw = BUF_INIT(0);
+        pb_field_str(&emd, 1, "web-1");
+        pb_field_str(&emd, 3, "default");
+        pb_field_str(&opts, 5, "All");
+        pb_field_buf(&eraw, 1, &emd);
+        pb_field_buf(&eraw, 2, &opts);
+        j = pb_decode_unknown("policy/v1", "Eviction", &eraw);
+        _cleanup_free_ char *e = json_dump_compact(j);
+        CHECK_STREQ(e, "{\"apiVersion\":\"policy/v1\",\"deleteOptions\":{\"dryRun\":[\"All\"]},\"kind\":\"Eviction\","
+                       "\"metadata\":{\"name\":\"web-1\",\"namespace\":\"default\"}}");
+        json_decref(j);
+}
+
 static void test_status(void) {
         http_server_response resp = { .body = BUF_INIT(0) };
         json_t *j = NULL;
@@ -294,6 +392,7 @@ int main(void) {
         test_age();
         test_flags();
         test_proto();
+        test_proto_csr_eviction();
         test_status();
         return 0;
 }
