@@ -651,8 +651,9 @@ static void test_stream(void) {
         CHECK(__atomic_load_n(&stream_freed, __ATOMIC_SEQ_CST) == 1);
 
         /* the client leaves a stream that never ends: noticed at a write, freed */
+        static const char forever[] = "GET /stream-forever HTTP/1.1\r\nHost: x\r\n\r\n";
         int fd = connect_to(s.port_a);
-        send_all(fd, "GET /stream-forever HTTP/1.1\r\nHost: x\r\n\r\n", 44);
+        send_all(fd, forever, strlen(forever));
         char head[256];
         struct pollfd p = { .fd = fd, .events = POLLIN };
         CHECK(poll(&p, 1, 5000) == 1);
@@ -664,7 +665,7 @@ static void test_stream(void) {
 
         /* one still open when the server stops: freed too, nothing left suspended in MHD */
         fd = connect_to(s.port_b);
-        send_all(fd, "GET /stream-forever HTTP/1.1\r\nHost: x\r\n\r\n", 44);
+        send_all(fd, forever, strlen(forever));
         p = (struct pollfd){ .fd = fd, .events = POLLIN };
         CHECK(poll(&p, 1, 5000) == 1);
         server_stop(&s);
