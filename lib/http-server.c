@@ -479,8 +479,10 @@ static enum MHD_Result queue_stream(listener *l, struct MHD_Connection *connecti
                 stream_release(st);
                 return MHD_NO;
         }
+        /* one request per connection, as every reply: closed once the stream ends */
         bool ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                          resp->content_type ? resp->content_type : "application/json") == MHD_YES;
+                                          resp->content_type ? resp->content_type : "application/json") == MHD_YES &&
+                  MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close") == MHD_YES;
         for (char **hd = resp->headers; ok && hd && *hd; hd++) {
                 const char *colon = strchr(*hd, ':');
                 _cleanup_free_ char *name = colon ? strndup(*hd, (size_t) (colon - *hd)) : NULL;

@@ -1576,6 +1576,8 @@ static int watch_produce(void *userdata, buf *out) {
                                 json_decref(now_map);
                                 now_map = NULL;
                                 buf_clear(&err);
+                                json_decref(w->known);
+                                w->known = NULL;
                                 r = watch_snapshot(w, w->since, &w->known, NULL, &err);
                                 if (r == -ENOMEM)
                                         return r;
@@ -1593,6 +1595,7 @@ static int watch_produce(void *userdata, buf *out) {
                                         return r < 0 ? r : 1;
                                 }
                         } else {
+                                json_decref(w->known);
                                 w->known = TAKE_PTR(now_map);
                                 return 0;
                         }

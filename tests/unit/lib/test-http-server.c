@@ -18,6 +18,7 @@
 #include "check.h"
 #include "http-server.h"
 #include "strv.h"
+#include "time-util.h"
 
 /* ---- our part of parsing: the request target ---- */
 
@@ -94,9 +95,42 @@ typedef struct server {
         uint16_t port_a, port_b;
 } server;
 
+/* Streamed replies: "/stream" sends "tick 1".."tick <n>" every interval ms, then ends;
+ * "/stream-forever" never ends. stream_freed counts free_fn calls. */
+typedef struct ticker {
+        int n, count;
+} ticker;
+
+static volatile int stream_freed;
+
+static int tick(void *userdata, buf *out) {
+        ticker *t = userdata;
+        if (t->n <= 0)
+                return buf_puts(out, "x\n") < 0 ? -ENOMEM : 0;
+        if (t->count >= t->n)
+                return 1;
+        t->count++;
+        return buf_printf(out, "tick %d\n", t->count) < 0 ? -ENOMEM : t->count == t->n ? 1 : 0;
+}
+
+static void tick_free(void *userdata) {
+        free(userdata);
+        __atomic_add_fetch(&stream_freed, 1, __ATOMIC_SEQ_CST);
+}
+
 static int handler(const http_server_request *req, http_server_response *resp, void *userdata) {
         server *s = userdata;
 
+        if (streq(req->path, "/stream") || streq(req->path, "/stream-forever")) {
+                ticker *t = calloc(1, sizeof(*t));
+                if (!t)
+                        return -ENOMEM;
+                t->n = streq(req->path, "/stream") ? 4 : 0;
+                resp->content_type = "text/plain";
+                resp->stream = (http_server_stream){ .produce = tick, .free_fn = tick_free, .userdata = t,
+                                                     .interval_ms = 200 };
+                return http_server_respond(resp, 200, "start\n");
+        }
         if (streq(req->path, "/fail"))
                 return -ENOENT;
         if (streq(req->path, "/add-listener")) {
@@ -750,8 +784,51 @@ static void test_out_of_descriptors(void) {
         server_stop(&s);
 }
 
+/* A streamed reply: chunked, produced over time (longer than the I/O timeout, which does not
+ * apply to it), ended by the producer; and freed when the client goes away mid-stream. */
+static void test_stream(void) {
+        server s = {};
+        server_start(&s, 300);
+        int64_t t0 = now_ms();
+        _cleanup_free_ char *resp = request_str(s.port_a, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+        int64_t took = now_ms() - t0;
+        CHECK(startswith(resp, "HTTP/1.1 200 OK\r\n"));
+        CHECK(strcasestr(resp, "\r\nTransfer-Encoding: chunked\r\n"));
+        CHECK(strstr(resp, "start\n"));
+        CHECK(strstr(resp, "tick 1\n") && strstr(resp, "tick 4\n") && !strstr(resp, "tick 5"));
+        size_t len = strlen(resp);
+        CHECK(len > 7 && streq(resp + len - 7, "\r\n0\r\n\r\n"));
+        CHECK(took >= 550); /* four ticks 200 ms apart, past the 300 ms I/O timeout */
+        for (int i = 0; i < 50 && __atomic_load_n(&stream_freed, __ATOMIC_SEQ_CST) < 1; i++)
+                time_sleep_ms(20);
+        CHECK(__atomic_load_n(&stream_freed, __ATOMIC_SEQ_CST) == 1);
+
+        /* the client leaves a stream that never ends: noticed at a write, freed */
+        static const char forever[] = "GET /stream-forever HTTP/1.1\r\nHost: x\r\n\r\n";
+        int fd = connect_to(s.port_a);
+        send_all(fd, forever, strlen(forever));
+        char head[256];
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        CHECK(poll(&p, 1, 5000) == 1);
+        CHECK(recv(fd, head, sizeof(head), 0) > 0);
+        close(fd);
+        for (int i = 0; i < 250 && __atomic_load_n(&stream_freed, __ATOMIC_SEQ_CST) < 2; i++)
+                time_sleep_ms(20);
+        CHECK(__atomic_load_n(&stream_freed, __ATOMIC_SEQ_CST) == 2);
+
+        /* one still open when the server stops: freed too, nothing left suspended in MHD */
+        fd = connect_to(s.port_b);
+        send_all(fd, forever, strlen(forever));
+        p = (struct pollfd){ .fd = fd, .events = POLLIN };
+        CHECK(poll(&p, 1, 5000) == 1);
+        server_stop(&s);
+        CHECK(__atomic_load_n(&stream_freed, __ATOMIC_SEQ_CST) == 3);
+        close(fd);
+}
+
 int main(void) {
         test_parse_ok();
+        test_stream();
         test_parse_bad();
         test_timeout();
         test_unlisten_direct();
