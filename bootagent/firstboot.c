@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "agent-config.h"
+#include "certs.h"
 #include "fs.h"
 #include "json.h"
 #include "pki.h"
@@ -220,7 +221,8 @@ int cmd_firstboot(int argc, char **argv) {
         if (r < 0)
                 goto out;
         if ((r = firstboot_stage_identity(&a)) < 0 || (r = firstboot_stage_login(&a)) < 0 ||
-            (r = stage_secrets(&a)) < 0 || (r = firstboot_stage_pki(&a)) < 0)
+            (r = stage_secrets(&a)) < 0 || (r = firstboot_stage_pki(&a)) < 0 ||
+            (certs_configured(a.cfg) && (r = certs_stage(&a, NULL)) < 0))
                 goto out;
         /* The role runs its own stages and the units at its point; a role without stages only
          * has its units. */

@@ -41,6 +41,9 @@ void stage_begin(agent *a);
 /* Record a stage in the journal. Returns 0, -ECANCELED when BOOTAGENT_ABORT_AFTER names it, or
  * the journal's error (logged). */
 int stage_end(agent *a, const char *stage, bool ok, const char *detail);
+/* Test hook inside a stage: -ECANCELED (with a notice) when BOOTAGENT_ABORT_AFTER names point,
+ * else 0. */
+int stage_abort_point(const char *point);
 /* Log one clear reason (err, or strerror(-r) without one), record the failed stage, return r. */
 int stage_fail(agent *a, const char *stage, int r, const buf *err);
 

@@ -792,12 +792,14 @@ static int parse_not_after(const char *s, time_t *ret) {
 typedef struct pki_names {
         const char *cn;
         char **dns, **ips, **uris;
+        char **organization;  /* the role's, as Vault's role field "organization" */
 } pki_names;
 
 static void pki_names_done(pki_names *n) {
         strv_free(n->dns);
         strv_free(n->ips);
         strv_free(n->uris);
+        strv_free(n->organization);
 }
 
 /* The name fields common to issue and sign; fields Vault knows but this role model has no
@@ -870,12 +872,19 @@ static int pki_check(vault_call *c, const cloud_pki_role *role, pki_names *n, lo
                         ttl = role->max_ttl;
                 }
         }
+        /* The subject's O comes from the role, never from the request or the CSR (Vault's sign and
+         * issue; only sign-verbatim keeps a CSR's subject). */
+        json_t *o;
+        size_t i;
+        json_array_foreach(role->organization, i, o)
+                if ((r = strv_push(&n->organization, json_string_value(o))) < 0)
+                        return r;
         /* The CN goes into the DNS SANs too when it is a host name, as Vault does. */
         if (!json_is_true(json_object_get(c->body, "exclude_cn_from_sans")) && is_hostname(cn) &&
             !strv_contains(n->dns, cn) && (r = strv_push(&n->dns, cn)) < 0)
                 return r;
         *req = (localpki_request){ .common_name = cn, .dns_names = n->dns, .ip_addresses = n->ips,
-                                   .uris = n->uris, .ttl = ttl };
+                                   .uris = n->uris, .organization = n->organization, .ttl = ttl };
         return 0;
 }
 
