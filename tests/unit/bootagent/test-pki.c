@@ -1,5 +1,6 @@
 /* Certificate freshness on disk and local key + CSR generation. The certificate is made here
  * with OpenSSL from the CSR's key, valid from now-100 s to now+100 s, with one IP SAN. */
+#include <errno.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
@@ -73,6 +74,35 @@ int main(void) {
         CHECK_OK(pki_make_csr("x", &key2_pem, &csr2_pem));
         CHECK_OK(write_file_atomic(other, key2_pem, strlen(key2_pem), 0600, (uid_t) -1, (gid_t) -1));
         CHECK(pki_cert_fresh(cert, other, "10.0.0.5", 0.9, now) == 0);
+
+        /* In memory, with the names a [certificate] asks for: subject O and CN from the CSR. */
+        char *key3_pem = NULL, *csr3_pem = NULL, *serial = NULL;
+        char o1[] = "system:masters", o2[] = "other", ip[] = "10.0.0.5", ip2[] = "10.0.0.6";
+        char *orgs[] = { o1, NULL }, *wrong_orgs[] = { o2, NULL }, *ips[] = { ip, NULL }, *wrong_ips[] = { ip2, NULL };
+        int64_t not_after = 0;
+        CHECK_OK(pki_make_key(&key3_pem));
+        CHECK(pki_make_csr_for_key("junk", "x", NULL, &csr3_pem) == -EBADMSG && !csr3_pem);
+        CHECK_OK(pki_make_csr_for_key(key3_pem, "kubernetes-admin", orgs, &csr3_pem));
+        char *cert3_pem = make_cert(key3_pem, csr3_pem, "10.0.0.5", now);
+        pki_want want = { .common_name = "kubernetes-admin", .organization = orgs, .ips = ips };
+        CHECK(pki_cert_check(cert3_pem, key3_pem, &want, 0.9, now) == 1);
+        CHECK(pki_cert_check(cert3_pem, NULL, NULL, 0.9, now) == 1);
+        CHECK(pki_cert_check(cert3_pem, key3_pem, &want, 0.4, now) == 0);       /* past its renewal point */
+        CHECK(pki_cert_check(cert3_pem, key3_pem, &want, 0.4, 0) == 1);         /* time not checked */
+        CHECK(pki_cert_check(cert3_pem, key2_pem, &want, 0.9, now) == 0);       /* another key */
+        CHECK(pki_cert_check(cert3_pem, key3_pem, &(pki_want){ .common_name = "kubernetes" }, 0.9, now) == 0);
+        CHECK(pki_cert_check(cert3_pem, key3_pem, &(pki_want){ .organization = wrong_orgs }, 0.9, now) == 0);
+        CHECK(pki_cert_check(cert3_pem, key3_pem, &(pki_want){ .ips = wrong_ips }, 0.9, now) == 0);
+        CHECK(pki_cert_check(cert3_pem, key3_pem, &(pki_want){ .dns = orgs }, 0.9, now) == 0); /* no DNS SAN */
+        CHECK(pki_cert_check("junk", key3_pem, NULL, 0.9, now) == 0);
+        CHECK_OK(pki_cert_info(cert3_pem, &serial, &not_after));
+        CHECK_STREQ(serial, "01");
+        CHECK(not_after == (int64_t) now + 100);
+        CHECK(pki_cert_info("junk", &serial, &not_after) == -EBADMSG);
+        free(serial);
+        free_secret(key3_pem);
+        free(csr3_pem);
+        free(cert3_pem);
 
         /* Garbage instead of a certificate. */
         CHECK_OK(write_file_atomic(cert, "junk", 4, 0644, (uid_t) -1, (gid_t) -1));
