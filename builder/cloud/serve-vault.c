@@ -20,7 +20,9 @@
  *   user_ids are refused as a role without allowed_other_sans/allowed_user_ids refuses them;
  *   serial_number (subject serialNumber) and cert_metadata are accepted and ignored; issuer_ref
  *   must be "default"; a certificate is cut at the CA's expiry where Vault (leaf_not_after_behavior
- *   "err") refuses; a not_after in the past is refused; no CRL, revocation or tidy.
+ *   "err") refuses; a not_after in the past is refused; no CRL, revocation or tidy. Of the
+ *   role's subject fields only organization (O, before the CN) is modelled; key usages are fixed
+ *   (Vault's defaults with server_flag and client_flag).
  * - sys/health: never standby, sealed or a DR secondary, so only activecode changes the status;
  *   a code outside 100..599 is 400 (Go's net/http would panic in Vault). No license block.
  * - The HTTP server's own 413/400/500 bodies are Vault-shaped, but their texts are ours
