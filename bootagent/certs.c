@@ -162,6 +162,17 @@ static int ensure_one(agent *a, char *const *env, const agent_config_cert *t, ce
         if (!alt || !ips_joined)
                 return -ENOMEM;
         if (t->local_key) {
+                /* A saved key that is no key (damage) is replaced: nothing was signed for it. */
+                if (pkey && (r = pki_make_csr_for_key(pkey, cn, t->organization, &csr)) == -EBADMSG) {
+                        log_warning("[certificate %s]: the saved key %s is unreadable; making a new one", t->name,
+                                    p.pending_key);
+                        free_secret(pkey);
+                        pkey = NULL;
+                } else if (pkey && r < 0) {
+                        buf_printf(err, "[certificate %s]: making a CSR: %s", t->name, strerror(-r));
+                        return r;
+                } else if (pkey)
+                        log_info("[certificate %s]: signing the key saved by an earlier attempt", t->name);
                 /* The key is on disk before Vault hears of it: a retry signs the same key. */
                 if (!pkey) {
                         if ((r = pki_make_key(&pkey)) < 0 ||
@@ -171,11 +182,10 @@ static int ensure_one(agent *a, char *const *env, const agent_config_cert *t, ce
                         }
                         if ((r = stage_abort_point("certificate-key")) < 0)
                                 return r;
-                } else
-                        log_info("[certificate %s]: signing the key saved by an earlier attempt", t->name);
-                if ((r = pki_make_csr_for_key(pkey, cn, t->organization, &csr)) < 0) {
-                        buf_printf(err, "[certificate %s]: making a CSR: %s", t->name, strerror(-r));
-                        return r;
+                        if ((r = pki_make_csr_for_key(pkey, cn, t->organization, &csr)) < 0) {
+                                buf_printf(err, "[certificate %s]: making a CSR: %s", t->name, strerror(-r));
+                                return r;
+                        }
                 }
         }
         r = vault_pki(&a->vault, t->mount, t->role, cn, alt, ips_joined, t->ttl, csr, &b, err);

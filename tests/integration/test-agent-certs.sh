@@ -204,4 +204,13 @@ grep -q "units = exec: not restarted: \[kube-apiserver.service kube-controller-m
         <(cat "$R/agent.log") || fail "renew: the units to restart are not named"
 cmp -s <(jq -r '.users[0].user."client-certificate-data"' "$R/etc/kubernetes/admin.conf" | base64 -d) "$PKI/admin.crt" ||
         fail "renew: the kubeconfig still holds the old certificate"
+
+# A damaged saved key (nothing was signed for it) is replaced, not sent to Vault or kept failing.
+printf 'junk\n' > "$STATE/certificates/admin.key"
+"$BOOTAGENT" renew --root "$R" >> "$R/agent.log" 2>&1 || fail "renew with a damaged saved key failed"
+grep -q "\[certificate admin\]: the saved key .*admin.key is unreadable; making a new one" "$R/agent.log" ||
+        fail "no word of the damaged saved key"
+[ "$(made signed kubernetes-admin)" -eq 3 ] || fail "admin after the damaged key: $(made signed kubernetes-admin) signed, expected 3"
+[ "$(openssl x509 -noout -pubkey -in "$PKI/admin.crt")" = "$(openssl pkey -pubout -in "$PKI/admin.key")" ] ||
+        fail "admin key does not match after the damaged saved key"
 log "PASS"
