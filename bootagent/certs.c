@@ -102,10 +102,10 @@ static int install(const agent_config_cert *t, const cert_paths *p, const char *
         return 0;
 }
 
-/* Ensure one certificate. *ret_serial: the serial of what was signed or installed (NULL when
- * fresh). */
-static int ensure_one(agent *a, char *const *env, const agent_config_cert *t, cert_outcome *ret_outcome,
-                      char **ret_serial, buf *err) {
+/* Ensure one certificate; label names it in messages ("[certificate NAME]"). *ret_serial and
+ * *ret_not_after: what was signed or installed (NULL and 0 when fresh). */
+static int ensure_one(agent *a, char *const *env, const agent_config_cert *t, const char *label,
+                      cert_outcome *ret_outcome, char **ret_serial, int64_t *ret_not_after, buf *err) {
         _cleanup_(cert_paths_done) cert_paths p = {};
         _cleanup_free_ char *cn = NULL, *cert = NULL, *pcert = NULL, *pca = NULL, *csr = NULL;
         _cleanup_free_ char *alt = NULL, *ips_joined = NULL;
@@ -113,7 +113,6 @@ static int ensure_one(agent *a, char *const *env, const agent_config_cert *t, ce
         _cleanup_strv_free_ char **dns = NULL, **ips = NULL;
         pki_bundle b = {};
         time_t now = time(NULL);
-        int64_t not_after;
         int r;
 
         if ((r = cert_paths_get(a, t, &p)) < 0)
@@ -124,28 +123,29 @@ static int ensure_one(agent *a, char *const *env, const agent_config_cert *t, ce
         const pki_want want = { .common_name = cn, .organization = t->organization, .dns = dns, .ips = ips };
 
         if ((r = read_pem(p.cert, &cert)) < 0 || (r = read_pem(p.key, &key)) < 0) {
-                buf_printf(err, "[certificate %s]: reading %s: %s", t->name, cert ? p.key : p.cert, strerror(-r));
+                buf_printf(err, "%s: reading %s: %s", label, cert ? p.key : p.cert, strerror(-r));
                 return r;
         }
         if (cert && key && pki_cert_check(cert, key, &want, a->cfg->renew_fraction, now)) {
                 *ret_outcome = CERT_FRESH;
                 *ret_serial = NULL;
+                *ret_not_after = 0;
                 return 0;
         }
 
         if ((r = read_pem(p.pending_key, &pkey)) < 0 || (r = read_pem(p.pending_cert, &pcert)) < 0 ||
             (r = read_pem(p.pending_ca, &pca)) < 0) {
-                buf_printf(err, "[certificate %s]: reading its saved copy: %s", t->name, strerror(-r));
+                buf_printf(err, "%s: reading its saved copy: %s", label, strerror(-r));
                 return r;
         }
         if (pkey && pcert && pca && pki_cert_check(pcert, pkey, &want, a->cfg->renew_fraction, now)) {
                 /* Signed by an earlier run that stopped before installing it. */
-                if ((r = pki_cert_info(pcert, ret_serial, &not_after)) < 0 || (r = install(t, &p, pkey, pcert, pca)) < 0) {
-                        buf_printf(err, "[certificate %s]: installing the saved certificate: %s", t->name, strerror(-r));
+                if ((r = pki_cert_info(pcert, ret_serial, ret_not_after)) < 0 || (r = install(t, &p, pkey, pcert, pca)) < 0) {
+                        buf_printf(err, "%s: installing the saved certificate: %s", label, strerror(-r));
                         return r;
                 }
-                log_info("[certificate %s]: installed serial %s, signed before a restart (not signed again)",
-                         t->name, *ret_serial);
+                log_info("%s: installed serial %s, signed before a restart (not signed again)",
+                         label, *ret_serial);
                 *ret_outcome = CERT_RESUMED;
                 return 0;
         }
@@ -164,33 +164,33 @@ static int ensure_one(agent *a, char *const *env, const agent_config_cert *t, ce
         if (t->local_key) {
                 /* A saved key that is no key (damage) is replaced: nothing was signed for it. */
                 if (pkey && (r = pki_make_csr_for_key(pkey, cn, t->organization, &csr)) == -EBADMSG) {
-                        log_warning("[certificate %s]: the saved key %s is unreadable; making a new one", t->name,
+                        log_warning("%s: the saved key %s is unreadable; making a new one", label,
                                     p.pending_key);
                         free_secret(pkey);
                         pkey = NULL;
                 } else if (pkey && r < 0) {
-                        buf_printf(err, "[certificate %s]: making a CSR: %s", t->name, strerror(-r));
+                        buf_printf(err, "%s: making a CSR: %s", label, strerror(-r));
                         return r;
                 } else if (pkey)
-                        log_info("[certificate %s]: signing the key saved by an earlier attempt", t->name);
+                        log_info("%s: signing the key saved by an earlier attempt", label);
                 /* The key is on disk before Vault hears of it: a retry signs the same key. */
                 if (!pkey) {
                         if ((r = pki_make_key(&pkey)) < 0 ||
                             (r = write_file_atomic(p.pending_key, pkey, strlen(pkey), 0600, (uid_t) -1, (gid_t) -1)) < 0) {
-                                buf_printf(err, "[certificate %s]: making its key: %s", t->name, strerror(-r));
+                                buf_printf(err, "%s: making its key: %s", label, strerror(-r));
                                 return r;
                         }
                         if ((r = stage_abort_point("certificate-key")) < 0)
                                 return r;
                         if ((r = pki_make_csr_for_key(pkey, cn, t->organization, &csr)) < 0) {
-                                buf_printf(err, "[certificate %s]: making a CSR: %s", t->name, strerror(-r));
+                                buf_printf(err, "%s: making a CSR: %s", label, strerror(-r));
                                 return r;
                         }
                 }
         }
         r = vault_pki(&a->vault, t->mount, t->role, cn, alt, ips_joined, t->ttl, csr, &b, err);
         if (r < 0) {
-                buf_printf(err, " ([certificate %s])", t->name);
+                buf_printf(err, " (%s)", label);
                 return r;
         }
         if (!t->local_key) {
@@ -199,8 +199,8 @@ static int ensure_one(agent *a, char *const *env, const agent_config_cert *t, ce
         }
         if (!pki_cert_check(b.certificate, pkey, &want, 1.0, 0)) {
                 /* Vault's sign and issue take O from the role (its "organization"), not from us. */
-                buf_printf(err, "[certificate %s]: the certificate %s from %s/%s does not carry the configured "
-                           "names or organization (does the PKI role set them?)", t->name, b.serial, t->mount, t->role);
+                buf_printf(err, "%s: the certificate %s from %s/%s does not carry the configured "
+                           "names or organization (does the PKI role set them?)", label, b.serial, t->mount, t->role);
                 r = -EPROTO;
                 goto out;
         }
@@ -208,18 +208,19 @@ static int ensure_one(agent *a, char *const *env, const agent_config_cert *t, ce
         if ((!t->local_key && (r = write_file_atomic(p.pending_key, pkey, strlen(pkey), 0600, (uid_t) -1, (gid_t) -1)) < 0) ||
             (r = write_file_atomic(p.pending_ca, b.issuing_ca, strlen(b.issuing_ca), 0600, (uid_t) -1, (gid_t) -1)) < 0 ||
             (r = write_file_atomic(p.pending_cert, b.certificate, strlen(b.certificate), 0600, (uid_t) -1, (gid_t) -1)) < 0) {
-                buf_printf(err, "[certificate %s]: saving it: %s", t->name, strerror(-r));
+                buf_printf(err, "%s: saving it: %s", label, strerror(-r));
                 goto out;
         }
-        log_info("[certificate %s]: %s serial %s, expires %" PRId64 " (unix)", t->name,
+        log_info("%s: %s serial %s, expires %" PRId64 " (unix)", label,
                  t->local_key ? "signed" : "issued", b.serial, b.expiration);
         if ((r = stage_abort_point("certificate-signed")) < 0)
                 goto out;
         if ((r = install(t, &p, pkey, b.certificate, b.issuing_ca)) < 0) {
-                buf_printf(err, "[certificate %s]: installing it: %s", t->name, strerror(-r));
+                buf_printf(err, "%s: installing it: %s", label, strerror(-r));
                 goto out;
         }
         *ret_serial = TAKE_PTR(b.serial);
+        *ret_not_after = b.expiration;
         *ret_outcome = CERT_SIGNED;
         r = 0;
 out:
@@ -270,6 +271,32 @@ static int write_env(const agent *a, char *const *env, const agent_config_env *e
         return r;
 }
 
+int certs_ensure_pki(agent *a, bool *ret_issued, char **ret_serial, int64_t *ret_expiration, buf *err) {
+        const agent_config *c = a->cfg;
+        _cleanup_strv_free_ char **env = NULL, **ips = NULL;
+        char name[] = "[pki]", instance_id[] = "${instance_id}";
+        cert_outcome o = CERT_FRESH;
+        int r;
+
+        if ((r = identity_env(a, &env)) < 0 || (r = strv_push(&ips, "${local_ipv4}")) < 0)
+                return r;
+        for (char **i = c->pki_ip_sans; i && *i; i++)
+                if ((r = strv_push(&ips, *i)) < 0)
+                        return r;
+        /* [pki] as an unnamed [certificate]: its own defaults (issue unless local_key = yes, the
+         * instance's IP always), saved copies under a name no section can have. */
+        const agent_config_cert t = {
+                .name = name, .mount = c->pki_mount, .role = c->pki_role,
+                .common_name = c->pki_common_name ? c->pki_common_name : instance_id, .alt_names = c->pki_alt_names,
+                .ip_sans = ips, .ttl = c->pki_ttl, .local_key = c->pki_local_key, .cert_file = c->cert_file,
+                .key_file = c->key_file, .ca_file = c->ca_file, .mode = 0600, .uid = c->pki_uid, .gid = c->pki_gid,
+        };
+        r = ensure_one(a, env, &t, "[pki]", &o, ret_serial, ret_expiration, err);
+        if (r >= 0)
+                *ret_issued = o != CERT_FRESH;
+        return r;
+}
+
 int certs_stage(agent *a, char ***ret_renewed) {
         _cleanup_buf_ buf err = BUF_INIT(4096), detail = BUF_INIT(8192), serials = BUF_INIT(8192);
         _cleanup_strv_free_ char **env = NULL, **renewed = calloc(1, sizeof(char *));
@@ -281,9 +308,12 @@ int certs_stage(agent *a, char ***ret_renewed) {
                 return -ENOMEM;
         for (size_t i = 0; i < a->cfg->n_certs; i++) {
                 const agent_config_cert *t = &a->cfg->certs[i];
-                _cleanup_free_ char *serial = NULL;
+                _cleanup_free_ char *serial = NULL, *label = NULL;
                 cert_outcome o = CERT_FRESH;
-                r = ensure_one(a, env, t, &o, &serial, &err);
+                int64_t not_after;
+                if (asprintf(&label, "[certificate %s]", t->name) < 0)
+                        return -ENOMEM;
+                r = ensure_one(a, env, t, label, &o, &serial, &not_after, &err);
                 if (r == -ECANCELED)
                         return r;
                 if (r < 0)

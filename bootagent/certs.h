@@ -18,6 +18,12 @@
 /* Whether the configuration has any named section (else the stage is skipped). */
 bool certs_configured(const agent_config *c);
 
+/* The [pki] certificate, the way of a [certificate] (saved copies, the journaled serial) with
+ * [pki]'s own defaults: pki/issue unless local_key = yes, the instance's IP always among the IP
+ * SANs. *ret_issued: whether one was signed or installed (then *ret_serial and *ret_expiration
+ * say which). Returns 0 or -errno with the reason in err. */
+int certs_ensure_pki(agent *a, bool *ret_issued, char **ret_serial, int64_t *ret_expiration, buf *err);
+
 /* The certificates stage. With ret_renewed (may be NULL), the names of the certificates that were
  * signed or installed in this run are returned (a new strv, possibly empty). Returns 0, or a
  * negative errno with the failed stage recorded; -ECANCELED for the test hooks
