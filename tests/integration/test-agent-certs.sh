@@ -213,4 +213,28 @@ grep -q "\[certificate admin\]: the saved key .*admin.key is unreadable; making 
 [ "$(made signed kubernetes-admin)" -eq 3 ] || fail "admin after the damaged key: $(made signed kubernetes-admin) signed, expected 3"
 [ "$(openssl x509 -noout -pubkey -in "$PKI/admin.crt")" = "$(openssl pkey -pubout -in "$PKI/admin.key")" ] ||
         fail "admin key does not match after the damaged saved key"
+
+# The unnamed [pki] certificate goes the same way: stopped right after its sign, the next run
+# installs the saved one (with the instance's IP) and signs nothing again.
+sed -i 's/^renew_fraction = .*/renew_fraction = 0.5/' "$R/etc/bootagent/agent.conf"
+cat >> "$R/etc/bootagent/agent.conf" <<CONF
+[pki]
+role = kube-server
+common_name = node-1.cp.local
+local_key = yes
+cert_file = /etc/node/pki/node.crt
+key_file = /etc/node/pki/node.key
+ca_file = /etc/node/pki/ca.crt
+CONF
+rc=0; BOOTAGENT_ABORT_AFTER=certificate-signed run || rc=$?
+[ "$rc" -eq 99 ] || fail "[pki] abort after certificate-signed: exit $rc, expected 99"
+[ -f "$STATE/certificates/[pki].crt" ] || fail "[pki]: no saved certificate"
+[ ! -e "$R/etc/node/pki/node.crt" ] || fail "[pki] installed before the abort point"
+run || fail "run after the [pki] abort failed"
+[ "$(made signed node-1.cp.local)" -eq 1 ] || fail "[pki]: $(made signed node-1.cp.local) signed, expected 1"
+pki_serial=$(grep -o "vault: signed certificate [0-9a-f:]* for node-1.cp.local" "$T/serve.log" | awk '{print $4}')
+grep -q "stage pki: ok .*issued serial $pki_serial" "$R/agent.log" || fail "[pki]: the journal does not name serial $pki_serial"
+openssl x509 -noout -text -in "$R/etc/node/pki/node.crt" | grep -q "IP Address:$IP" || fail "[pki] lacks the instance IP"
+[ "$(openssl x509 -noout -pubkey -in "$R/etc/node/pki/node.crt")" = "$(openssl pkey -pubout -in "$R/etc/node/pki/node.key")" ] ||
+        fail "[pki] key does not match"
 log "PASS"
