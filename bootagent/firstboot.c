@@ -5,13 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "agent-config.h"
 #include "certs.h"
 #include "fs.h"
 #include "json.h"
-#include "pki.h"
 #include "role.h"
 #include "stage.h"
 #include "strv.h"
