@@ -2,13 +2,18 @@
 
 #include <errno.h>
 
+#include "certs.h"
 #include "firstboot.h"
 #include "journal.h"
 #include "log.h"
 #include "stage.h"
+#include "strv.h"
 
-/* bootagent renew: re-issue the certificate when past renew_fraction of its lifetime. */
+/* bootagent renew: re-issue the [pki] certificate and every [certificate NAME] past
+ * renew_fraction of its lifetime, rewrite the kubeconfigs and environment files, then restart or
+ * reload the units the renewed certificates name. */
 int cmd_renew(int argc, char **argv) {
+        _cleanup_strv_free_ char **renewed = NULL;
         agent a;
         int r = agent_init(&a, argc, argv, true);
         /* Before the first boot is done, certificates are its business. */
@@ -17,6 +22,8 @@ int cmd_renew(int argc, char **argv) {
                                      "(if the journal lost its record, 'bootagent firstboot' finishes it again)");
         if (r >= 0 && (r = firstboot_stage_identity(&a)) >= 0 && (r = firstboot_stage_login(&a)) >= 0)
                 r = firstboot_stage_pki(&a);
+        if (r >= 0 && certs_configured(a.cfg) && (r = certs_stage(&a, &renewed)) >= 0)
+                r = certs_stage_reload(&a, renewed);
         agent_done(&a);
         return r < 0 ? 1 : 0;
 }

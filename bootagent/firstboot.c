@@ -5,12 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "agent-config.h"
+#include "certs.h"
 #include "fs.h"
 #include "json.h"
-#include "pki.h"
 #include "role.h"
 #include "stage.h"
 #include "strv.h"
@@ -83,58 +82,6 @@ static int stage_secrets(agent *a) {
         return stage_end(a, "secrets", true, detail);
 }
 
-/* Issue (or sign) a certificate unless the one on disk is still fresh. */
-static int ensure_certificate(agent *a, bool *ret_issued, char **ret_serial, int64_t *ret_expiration, buf *err) {
-        const agent_config *cfg = a->cfg;
-        _cleanup_secret_ char *local_key = NULL;
-        _cleanup_free_ char *csr = NULL, *alt = NULL, *ips = NULL;
-        _cleanup_free_ char *extra_ips = cfg->pki_ip_sans ? strv_join(cfg->pki_ip_sans, ",") : NULL;
-        pki_bundle b = { 0 };
-        int r;
-
-        r = pki_cert_fresh(a->cert_file, a->key_file, a->id.local_ipv4, cfg->renew_fraction, time(NULL));
-        if (r < 0) {
-                buf_printf(err, "reading %s: %s", a->cert_file, strerror(-r));
-                return r;
-        }
-        if (r > 0) {
-                *ret_issued = false;
-                return 0;
-        }
-        const char *cn = cfg->pki_common_name ? cfg->pki_common_name : a->id.instance_id;
-        if (cfg->pki_local_key) {
-                r = pki_make_csr(cn, &local_key, &csr);
-                if (r < 0) {
-                        buf_printf(err, "generating a key and CSR: %s", strerror(-r));
-                        return r;
-                }
-        }
-        alt = strv_join(cfg->pki_alt_names, ",");
-        if (!alt)
-                return -ENOMEM;
-        if (asprintf(&ips, "%s%s%s", a->id.local_ipv4, cfg->pki_ip_sans ? "," : "", strempty(extra_ips)) < 0)
-                return -ENOMEM;
-        r = vault_pki(&a->vault, cfg->pki_mount, cfg->pki_role, cn, alt, ips, cfg->pki_ttl, csr, &b, err);
-        if (r < 0)
-                return r;
-        const char *key = local_key ? local_key : b.private_key;
-        /* Key first: a crash in between leaves a cert/key mismatch that the freshness check
-         * catches, never a fresh-looking certificate without its key. */
-        if ((r = stage_write_file(a->key_file, key, 0600, cfg->pki_uid, cfg->pki_gid)) < 0 ||
-            (r = stage_write_file(a->ca_file, b.issuing_ca, 0644, cfg->pki_uid, cfg->pki_gid)) < 0 ||
-            (r = stage_write_file(a->cert_file, b.certificate, 0644, cfg->pki_uid, cfg->pki_gid)) < 0) {
-                buf_printf(err, "writing certificate files: %s", strerror(-r));
-                goto out;
-        }
-        *ret_issued = true;
-        *ret_serial = TAKE_PTR(b.serial);
-        *ret_expiration = b.expiration;
-        r = 0;
-out:
-        pki_bundle_done(&b);
-        return r;
-}
-
 int firstboot_stage_pki(agent *a) {
         _cleanup_buf_ buf err = BUF_INIT(4096);
         _cleanup_free_ char *serial = NULL;
@@ -146,7 +93,7 @@ int firstboot_stage_pki(agent *a) {
                 return 0;
         stage_begin(a);
         stage_deadline(a, a->cfg->vault_deadline_ms);
-        int r = ensure_certificate(a, &issued, &serial, &expiration, &err);
+        int r = certs_ensure_pki(a, &issued, &serial, &expiration, &err);
         if (r < 0)
                 return stage_fail(a, "pki", r, &err);
         if (issued)
@@ -223,7 +170,8 @@ int cmd_firstboot(int argc, char **argv) {
         if (r < 0)
                 goto out;
         if ((r = firstboot_stage_identity(&a)) < 0 || (r = firstboot_stage_login(&a)) < 0 ||
-            (r = stage_secrets(&a)) < 0 || (r = firstboot_stage_pki(&a)) < 0)
+            (r = stage_secrets(&a)) < 0 || (r = firstboot_stage_pki(&a)) < 0 ||
+            (certs_configured(a.cfg) && (r = certs_stage(&a, NULL)) < 0))
                 goto out;
         /* The role runs its own stages and the units at its point; a role without stages only
          * has its units. */

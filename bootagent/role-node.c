@@ -209,7 +209,7 @@ static int ensure_key(role_node *n, bool *ret_created, buf *err) {
         if (r >= 0)
                 log_warning("%s holds no usable private key: replacing it", n->key_file);
         free_secret(TAKE_PTR(n->key_pem));
-        r = pki_new_key(&n->key_pem);
+        r = pki_make_key(&n->key_pem);
         if (r >= 0)
                 r = stage_write_file(n->key_file, n->key_pem, 0600, c->pki_uid, c->pki_gid);
         if (r < 0) {
@@ -249,7 +249,7 @@ static int post_csr(role_node *n, kube_client *k, const char *name, json_t **ret
         int r;
         if (asprintf(&subject, "system:node:%s", n->node_name) < 0)
                 return -ENOMEM;
-        r = pki_key_csr(n->key_pem, subject, "system:nodes", &csr);
+        r = pki_make_csr_for_key(n->key_pem, subject, (char *const[]){ "system:nodes", NULL }, &csr);
         if (r < 0) {
                 buf_printf(err, "making the CSR: %s", strerror(-r));
                 return r;
@@ -283,7 +283,7 @@ static int stage_csr(role_node *n) {
         if (r < 0)
                 return stage_fail(a, "csr", r, &err);
         if (read_file(n->cert_file, 256 * 1024, &cert_pem, NULL) >= 0 &&
-            pki_cert_matches_key(cert_pem, n->key_pem, time(NULL)) > 0)
+            pki_cert_check(cert_pem, n->key_pem, NULL, 1.0, time(NULL)) > 0)
                 return stage_end(a, "csr", true, "the certificate on disk matches the node key");
         r = pki_key_spki_sha256(n->key_pem, hex);
         if (r < 0)
@@ -330,7 +330,7 @@ static int stage_csr(role_node *n) {
                                 buf_printf(&err, "CSR %s: status.certificate is not base64 PEM", name);
                                 return stage_fail(a, "csr", -EBADMSG, &err);
                         }
-                        if (pki_cert_matches_key((const char *) pem, n->key_pem, time(NULL)) <= 0) {
+                        if (pki_cert_check((const char *) pem, n->key_pem, NULL, 1.0, time(NULL)) <= 0) {
                                 buf_printf(&err, "CSR %s: the issued certificate is not for the node key, or not valid now", name);
                                 return stage_fail(a, "csr", -EBADMSG, &err);
                         }

@@ -46,9 +46,13 @@ int stage_end(agent *a, const char *stage, bool ok, const char *detail) {
                 return log_error_errno(r, "Failed to append to the journal: %m");
         if (ok)
                 log_info("stage %s: ok (%" PRIu64 " ms)%s%s", stage, t - a->stage_start, detail ? ": " : "", strempty(detail));
+        return stage_abort_point(stage);
+}
+
+int stage_abort_point(const char *point) {
         const char *abort_after = getenv("BOOTAGENT_ABORT_AFTER");
-        if (abort_after && streq(abort_after, stage)) {
-                log_notice("BOOTAGENT_ABORT_AFTER=%s: stopping here (test hook)", stage);
+        if (abort_after && streq(abort_after, point)) {
+                log_notice("BOOTAGENT_ABORT_AFTER=%s: stopping here (test hook)", point);
                 return -ECANCELED;
         }
         return 0;

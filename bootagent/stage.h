@@ -51,6 +51,9 @@ bool stage_deadline_passed(const agent *a);
 /* Record a stage in the journal. Returns 0, -ECANCELED when BOOTAGENT_ABORT_AFTER names it, or
  * the journal's error (logged). */
 int stage_end(agent *a, const char *stage, bool ok, const char *detail);
+/* Test hook inside a stage: -ECANCELED (with a notice) when BOOTAGENT_ABORT_AFTER names point,
+ * else 0. */
+int stage_abort_point(const char *point);
 /* Log one clear reason (err, or strerror(-r) without one), record the failed stage, return r.
  * When the stage's deadline ended it, the reason says so: "deadline of 5000 ms exceeded after 7
  * requests: <err>" (or "deadline of 5000 ms: no time left for another retry after 7 requests: <err>"

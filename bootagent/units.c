@@ -88,32 +88,12 @@ int units_systemd_job(const char *method, const char *unit, long timeout_ms, cha
         return r;
 }
 
-static const char *env_lookup(char *const *env, const char *name, size_t len) {
-        for (; env && *env; env++)
-                if (strneq(*env, name, len) && (*env)[len] == '=')
-                        return *env + len + 1;
-        return NULL;
-}
-
 int units_expand(const char *tmpl, char *const *env, char ***ret_argv) {
-        _cleanup_buf_ buf out = BUF_INIT(64 * 1024);
-        int r;
-        for (const char *p = tmpl; *p;) {
-                if (p[0] == '$' && p[1] == '{') {
-                        const char *end = strchr(p + 2, '}');
-                        if (!end)
-                                return -EINVAL;
-                        const char *v = env_lookup(env, p + 2, (size_t) (end - p - 2));
-                        if (!v)
-                                return -EINVAL;
-                        r = buf_puts(&out, v);
-                        p = end + 1;
-                } else
-                        r = buf_append(&out, p++, 1);
-                if (r < 0)
-                        return r;
-        }
-        return strv_split(out.data ? out.data : "", " \t", ret_argv);
+        _cleanup_free_ char *s = NULL;
+        int r = strv_env_expand(tmpl, env, &s);
+        if (r < 0)
+                return r;
+        return strv_split(s, " \t", ret_argv);
 }
 
 int units_start_exec(char *const *argv, char *const *env, const char *pid_file, const char *log_file, pid_t *ret_pid) {

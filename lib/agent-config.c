@@ -57,6 +57,39 @@ void agent_config_free(agent_config *c) {
         free(c->cert_file);
         free(c->key_file);
         free(c->ca_file);
+        for (size_t i = 0; i < c->n_certs; i++) {
+                agent_config_cert *t = &c->certs[i];
+                free(t->name);
+                free(t->mount);
+                free(t->role);
+                free(t->common_name);
+                strv_free(t->organization);
+                strv_free(t->alt_names);
+                strv_free(t->ip_sans);
+                free(t->ttl);
+                free(t->cert_file);
+                free(t->key_file);
+                free(t->ca_file);
+                strv_free(t->reload);
+                strv_free(t->restart);
+        }
+        free(c->certs);
+        for (size_t i = 0; i < c->n_kubeconfigs; i++) {
+                agent_config_kubeconfig *k = &c->kubeconfigs[i];
+                free(k->name);
+                free(k->file);
+                free(k->certificate);
+                free(k->server);
+                free(k->cluster);
+                free(k->user);
+        }
+        free(c->kubeconfigs);
+        for (size_t i = 0; i < c->n_envs; i++) {
+                free(c->envs[i].name);
+                free(c->envs[i].file);
+                strv_free(c->envs[i].vars);
+        }
+        free(c->envs);
         free(c->etcd_data_dir);
         free(c->etcd_name_prefix);
         free(c->etcd_env_file);
@@ -122,6 +155,29 @@ static int parse_list(const char *v, void *base, const config_item *it, bool res
         strv_free(*l);
         *l = NULL;
         return strv_split(v, ", ", l);
+}
+
+/* Whether v expands with the identity variables (and nothing else). */
+static bool expands(const char *v) {
+        static const char *const names[] = { AGENT_CONFIG_VARIABLES };
+        _cleanup_strv_free_ char **env = NULL;
+        _cleanup_free_ char *out = NULL;
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (strv_pushf(&env, "%s=x", names[i]) < 0)
+                        return false;
+        return strv_env_expand(v, env, &out) >= 0;
+}
+
+static int parse_expanded(const char *v, void *base, const config_item *it, bool resolve) {
+        return expands(v) ? parse_string(v, base, it, resolve) : -EINVAL;
+}
+
+static int parse_expanded_list(const char *v, void *base, const config_item *it, bool resolve) {
+        return expands(v) ? parse_list(v, base, it, resolve) : -EINVAL;
+}
+
+static int parse_expanded_url(const char *v, void *base, const config_item *it, bool resolve) {
+        return expands(v) ? parse_url(v, base, it, resolve) : -EINVAL;
 }
 
 static int parse_yes_no(const char *v, void *base, const config_item *it, bool resolve) {
@@ -252,16 +308,29 @@ enum {
         SECTION_ETCD,
         SECTION_NODE,
         SECTION_UNITS,
+        SECTION_CERTIFICATE,
+        SECTION_KUBECONFIG,
+        SECTION_ENVIRONMENT,
 };
 
 static const char *const section_names[] = {
         [SECTION_AGENT] = "agent", [SECTION_METADATA] = "metadata", [SECTION_VAULT] = "vault",
         [SECTION_SECRET] = "secret", [SECTION_PKI] = "pki", [SECTION_ETCD] = "etcd",
-        [SECTION_NODE] = "node", [SECTION_UNITS] = "units",
+        [SECTION_NODE] = "node", [SECTION_UNITS] = "units", [SECTION_CERTIFICATE] = "certificate", [SECTION_KUBECONFIG] = "kubeconfig",
+        [SECTION_ENVIRONMENT] = "environment",
 };
+
+/* Sections that take a name ("[certificate NAME]"); the others take none. */
+static bool section_named(unsigned sec) {
+        return sec == SECTION_CERTIFICATE || sec == SECTION_KUBECONFIG || sec == SECTION_ENVIRONMENT;
+}
 
 #define C(sec, key, parser, field) { SECTION_##sec, key, parser, offsetof(agent_config, field), 0 }
 #define S(key, parser, field) { SECTION_SECRET, key, parser, offsetof(agent_config_secret, field), 0 }
+#define T(key, parser, field) { SECTION_CERTIFICATE, key, parser, offsetof(agent_config_cert, field), 0 }
+#define K(key, parser, field) { SECTION_KUBECONFIG, key, parser, offsetof(agent_config_kubeconfig, field), 0 }
+#define E(key, parser, field) { SECTION_ENVIRONMENT, key, parser, offsetof(agent_config_env, field), 0 }
+#define OWNER(sec, type) { SECTION_##sec, "owner", parse_owner, offsetof(type, uid), offsetof(type, gid) }
 
 /* Every key: a new key is a row here (and a field in agent_config). */
 static const config_item config_items[] = {
@@ -300,6 +369,34 @@ static const config_item config_items[] = {
         C(PKI, "key_file", parse_abs_path, key_file),
         C(PKI, "ca_file", parse_abs_path, ca_file),
 
+        T("mount", parse_string, mount),
+        T("role", parse_string, role),
+        T("common_name", parse_expanded, common_name),
+        T("organization", parse_list, organization),
+        T("alt_names", parse_expanded_list, alt_names),
+        T("ip_sans", parse_expanded_list, ip_sans),
+        T("ttl", parse_string, ttl),
+        T("local_key", parse_yes_no, local_key),
+        T("cert_file", parse_abs_path, cert_file),
+        T("key_file", parse_abs_path, key_file),
+        T("ca_file", parse_abs_path, ca_file),
+        T("mode", parse_file_mode, mode),
+        OWNER(CERTIFICATE, agent_config_cert),
+        T("reload", parse_list, reload),
+        T("restart", parse_list, restart),
+
+        K("file", parse_abs_path, file),
+        K("certificate", parse_string, certificate),
+        K("server", parse_expanded_url, server),
+        K("cluster", parse_string, cluster),
+        K("user", parse_string, user),
+        K("mode", parse_file_mode, mode),
+        OWNER(KUBECONFIG, agent_config_kubeconfig),
+
+        E("file", parse_abs_path, file),
+        E("mode", parse_file_mode, mode),
+        OWNER(ENVIRONMENT, agent_config_env),
+
         C(ETCD, "client_port", parse_port, etcd_client_port),
         C(ETCD, "peer_port", parse_port, etcd_peer_port),
         C(ETCD, "data_dir", parse_abs_path, etcd_data_dir),
@@ -324,14 +421,118 @@ static const config_item config_items[] = {
 
 #undef C
 #undef S
+#undef T
+#undef K
+#undef E
+#undef OWNER
 
-/* Applies one key. Returns 0, -ENOENT for an unknown key, or a parser's error. */
+/* An environment variable name as systemd's EnvironmentFile= takes it, upper-case only here so
+ * that it cannot be mistaken for a setting of the section. */
+static bool env_name_valid(const char *s) {
+        if (!(*s >= 'A' && *s <= 'Z') && *s != '_')
+                return false;
+        for (; *s; s++)
+                if (!(*s >= 'A' && *s <= 'Z') && !(*s >= '0' && *s <= '9') && *s != '_')
+                        return false;
+        return true;
+}
+
+/* The section being filled: the config, or the last of a repeatable section's array. */
+static void *section_base(agent_config *c, unsigned sec) {
+        switch (sec) {
+        case SECTION_SECRET: return &c->secrets[c->n_secrets - 1];
+        case SECTION_CERTIFICATE: return &c->certs[c->n_certs - 1];
+        case SECTION_KUBECONFIG: return &c->kubeconfigs[c->n_kubeconfigs - 1];
+        case SECTION_ENVIRONMENT: return &c->envs[c->n_envs - 1];
+        default: return c;
+        }
+}
+
+/* Applies one key. Returns 0, -ENOENT for an unknown key, -EEXIST for an environment variable
+ * set twice, or a parser's error. */
 static int apply_key(agent_config *c, unsigned sec, const char *key, const char *v, bool resolve) {
-        void *base = sec == SECTION_SECRET ? (void *) &c->secrets[c->n_secrets - 1] : (void *) c;
+        void *base = section_base(c, sec);
+        if (sec == SECTION_ENVIRONMENT && env_name_valid(key)) {
+                agent_config_env *e = base;
+                size_t n = strlen(key);
+                if (strv_env_get(e->vars, key, n))
+                        return -EEXIST;
+                return expands(v) ? strv_pushf(&e->vars, "%s=%s", key, v) : -EINVAL;
+        }
         for (size_t i = 0; i < ELEMENTSOF(config_items); i++)
                 if (config_items[i].section == sec && streq(config_items[i].key, key))
                         return config_items[i].parse(v, base, &config_items[i], resolve);
         return -ENOENT;
+}
+
+/* A section name: [A-Za-z0-9_.-], 1..64 bytes. */
+static bool section_name_valid(const char *s) {
+        size_t n = strlen(s);
+        return n > 0 && n <= 64 && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
+}
+
+/* The line of an earlier section of kind sec called name, or 0. */
+static unsigned named_section_line(const agent_config *c, unsigned sec, const char *name) {
+        switch (sec) {
+        case SECTION_CERTIFICATE:
+                for (size_t i = 0; i < c->n_certs; i++)
+                        if (streq(c->certs[i].name, name))
+                                return c->certs[i].line;
+                return 0;
+        case SECTION_KUBECONFIG:
+                for (size_t i = 0; i < c->n_kubeconfigs; i++)
+                        if (streq(c->kubeconfigs[i].name, name))
+                                return c->kubeconfigs[i].line;
+                return 0;
+        default:
+                for (size_t i = 0; i < c->n_envs; i++)
+                        if (streq(c->envs[i].name, name))
+                                return c->envs[i].line;
+                return 0;
+        }
+}
+
+/* Append a new, defaulted section of kind sec called name. Returns 0 or -ENOMEM. */
+static int add_named_section(agent_config *c, unsigned sec, const char *name, unsigned line) {
+        _cleanup_free_ char *n = strdup(name);
+        if (!n)
+                return -ENOMEM;
+        switch (sec) {
+        case SECTION_CERTIFICATE: {
+                agent_config_cert *a = reallocarray(c->certs, c->n_certs + 1, sizeof(*a));
+                if (!a)
+                        return -ENOMEM;
+                c->certs = a;
+                a[c->n_certs++] = (agent_config_cert){ .name = TAKE_PTR(n), .local_key = true, .mode = 0600,
+                                                       .uid = (uid_t) -1, .gid = (gid_t) -1, .line = line };
+                return 0;
+        }
+        case SECTION_KUBECONFIG: {
+                agent_config_kubeconfig *a = reallocarray(c->kubeconfigs, c->n_kubeconfigs + 1, sizeof(*a));
+                if (!a)
+                        return -ENOMEM;
+                c->kubeconfigs = a;
+                a[c->n_kubeconfigs++] = (agent_config_kubeconfig){ .name = TAKE_PTR(n), .mode = 0600, .uid = (uid_t) -1,
+                                                                   .gid = (gid_t) -1, .line = line };
+                return 0;
+        }
+        default: {
+                agent_config_env *a = reallocarray(c->envs, c->n_envs + 1, sizeof(*a));
+                if (!a)
+                        return -ENOMEM;
+                c->envs = a;
+                a[c->n_envs++] = (agent_config_env){ .name = TAKE_PTR(n), .mode = 0644, .uid = (uid_t) -1,
+                                                     .gid = (gid_t) -1, .line = line };
+                return 0;
+        }
+        }
+}
+
+const agent_config_cert *agent_config_find_cert(const agent_config *c, const char *name) {
+        for (size_t i = 0; i < c->n_certs; i++)
+                if (streq(c->certs[i].name, name))
+                        return &c->certs[i];
+        return NULL;
 }
 
 static int fill_defaults(agent_config *c) {
@@ -358,6 +559,14 @@ static int fill_defaults(agent_config *c) {
         };
         for (size_t i = 0; i < ELEMENTSOF(defaults); i++)
                 if (!*defaults[i].field && set_string(defaults[i].field, defaults[i].value) < 0)
+                        return -ENOMEM;
+        for (size_t i = 0; i < c->n_certs; i++)
+                if ((!c->certs[i].mount && set_string(&c->certs[i].mount, "pki") < 0) ||
+                    (!c->certs[i].common_name && set_string(&c->certs[i].common_name, "${instance_id}") < 0))
+                        return -ENOMEM;
+        for (size_t i = 0; i < c->n_kubeconfigs; i++)
+                if ((!c->kubeconfigs[i].cluster && set_string(&c->kubeconfigs[i].cluster, "kubernetes") < 0) ||
+                    (!c->kubeconfigs[i].user && set_string(&c->kubeconfigs[i].user, c->kubeconfigs[i].name) < 0))
                         return -ENOMEM;
         if (!c->units && c->role == AGENT_CONFIG_ROLE_ETCD && strv_push(&c->units, "etcd.service") < 0)
                 return -ENOMEM;
@@ -413,12 +622,32 @@ static int parse(const char *text, const char *filename, bool resolve, agent_con
                                 FAIL(line, "section header without closing ']'");
                         s[strlen(s) - 1] = 0;
                         s = parse_strip(s + 1);
+                        /* "[certificate NAME]": the kind, then the name after blanks. */
+                        char *name = s + strcspn(s, " \t");
+                        if (*name) {
+                                *name++ = 0;
+                                name = parse_strip(name);
+                        }
                         sec = SECTION_NONE;
                         for (unsigned i = 1; i < ELEMENTSOF(section_names); i++)
                                 if (streq(s, section_names[i]))
                                         sec = i;
                         if (sec == SECTION_NONE)
-                                FAIL(line, "unknown section [%s]", s);
+                                FAIL(line, "unknown section [%s%s%s]", s, *name ? " " : "", name);
+                        if (section_named(sec)) {
+                                if (!*name)
+                                        FAIL(line, "[%s] needs a name: [%s NAME]", s, s);
+                                if (!section_name_valid(name))
+                                        FAIL(line, "invalid name '%s' (letters, digits, '_', '.', '-'; at most 64)", name);
+                                unsigned first = named_section_line(c, sec, name);
+                                if (first)
+                                        FAIL(line, "duplicate [%s %s] (first at line %u)", s, name, first);
+                                if (add_named_section(c, sec, name, line) < 0)
+                                        return -ENOMEM;
+                                continue;
+                        }
+                        if (*name)
+                                FAIL(line, "[%s] takes no name", s);
                         if (sec != SECTION_SECRET)
                                 continue;
                         /* Each [secret] starts a new one; the one before must be complete. */
@@ -444,12 +673,17 @@ static int parse(const char *text, const char *filename, bool resolve, agent_con
                 r = apply_key(c, sec, key, value, resolve);
                 if (r == -ENOENT)
                         FAIL(line, "unknown key '%s' in [%s]", key, section_names[sec]);
+                if (r == -EEXIST)
+                        FAIL(line, "'%s' is set twice", key);
                 if (r == -ENOMEM)
                         return r;
                 if (r == -ESRCH)
                         FAIL(line, "unknown user or group in '%s'", value);
                 if (r < 0)
                         FAIL(line, "invalid value for '%s': '%s'", key, value);
+                /* Where a kubeconfig names its certificate, for the whole-file check. */
+                if (sec == SECTION_KUBECONFIG && streq(key, "certificate"))
+                        c->kubeconfigs[c->n_kubeconfigs - 1].certificate_line = line;
         }
 
         /* Whole-file checks, reported at the last line. */
@@ -469,6 +703,21 @@ static int parse(const char *text, const char *filename, bool resolve, agent_con
                 FAIL(line, "'mode = exec' runs exactly one unit");
         if (c->etcd_client_port == c->etcd_peer_port)
                 FAIL(line, "etcd client_port and peer_port must differ");
+        for (size_t i = 0; i < c->n_certs; i++) {
+                const agent_config_cert *t = &c->certs[i];
+                if (!t->role || !t->cert_file || !t->key_file || !t->ca_file)
+                        FAIL(t->line, "[certificate %s] needs role, cert_file, key_file and ca_file", t->name);
+        }
+        for (size_t i = 0; i < c->n_kubeconfigs; i++) {
+                const agent_config_kubeconfig *k = &c->kubeconfigs[i];
+                if (!k->file || !k->certificate || !k->server)
+                        FAIL(k->line, "[kubeconfig %s] needs file, certificate and server", k->name);
+                if (!agent_config_find_cert(c, k->certificate))
+                        FAIL(k->certificate_line, "[kubeconfig %s]: no [certificate %s]", k->name, k->certificate);
+        }
+        for (size_t i = 0; i < c->n_envs; i++)
+                if (!c->envs[i].file)
+                        FAIL(c->envs[i].line, "[environment %s] needs file", c->envs[i].name);
 
         r = fill_defaults(c);
         if (r < 0)

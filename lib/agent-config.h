@@ -4,9 +4,15 @@
  *
  * INI-style: "[section]" headers, "key = value" lines, '#' comments (whole lines only: a '#' or ';'
  * inside a value is part of it). Sections: [agent], [metadata], [vault], [secret] (repeatable: one
- * KV v2 read each), [pki], [etcd], [node], [units]. Every file path is absolute and is prefixed with --root
- * at use (see agent_config_path()), except [vault] ca_file and the sockets of [metadata] and
- * [vault], which name the host's services as url and address do. */
+ * KV v2 read each), [pki] (the role's one unnamed certificate), [certificate NAME], [kubeconfig
+ * NAME], [environment NAME] (named, repeatable, names unique per kind), [etcd], [node], [units].
+ * Every file path is absolute and is prefixed with --root at use (see agent_config_path()), except
+ * [vault] ca_file and the sockets of [metadata] and [vault], which name the host's services as url
+ * and address do.
+ *
+ * Values of the named sections marked "expanded" may use ${instance_id}, ${zone}, ${local_ipv4}
+ * and ${public_ipv4} (the instance's identity, AGENT_CONFIG_VARIABLES); any other ${NAME} is an
+ * error at parse time. */
 #pragma once
 
 #include <stdbool.h>
@@ -32,6 +38,56 @@ typedef struct agent_config_secret {
         uid_t uid;    /* default 0 */
         gid_t gid;
 } agent_config_secret;
+
+/* One [certificate NAME] section: a certificate from Vault PKI, by default signed from a key made
+ * on the instance (pki/sign), else issued with Vault's key (pki/issue, "local_key = no"). */
+typedef struct agent_config_cert {
+        char *name;
+        char *mount;          /* default "pki" */
+        char *role;           /* the PKI role (required) */
+        char *common_name;    /* expanded; default ${instance_id} */
+        char **organization;  /* O values the certificate must carry (the PKI role sets them) */
+        char **alt_names;     /* DNS SANs, expanded */
+        char **ip_sans;       /* IP SANs, expanded ("${local_ipv4}") */
+        char *ttl;            /* NULL: the role's */
+        bool local_key;       /* default yes */
+        char *cert_file, *key_file, *ca_file; /* all required */
+        mode_t mode;          /* of the key; default 0600 (certificate and CA: 0644) */
+        uid_t uid;            /* owner of the three files; default (uid_t)-1: root */
+        gid_t gid;
+        char **reload;        /* units reloaded after a renewal */
+        char **restart;       /* units restarted after a renewal */
+        unsigned line;        /* of the section header */
+} agent_config_cert;
+
+/* One [kubeconfig NAME] section: a kubeconfig for one of the [certificate] sections. */
+typedef struct agent_config_kubeconfig {
+        char *name;
+        char *file;
+        char *certificate;    /* name of a [certificate] section */
+        char *server;         /* https URL, expanded */
+        char *cluster;        /* default "kubernetes" */
+        char *user;           /* default NAME */
+        mode_t mode;          /* default 0600 */
+        uid_t uid;
+        gid_t gid;
+        unsigned line, certificate_line;
+} agent_config_kubeconfig;
+
+/* One [environment NAME] section: an environment file for units. Upper-case keys
+ * ([A-Z_][A-Z0-9_]*) are its variables, in order; their values are expanded. */
+typedef struct agent_config_env {
+        char *name;
+        char *file;
+        char **vars;          /* "KEY=value" (unexpanded) */
+        mode_t mode;          /* default 0644 */
+        uid_t uid;
+        gid_t gid;
+        unsigned line;
+} agent_config_env;
+
+/* The variables of expanded values, as "NAME=" prefixes of an environment list. */
+#define AGENT_CONFIG_VARIABLES "instance_id", "zone", "local_ipv4", "public_ipv4"
 
 typedef struct agent_config {
         agent_config_role role;
@@ -67,6 +123,13 @@ typedef struct agent_config {
         char *cert_file, *key_file, *ca_file;
         uid_t pki_uid;            /* owner of key and certificate ("owner = etcd"); default root */
         gid_t pki_gid;
+
+        agent_config_cert *certs;
+        size_t n_certs;
+        agent_config_kubeconfig *kubeconfigs;
+        size_t n_kubeconfigs;
+        agent_config_env *envs;
+        size_t n_envs;
 
         unsigned etcd_client_port, etcd_peer_port;
         char *etcd_data_dir;      /* default /var/lib/etcd; recreated 0700, owned like the key */
@@ -108,6 +171,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(agent_config *, agent_config_free);
 
 /* The role's name as written in [agent] role ("etcd", "control-plane", ...): a static string. */
 const char *agent_config_role_to_string(agent_config_role r);
+
+/* The [certificate] section called name, or NULL. */
+const agent_config_cert *agent_config_find_cert(const agent_config *c, const char *name);
 
 /* root + path as a new string the caller frees (root may be NULL or ""). NULL on ENOMEM. */
 char *agent_config_path(const char *root, const char *path);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
+
 size_t strv_length(char *const *l) {
         size_t n = 0;
         while (l && l[n])
@@ -95,6 +97,38 @@ char **strv_copy(char *const *l) {
                 if (strv_push(&c, l[i]) < 0)
                         return NULL;
         return TAKE_PTR(c);
+}
+
+const char *strv_env_get(char *const *env, const char *name, size_t len) {
+        for (; env && *env; env++)
+                if (strneq(*env, name, len) && (*env)[len] == '=')
+                        return *env + len + 1;
+        return NULL;
+}
+
+int strv_env_expand(const char *tmpl, char *const *env, char **ret) {
+        _cleanup_buf_ buf out = BUF_INIT(64 * 1024);
+        int r;
+        for (const char *p = tmpl; *p;) {
+                if (p[0] == '$' && p[1] == '{') {
+                        const char *end = strchr(p + 2, '}');
+                        if (!end)
+                                return -EINVAL;
+                        const char *v = strv_env_get(env, p + 2, (size_t) (end - p - 2));
+                        if (!v)
+                                return -EINVAL;
+                        r = buf_puts(&out, v);
+                        p = end + 1;
+                } else
+                        r = buf_append(&out, p++, 1);
+                if (r < 0)
+                        return r;
+        }
+        char *s = buf_steal(&out);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
 }
 
 static int cmp(const void *a, const void *b) { return strcmp(*(char *const *) a, *(char *const *) b); }

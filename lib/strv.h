@@ -18,6 +18,13 @@ char *strv_join(char *const *l, const char *sep);
 /* Split s at any of the separator characters, dropping empty fields. */
 int strv_split(const char *s, const char *separators, char ***ret);
 char **strv_copy(char *const *l);
+/* The value of name (len bytes, not NUL-terminated) in an environment-style list of
+ * "NAME=value" strings (borrowed), or NULL. */
+const char *strv_env_get(char *const *env, const char *name, size_t len);
+/* Expand every "${NAME}" in tmpl from env ("NAME=value" strings; nothing else is special).
+ * Returns 0 and a new string in *ret, -EINVAL for an unknown NAME or an unclosed "${",
+ * -ENOBUFS past 64 KiB, or -ENOMEM. */
+int strv_env_expand(const char *tmpl, char *const *env, char **ret);
 void strv_sort(char **l);
 void strv_free(char **l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, strv_free);

@@ -246,6 +246,7 @@ static int parse_pki_role(json_t *o, const char *where, const char *name, buf *e
             (r = get_bool(o, where, "allow_bare_domains", err, &role.allow_bare_domains)) < 0 ||
             (r = get_bool(o, where, "allow_any_name", err, &role.allow_any_name)) < 0 ||
             (r = get_string_array(o, where, "allowed_uri_sans", false, err, &role.allowed_uri_sans)) < 0 ||
+            (r = get_string_array(o, where, "organization", false, err, &role.organization)) < 0 ||
             (r = get_int(o, where, "max_ttl", 1, 10 * 365 * 86400, err, &role.max_ttl)) < 0)
                 return r;
         /* Vault's default for allow_ip_sans is true. */

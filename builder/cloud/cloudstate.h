@@ -62,6 +62,7 @@ typedef struct cloud_pki_role {
         bool allow_ip_sans;
         bool allow_any_name;
         json_t *allowed_uri_sans;      /* array of globs ('*' anywhere), NULL or empty: none */
+        json_t *organization;          /* array of O values put in every subject, NULL: none */
         int64_t max_ttl;               /* seconds */
 } cloud_pki_role;
 

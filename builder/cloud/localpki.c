@@ -92,8 +92,11 @@ static int add_ext(X509 *x, X509 *issuer, int nid, const char *value) {
         return ok ? 0 : -EIO;
 }
 
-static int set_subject_cn(X509 *x, const char *cn) {
+static int set_subject(X509 *x, char *const *organization, const char *cn) {
         X509_NAME *name = X509_get_subject_name(x);
+        for (char *const *o = organization; o && *o; o++)
+                if (!X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const unsigned char *) *o, -1, -1, 0))
+                        return -EIO;
         if (!X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *) cn, -1, -1, 0))
                 return -EIO;
         return 0;
@@ -111,7 +114,7 @@ static int create_ca(const char *dir, localpki *p) {
         if (!p->cert)
                 return -ENOMEM;
         if (!X509_set_version(p->cert, X509_VERSION_3) || (r = set_random_serial(p->cert)) < 0 ||
-            (r = set_subject_cn(p->cert, "imgbuild local CA")) < 0 ||
+            (r = set_subject(p->cert, NULL, "imgbuild local CA")) < 0 ||
             !X509_set_issuer_name(p->cert, X509_get_subject_name(p->cert)) ||
             !ASN1_TIME_set(X509_getm_notBefore(p->cert), now - 60) ||
             !ASN1_TIME_set(X509_getm_notAfter(p->cert), now + CA_VALIDITY) ||
@@ -304,7 +307,7 @@ int localpki_issue(localpki *p, const localpki_request *req, EVP_PKEY *public_ke
         if (not_after > p->not_after)
                 not_after = p->not_after;
         if (!X509_set_version(x, X509_VERSION_3) || (r = set_random_serial(x)) < 0 ||
-            (r = set_subject_cn(x, req->common_name)) < 0 ||
+            (r = set_subject(x, req->organization, req->common_name)) < 0 ||
             !X509_set_issuer_name(x, X509_get_subject_name(p->cert)) ||
             !ASN1_TIME_set(X509_getm_notBefore(x), now - 30) ||
             !ASN1_TIME_set(X509_getm_notAfter(x), not_after) || !X509_set_pubkey(x, public_key))

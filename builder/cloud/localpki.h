@@ -31,6 +31,7 @@ typedef struct localpki_request {
         char **dns_names;      /* subjectAltName DNS entries (NULL-terminated, may be NULL) */
         char **ip_addresses;   /* subjectAltName IP entries, textual IPv4/IPv6 */
         char **uris;           /* subjectAltName URI entries (may be NULL) */
+        char **organization;   /* subject O entries, before the CN (may be NULL) */
         int64_t ttl;           /* seconds from now */
 } localpki_request;
 

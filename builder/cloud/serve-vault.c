@@ -20,7 +20,9 @@
  *   user_ids are refused as a role without allowed_other_sans/allowed_user_ids refuses them;
  *   serial_number (subject serialNumber) and cert_metadata are accepted and ignored; issuer_ref
  *   must be "default"; a certificate is cut at the CA's expiry where Vault (leaf_not_after_behavior
- *   "err") refuses; a not_after in the past is refused; no CRL, revocation or tidy.
+ *   "err") refuses; a not_after in the past is refused; no CRL, revocation or tidy. Of the
+ *   role's subject fields only organization (O, before the CN) is modelled; key usages are fixed
+ *   (Vault's defaults with server_flag and client_flag).
  * - sys/health: never standby, sealed or a DR secondary, so only activecode changes the status;
  *   a code outside 100..599 is 400 (Go's net/http would panic in Vault). No license block.
  * - The HTTP server's own 413/400/500 bodies are Vault-shaped, but their texts are ours
@@ -792,12 +794,14 @@ static int parse_not_after(const char *s, time_t *ret) {
 typedef struct pki_names {
         const char *cn;
         char **dns, **ips, **uris;
+        char **organization;  /* the role's, as Vault's role field "organization" */
 } pki_names;
 
 static void pki_names_done(pki_names *n) {
         strv_free(n->dns);
         strv_free(n->ips);
         strv_free(n->uris);
+        strv_free(n->organization);
 }
 
 /* The name fields common to issue and sign; fields Vault knows but this role model has no
@@ -870,12 +874,19 @@ static int pki_check(vault_call *c, const cloud_pki_role *role, pki_names *n, lo
                         ttl = role->max_ttl;
                 }
         }
+        /* The subject's O comes from the role, never from the request or the CSR (Vault's sign and
+         * issue; only sign-verbatim keeps a CSR's subject). */
+        json_t *o;
+        size_t i;
+        json_array_foreach(role->organization, i, o)
+                if ((r = strv_push(&n->organization, json_string_value(o))) < 0)
+                        return r;
         /* The CN goes into the DNS SANs too when it is a host name, as Vault does. */
         if (!json_is_true(json_object_get(c->body, "exclude_cn_from_sans")) && is_hostname(cn) &&
             !strv_contains(n->dns, cn) && (r = strv_push(&n->dns, cn)) < 0)
                 return r;
         *req = (localpki_request){ .common_name = cn, .dns_names = n->dns, .ip_addresses = n->ips,
-                                   .uris = n->uris, .ttl = ttl };
+                                   .uris = n->uris, .organization = n->organization, .ttl = ttl };
         return 0;
 }
 

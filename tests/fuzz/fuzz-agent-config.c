@@ -30,6 +30,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (!c->state_dir || !c->metadata_url || !c->vault_addr || !c->vault_role ||
                     !agent_config_role_to_string(c->role))
                         abort();
+                /* Named sections: required fields and defaults set, every kubeconfig's certificate
+                 * exists. */
+                for (size_t i = 0; i < c->n_certs; i++)
+                        if (!c->certs[i].name || !c->certs[i].role || !c->certs[i].mount || !c->certs[i].common_name ||
+                            !c->certs[i].cert_file || !c->certs[i].key_file || !c->certs[i].ca_file)
+                                abort();
+                for (size_t i = 0; i < c->n_kubeconfigs; i++)
+                        if (!c->kubeconfigs[i].file || !c->kubeconfigs[i].server || !c->kubeconfigs[i].cluster ||
+                            !c->kubeconfigs[i].user || !agent_config_find_cert(c, c->kubeconfigs[i].certificate))
+                                abort();
+                for (size_t i = 0; i < c->n_envs; i++)
+                        if (!c->envs[i].name || !c->envs[i].file)
+                                abort();
         } else if (c)
                 abort();
         return 0;

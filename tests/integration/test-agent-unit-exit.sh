@@ -3,7 +3,7 @@
 # does not know): the promote stage fails as soon as it sees etcd gone, and `bootagent status`
 # names the unit's exit, its status and the end of its output, instead of "Connection refused"
 # from probing a closed port until the etcd deadline.
-PORT_RANGE_START=8000 PORT_BLOCKS=10 source "$(dirname "$0")/agent-lib.sh"
+PORT_RANGE_START=8000 PORT_BLOCKS=5 source "$(dirname "$0")/agent-lib.sh"
 trap agent_cleanup EXIT
 
 start_serve 1

@@ -1,8 +1,8 @@
 /* Certificate freshness on disk and local key + CSR generation. The certificate is made here
  * with OpenSSL from the CSR's key, valid from now-100 s to now+100 s, with one IP SAN. */
+#include <errno.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -114,9 +114,9 @@ int main(void) {
         /* The node role's pieces: a key first, a CSR for it with O and CN, the SPKI hash (the
          * same digest a kube CA pin of a certificate with that key holds), key/certificate match. */
         char *node_key, *node_csr, *node_cert, *pin, hex[65];
-        CHECK_OK(pki_new_key(&node_key));
+        CHECK_OK(pki_make_key(&node_key));
         CHECK(strstr(node_key, "-----BEGIN PRIVATE KEY-----"));
-        CHECK_OK(pki_key_csr(node_key, "system:node:n1", "system:nodes", &node_csr));
+        CHECK_OK(pki_make_csr_for_key(node_key, "system:node:n1", (char *const[]){ "system:nodes", NULL }, &node_csr));
         BIO *rb = BIO_new_mem_buf(node_csr, -1);
         X509_REQ *req = PEM_read_bio_X509_REQ(rb, NULL, NULL, NULL);
         CHECK(req);
@@ -132,17 +132,45 @@ int main(void) {
         CHECK_OK(pki_key_spki_sha256(node_key, hex));
         CHECK_OK(kube_bootstrap_ca_pin(node_cert, &pin));
         CHECK_STREQ(pin + strlen("sha256:"), hex);
-        CHECK(pki_cert_matches_key(node_cert, node_key, now) == 1);
-        CHECK(pki_cert_matches_key(node_cert, node_key, now + 1000) == 0); /* expired */
-        CHECK(pki_cert_matches_key(node_cert, node_key, now - 1000) == 0); /* not yet valid */
-        CHECK(pki_cert_matches_key(node_cert, key2_pem, now) == 0);        /* another key */
-        CHECK(pki_cert_matches_key("junk", node_key, now) == 0);
+        CHECK(pki_cert_check(node_cert, node_key, NULL, 1.0, now) == 1);
+        CHECK(pki_cert_check(node_cert, node_key, NULL, 1.0, now + 1000) == 0); /* expired */
+        CHECK(pki_cert_check(node_cert, node_key, NULL, 1.0, now - 1000) == 0); /* not yet valid */
+        CHECK(pki_cert_check(node_cert, key2_pem, NULL, 1.0, now) == 0);        /* another key */
+        CHECK(pki_cert_check("junk", node_key, NULL, 1.0, now) == 0);
         CHECK(pki_key_spki_sha256("junk", hex) == -EBADMSG);
-        CHECK(pki_key_csr("junk", "x", NULL, &node_csr) == -EBADMSG);
         free_secret(node_key);
         free(node_csr);
         free(node_cert);
         free(pin);
+
+        /* In memory, with the names a [certificate] asks for: subject O and CN from the CSR. */
+        char *key3_pem = NULL, *csr3_pem = NULL, *serial = NULL;
+        char o1[] = "system:masters", o2[] = "other", ip[] = "10.0.0.5", ip2[] = "10.0.0.6";
+        char *orgs[] = { o1, NULL }, *wrong_orgs[] = { o2, NULL }, *ips[] = { ip, NULL }, *wrong_ips[] = { ip2, NULL };
+        int64_t not_after = 0;
+        CHECK_OK(pki_make_key(&key3_pem));
+        CHECK(pki_make_csr_for_key("junk", "x", NULL, &csr3_pem) == -EBADMSG && !csr3_pem);
+        CHECK_OK(pki_make_csr_for_key(key3_pem, "kubernetes-admin", orgs, &csr3_pem));
+        char *cert3_pem = make_cert(key3_pem, csr3_pem, "10.0.0.5", now);
+        pki_want want = { .common_name = "kubernetes-admin", .organization = orgs, .ips = ips };
+        CHECK(pki_cert_check(cert3_pem, key3_pem, &want, 0.9, now) == 1);
+        CHECK(pki_cert_check(cert3_pem, NULL, NULL, 0.9, now) == 1);
+        CHECK(pki_cert_check(cert3_pem, key3_pem, &want, 0.4, now) == 0);       /* past its renewal point */
+        CHECK(pki_cert_check(cert3_pem, key3_pem, &want, 0.4, 0) == 1);         /* time not checked */
+        CHECK(pki_cert_check(cert3_pem, key2_pem, &want, 0.9, now) == 0);       /* another key */
+        CHECK(pki_cert_check(cert3_pem, key3_pem, &(pki_want){ .common_name = "kubernetes" }, 0.9, now) == 0);
+        CHECK(pki_cert_check(cert3_pem, key3_pem, &(pki_want){ .organization = wrong_orgs }, 0.9, now) == 0);
+        CHECK(pki_cert_check(cert3_pem, key3_pem, &(pki_want){ .ips = wrong_ips }, 0.9, now) == 0);
+        CHECK(pki_cert_check(cert3_pem, key3_pem, &(pki_want){ .dns = orgs }, 0.9, now) == 0); /* no DNS SAN */
+        CHECK(pki_cert_check("junk", key3_pem, NULL, 0.9, now) == 0);
+        CHECK_OK(pki_cert_info(cert3_pem, &serial, &not_after));
+        CHECK_STREQ(serial, "01");
+        CHECK(not_after == (int64_t) now + 100);
+        CHECK(pki_cert_info("junk", &serial, &not_after) == -EBADMSG);
+        free(serial);
+        free_secret(key3_pem);
+        free(csr3_pem);
+        free(cert3_pem);
 
         /* Garbage instead of a certificate. */
         CHECK_OK(write_file_atomic(cert, "junk", 4, 0644, (uid_t) -1, (gid_t) -1));

@@ -211,6 +211,142 @@ static void test_check(void) {
         CHECK(err.data && strstr(err.data, "x.conf:3: unknown key 'bogus' in [agent]"));
 }
 
+/* Named sections: certificates, kubeconfigs, environment files (a fixture of their own so the
+ * line numbers above stay put). */
+static const char *const named =
+        "[agent]\n"                                              /* 1 */
+        "role = control-plane\n"
+        "[vault]\n"
+        "address = http://127.0.0.1:8200\n"
+        "[certificate apiserver]\n"                              /* 5 */
+        "role = kube-apiserver\n"
+        "common_name = kube-apiserver\n"
+        "alt_names = kubernetes, ${instance_id}.cluster.local\n"
+        "ip_sans = ${local_ipv4}, ${public_ipv4}, 10.96.0.1\n"
+        "ttl = 24h\n"                                            /* 10 */
+        "cert_file = /etc/kubernetes/pki/apiserver.crt\n"
+        "key_file = /etc/kubernetes/pki/apiserver.key\n"
+        "ca_file = /etc/kubernetes/pki/ca.crt\n"
+        "restart = kube-apiserver.service\n"
+        "[certificate admin]\n"                                  /* 15 */
+        "mount = pki-kubernetes\n"
+        "role = admin\n"
+        "common_name = kubernetes-admin\n"
+        "organization = system:masters\n"
+        "local_key = no\n"                                       /* 20 */
+        "mode = 0640\n"
+        "owner = 0:5\n"
+        "cert_file = /etc/kubernetes/pki/admin.crt\n"
+        "key_file = /etc/kubernetes/pki/admin.key\n"
+        "ca_file = /etc/kubernetes/pki/ca.crt\n"                 /* 25 */
+        "reload = a.service b.service\n"
+        "[kubeconfig admin]\n"
+        "file = /etc/kubernetes/admin.conf\n"
+        "certificate = admin\n"
+        "server = https://${local_ipv4}:6443\n"                  /* 30 */
+        "[environment kube]\n"
+        "file = /etc/default/kube\n"
+        "ADVERTISE_ADDRESS = ${local_ipv4}\n"
+        "NODE_NAME = node-${instance_id}\n"
+        "mode = 0600\n";                                        /* 35 */
+
+static void test_named(void) {
+        _cleanup_(agent_config_freep) agent_config *c = NULL;
+        _cleanup_buf_ buf err = BUF_INIT(1024);
+        CHECK_OK(agent_config_parse(named, "agent.conf", &c, &err));
+        CHECK(c->n_certs == 2 && c->n_kubeconfigs == 1 && c->n_envs == 1);
+        const agent_config_cert *a = &c->certs[0], *b = agent_config_find_cert(c, "admin");
+        CHECK_STREQ(a->name, "apiserver");
+        CHECK_STREQ(a->mount, "pki"); /* default */
+        CHECK_STREQ(a->role, "kube-apiserver");
+        CHECK(strv_length(a->alt_names) == 2);
+        CHECK_STREQ(a->alt_names[1], "${instance_id}.cluster.local"); /* expanded at run time */
+        CHECK(strv_length(a->ip_sans) == 3);
+        CHECK(a->local_key); /* default yes */
+        CHECK(a->mode == 0600 && a->uid == (uid_t) -1);
+        CHECK_STREQ(a->restart[0], "kube-apiserver.service");
+        CHECK(!a->reload);
+        CHECK(b == &c->certs[1]);
+        CHECK_STREQ(b->mount, "pki-kubernetes");
+        CHECK_STREQ(b->organization[0], "system:masters");
+        CHECK(!b->local_key);
+        CHECK(b->mode == 0640 && b->uid == 0 && b->gid == 5);
+        CHECK(strv_length(b->reload) == 2);
+        CHECK(!agent_config_find_cert(c, "nope"));
+        const agent_config_kubeconfig *k = &c->kubeconfigs[0];
+        CHECK_STREQ(k->name, "admin");
+        CHECK_STREQ(k->certificate, "admin");
+        CHECK_STREQ(k->server, "https://${local_ipv4}:6443");
+        CHECK_STREQ(k->cluster, "kubernetes"); /* default */
+        CHECK_STREQ(k->user, "admin");         /* default: the section's name */
+        CHECK(k->mode == 0600);
+        const agent_config_env *e = &c->envs[0];
+        CHECK_STREQ(e->file, "/etc/default/kube");
+        CHECK(strv_length(e->vars) == 2);
+        CHECK_STREQ(e->vars[0], "ADVERTISE_ADDRESS=${local_ipv4}");
+        CHECK_STREQ(e->vars[1], "NODE_NAME=node-${instance_id}");
+        CHECK(e->mode == 0600);
+
+        /* Without a name the common name is the instance id. */
+        _cleanup_(agent_config_freep) agent_config *d = NULL;
+        CHECK_OK(agent_config_parse("[agent]\nrole = node\n[vault]\naddress = http://v:8200\n[certificate k]\nrole = r\n"
+                                    "cert_file = /c\nkey_file = /k\nca_file = /ca\n", "x.conf", &d, NULL));
+        CHECK_STREQ(d->certs[0].common_name, "${instance_id}");
+        CHECK(d->n_kubeconfigs == 0 && d->n_envs == 0);
+}
+
+static void expect_named_error(const char *from, const char *to, const char *want) {
+        char text[4096];
+        const char *p = strstr(named, from);
+        CHECK(p);
+        snprintf(text, sizeof(text), "%.*s%s%s", (int) (p - named), named, to, p + strlen(from));
+        _cleanup_(agent_config_freep) agent_config *c = NULL;
+        _cleanup_buf_ buf err = BUF_INIT(1024);
+        CHECK(agent_config_parse(text, "agent.conf", &c, &err) == -EINVAL);
+        CHECK(c == NULL);
+        if (!err.data || !strstr(err.data, want)) {
+                fprintf(stderr, "error \"%s\" does not contain \"%s\"\n", err.data ? err.data : "", want);
+                CHECK(0);
+        }
+        /* The builder's check says the same (it does not look users up). */
+        if (strstr(want, "unknown user"))
+                return;
+        buf_free(&err);
+        CHECK(agent_config_check(text, "agent.conf", &err) == -EINVAL);
+        CHECK(err.data && strstr(err.data, want));
+}
+
+static void test_named_errors(void) {
+        expect_named_error("[certificate admin]", "[certificate apiserver]",
+                           "agent.conf:15: duplicate [certificate apiserver] (first at line 5)");
+        expect_named_error("[certificate admin]", "[certificate]", "agent.conf:15: [certificate] needs a name");
+        expect_named_error("[certificate admin]", "[certificate a/b]", "agent.conf:15: invalid name 'a/b'");
+        expect_named_error("[vault]", "[vault x]", "agent.conf:3: [vault] takes no name");
+        expect_named_error("[certificate admin]", "[cert admin]", "agent.conf:15: unknown section [cert admin]");
+        expect_named_error("role = kube-apiserver\n", "", "agent.conf:5: [certificate apiserver] needs role, cert_file");
+        expect_named_error("ca_file = /etc/kubernetes/pki/ca.crt\nrestart", "restart",
+                           "agent.conf:5: [certificate apiserver] needs role, cert_file, key_file and ca_file");
+        expect_named_error("ttl = 24h", "serial = 1", "agent.conf:10: unknown key 'serial' in [certificate]");
+        expect_named_error("local_key = no", "local_key = perhaps", "agent.conf:20: invalid value for 'local_key'");
+        expect_named_error("mode = 0640", "mode = 99999", "agent.conf:21: invalid value for 'mode'");
+        expect_named_error("owner = 0:5", "owner = no-such-user-here", "agent.conf:22: unknown user");
+        expect_named_error("ip_sans = ${local_ipv4}", "ip_sans = ${local_ip}", "agent.conf:9: invalid value for 'ip_sans'");
+        expect_named_error("common_name = kube-apiserver", "common_name = ${instance_id",
+                           "agent.conf:7: invalid value for 'common_name'");
+        expect_named_error("certificate = admin", "certificate = nobody",
+                           "agent.conf:29: [kubeconfig admin]: no [certificate nobody]");
+        expect_named_error("server = https://${local_ipv4}:6443", "server = ${local_ipv4}:6443",
+                           "agent.conf:30: invalid value for 'server'");
+        expect_named_error("server = https://${local_ipv4}:6443\n", "", "agent.conf:27: [kubeconfig admin] needs file, certificate and server");
+        expect_named_error("[environment kube]", "[environment kube]\n[environment kube]",
+                           "agent.conf:32: duplicate [environment kube] (first at line 31)");
+        expect_named_error("file = /etc/default/kube\n", "", "agent.conf:31: [environment kube] needs file");
+        expect_named_error("NODE_NAME = node-${instance_id}", "ADVERTISE_ADDRESS = x",
+                           "agent.conf:34: 'ADVERTISE_ADDRESS' is set twice");
+        expect_named_error("NODE_NAME = node-${instance_id}", "NODE_NAME = ${HOME}", "agent.conf:34: invalid value for 'NODE_NAME'");
+        expect_named_error("NODE_NAME = node-${instance_id}", "node_name = x", "agent.conf:34: unknown key 'node_name' in [environment]");
+}
+
 static void test_load_missing(void) {
         agent_config *c = NULL;
         _cleanup_buf_ buf err = BUF_INIT(1024);
@@ -225,6 +361,8 @@ int main(void) {
         test_node();
         test_errors();
         test_check();
+        test_named();
+        test_named_errors();
         test_load_missing();
         _cleanup_free_ char *p = agent_config_path("/tmp/root", "/etc/x");
         CHECK_STREQ(p, "/tmp/root/etc/x");

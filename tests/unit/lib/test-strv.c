@@ -1,3 +1,6 @@
+#include <errno.h>
+#include <stdlib.h>
+
 #include "check.h"
 #include "strv.h"
 
@@ -73,7 +76,22 @@ static void test_copy_sort(void) {
         strv_free(NULL);
 }
 
+static void test_env_expand(void) {
+        char a[] = "local_ipv4=10.0.0.5", b[] = "ID=i-1", c[] = "EMPTY=";
+        char *env[] = { a, b, c, NULL };
+        char *out = NULL;
+        CHECK_OK(strv_env_expand("https://${local_ipv4}:6443/${ID}${EMPTY}$x{", env, &out));
+        CHECK_STREQ(out, "https://10.0.0.5:6443/i-1$x{");
+        free(out);
+        CHECK(strv_env_get(env, "IDX", 2) && streq(strv_env_get(env, "IDX", 2), "i-1"));
+        CHECK(!strv_env_get(env, "local", 5));
+        out = NULL;
+        CHECK(strv_env_expand("${NOPE}", env, &out) == -EINVAL && !out);
+        CHECK(strv_env_expand("a ${ID", env, &out) == -EINVAL && !out);
+}
+
 int main(void) {
+        test_env_expand();
         test_push_join();
         test_split();
         test_copy_sort();

@@ -88,11 +88,14 @@ static char *test_cloud_json(const test_ports *p, bool with_fourth) {
                        "\"ttl\":600,\"max_ttl\":900}},"
                        "\"policies\":{\"etcd\":{\"secret/data/etcd/*\":[\"read\",\"create\",\"update\"],"
                        "\"secret/data/bootagent/*\":[\"read\"],\"pki/issue/etcd-peer\":[\"update\"],"
-                       "\"pki/sign/etcd-peer\":[\"update\"],"
+                       "\"pki/sign/etcd-peer\":[\"update\"],\"pki/sign/client\":[\"update\"],"
+                       "\"pki/issue/client\":[\"update\"],"
                        "\"secret/data/scratch/*\":[\"read\",\"create\",\"update\",\"delete\",\"patch\"],"
                        "\"secret/metadata/scratch/*\":[\"read\",\"list\",\"delete\"]}},"
                        "\"pki_roles\":{\"etcd-peer\":{\"allowed_domains\":[\"etcd.local\"],\"allow_subdomains\":true,"
-                       "\"allow_ip_sans\":true,\"allowed_uri_sans\":[\"spiffe://etcd.local/*\"],\"max_ttl\":86400}},"
+                       "\"allow_ip_sans\":true,\"allowed_uri_sans\":[\"spiffe://etcd.local/*\"],\"max_ttl\":86400},"
+                       "\"client\":{\"allow_any_name\":true,\"organization\":[\"system:masters\",\"ops\"],"
+                       "\"max_ttl\":3600}},"
                        "\"kv\":{\"bootagent/cloud-api\":{\"api_key\":\"k\",\"api_secret\":\"s\"}}}}",
                        p->api, p->meta[0], p->vault[0], p->meta[1], p->vault[1],
                        with_fourth ? "i-4" : "i-3", with_fourth ? "etcd-4" : "lone",

@@ -387,6 +387,37 @@ static void test_pki_sign(void) {
         CHECK(vault_request("POST", T.ports.vault[0], "/v1/pki/sign/etcd-peer", token, "{\"csr\":\"junk\"}", NULL) == 400);
 }
 
+/* The role's organization is the subject's O, in order before the CN, for sign (whatever the
+ * CSR's subject says) and issue; a role without one gives none. */
+static void test_pki_organization(void) {
+        _cleanup_free_ char *token = vault_login_as(&T, 0, "i-1"), *csr = make_csr("kubernetes-admin", "IP:10.0.0.11");
+        _cleanup_json_ json_t *body = json_pack("{s:s}", "csr", csr), *j = NULL;
+        _cleanup_free_ char *text = json_dump_compact(body);
+        char subject[256];
+
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/pki/sign/client", token, text, &j) == 200);
+        X509 *cert = parse_cert(json_path_string(j, "data.certificate"));
+        X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
+        CHECK_STREQ(subject, "/O=system:masters/O=ops/CN=kubernetes-admin");
+        X509_free(cert);
+        json_decref(TAKE_PTR(j));
+
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/pki/issue/client", token,
+                            "{\"common_name\":\"system:kube-scheduler\"}", &j) == 200);
+        cert = parse_cert(json_path_string(j, "data.certificate"));
+        X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
+        CHECK_STREQ(subject, "/O=system:masters/O=ops/CN=system:kube-scheduler");
+        X509_free(cert);
+        json_decref(TAKE_PTR(j));
+
+        CHECK(vault_request("POST", T.ports.vault[0], "/v1/pki/issue/etcd-peer", token,
+                            "{\"common_name\":\"etcd-1.etcd.local\"}", &j) == 200);
+        cert = parse_cert(json_path_string(j, "data.certificate"));
+        X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
+        CHECK_STREQ(subject, "/CN=etcd-1.etcd.local");
+        X509_free(cert);
+}
+
 static void test_health(void) {
         _cleanup_json_ json_t *j = NULL;
         CHECK(vault_request("GET", T.ports.vault[0], "/v1/sys/health", NULL, NULL, &j) == 200);
@@ -766,6 +797,7 @@ int main(void) {
         test_kv_cas_race();
         test_pki_issue();
         test_pki_sign();
+        test_pki_organization();
         test_health();
         test_unknown_fields_warn();
         test_denial_texts();
