@@ -246,10 +246,11 @@ static int token_request_failed(role_node *n, int r, buf *err) {
 
 static int post_csr(role_node *n, kube_client *k, const char *name, json_t **ret, buf *err) {
         _cleanup_free_ char *subject = NULL, *csr = NULL, *b64 = NULL;
+        char nodes[] = "system:nodes", *organization[] = { nodes, NULL };
         int r;
         if (asprintf(&subject, "system:node:%s", n->node_name) < 0)
                 return -ENOMEM;
-        r = pki_make_csr_for_key(n->key_pem, subject, (char *const[]){ "system:nodes", NULL }, &csr);
+        r = pki_make_csr_for_key(n->key_pem, subject, organization, &csr);
         if (r < 0) {
                 buf_printf(err, "making the CSR: %s", strerror(-r));
                 return r;

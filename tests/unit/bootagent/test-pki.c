@@ -113,10 +113,10 @@ int main(void) {
 
         /* The node role's pieces: a key first, a CSR for it with O and CN, the SPKI hash (the
          * same digest a kube CA pin of a certificate with that key holds), key/certificate match. */
-        char *node_key, *node_csr, *node_cert, *pin, hex[65];
+        char *node_key, *node_csr, *node_cert, *pin, hex[65], nodes[] = "system:nodes";
         CHECK_OK(pki_make_key(&node_key));
         CHECK(strstr(node_key, "-----BEGIN PRIVATE KEY-----"));
-        CHECK_OK(pki_make_csr_for_key(node_key, "system:node:n1", (char *const[]){ "system:nodes", NULL }, &node_csr));
+        CHECK_OK(pki_make_csr_for_key(node_key, "system:node:n1", (char *[]){ nodes, NULL }, &node_csr));
         BIO *rb = BIO_new_mem_buf(node_csr, -1);
         X509_REQ *req = PEM_read_bio_X509_REQ(rb, NULL, NULL, NULL);
         CHECK(req);
