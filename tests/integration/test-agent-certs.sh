@@ -25,7 +25,7 @@ cat > "$T/state/cloud.json" <<JSON
   "api_key": "EXOtest0000000000000000000", "api_secret": "test-secret-not-real",
   "instances": [ {"id":"$ID","name":"cp-1","state":"running","pool":"$POOL_ID","private_ip":"$IP",
                   "public_ip":"$IP","security_groups":["cp"],"labels":{},"user_data":"",
-                  "metadata_port":$(metadata_port 1),"vault_port":$(vault_port 1)} ],
+                  "metadata_socket":"m1-metadata.sock","vault_socket":"m1-vault.sock"} ],
   "pools": [ { "id": "$POOL_ID", "name": "cp", "size": 1, "template": "cp@1", "private_network": "$NET_ID" } ],
   "vault": {
     "roles": { "control-plane": { "pool": "cp", "security_group": "cp", "policies": ["cp"], "ttl": 3600 } },
@@ -39,8 +39,11 @@ cat > "$T/state/cloud.json" <<JSON
 JSON
 "$IMGBUILD" serve --state-dir "$T/state" > "$T/serve.out" 2> "$T/serve.log" &
 SERVE_PID=$!
-for _ in $(seq 100); do grep -q "serve: ready" "$T/serve.out" 2>/dev/null && break; sleep 0.1; done
-grep -q "serve: ready" "$T/serve.out" || fail "imgbuild serve not ready"
+end=$((SECONDS + 60)) # far above what a loaded machine needs
+until grep -q "serve: ready" "$T/serve.out" 2>/dev/null; do
+    kill -0 "$SERVE_PID" 2>/dev/null && [ "$SECONDS" -lt "$end" ] || fail "imgbuild serve not ready"
+    sleep 0.1
+done
 wait_metadata 1
 
 mkdir -p "$R/etc/bootagent"
@@ -49,10 +52,12 @@ cat > "$R/etc/bootagent/agent.conf" <<CONF
 role = control-plane
 renew_fraction = 0.5
 [metadata]
-url = http://127.0.0.1:$(metadata_port 1)
+url = http://169.254.169.254
+socket = $(metadata_socket 1)
 deadline_ms = 5000
 [vault]
-address = http://127.0.0.1:$(vault_port 1)
+address = http://vault.local:8200
+socket = $(vault_socket 1)
 deadline_ms = 10000
 
 [certificate apiserver]

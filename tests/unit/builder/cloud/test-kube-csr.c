@@ -117,9 +117,18 @@ static void test_validate(void) {
         uint8_t *pem = NULL;
         size_t len;
         CHECK_OK(base64_decode(good, &pem, &len));
-        char *sig = strstr((char *) pem, "-----END");
-        CHECK(sig);
-        sig[-4] = sig[-4] == 'A' ? 'B' : 'A'; /* inside the signature's base64 */
+        char *end = strstr((char *) pem, "-----END");
+        CHECK(end);
+        /* The signature ends the DER: change its second-to-last base64 character. (Not the last:
+         * with padding, its low bits are not part of any byte, and a change there may decode to
+         * the same DER.) */
+        char *p = end - 1;
+        while (*p == '\n' || *p == '=')
+                p--;
+        p--;
+        if (*p == '\n')
+                p--;
+        *p = *p == 'A' ? 'B' : 'A';
         _cleanup_free_ char *tampered = base64_encode(pem, len);
         CHECK(kube_csr_parse_request(tampered, &r, NULL) == -EBADMSG);
         free(pem);
