@@ -1,7 +1,8 @@
 /* The local cloud's state file, DIR/cloud.json: instances, pools, API credentials and the
  * Vault-compatible service's configuration (roles, policies, PKI roles, KV seeds). Loaded and
- * validated in one go; every error names the JSON path that is wrong. Schema:
- * /work/wt/CONTRACT-agent-services.md (kept in the tree's docs by the lead). */
+ * validated in one go; every error names the JSON path that is wrong. The schema is the structs
+ * below (members named as the JSON keys; "roles", "policies", "pki_roles" and "kv" (kv_seeds) sit
+ * inside "vault"); the README's local cloud section describes it for users. */
 #pragma once
 
 #include <jansson.h>
