@@ -301,16 +301,24 @@ static int stop_etcd(role_etcd *e) {
         return units_stop_exec(pid_file, 10000);
 }
 
-/* units = exec: once etcd runs, a probe that finds nobody listening may mean etcd is gone (a bad
- * flag, a data dir it cannot use). Say that, with its exit status and the end of its output,
- * rather than "Connection refused" until the deadline. Returns 0 while it runs, -ESRCH with the
- * reason in err once it exited. */
+/* Once etcd runs, a probe that finds nobody listening may mean etcd is gone (a bad flag, a data
+ * dir it cannot use). Say that, with its exit status (and with units = exec the end of its
+ * output; under systemd its journal has it), rather than "Connection refused" until the deadline.
+ * Returns 0 while it runs (or systemd cannot tell), -ESRCH with the reason in err once it exited. */
 static int check_etcd_running(role_etcd *e, const char *waiting_for, buf *err) {
         agent *a = e->a;
         _cleanup_free_ char *pid_file = NULL, *log_file = NULL, *tail = NULL;
         int status;
-        if (!a->cfg->units_exec)
-                return 0;
+        if (!a->cfg->units_exec) {
+                _cleanup_(units_state_done) units_state st = { 0 };
+                if (units_systemd_state(etcd_unit(e), &st) != 0)
+                        return 0;
+                buf_clear(err);
+                buf_printf(err, "%s exited (%s, status %d; %s/%s) while waiting for %s: see journalctl -u %s",
+                           etcd_unit(e), st.result, st.exec_main_status, st.active_state, st.sub_state, waiting_for,
+                           etcd_unit(e));
+                return -ESRCH;
+        }
         if (units_exec_paths(a->state_dir, etcd_unit(e), &pid_file, &log_file) < 0)
                 return -ENOMEM;
         if (units_exec_running(pid_file, &status) != 0)

@@ -88,6 +88,55 @@ int units_systemd_job(const char *method, const char *unit, long timeout_ms, cha
         return r;
 }
 
+void units_state_done(units_state *s) {
+        free(s->active_state);
+        free(s->sub_state);
+        free(s->result);
+        *s = (units_state){ 0 };
+}
+
+int units_systemd_state(const char *unit, units_state *ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        units_state st = { .exec_main_status = -1 };
+        const char *path;
+        int r;
+
+        r = sd_bus_open_system(&bus);
+        if (r < 0)
+                return r;
+        /* GetUnit, not LoadUnit: a unit systemd has not loaded has not run either. */
+        r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                               "org.freedesktop.systemd1.Manager", "GetUnit", &error, &reply, "s", unit);
+        if (r < 0) {
+                if (sd_bus_error_has_name(&error, "org.freedesktop.systemd1.NoSuchUnit"))
+                        r = -ENOENT;
+                sd_bus_error_free(&error);
+                return r;
+        }
+        r = sd_bus_message_read(reply, "o", &path);
+        if (r < 0)
+                return r;
+        if ((r = sd_bus_get_property_string(bus, "org.freedesktop.systemd1", path, "org.freedesktop.systemd1.Unit",
+                                            "ActiveState", &error, &st.active_state)) < 0 ||
+            (r = sd_bus_get_property_string(bus, "org.freedesktop.systemd1", path, "org.freedesktop.systemd1.Unit",
+                                            "SubState", &error, &st.sub_state)) < 0 ||
+            (r = sd_bus_get_property_string(bus, "org.freedesktop.systemd1", path,
+                                            "org.freedesktop.systemd1.Service", "Result", &error, &st.result)) < 0 ||
+            (r = sd_bus_get_property_trivial(bus, "org.freedesktop.systemd1", path,
+                                             "org.freedesktop.systemd1.Service", "ExecMainStatus", &error, 'i',
+                                             &st.exec_main_status)) < 0) {
+                sd_bus_error_free(&error);
+                units_state_done(&st);
+                return r;
+        }
+        bool stopped = streq(st.active_state, "failed") || streq(st.active_state, "inactive") ||
+                       streq(st.sub_state, "auto-restart");
+        *ret = st;
+        return stopped ? 0 : 1;
+}
+
 int units_expand(const char *tmpl, char *const *env, char ***ret_argv) {
         _cleanup_free_ char *s = NULL;
         int r = strv_env_expand(tmpl, env, &s);

@@ -10,6 +10,21 @@
  * (*ret_result, may be NULL, receives it), or -errno. */
 int units_systemd_job(const char *method, const char *unit, long timeout_ms, char **ret_result);
 
+/* Whether unit (a loaded service) still runs, asked over the system bus. Returns 1 when it is
+ * active, reloading or starting; 0 when it stopped or waits to be restarted by its Restart=
+ * (ActiveState "failed" or "inactive", or SubState "auto-restart"), with its ActiveState,
+ * SubState, the service's Result ("exit-code", "signal", ...) and ExecMainStatus (exit status or
+ * signal number) in *ret (strings owned by ret: units_state_done()); -errno when the bus or
+ * systemd cannot tell (a unit systemd does not know: -ENOENT). */
+typedef struct units_state {
+        char *active_state;
+        char *sub_state;
+        char *result;
+        int exec_main_status;
+} units_state;
+int units_systemd_state(const char *unit, units_state *ret);
+void units_state_done(units_state *s);
+
 /* Expand ${NAME} in tmpl from env ("NAME=value" strings; unknown names: -EINVAL) and split at
  * spaces into argv. */
 int units_expand(const char *tmpl, char *const *env, char ***ret_argv);
