@@ -69,6 +69,17 @@ writer() {
 start_writer() { rm -f "$T/stop-writer"; : > "$T/attempts"; touch "$T/acked"; writer "$1" & BG_PIDS+=($!); }
 stop_writer() { touch "$T/stop-writer"; wait "${BG_PIDS[-1]}"; unset 'BG_PIDS[-1]'; }
 
+# check_writes_during START_MS END_MS: the writer had writes acknowledged while the roll ran (in
+# each half of that window), so the roll was tested under writes; how many depends on the
+# machine's speed, so no count is asked for.
+check_writes_during() {
+        local mid=$((($1 + $2) / 2)) first second
+        first=$(awk -v a="$1" -v b="$mid" '$2 == "ok" && $1 >= a && $1 < b { n++ } END { print n + 0 }' "$T/attempts")
+        second=$(awk -v a="$mid" -v b="$2" '$2 == "ok" && $1 >= a && $1 <= b { n++ } END { print n + 0 }' "$T/attempts")
+        [ "$first" -gt 0 ] && [ "$second" -gt 0 ] ||
+                fail "the writer got no write through in a half of the roll ($first, then $second acknowledged)"
+}
+
 # Longest stretch (ms) between two successful writes, and the share of attempts that succeeded.
 longest_outage_ms() { awk '$2 == "ok" { if (last && $1 - last > max) max = $1 - last; last = $1 } END { print max + 0 }' "$T/attempts"; }
 write_availability() { awk '{ n++; if ($2 == "ok") ok++ } END { printf "%.1f", n ? 100 * ok / n : 0 }' "$T/attempts"; }
