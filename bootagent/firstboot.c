@@ -152,9 +152,16 @@ static int stage_units(agent *a, const char *env_file, bool *ret_started) {
         } else {
                 for (char **u = a->cfg->units; u && *u; u++) {
                         _cleanup_free_ char *result = NULL;
-                        r = units_systemd_job("StartUnit", *u, 120000, &result);
+                        /* Longer than the start timeout of the role's drop-in (etcd: 5 min), so
+                         * systemd's verdict comes first. */
+                        r = units_systemd_job("StartUnit", *u, UNITS_START_WAIT_MS, &result);
                         if (r < 0) {
+                                _cleanup_(units_state_done) units_state st = { 0 };
                                 buf_printf(&err, "starting %s: %s", *u, result ? result : strerror(-r));
+                                /* Why: the service's Result (exit-code, timeout, signal, ...) */
+                                if (result && units_systemd_state(*u, &st) >= 0)
+                                        buf_printf(&err, " (%s, status %d; see journalctl -u %s)", st.result,
+                                                   st.exec_main_status, *u);
                                 return stage_fail(a, "units", r, &err);
                         }
                 }

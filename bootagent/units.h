@@ -5,6 +5,10 @@
 
 #include <sys/types.h>
 
+/* How long the units stage waits for a unit's start job: above the TimeoutStartSec of the role
+ * drop-ins (units/etcd.service.d: 5 min). */
+#define UNITS_START_WAIT_MS (6 * 60 * 1000)
+
 /* Call method ("StartUnit", "StopUnit", "RestartUnit") for unit over the system bus with mode
  * "replace" and wait for its job (timeout_ms). Returns 0, -EIO when the job result is not "done"
  * (*ret_result, may be NULL, receives it), or -errno. */
