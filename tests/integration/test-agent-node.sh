@@ -3,7 +3,8 @@
 # etcd) and the local cloud (`imgbuild serve`: metadata with per-instance user-data, Vault). The
 # test plays the cluster admin: it makes the bootstrap-token Secrets and the cluster-info
 # ConfigMap, signed here with openssl (an implementation independent of lib/kube-bootstrap).
-# Cases, one instance each, with units = exec starting tests/kubelet-standin as kubelet:
+# Cases, one instance each, with units = exec starting tests/kubelet-standin as kubelet (for the
+# join, with the arguments of the kubelet.service drop-in bootagent installs):
 #   wrong CA pin: the discovery stage names both pins, and the API server's request log shows
 #     that no request of that run carried a credential;
 #   expired token: discovery passes (the JWS is the test's), the csr stage says the token was
@@ -303,6 +304,16 @@ failed_reason() { # N STAGE: the reason of the last failed STAGE in the journal
 }
 api_lines() { wc -l <"$T/api.log"; }
 
+# The join runs kubelet the way kubelet.service.d/bootagent.conf (as `bootagent install-units
+# --role node` writes it) does, the stand-in in kubelet's place: its ExecStart's variables all come
+# from the environment file the role writes, at the drop-in's EnvironmentFile= path.
+"$BOOTAGENT" install-units --root "$T/units" --role node >/dev/null || fail "install-units --role node"
+DROPIN=$T/units/etc/systemd/system/kubelet.service.d/bootagent.conf
+DROPIN_ARGS=$(sed -n 's|^ExecStart=/usr/local/bin/kubelet ||p' "$DROPIN")
+DROPIN_ENV=$(sed -n 's|^EnvironmentFile=\(/.*\)|\1|p' "$DROPIN")
+[ -n "$DROPIN_ARGS" ] && [ -n "$DROPIN_ENV" ] || fail "drop-in without kubelet ExecStart or EnvironmentFile: $(cat "$DROPIN")"
+grep -qx "ConditionPathExists=$DROPIN_ENV" "$DROPIN" || fail "drop-in not conditioned on $DROPIN_ENV"
+
 # ---- (2) wrong CA pin: refused before the token goes anywhere ----
 log "wrong CA pin"
 agent_conf 2
@@ -335,8 +346,12 @@ csrs_of() { # USER: the names of the CSRs USER made
 
 # ---- (1) the join ----
 log "join"
-agent_conf 1
+agent_conf 1 "$KUBELET_STANDIN $DROPIN_ARGS --heartbeat-ms 1000"
 agent 1 || fail "node 1 did not join: $(status 1)"
+[ -f "$T/node-1$DROPIN_ENV" ] || fail "no environment file at the drop-in's $DROPIN_ENV"
+args=$(tr '\0' ' ' <"/proc/$(cat "$T/node-1/var/lib/bootagent/kubelet.service.pid")/cmdline")
+grep -q -- " --kubeconfig=$T/node-1/var/lib/kubelet/kubeconfig --config=$T/node-1/var/lib/kubelet/config.yaml --hostname-override=n1 " <<<"$args" ||
+    fail "kubelet not run with the drop-in's flags: $args"
 for s in user-data discovery csr kubelet-config units ready done; do
     status 1 | grep -Eq "^run 1 +$s +ok" || fail "stage $s not ok: $(status 1)"
 done
