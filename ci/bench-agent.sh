@@ -3,7 +3,8 @@
 #   etcd: a one-member etcd bootstrap against the local cloud (`imgbuild serve`) with a real etcd;
 #   node: a Kubernetes node join against `imgbuild kube-apiserver` (on a real etcd) with
 #         tests/kubelet-standin as kubelet (units = exec), as tests/integration/test-agent-node.sh
-#         sets it up; join time = agent start -> the Node seen Ready (the ready stage's end).
+#         sets it up, without [vault] (a node's join needs only its user-data); join time =
+#         agent start -> the Node seen Ready (the ready stage's end).
 # Figures: peak RSS of the first boot (/usr/bin/time -v), split into the agent's private memory
 # (peak RssAnon: heap, stacks) and the pages of shared libraries it maps (peak RssFile: libcrypto,
 # libc, libcurl and everything they link), with the mappings of 256 KiB or more at that peak (last
@@ -252,9 +253,7 @@ role = node
 url = http://169.254.169.254
 socket = $(metadata_socket "$i")
 
-[vault]
-address = http://vault.local:8200
-socket = $(vault_socket "$i")
+# no [vault]: the node joins with its user-data alone
 
 [node]
 ready_deadline_ms = 60000

@@ -17,7 +17,8 @@
 #     agent waits: the reason names the CSR and kubectl's reason;
 #   not Ready: no kubelet (the Node never registers), then a Node with Ready=False;
 #   killed right after csr (BOOTAGENT_ABORT_AFTER=csr), the certificate lost, re-run: the CSR
-#     named from the key is found and reused, exactly one CSR, the Node Ready.
+#     named from the key is found and reused, exactly one CSR, the Node Ready; this node has no
+#     [vault] section: no login, secrets or pki stage.
 set -uo pipefail
 
 : "${IMGBUILD:?}" "${BOOTAGENT:?}" "${IMGBUILD_SOURCE_DIR:?}" "${IMGBUILD_BINARY_DIR:?}"
@@ -264,8 +265,10 @@ cat >state/cloud.json <<JSON
 JSON
 serve_start "$T/state" || fail "imgbuild serve did not start"
 
-agent_conf() { # N [EXEC_START [READY_DEADLINE_MS]]
-    local exec=${2:-} ready=${3:-20000}
+agent_conf() { # N [EXEC_START [READY_DEADLINE_MS]]; NO_VAULT=1: no [vault] section
+    local exec=${2:-} ready=${3:-20000} vault
+    vault=$(printf '[vault]\naddress = http://127.0.0.1:%s\ndeadline_ms = 10000\n' $((BASE + 20 + $1)))
+    [ -n "${NO_VAULT:-}" ] && vault="# no [vault]: the node role joins with its user-data alone"
     [ -n "$exec" ] || exec="$KUBELET_STANDIN --kubeconfig \${KUBELET_KUBECONFIG} --node-name \${KUBELET_NODE_NAME} --heartbeat-ms 1000"
     mkdir -p "$T/node-$1/etc/bootagent"
     cat >"$T/node-$1/etc/bootagent/agent.conf" <<CONF
@@ -276,9 +279,7 @@ role = node
 url = http://127.0.0.1:$((BASE + 10 + $1))
 deadline_ms = 5000
 
-[vault]
-address = http://127.0.0.1:$((BASE + 20 + $1))
-deadline_ms = 10000
+$vault
 
 [node]
 discovery_deadline_ms = 5000
@@ -439,8 +440,9 @@ reason=$(failed_reason 5 ready)
     fail "not Ready reason: '$reason'; $(status 5)"
 
 # ---- (4) killed right after csr, the certificate lost, run again: one CSR, same end state ----
-log "abort after csr, re-run"
-agent_conf 4
+log "abort after csr, re-run (no [vault])"
+NO_VAULT=1 agent_conf 4
+grep -q '^\[vault\]' "$T/node-4/etc/bootagent/agent.conf" && fail "node 4 has a [vault] section"
 before=$(csrs_of system:bootstrap:07401b | wc -l)
 rc=0
 agent 4 BOOTAGENT_ABORT_AFTER=csr || rc=$?
@@ -451,6 +453,9 @@ agent 4 || fail "re-run of node 4: $(status 4)"
 status 4 | grep -Eq '^run 2 +csr +ok +.*CSR node-csr-[0-9a-f]{16} reused, approved \(AutoApproved\)' || fail "re-run csr stage: $(status 4)"
 after=$(csrs_of system:bootstrap:07401b | wc -l)
 [ "$after" = $((before + 1)) ] || fail "node 4 made $((after - before)) CSRs: $(k "$KC" get csr)"
+# without Vault: identity, then the node's own stages; no login, secrets or pki
+[ "$(status 4 | awk '$1 == "run" && $2 == 2 {printf "%s ", $3}')" = "identity user-data discovery csr kubelet-config units ready done " ] ||
+    fail "stages of node 4 without [vault]: $(status 4)"
 csr4=$(status 4 | grep -Eo 'CSR node-csr-[0-9a-f]{16} reused' | cut -d' ' -f2)
 for kc in "${KUBECTLS[@]}"; do
     k "$kc" get csr "$csr4" | grep -q "Approved,Issued" || fail "${kc##*kubectl.}: CSR $csr4: $(k "$kc" get csr)"
