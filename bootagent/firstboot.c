@@ -32,6 +32,9 @@ int firstboot_stage_identity(agent *a) {
 int firstboot_stage_login(agent *a) {
         _cleanup_buf_ buf err = BUF_INIT(4096);
         int r;
+        /* No Vault (a node without [vault]): nothing reads it, so no login either. */
+        if (!a->cfg->vault_addr)
+                return 0;
         stage_begin(a);
         stage_deadline(a, a->cfg->vault_deadline_ms);
         r = vault_health(&a->vault, &err);
@@ -58,6 +61,8 @@ static int stage_secrets(agent *a) {
         char detail[128];
         int r;
 
+        if (!a->cfg->vault_addr) /* and then no [secret] either (agent-config.c) */
+                return 0;
         stage_begin(a);
         stage_deadline(a, a->cfg->vault_deadline_ms);
         for (size_t i = 0; i < a->cfg->n_secrets; i++) {

@@ -14,15 +14,28 @@
 #include "log.h"
 #include "units-data.h"
 
-/* Drop-ins for a role's own units live in UNIT.d/ directories: only the role's are installed. */
+/* The unit each role starts (agent.conf's [units] start default), whose drop-ins it gets. */
+static const struct {
+        const char *role, *unit;
+} role_units[] = {
+        { "etcd", "etcd.service" },
+        { "node", "kubelet.service" },
+};
+
+/* Drop-ins for a role's own unit live in UNIT.d/ directories: only the role's are installed
+ * (etcd.service.d/ for role etcd, kubelet.service.d/ for role node). */
 static bool unit_wanted(const char *name, const char *role) {
         const char *slash = strchr(name, '/');
         if (!slash)
                 return true;
         if (!role)
                 return false;
-        size_t n = strlen(role);
-        return strneq(name, role, n) && name[n] == '.'; /* etcd.service.d/... for role etcd */
+        for (size_t i = 0; i < ELEMENTSOF(role_units); i++) {
+                size_t n = strlen(role_units[i].unit);
+                if (streq(role, role_units[i].role) && strneq(name, role_units[i].unit, n) && strneq(name + n, ".d/", 3))
+                        return true;
+        }
+        return false;
 }
 
 static int install_config(const char *root, const char *file, const char *role) {

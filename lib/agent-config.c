@@ -589,7 +589,7 @@ static bool secret_complete(const agent_config_secret *s) { return s->path && s-
 static int parse(const char *text, const char *filename, bool resolve, agent_config **ret, buf *err) {
         _cleanup_(agent_config_freep) agent_config *c = calloc(1, sizeof(*c));
         _cleanup_free_ char *copy = strdup(text);
-        unsigned sec = SECTION_NONE, line = 0, secret_line = 0;
+        unsigned sec = SECTION_NONE, line = 0, secret_line = 0, vault_line = 0;
         int r;
 
         if (!c || !copy)
@@ -648,6 +648,8 @@ static int parse(const char *text, const char *filename, bool resolve, agent_con
                         }
                         if (*name)
                                 FAIL(line, "[%s] takes no name", s);
+                        if (sec == SECTION_VAULT && !vault_line)
+                                vault_line = line;
                         if (sec != SECTION_SECRET)
                                 continue;
                         /* Each [secret] starts a new one; the one before must be complete. */
@@ -691,8 +693,16 @@ static int parse(const char *text, const char *filename, bool resolve, agent_con
                 FAIL(secret_line, "[secret] needs path, field and file");
         if (c->role == (agent_config_role) -1)
                 FAIL(line, "missing 'role' in [agent]");
-        if (!c->vault_addr)
-                FAIL(line, "missing 'address' in [vault]");
+        /* The node role joins with its user-data alone: [vault] is optional there, but a [vault]
+         * section needs its address, and what reads Vault needs Vault. */
+        if (!c->vault_addr && (c->role != AGENT_CONFIG_ROLE_NODE || vault_line))
+                FAIL(vault_line ? vault_line : line, "missing 'address' in [vault]");
+        if (!c->vault_addr && c->n_secrets > 0)
+                FAIL(secret_line, "[secret] needs Vault: no [vault] address");
+        if (!c->vault_addr && c->pki_role)
+                FAIL(line, "[pki] needs Vault: no [vault] address");
+        if (!c->vault_addr && c->n_certs > 0)
+                FAIL(c->certs[0].line, "[certificate %s] needs Vault: no [vault] address", c->certs[0].name);
         if (c->pki_role && (!c->cert_file || !c->key_file || !c->ca_file))
                 FAIL(line, "[pki] role needs cert_file, key_file and ca_file");
         if (c->role == AGENT_CONFIG_ROLE_ETCD && !c->pki_role)

@@ -101,7 +101,8 @@ typedef struct agent_config {
         char *metadata_socket;    /* a UNIX socket the metadata service listens on (the URL then
                                      gives only Host and path), or NULL: the URL's host */
 
-        char *vault_addr;         /* e.g. https://vault.internal:8200 */
+        char *vault_addr;         /* e.g. https://vault.internal:8200; NULL only for role node
+                                     without [vault] (then no [secret], [pki], [certificate]) */
         char *vault_socket;       /* a UNIX socket to reach Vault through, or NULL (as metadata_socket) */
         char *vault_ca_file;      /* NULL: system trust */
         char *vault_auth_mount;   /* default "exoscale" */

@@ -2,13 +2,16 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
 #include "frame.h"
 #include "fs.h"
+#include "log.h"
 #include "strv.h"
 
 static const char *const type_names[_COMM_TYPE_MAX] = {
@@ -330,22 +333,97 @@ int comm_recv(int fd, comm_msg *ret, uint64_t *ret_bad_id) {
 
 /* --- tar streams --- */
 
+/* libarchive is loaded on first use (dlopen) rather than linked: only these tar streams need it
+ * (the communicator of build VMs, the builder's put/get), and linking it would map libarchive
+ * and what it links (libxml2, ICU, libstdc++, ...) into every bootagent process, ~2 MB of the
+ * agent's peak RSS at first boot. The image keeps the package (builder/store/base.c). */
+#define LIBARCHIVE_SONAME "libarchive.so.13"
+#define LIBARCHIVE_FUNCTIONS(X) \
+        X(archive_entry_filetype) \
+        X(archive_entry_free) \
+        X(archive_entry_hardlink) \
+        X(archive_entry_new) \
+        X(archive_entry_pathname) \
+        X(archive_entry_set_hardlink) \
+        X(archive_entry_set_pathname) \
+        X(archive_entry_size) \
+        X(archive_errno) \
+        X(archive_read_data) \
+        X(archive_read_data_block) \
+        X(archive_read_disk_descend) \
+        X(archive_read_disk_new) \
+        X(archive_read_disk_open) \
+        X(archive_read_disk_set_standard_lookup) \
+        X(archive_read_disk_set_symlink_physical) \
+        X(archive_read_free) \
+        X(archive_read_new) \
+        X(archive_read_next_header) \
+        X(archive_read_next_header2) \
+        X(archive_read_open) \
+        X(archive_read_support_format_tar) \
+        X(archive_set_error) \
+        X(archive_write_close) \
+        X(archive_write_data) \
+        X(archive_write_data_block) \
+        X(archive_write_disk_new) \
+        X(archive_write_disk_set_options) \
+        X(archive_write_disk_set_standard_lookup) \
+        X(archive_write_finish_entry) \
+        X(archive_write_free) \
+        X(archive_write_header) \
+        X(archive_write_new) \
+        X(archive_write_open) \
+        X(archive_write_set_bytes_per_block) \
+        X(archive_write_set_format_pax_restricted)
+
+static struct {
+#define X(f) __typeof__(f) *f;
+        LIBARCHIVE_FUNCTIONS(X)
+#undef X
+} libarchive;
+static int libarchive_result;
+
+static void libarchive_open(void) {
+        void *h = dlopen(LIBARCHIVE_SONAME, RTLD_NOW | RTLD_LOCAL);
+        if (!h) {
+                log_error("Failed to load %s: %s", LIBARCHIVE_SONAME, dlerror());
+                libarchive_result = -ELIBACC;
+                return;
+        }
+#define X(f)                                                                                  \
+        if (!(libarchive.f = (__typeof__(f) *) dlsym(h, #f))) {                               \
+                log_error("Failed to load %s: no symbol %s", LIBARCHIVE_SONAME, #f);          \
+                libarchive_result = -ELIBBAD;                                                 \
+                return;                                                                       \
+        }
+        LIBARCHIVE_FUNCTIONS(X)
+#undef X
+}
+
+/* 0 once libarchive's functions are resolved, or -ELIBACC / -ELIBBAD (logged). Thread-safe. */
+static int libarchive_load(void) {
+        static pthread_once_t once = PTHREAD_ONCE_INIT;
+        (void) pthread_once(&once, libarchive_open);
+        return libarchive_result;
+}
+
+
 static void archive_readp(struct archive **a) {
         if (*a)
-                archive_read_free(*a);
+                libarchive.archive_read_free(*a);
 }
 static void archive_writep(struct archive **a) {
         if (*a)
-                archive_write_free(*a);
+                libarchive.archive_write_free(*a);
 }
 static void archive_entryp(struct archive_entry **e) {
         if (*e)
-                archive_entry_free(*e);
+                libarchive.archive_entry_free(*e);
 }
 
 /* libarchive reports errno-style codes through archive_errno(); map them to -errno. */
 static int archive_error(struct archive *a, int fallback) {
-        int e = archive_errno(a);
+        int e = libarchive.archive_errno(a);
         return e > 0 ? -e : fallback;
 }
 
@@ -365,7 +443,7 @@ static la_ssize_t tar_write_cb(struct archive *a, void *userdata, const void *bu
                 int r = comm_send_data(w->fd, COMM_DATA, w->id, p, n);
                 if (r < 0) {
                         w->r = r;
-                        archive_set_error(a, -r, "Failed to send tar data");
+                        libarchive.archive_set_error(a, -r, "Failed to send tar data");
                         return -1;
                 }
                 p += n;
@@ -398,6 +476,9 @@ int comm_send_tar(int fd, uint64_t id, const char *path) {
         struct stat st;
         int r;
 
+        r = libarchive_load();
+        if (r < 0)
+                return r;
         if (lstat(path, &st) < 0)
                 return negative_errno();
         root = strdup(path);
@@ -407,52 +488,52 @@ int comm_send_tar(int fd, uint64_t id, const char *path) {
         for (size_t l = strlen(root); l > 1 && root[l - 1] == '/'; l--)
                 root[l - 1] = '\0';
 
-        disk = archive_read_disk_new();
-        out = archive_write_new();
+        disk = libarchive.archive_read_disk_new();
+        out = libarchive.archive_write_new();
         if (!disk || !out)
                 return -ENOMEM;
-        if (archive_read_disk_set_standard_lookup(disk) != ARCHIVE_OK ||
-            archive_read_disk_set_symlink_physical(disk) != ARCHIVE_OK ||
-            archive_write_set_format_pax_restricted(out) != ARCHIVE_OK ||
-            archive_write_set_bytes_per_block(out, 0) != ARCHIVE_OK)
+        if (libarchive.archive_read_disk_set_standard_lookup(disk) != ARCHIVE_OK ||
+            libarchive.archive_read_disk_set_symlink_physical(disk) != ARCHIVE_OK ||
+            libarchive.archive_write_set_format_pax_restricted(out) != ARCHIVE_OK ||
+            libarchive.archive_write_set_bytes_per_block(out, 0) != ARCHIVE_OK)
                 return -EIO;
-        if (archive_write_open(out, &w, NULL, tar_write_cb, NULL) != ARCHIVE_OK)
+        if (libarchive.archive_write_open(out, &w, NULL, tar_write_cb, NULL) != ARCHIVE_OK)
                 return w.r < 0 ? w.r : archive_error(out, -EIO);
-        if (archive_read_disk_open(disk, root) != ARCHIVE_OK)
+        if (libarchive.archive_read_disk_open(disk, root) != ARCHIVE_OK)
                 return archive_error(disk, -EIO);
 
         for (;;) {
-                _cleanup_(archive_entryp) struct archive_entry *entry = archive_entry_new();
+                _cleanup_(archive_entryp) struct archive_entry *entry = libarchive.archive_entry_new();
                 if (!entry)
                         return -ENOMEM;
-                r = archive_read_next_header2(disk, entry);
+                r = libarchive.archive_read_next_header2(disk, entry);
                 if (r == ARCHIVE_EOF)
                         break;
                 if (r != ARCHIVE_OK)
                         return archive_error(disk, -EIO);
                 if (S_ISDIR(st.st_mode))
-                        archive_read_disk_descend(disk);
+                        libarchive.archive_read_disk_descend(disk);
 
-                const char *name = tar_entry_name(root, S_ISDIR(st.st_mode), archive_entry_pathname(entry));
+                const char *name = tar_entry_name(root, S_ISDIR(st.st_mode), libarchive.archive_entry_pathname(entry));
                 if (!name)
                         continue;
-                archive_entry_set_pathname(entry, name);
-                if (archive_write_header(out, entry) != ARCHIVE_OK)
+                libarchive.archive_entry_set_pathname(entry, name);
+                if (libarchive.archive_write_header(out, entry) != ARCHIVE_OK)
                         return w.r < 0 ? w.r : archive_error(out, -EIO);
-                if (archive_entry_filetype(entry) != AE_IFREG || archive_entry_size(entry) == 0)
+                if (libarchive.archive_entry_filetype(entry) != AE_IFREG || libarchive.archive_entry_size(entry) == 0)
                         continue;
                 for (;;) {
                         char chunk[16384];
-                        la_ssize_t n = archive_read_data(disk, chunk, sizeof(chunk));
+                        la_ssize_t n = libarchive.archive_read_data(disk, chunk, sizeof(chunk));
                         if (n == 0)
                                 break;
                         if (n < 0)
                                 return archive_error(disk, -EIO);
-                        if (archive_write_data(out, chunk, (size_t) n) < 0)
+                        if (libarchive.archive_write_data(out, chunk, (size_t) n) < 0)
                                 return w.r < 0 ? w.r : archive_error(out, -EIO);
                 }
         }
-        if (archive_write_close(out) != ARCHIVE_OK)
+        if (libarchive.archive_write_close(out) != ARCHIVE_OK)
                 return w.r < 0 ? w.r : archive_error(out, -EIO);
         return comm_send_simple(fd, COMM_END, id);
 }
@@ -478,18 +559,18 @@ static la_ssize_t tar_read_cb(struct archive *a, void *userdata, const void **re
                 if (r == -EBADMSG) {
                         /* A bad frame inside the stream: stop, but the transport is still usable. */
                         rd->r = r;
-                        archive_set_error(a, EBADMSG, "Bad frame in tar stream");
+                        libarchive.archive_set_error(a, EBADMSG, "Bad frame in tar stream");
                         return -1;
                 }
                 if (r < 0) {
                         rd->r = r;
                         rd->broken = rd->done = true;
-                        archive_set_error(a, -r, "Failed to receive tar data");
+                        libarchive.archive_set_error(a, -r, "Failed to receive tar data");
                         return -1;
                 }
                 if (rd->chunk.id != rd->id) {
                         rd->r = -EBADMSG;
-                        archive_set_error(a, EBADMSG, "Frame for another request in tar stream");
+                        libarchive.archive_set_error(a, EBADMSG, "Frame for another request in tar stream");
                         return -1;
                 }
                 switch (rd->chunk.type) {
@@ -505,11 +586,11 @@ static la_ssize_t tar_read_cb(struct archive *a, void *userdata, const void **re
                         rd->done = true;
                         rd->r = -EREMOTEIO;
                         rd->remote_error = TAKE_PTR(rd->chunk.error);
-                        archive_set_error(a, EREMOTEIO, "Sender failed");
+                        libarchive.archive_set_error(a, EREMOTEIO, "Sender failed");
                         return -1;
                 default:
                         rd->r = -EBADMSG;
-                        archive_set_error(a, EBADMSG, "Unexpected frame in tar stream");
+                        libarchive.archive_set_error(a, EBADMSG, "Unexpected frame in tar stream");
                         return -1;
                 }
         }
@@ -565,7 +646,7 @@ static int prefix_entry_path(struct archive_entry *entry, const char *dir,
 }
 
 static int extract_stream(struct archive *in, const char *dir, bool preserve_owner) {
-        _cleanup_(archive_writep) struct archive *disk = archive_write_disk_new();
+        _cleanup_(archive_writep) struct archive *disk = libarchive.archive_write_disk_new();
         int r;
 
         if (!disk)
@@ -574,43 +655,43 @@ static int extract_stream(struct archive *in, const char *dir, bool preserve_own
                     ARCHIVE_EXTRACT_SECURE_NODOTDOT;
         if (preserve_owner)
                 flags |= ARCHIVE_EXTRACT_OWNER;
-        if (archive_write_disk_set_options(disk, flags) != ARCHIVE_OK ||
-            archive_write_disk_set_standard_lookup(disk) != ARCHIVE_OK)
+        if (libarchive.archive_write_disk_set_options(disk, flags) != ARCHIVE_OK ||
+            libarchive.archive_write_disk_set_standard_lookup(disk) != ARCHIVE_OK)
                 return -EIO;
 
         for (;;) {
                 struct archive_entry *entry;
-                r = archive_read_next_header(in, &entry);
+                r = libarchive.archive_read_next_header(in, &entry);
                 if (r == ARCHIVE_EOF)
                         break;
                 if (r != ARCHIVE_OK)
                         return archive_error(in, -EBADMSG);
-                r = prefix_entry_path(entry, dir, (const char *(*)(struct archive_entry *)) archive_entry_pathname,
-                                      archive_entry_set_pathname);
+                r = prefix_entry_path(entry, dir, (const char *(*)(struct archive_entry *)) libarchive.archive_entry_pathname,
+                                      libarchive.archive_entry_set_pathname);
                 if (r < 0)
                         return r;
-                r = prefix_entry_path(entry, dir, (const char *(*)(struct archive_entry *)) archive_entry_hardlink,
-                                      archive_entry_set_hardlink);
+                r = prefix_entry_path(entry, dir, (const char *(*)(struct archive_entry *)) libarchive.archive_entry_hardlink,
+                                      libarchive.archive_entry_set_hardlink);
                 if (r < 0)
                         return r;
-                if (archive_write_header(disk, entry) != ARCHIVE_OK)
+                if (libarchive.archive_write_header(disk, entry) != ARCHIVE_OK)
                         return archive_error(disk, -EIO);
                 for (;;) {
                         const void *buffer;
                         size_t size;
                         la_int64_t offset;
-                        r = archive_read_data_block(in, &buffer, &size, &offset);
+                        r = libarchive.archive_read_data_block(in, &buffer, &size, &offset);
                         if (r == ARCHIVE_EOF)
                                 break;
                         if (r != ARCHIVE_OK)
                                 return archive_error(in, -EBADMSG);
-                        if (archive_write_data_block(disk, buffer, size, offset) != ARCHIVE_OK)
+                        if (libarchive.archive_write_data_block(disk, buffer, size, offset) != ARCHIVE_OK)
                                 return archive_error(disk, -EIO);
                 }
-                if (archive_write_finish_entry(disk) != ARCHIVE_OK)
+                if (libarchive.archive_write_finish_entry(disk) != ARCHIVE_OK)
                         return archive_error(disk, -EIO);
         }
-        if (archive_write_close(disk) != ARCHIVE_OK)
+        if (libarchive.archive_write_close(disk) != ARCHIVE_OK)
                 return archive_error(disk, -EIO);
         return 0;
 }
@@ -621,7 +702,9 @@ int comm_recv_tar(int fd, uint64_t id, const char *dir, bool preserve_owner, cha
         tar_reader rd = { .fd = fd, .id = id };
         int r;
 
-        r = mkdir_p(dir, 0755);
+        r = libarchive_load();
+        if (r >= 0)
+                r = mkdir_p(dir, 0755);
         if (r >= 0) {
                 /* Resolve symlinks in the target itself, so the secure-symlink check during
                  * extraction only judges what the stream creates. */
@@ -630,12 +713,12 @@ int comm_recv_tar(int fd, uint64_t id, const char *dir, bool preserve_owner, cha
                         r = negative_errno();
         }
         if (r >= 0) {
-                in = archive_read_new();
+                in = libarchive.archive_read_new();
                 if (!in)
                         r = -ENOMEM;
         }
-        if (r >= 0 && (archive_read_support_format_tar(in) != ARCHIVE_OK ||
-                       archive_read_open(in, &rd, NULL, tar_read_cb, NULL) != ARCHIVE_OK))
+        if (r >= 0 && (libarchive.archive_read_support_format_tar(in) != ARCHIVE_OK ||
+                       libarchive.archive_read_open(in, &rd, NULL, tar_read_cb, NULL) != ARCHIVE_OK))
                 r = rd.r < 0 ? rd.r : -EBADMSG;
         if (r >= 0)
                 r = extract_stream(in, real, preserve_owner);

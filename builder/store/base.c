@@ -20,7 +20,8 @@
 #define BASE_FORMAT "imgbuild-base-1"
 
 /* Shared libraries bootagent links against (Debian 12 package names): the guest needs them for
- * the baked-in binary to run. */
+ * the baked-in binary to run. libarchive13 is not linked but loaded with dlopen by the
+ * communicator (`bootagent serve`, lib/comm.c) for put/get tar streams: keep it here. */
 static const char *const bootagent_runtime_packages[] = {
         "libarchive13", "libcbor0.8", "libcurl4", "libjansson4", "libssl3", "libsystemd0", "libuuid1",
 };

@@ -3,7 +3,8 @@
 # etcd) and the local cloud (`imgbuild serve`: metadata with per-instance user-data, Vault). The
 # test plays the cluster admin: it makes the bootstrap-token Secrets and the cluster-info
 # ConfigMap, signed here with openssl (an implementation independent of lib/kube-bootstrap).
-# Cases, one instance each, with units = exec starting tests/kubelet-standin as kubelet:
+# Cases, one instance each, with units = exec starting tests/kubelet-standin as kubelet (for the
+# join, with the arguments of the kubelet.service drop-in bootagent installs):
 #   wrong CA pin: the discovery stage names both pins, and the API server's request log shows
 #     that no request of that run carried a credential;
 #   expired token: discovery passes (the JWS is the test's), the csr stage says the token was
@@ -16,7 +17,8 @@
 #     agent waits: the reason names the CSR and kubectl's reason;
 #   not Ready: no kubelet (the Node never registers), then a Node with Ready=False;
 #   killed right after csr (BOOTAGENT_ABORT_AFTER=csr), the certificate lost, re-run: the CSR
-#     named from the key is found and reused, exactly one CSR, the Node Ready.
+#     named from the key is found and reused, exactly one CSR, the Node Ready; this node has no
+#     [vault] section: no login, secrets or pki stage.
 set -uo pipefail
 
 : "${IMGBUILD:?}" "${BOOTAGENT:?}" "${IMGBUILD_SOURCE_DIR:?}" "${IMGBUILD_BINARY_DIR:?}"
@@ -263,8 +265,10 @@ cat >state/cloud.json <<JSON
 JSON
 serve_start "$T/state" || fail "imgbuild serve did not start"
 
-agent_conf() { # N [EXEC_START [READY_DEADLINE_MS]]
-    local exec=${2:-} ready=${3:-20000}
+agent_conf() { # N [EXEC_START [READY_DEADLINE_MS]]; NO_VAULT=1: no [vault] section
+    local exec=${2:-} ready=${3:-20000} vault
+    vault=$(printf '[vault]\naddress = http://127.0.0.1:%s\ndeadline_ms = 10000\n' $((BASE + 20 + $1)))
+    [ -n "${NO_VAULT:-}" ] && vault="# no [vault]: the node role joins with its user-data alone"
     [ -n "$exec" ] || exec="$KUBELET_STANDIN --kubeconfig \${KUBELET_KUBECONFIG} --node-name \${KUBELET_NODE_NAME} --heartbeat-ms 1000"
     mkdir -p "$T/node-$1/etc/bootagent"
     cat >"$T/node-$1/etc/bootagent/agent.conf" <<CONF
@@ -275,9 +279,7 @@ role = node
 url = http://127.0.0.1:$((BASE + 10 + $1))
 deadline_ms = 5000
 
-[vault]
-address = http://127.0.0.1:$((BASE + 20 + $1))
-deadline_ms = 10000
+$vault
 
 [node]
 discovery_deadline_ms = 5000
@@ -302,6 +304,16 @@ failed_reason() { # N STAGE: the reason of the last failed STAGE in the journal
         jq -r --arg s "$2" '.stages | map(select(.stage == $s and .ok == false)) | last | .detail // empty'
 }
 api_lines() { wc -l <"$T/api.log"; }
+
+# The join runs kubelet the way kubelet.service.d/bootagent.conf (as `bootagent install-units
+# --role node` writes it) does, the stand-in in kubelet's place: its ExecStart's variables all come
+# from the environment file the role writes, at the drop-in's EnvironmentFile= path.
+"$BOOTAGENT" install-units --root "$T/units" --role node >/dev/null || fail "install-units --role node"
+DROPIN=$T/units/etc/systemd/system/kubelet.service.d/bootagent.conf
+DROPIN_ARGS=$(sed -n 's|^ExecStart=/usr/local/bin/kubelet ||p' "$DROPIN")
+DROPIN_ENV=$(sed -n 's|^EnvironmentFile=\(/.*\)|\1|p' "$DROPIN")
+[ -n "$DROPIN_ARGS" ] && [ -n "$DROPIN_ENV" ] || fail "drop-in without kubelet ExecStart or EnvironmentFile: $(cat "$DROPIN")"
+grep -qx "ConditionPathExists=$DROPIN_ENV" "$DROPIN" || fail "drop-in not conditioned on $DROPIN_ENV"
 
 # ---- (2) wrong CA pin: refused before the token goes anywhere ----
 log "wrong CA pin"
@@ -335,8 +347,12 @@ csrs_of() { # USER: the names of the CSRs USER made
 
 # ---- (1) the join ----
 log "join"
-agent_conf 1
+agent_conf 1 "$KUBELET_STANDIN $DROPIN_ARGS --heartbeat-ms 1000"
 agent 1 || fail "node 1 did not join: $(status 1)"
+[ -f "$T/node-1$DROPIN_ENV" ] || fail "no environment file at the drop-in's $DROPIN_ENV"
+args=$(tr '\0' ' ' <"/proc/$(cat "$T/node-1/var/lib/bootagent/kubelet.service.pid")/cmdline")
+grep -q -- " --kubeconfig=$T/node-1/var/lib/kubelet/kubeconfig --config=$T/node-1/var/lib/kubelet/config.yaml --hostname-override=n1 " <<<"$args" ||
+    fail "kubelet not run with the drop-in's flags: $args"
 for s in user-data discovery csr kubelet-config units ready done; do
     status 1 | grep -Eq "^run 1 +$s +ok" || fail "stage $s not ok: $(status 1)"
 done
@@ -424,8 +440,9 @@ reason=$(failed_reason 5 ready)
     fail "not Ready reason: '$reason'; $(status 5)"
 
 # ---- (4) killed right after csr, the certificate lost, run again: one CSR, same end state ----
-log "abort after csr, re-run"
-agent_conf 4
+log "abort after csr, re-run (no [vault])"
+NO_VAULT=1 agent_conf 4
+grep -q '^\[vault\]' "$T/node-4/etc/bootagent/agent.conf" && fail "node 4 has a [vault] section"
 before=$(csrs_of system:bootstrap:07401b | wc -l)
 rc=0
 agent 4 BOOTAGENT_ABORT_AFTER=csr || rc=$?
@@ -436,6 +453,9 @@ agent 4 || fail "re-run of node 4: $(status 4)"
 status 4 | grep -Eq '^run 2 +csr +ok +.*CSR node-csr-[0-9a-f]{16} reused, approved \(AutoApproved\)' || fail "re-run csr stage: $(status 4)"
 after=$(csrs_of system:bootstrap:07401b | wc -l)
 [ "$after" = $((before + 1)) ] || fail "node 4 made $((after - before)) CSRs: $(k "$KC" get csr)"
+# without Vault: identity, then the node's own stages; no login, secrets or pki
+[ "$(status 4 | awk '$1 == "run" && $2 == 2 {printf "%s ", $3}')" = "identity user-data discovery csr kubelet-config units ready done " ] ||
+    fail "stages of node 4 without [vault]: $(status 4)"
 csr4=$(status 4 | grep -Eo 'CSR node-csr-[0-9a-f]{16} reused' | cut -d' ' -f2)
 for kc in "${KUBECTLS[@]}"; do
     k "$kc" get csr "$csr4" | grep -q "Approved,Issued" || fail "${kc##*kubectl.}: CSR $csr4: $(k "$kc" get csr)"

@@ -64,18 +64,22 @@ int main(int argc, char **argv) {
         static const struct option options[] = {
                 { "kubeconfig", required_argument, NULL, 'k' },
                 { "node-name", required_argument, NULL, 'n' },
+                /* kubelet's own flags, as kubelet.service.d/bootagent.conf passes them */
+                { "hostname-override", required_argument, NULL, 'n' },
+                { "config", required_argument, NULL, 'c' },
                 { "heartbeat-ms", required_argument, NULL, 'b' },
                 { "kubelet-version", required_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
-        const char *kubeconfig = NULL, *node_name = NULL, *version = "v1.31.0-standin";
+        const char *kubeconfig = NULL, *node_name = NULL, *config = NULL, *version = "v1.31.0-standin";
         unsigned long heartbeat = 2000;
         int c;
         while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
                 switch (c) {
                 case 'k': kubeconfig = optarg; break;
                 case 'n': node_name = optarg; break;
+                case 'c': config = optarg; break;
                 case 'v': version = optarg; break;
                 case 'b':
                         if (parse_ulong(optarg, 100, 600000, &heartbeat) < 0) {
@@ -84,8 +88,10 @@ int main(int argc, char **argv) {
                         }
                         break;
                 case 'h':
-                        printf("Usage: kubelet-standin --kubeconfig FILE --node-name NAME [--heartbeat-ms MS] [--kubelet-version V]\n"
-                               "A TEST STAND-IN for kubelet: registers the Node and reports it Ready until SIGTERM.\n");
+                        printf("Usage: kubelet-standin --kubeconfig FILE --node-name|--hostname-override NAME [--config FILE]\n"
+                               "                       [--heartbeat-ms MS] [--kubelet-version V]\n"
+                               "A TEST STAND-IN for kubelet: registers the Node and reports it Ready until SIGTERM.\n"
+                               "--config must name a KubeletConfiguration (nothing else of it is used).\n");
                         return 0;
                 default: return 2;
                 }
@@ -96,9 +102,18 @@ int main(int argc, char **argv) {
         signal(SIGTERM, on_signal);
         signal(SIGINT, on_signal);
 
-        _cleanup_free_ char *text = NULL, *server = NULL, *ca = NULL, *cert = NULL, *key = NULL;
+        _cleanup_free_ char *text = NULL, *server = NULL, *ca = NULL, *cert = NULL, *key = NULL, *cfg = NULL;
         _cleanup_buf_ buf err = BUF_INIT(4096);
-        int r = read_file(kubeconfig, 1024 * 1024, &text, NULL);
+        int r;
+        if (config) {
+                /* as kubelet would refuse to start without it */
+                r = read_file(config, 1024 * 1024, &cfg, NULL);
+                if (r < 0 || !strstr(cfg, "\nkind: KubeletConfiguration\n")) {
+                        fprintf(stderr, "kubelet-standin: %s: %s\n", config, r < 0 ? strerror(-r) : "not a KubeletConfiguration");
+                        return 1;
+                }
+        }
+        r = read_file(kubeconfig, 1024 * 1024, &text, NULL);
         if (r < 0) {
                 fprintf(stderr, "kubelet-standin: %s: %s\n", kubeconfig, strerror(-r));
                 return 1;

@@ -93,11 +93,14 @@ static int ssh_argv(const exo_ssh *b, const char *command, char ***ret) {
         return 0;
 }
 
-/* Shared libraries bootagent needs (as in builder/store/base.c); a stock template may lack some. */
+/* Shared libraries bootagent needs (as in builder/store/base.c); a stock template may lack some.
+ * libarchive is loaded only when a tar stream is sent (dlopen), so `--version` alone does not
+ * prove it is there: ldconfig's cache does. */
 static const char install_agent_script[] =
         "set -e; umask 022; mkdir -p /usr/local/bin; t=/usr/local/bin/.bootagent.imgbuild; "
         "cat > \"$t\"; chmod 0755 \"$t\"; mv -f \"$t\" /usr/local/bin/bootagent; "
-        "if ! /usr/local/bin/bootagent --version >/dev/null 2>&1; then "
+        "if ! /usr/local/bin/bootagent --version >/dev/null 2>&1 || "
+        "! /sbin/ldconfig -p | grep -q 'libarchive\\.so\\.13 '; then "
         "export DEBIAN_FRONTEND=noninteractive; apt-get update -q >&2; "
         "apt-get install -y -q --no-install-recommends libarchive13 libcbor0.8 libcurl4 libjansson4 libssl3 "
         "libsystemd0 >&2; fi; /usr/local/bin/bootagent --version >&2";

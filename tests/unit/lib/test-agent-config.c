@@ -148,6 +148,46 @@ static void test_node(void) {
         CHECK(strstr(err.data, "n.conf:6: invalid value for 'key_file'"));
 }
 
+/* [vault] is optional for role node (its join needs only user-data), nowhere else; without it
+ * nothing may need Vault. */
+static void test_node_without_vault(void) {
+        _cleanup_(agent_config_freep) agent_config *c = NULL, *e = NULL;
+        CHECK_OK(agent_config_parse("[agent]\nrole = node\n[metadata]\nurl = http://m\n", "n.conf", &c, NULL));
+        CHECK(c->vault_addr == NULL);
+        CHECK_STREQ(c->units[0], "kubelet.service");
+        /* environment files read no Vault */
+        CHECK_OK(agent_config_parse("[agent]\nrole = node\n[environment k]\nfile = /etc/default/k\nA = ${local_ipv4}\n",
+                                    "n.conf", &e, NULL));
+        CHECK(e->vault_addr == NULL && e->n_envs == 1);
+        static const struct {
+                const char *text, *want;
+        } bad[] = {
+                /* a [vault] section still needs its address (named at its header; whole-file
+                 * checks otherwise name the line after the last) */
+                { "[agent]\nrole = node\n[vault]\ndeadline_ms = 1000\n", "n.conf:3: missing 'address' in [vault]" },
+                { "[agent]\nrole = node\n[secret]\npath = p\nfield = f\nfile = /f\n",
+                  "n.conf:3: [secret] needs Vault: no [vault] address" },
+                { "[agent]\nrole = node\n[pki]\nrole = r\ncert_file = /c\nkey_file = /k\nca_file = /a\n",
+                  "n.conf:8: [pki] needs Vault: no [vault] address" },
+                { "[agent]\nrole = node\n\n[certificate kubelet]\nrole = r\ncert_file = /c\nkey_file = /k\nca_file = /a\n",
+                  "n.conf:4: [certificate kubelet] needs Vault: no [vault] address" },
+                /* every other role needs Vault */
+                { "[agent]\nrole = control-plane\n", "n.conf:3: missing 'address' in [vault]" },
+                { "[agent]\nrole = vault\n", "n.conf:3: missing 'address' in [vault]" },
+                { "[agent]\nrole = etcd\n[pki]\nrole = r\ncert_file = /c\nkey_file = /k\nca_file = /a\n",
+                  "n.conf:8: missing 'address' in [vault]" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_buf_ buf err = BUF_INIT(1024);
+                agent_config *d = NULL;
+                CHECK(agent_config_parse(bad[i].text, "n.conf", &d, &err) == -EINVAL && !d);
+                if (!err.data || !strstr(err.data, bad[i].want)) {
+                        fprintf(stderr, "case %zu: error \"%s\" does not contain \"%s\"\n", i, strempty(err.data), bad[i].want);
+                        CHECK(0);
+                }
+        }
+}
+
 /* Replace the first occurrence of from in valid with to, parse, expect an error naming where. */
 static void expect_error(const char *from, const char *to, const char *want) {
         char text[4096];
@@ -359,6 +399,7 @@ int main(void) {
         test_valid();
         test_defaults();
         test_node();
+        test_node_without_vault();
         test_errors();
         test_check();
         test_named();
