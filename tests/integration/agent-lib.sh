@@ -91,6 +91,7 @@ JSON
 start_serve() {
         mkdir -p "$T/state"
         write_cloud_json "$@"
+        rm -f "$T/serve.out" # a restarted serve: the old one said ready (the job truncates it late)
         "$IMGBUILD" serve --state-dir "$T/state" > "$T/serve.out" 2> "$T/serve.log" &
         SERVE_PID=$!
         local end=$((SECONDS + 60)) # far above what a loaded machine needs

@@ -230,9 +230,12 @@ check_no_leftovers "after a wrong secret"
 # start_paused_build: a build in its own process group that sleeps in step 4 (build_pgid).
 # Waits until the build says step 4 runs, or has exited (which fails the test with its log).
 paused_or_exited() {
-    grep -q 'Step 4/5 run sleep 120: running' "$dir/build.log" || ! kill -0 "$build_pgid" 2>/dev/null
+    grep -q 'Step 4/5 run sleep 120: running' "$dir/build.log" 2>/dev/null || ! kill -0 "$build_pgid" 2>/dev/null
 }
 start_paused_build() {
+    # The background job opens (and truncates) build.log only when it gets to run: until then
+    # the log of the build before would say step 4 runs already.
+    rm -f "$dir/build.log"
     setsid "$IMGBUILD" build "$dir/recipes/exotest.recipe" --provider exoscale --cache-dir "$store" \
         --bootagent "$BOOTAGENT" --ssh-port "$ssh_port" --var PAUSE=120 >"$dir/out" 2>"$dir/build.log" &
     build_pgid=$!
