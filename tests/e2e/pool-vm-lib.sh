@@ -88,6 +88,10 @@ check_final_more() {
 # the shared store; the step cache makes the second one a single step.
 build_templates() {
     ensure_base > "$T/base.log" 2>&1 || { tail -20 "$T/base.log"; fail "base image"; }
+    # Exported versions are never replaced, so a rebuild after a change to bootagent or the recipe
+    # would be refused. These two are this script's own (its pools are gone when it ends): start
+    # without them; the step cache still makes an unchanged rebuild an export only.
+    rm -rf "$CACHE_DIR/templates/etcd/1" "$CACHE_DIR/templates/etcd/2"
     (cd "$IMGBUILD_SOURCE_DIR" && "$IMGBUILD" build --cache-dir "$CACHE_DIR" --bootagent "$GUEST_BOOTAGENT" recipes/etcd.recipe) \
         > "$T/build1.log" 2>&1 || { tail -30 "$T/build1.log"; fail "build etcd@1"; }
     mkdir -p "$T/recipe"
