@@ -572,6 +572,8 @@ static int role_cp_firstboot(agent *a, role_start_units_fn start_units) {
         _cleanup_(role_cp_done) role_cp p = { 0 };
         bool started = false;
         int r;
+        if (!a->cfg->cp_configured) /* no [control-plane]: certificates and units only */
+                return start_units(a, NULL, &started);
         if ((r = role_cp_init(&p, a)) < 0)
                 return r;
         if ((r = stage_keys(&p)) < 0 || (r = stage_etcd_servers(&p)) < 0 || (r = stage_flags(&p)) < 0)

@@ -646,7 +646,7 @@ static int fill_defaults(agent_config *c) {
                 return -ENOMEM;
         if (!c->units && c->role == AGENT_CONFIG_ROLE_NODE && strv_push(&c->units, "kubelet.service") < 0)
                 return -ENOMEM;
-        if (!c->units && c->role == AGENT_CONFIG_ROLE_CONTROL_PLANE &&
+        if (!c->units && c->role == AGENT_CONFIG_ROLE_CONTROL_PLANE && c->cp_configured &&
             (strv_push(&c->units, "kube-apiserver.service") < 0 || strv_push(&c->units, "kube-controller-manager.service") < 0 ||
              strv_push(&c->units, "kube-scheduler.service") < 0))
                 return -ENOMEM;
@@ -744,6 +744,8 @@ static int parse(const char *text, const char *filename, bool resolve, agent_con
                         }
                         if (*name)
                                 FAIL(line, "[%s] takes no name", s);
+                        if (sec == SECTION_CONTROL_PLANE)
+                                c->cp_configured = true;
                         if (sec != SECTION_SECRET)
                                 continue;
                         /* Each [secret] starts a new one; the one before must be complete. */
@@ -815,7 +817,7 @@ static int parse(const char *text, const char *filename, bool resolve, agent_con
                 if (!c->envs[i].file)
                         FAIL(c->envs[i].line, "[environment %s] needs file", c->envs[i].name);
 
-        if (c->role == AGENT_CONFIG_ROLE_CONTROL_PLANE) {
+        if (c->role == AGENT_CONFIG_ROLE_CONTROL_PLANE && c->cp_configured) {
                 static const struct {
                         size_t offset;
                         const char *key;
@@ -833,7 +835,7 @@ static int parse(const char *text, const char *filename, bool resolve, agent_con
         r = fill_defaults(c);
         if (r < 0)
                 return r;
-        if (c->role == AGENT_CONFIG_ROLE_CONTROL_PLANE) {
+        if (c->role == AGENT_CONFIG_ROLE_CONTROL_PLANE && c->cp_configured) {
                 /* Every certificate and kubeconfig the role names must exist. */
                 const char *certs[][2] = { { c->cp_apiserver_cert, "apiserver_certificate" },
                                            { c->cp_etcd_cert, "etcd_certificate" },

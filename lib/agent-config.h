@@ -149,8 +149,10 @@ typedef struct agent_config {
         long node_csr_deadline_ms;      /* the CSR until it carries a certificate */
         long node_ready_deadline_ms;    /* the Node until Ready=True */
 
-        /* [control-plane]: the Kubernetes control-plane role (bootagent/README.md). The names
+        /* [control-plane]: the Kubernetes control-plane role (bootagent/README.md); without the
+         * section a control-plane agent only runs the generic stages and its units. The names
          * are of [certificate] and [kubeconfig] sections; the KV paths are under kv_mount. */
+        bool cp_configured;             /* the file has a [control-plane] section */
         char *cp_endpoint;              /* the control-plane endpoint (https URL, expanded); required */
         char *cp_etcd_pool;             /* the etcd instance pool's name; required */
         unsigned cp_etcd_port;          /* its members' client port; default 2379 */
