@@ -24,6 +24,7 @@ done
 
 cleanup() {
         local rc=$?
+        set +e
         if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
                 for f in "$T"/agent-*/var/lib/bootagent/kube-apiserver.service.log "$T"/agent-*/var/lib/bootagent/kubelet.service.log; do
                         [ -f "$f" ] && { echo "==== $f"; tail -n 20 "$f"; }
