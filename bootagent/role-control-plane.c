@@ -236,16 +236,57 @@ static int stage_keys(role_cp *p) {
         return stage_end(a, "keys", true, detail);
 }
 
+/* One round of etcd-servers: the pool's members now, and whether one answers. Returns 1 with
+ * p->etcd_servers set and the detail, 0 (not yet; the reason in err), or a negative errno. */
+static int etcd_servers_round(role_cp *p, exoapi *api, etcd_tls *tls, char *detail, size_t size, buf *err) {
+        const agent_config *c = p->a->cfg;
+        _cleanup_(pool_view_done) pool_view pool = { 0 };
+        _cleanup_strv_free_ char **servers = NULL;
+        _cleanup_free_ char *joined = NULL;
+        int r;
+
+        buf_clear(err);
+        r = discover_pool_by_name(api, c->cp_etcd_pool, &pool, err);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return 0;
+        if (pool.n_peers == 0) {
+                buf_printf(err, "etcd pool '%s' has no running member with a private address", c->cp_etcd_pool);
+                return 0;
+        }
+        for (size_t i = 0; i < pool.n_peers; i++)
+                if (strv_pushf(&servers, "https://%s:%u", pool.peers[i].ip, c->cp_etcd_port) < 0)
+                        return -ENOMEM;
+        if (!(joined = strv_join(servers, ",")))
+                return -ENOMEM;
+        for (char **u = servers; *u; u++) {
+                bool learner;
+                char last[512];
+                buf_clear(err);
+                if (etcd_status(tls, *u, &learner, err) >= 0) {
+                        snprintf(detail, size, "%zu members of pool %s: %s; %s answers", pool.n_peers, c->cp_etcd_pool,
+                                 joined, *u);
+                        strv_free(p->etcd_servers);
+                        p->etcd_servers = TAKE_PTR(servers);
+                        return 1;
+                }
+                snprintf(last, sizeof(last), "%s", err->len ? err->data : "no answer");
+                buf_clear(err);
+                buf_printf(err, "no member of etcd pool '%s' (%s) answered; last: %s: %s", c->cp_etcd_pool, joined, *u, last);
+        }
+        return 0;
+}
+
 /* etcd-servers: the etcd pool's members through the cloud API (as the etcd role finds its own),
- * until one of them answers with our etcd client certificate. Nothing is written before. */
+ * until one of them answers with our etcd client certificate; the pool is looked up again every
+ * round (it may still be forming). Nothing is written before. */
 static int stage_etcd_servers(role_cp *p) {
         agent *a = p->a;
         const agent_config *c = a->cfg;
         _cleanup_buf_ buf err = BUF_INIT(4096);
         _cleanup_json_ json_t *creds = NULL;
         _cleanup_(exoapi_freep) exoapi *api = NULL;
-        _cleanup_(pool_view_done) pool_view pool = { 0 };
-        _cleanup_free_ char *joined = NULL;
         int64_t end = time_now_ms() + c->cp_etcd_deadline_ms;
         char detail[1024];
         int r;
@@ -255,47 +296,28 @@ static int stage_etcd_servers(role_cp *p) {
         r = vault_kv_read(&a->vault, c->kv_mount, c->cloud_api_secret, &creds, &err);
         if (r >= 0)
                 r = discover_api_new(creds, c->cloud_api_secret, a->id.zone, &api, &err);
-        if (r >= 0)
-                r = discover_pool_by_name(api, c->cp_etcd_pool, &pool, &err);
         if (r < 0)
                 return stage_fail(a, "etcd-servers", r, &err);
-        if (pool.n_peers == 0) {
-                buf_printf(&err, "etcd pool '%s' has no running member with a private address", c->cp_etcd_pool);
-                return stage_fail(a, "etcd-servers", -ENOENT, &err);
-        }
-        for (size_t i = 0; i < pool.n_peers; i++)
-                if (strv_pushf(&p->etcd_servers, "https://%s:%u", pool.peers[i].ip, c->cp_etcd_port) < 0)
-                        return -ENOMEM;
-        joined = strv_join(p->etcd_servers, ",");
-        if (!joined)
-                return -ENOMEM;
 
         stage_deadline(a, c->cp_etcd_deadline_ms);
         etcd_tls tls = { .ca_file = p->etcd.ca, .cert_file = p->etcd.cert, .key_file = p->etcd.key, .deadline = &a->deadline };
         for (;;) {
-                for (char **u = p->etcd_servers; *u; u++) {
-                        bool learner;
-                        char last[512];
-                        buf_clear(&err);
-                        if (etcd_status(&tls, *u, &learner, &err) >= 0) {
-                                snprintf(detail, sizeof(detail), "%zu members of pool %s: %s; %s answers", pool.n_peers,
-                                         c->cp_etcd_pool, joined, *u);
-                                return stage_end(a, "etcd-servers", true, detail);
-                        }
-                        snprintf(last, sizeof(last), "%s", err.len ? err.data : "no answer");
-                        buf_clear(&err);
-                        buf_printf(&err, "%s: %s", *u, last);
-                }
+                int64_t t = time_now_ms();
+                r = etcd_servers_round(p, api, &tls, detail, sizeof(detail), &err);
+                if (r < 0)
+                        return stage_fail(a, "etcd-servers", r, &err);
+                if (r > 0)
+                        return stage_end(a, "etcd-servers", true, detail);
+                a->stage_wait += time_now_ms() - t;
                 if (time_now_ms() >= end) {
-                        char why[768];
-                        snprintf(why, sizeof(why), "no member of etcd pool '%s' (%s) answered within %ld ms; last: %s",
-                                 c->cp_etcd_pool, joined, c->cp_etcd_deadline_ms, err.data);
+                        char why[1024];
+                        snprintf(why, sizeof(why), "no etcd server within %ld ms: %s", c->cp_etcd_deadline_ms, err.data);
                         buf_clear(&err);
                         buf_puts(&err, why);
                         a->deadline = (request_deadline){ 0 }; /* the reason says it already */
                         return stage_fail(a, "etcd-servers", -ETIMEDOUT, &err);
                 }
-                log_info("etcd pool %s not answering yet: %s", c->cp_etcd_pool, err.data);
+                log_info("etcd servers not usable yet: %s", err.data);
                 agent_sleep(a, 1000);
         }
 }

@@ -377,7 +377,7 @@ rc=0
 run_agent 23 || rc=$?
 [ $rc -eq 1 ] || fail "agent 23 with its etcd down: exit $rc, expected 1"
 reason=$(failed_reason 23 etcd-servers)
-grep -Eq "^no member of etcd pool 'etcd-down' \(https://127\.0\.0\.19:$ETCD_CLIENT_PORT\) answered within 3000 ms; last: https://127\.0\.0\.19:$ETCD_CLIENT_PORT: .+" <<<"$reason" ||
+grep -Eq "^no etcd server within 3000 ms: no member of etcd pool 'etcd-down' \(https://127\.0\.0\.19:$ETCD_CLIENT_PORT\) answered; last: https://127\.0\.0\.19:$ETCD_CLIENT_PORT: .+" <<<"$reason" ||
         fail "etcd down: reason '$reason'; $(status 23)"
 status 23 | grep -q 'outcome: failed' || fail "status 23 outcome: $(status 23)"
 [ ! -e "$T/agent-23/etc/default/kubernetes-bootagent" ] || fail "etcd down: flags were written"
