@@ -8,9 +8,10 @@
 # Approved,Issued, /readyz ok through either control-plane member; exactly one bootstrap-token
 # Secret, cluster-info signed for the token, kubeadm's RBAC objects under kubeadm's names.
 # Negative: a control-plane member whose etcd pool does not answer fails in etcd-servers with one
-# reason, and has written no flags and started nothing. Crash recovery: the bootstrap objects
-# removed, a third control-plane member is stopped after each of its stages (and inside
-# bootstrap) and run again: one bootstrap Secret, the same cluster-info, a node still joins.
+# reason (also in `bootagent status`), and has written no flags and started nothing. Crash
+# recovery: the bootstrap objects removed, a third control-plane member is stopped after each of
+# its stages (and inside certificates and bootstrap) and run again: one bootstrap Secret, the same
+# cluster-info, a node still joins; a re-run of a first member keeps everything.
 PORT_RANGE_START=27500 PORT_BLOCKS=20 source "$(dirname "$0")/agent-lib.sh"
 command -v openssl >/dev/null || { echo "skip: openssl not installed"; exit 77; }
 KUBELET_STANDIN=${IMGBUILD_BINARY_DIR:?}/tests/kubelet-standin
@@ -380,6 +381,7 @@ reason=$(failed_reason 23 etcd-servers)
 grep -Eq "^no etcd server within 3000 ms: no member of etcd pool 'etcd-down' \(https://127\.0\.0\.19:$ETCD_CLIENT_PORT\) answered; last: https://127\.0\.0\.19:$ETCD_CLIENT_PORT: .+" <<<"$reason" ||
         fail "etcd down: reason '$reason'; $(status 23)"
 status 23 | grep -q 'outcome: failed' || fail "status 23 outcome: $(status 23)"
+status 23 | grep -Fq "$reason" || fail "bootagent status does not show the reason: $(status 23)"
 [ ! -e "$T/agent-23/etc/default/kubernetes-bootagent" ] || fail "etcd down: flags were written"
 [ ! -e "$T/agent-23/var/lib/bootagent/kube-apiserver.service.pid" ] || fail "etcd down: a unit was started"
 status 23 | grep -Eq '^run 1 +(flags|units|readyz|bootstrap) ' && fail "etcd down: stages after etcd-servers ran: $(status 23)"
@@ -393,8 +395,8 @@ k "$KC" 21 delete clusterrolebinding kubeadm:kubelet-bootstrap kubeadm:node-auto
 k "$KC" 21 delete rolebinding,role -n kube-public kubeadm:bootstrap-signer-clusterinfo >/dev/null || fail "delete RoleBinding, Role"
 cp_conf 24
 run_no=0
-for stage in identity login certificate-key certificates keys etcd-servers flags units readyz bootstrap-secret \
-        bootstrap-cluster-info; do
+for stage in identity login secrets certificate-key certificate-signed certificates keys etcd-servers flags units \
+        readyz bootstrap-secret bootstrap-cluster-info; do
         rc=0
         BOOTAGENT_ABORT_AFTER=$stage run_agent 24 || rc=$?
         run_no=$((run_no + 1))
