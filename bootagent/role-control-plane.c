@@ -357,14 +357,29 @@ static int stage_flags(role_cp *p) {
         return stage_end(a, "flags", true, written ? "flags written" : "flags unchanged");
 }
 
-/* A client of our own apiserver as the admin identity, retrying transport failures (a lost
- * POST reply comes back as 409, which every create here takes as "exists"). */
+/* A client of our own apiserver as the admin identity, retrying transport failures and
+ * 502/503/504 for up to 30 s per request, never past the stage's deadline (a lost POST reply
+ * comes back as 409, which every create here takes as "exists"). */
 static int admin_client(role_cp *p, kube_client **ret, buf *err) {
+        long left = 30000;
+        if (p->a->deadline.at > 0) {
+                int64_t l = p->a->deadline.at - time_now_ms();
+                left = l < 1000 ? 1000 : l < 30000 ? (long) l : 30000;
+        }
         return kube_client_new(&(kube_client_config){ .server = p->server, .ca_file = p->apiserver.ca,
                                                       .cert_file = p->admin.cert, .key_file = p->admin.key,
-                                                      .timeout_ms = 10000, .attempts = 8, .deadline_ms = 30000,
-                                                      .user_agent = "bootagent" },
+                                                      .timeout_ms = left < 10000 ? left : 10000, .attempts = 8,
+                                                      .deadline_ms = left, .user_agent = "bootagent" },
                                ret, err);
+}
+
+/* -ETIMEDOUT with the reason when the stage's deadline has passed (checked between requests). */
+static int deadline_check(const agent *a, const char *what, buf *err) {
+        if (!stage_deadline_passed(a))
+                return 0;
+        buf_clear(err);
+        buf_printf(err, "deadline of %ld ms exceeded before %s", a->deadline.ms, what);
+        return -ETIMEDOUT;
 }
 
 static const char *apiserver_unit(const agent *a) {
@@ -534,7 +549,7 @@ static int ensure_cluster_info(role_cp *p, kube_client *k, const char **ret_what
 }
 
 /* kubeadm's RBAC objects: create-or-keep each. */
-static int ensure_rbac(kube_client *k, unsigned *ret_created, unsigned *ret_kept, buf *err) {
+static int ensure_rbac(const agent *a, kube_client *k, unsigned *ret_created, unsigned *ret_kept, buf *err) {
         _cleanup_json_ json_t *objs = cp_rbac_objects();
         json_t *o;
         size_t i;
@@ -546,7 +561,9 @@ static int ensure_rbac(kube_client *k, unsigned *ret_created, unsigned *ret_kept
                 const char *name = json_path_string(obj, "metadata.name");
                 _cleanup_json_ json_t *have = NULL;
                 bool created;
-                int r = get_or_create(k, path, name, obj, &have, &created, err);
+                int r = deadline_check(a, name, err);
+                if (r >= 0)
+                        r = get_or_create(k, path, name, obj, &have, &created, err);
                 if (r < 0)
                         return r;
                 if (created)
@@ -574,16 +591,18 @@ static int stage_bootstrap(role_cp *p) {
                 r = ensure_token_secret(p, k, &secret, &err);
         if (r >= 0)
                 r = stage_abort_point("bootstrap-secret");
-        if (r >= 0)
+        if (r >= 0 && (r = deadline_check(a, "cluster-info", &err)) >= 0)
                 r = ensure_cluster_info(p, k, &ci, &err);
         if (r >= 0)
                 r = stage_abort_point("bootstrap-cluster-info");
         if (r >= 0)
-                r = ensure_rbac(k, &created, &kept, &err);
+                r = ensure_rbac(a, k, &created, &kept, &err);
         if (r == -ECANCELED)
                 return r;
-        if (r < 0)
+        if (r < 0) {
+                a->deadline = (request_deadline){ 0 }; /* the API client's own deadline; the reason says so */
                 return stage_fail(a, "bootstrap", r, &err);
+        }
         snprintf(detail, sizeof(detail), "Secret bootstrap-token-%s %s, cluster-info %s (endpoint %s), RBAC: %u created, %u kept",
                  p->token.id, secret, ci, p->endpoint, created, kept);
         return stage_end(a, "bootstrap", true, detail);
