@@ -60,21 +60,8 @@ static int stage_discover(role_etcd *e) {
         r = vault_kv_read(&a->vault, a->cfg->kv_mount, a->cfg->cloud_api_secret, &creds, &err);
         if (r < 0)
                 return stage_fail(a, "discover", r, &err);
-        const char *url = json_path_string(creds, "api_url");
-        exoapi_credentials key = {
-                .key = (char *) json_path_string(creds, "api_key"),
-                .secret = (char *) json_path_string(creds, "api_secret"),
-        };
-        if (!url || !key.key || !key.secret) {
-                buf_printf(&err, "secret %s needs api_url, api_key and api_secret", a->cfg->cloud_api_secret);
-                return stage_fail(a, "discover", -EINVAL, &err);
-        }
         _cleanup_(exoapi_freep) exoapi *api = NULL;
-        r = exoapi_new(&key, a->id.zone && *a->id.zone ? a->id.zone : "local", &api);
-        /* The client holds its own copy of the API secret (wiped when freed): wipe this one. */
-        explicit_bzero(key.secret, strlen(key.secret));
-        if (r >= 0)
-                r = exoapi_set_endpoint(api, url);
+        r = discover_api_new(creds, a->cfg->cloud_api_secret, a->id.zone, &api, &err);
         if (r < 0)
                 return stage_fail(a, "discover", r, &err);
         r = discover_pool(api, a->id.instance_id, &e->pool, &err);

@@ -1,5 +1,6 @@
 #include "agent-config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -99,6 +100,15 @@ void agent_config_free(agent_config *c) {
         free(c->node_cert_file);
         free(c->node_key_file);
         free(c->node_env_file);
+        char **cp_strings[] = { &c->cp_endpoint, &c->cp_etcd_pool, &c->cp_apiserver_cert, &c->cp_etcd_cert,
+                                &c->cp_kubelet_cert, &c->cp_front_proxy_cert, &c->cp_admin_cert,
+                                &c->cp_controller_manager_kubeconfig, &c->cp_scheduler_kubeconfig,
+                                &c->cp_service_account_secret, &c->cp_encryption_secret,
+                                &c->cp_bootstrap_token_secret, &c->cp_cluster_signing_secret,
+                                &c->cp_encryption_provider, &c->cp_service_cidr, &c->cp_cluster_cidr,
+                                &c->cp_pki_dir, &c->cp_encryption_config, &c->cp_env_file };
+        for (size_t i = 0; i < ELEMENTSOF(cp_strings); i++)
+                free(*cp_strings[i]);
         strv_free(c->units);
         free(c->exec_start);
         free(c);
@@ -213,6 +223,29 @@ static int parse_fraction(const char *v, void *base, const config_item *it, bool
         return 0;
 }
 
+static int parse_encryption_provider(const char *v, void *base, const config_item *it, bool resolve) {
+        return streq(v, "secretbox") || streq(v, "aescbc") || streq(v, "aesgcm") ? parse_string(v, base, it, resolve)
+                                                                                    : -EINVAL;
+}
+
+/* An IPv4 CIDR "a.b.c.d/n" (n 1..32) with no host bits set, as the flags that take one want it. */
+static int parse_cidr(const char *v, void *base, const config_item *it, bool resolve) {
+        char ip[INET_ADDRSTRLEN];
+        const char *slash = strchr(v, '/');
+        unsigned long n;
+        struct in_addr a;
+        if (!slash || (size_t) (slash - v) >= sizeof(ip) || parse_ulong(slash + 1, 1, 32, &n) < 0)
+                return -EINVAL;
+        memcpy(ip, v, (size_t) (slash - v));
+        ip[slash - v] = 0;
+        if (inet_pton(AF_INET, ip, &a) != 1)
+                return -EINVAL;
+        uint32_t mask = n == 32 ? 0xffffffffu : ~(0xffffffffu >> n);
+        if (ntohl(a.s_addr) & ~mask)
+                return -EINVAL;
+        return parse_string(v, base, it, resolve);
+}
+
 static int parse_file_mode(const char *v, void *base, const config_item *it, bool resolve) {
         (void) resolve;
         return parse_mode(v, FIELD(mode_t, base, it->offset));
@@ -307,6 +340,7 @@ enum {
         SECTION_PKI,
         SECTION_ETCD,
         SECTION_NODE,
+        SECTION_CONTROL_PLANE,
         SECTION_UNITS,
         SECTION_CERTIFICATE,
         SECTION_KUBECONFIG,
@@ -316,7 +350,7 @@ enum {
 static const char *const section_names[] = {
         [SECTION_AGENT] = "agent", [SECTION_METADATA] = "metadata", [SECTION_VAULT] = "vault",
         [SECTION_SECRET] = "secret", [SECTION_PKI] = "pki", [SECTION_ETCD] = "etcd",
-        [SECTION_NODE] = "node", [SECTION_UNITS] = "units", [SECTION_CERTIFICATE] = "certificate", [SECTION_KUBECONFIG] = "kubeconfig",
+        [SECTION_NODE] = "node", [SECTION_CONTROL_PLANE] = "control-plane", [SECTION_UNITS] = "units", [SECTION_CERTIFICATE] = "certificate", [SECTION_KUBECONFIG] = "kubeconfig",
         [SECTION_ENVIRONMENT] = "environment",
 };
 
@@ -413,6 +447,31 @@ static const config_item config_items[] = {
         C(NODE, "discovery_deadline_ms", parse_deadline_ms, node_discovery_deadline_ms),
         C(NODE, "csr_deadline_ms", parse_deadline_ms, node_csr_deadline_ms),
         C(NODE, "ready_deadline_ms", parse_deadline_ms, node_ready_deadline_ms),
+
+        C(CONTROL_PLANE, "endpoint", parse_expanded_url, cp_endpoint),
+        C(CONTROL_PLANE, "etcd_pool", parse_string, cp_etcd_pool),
+        C(CONTROL_PLANE, "etcd_port", parse_port, cp_etcd_port),
+        C(CONTROL_PLANE, "apiserver_certificate", parse_string, cp_apiserver_cert),
+        C(CONTROL_PLANE, "etcd_certificate", parse_string, cp_etcd_cert),
+        C(CONTROL_PLANE, "kubelet_certificate", parse_string, cp_kubelet_cert),
+        C(CONTROL_PLANE, "front_proxy_certificate", parse_string, cp_front_proxy_cert),
+        C(CONTROL_PLANE, "admin_certificate", parse_string, cp_admin_cert),
+        C(CONTROL_PLANE, "controller_manager_kubeconfig", parse_string, cp_controller_manager_kubeconfig),
+        C(CONTROL_PLANE, "scheduler_kubeconfig", parse_string, cp_scheduler_kubeconfig),
+        C(CONTROL_PLANE, "service_account_secret", parse_string, cp_service_account_secret),
+        C(CONTROL_PLANE, "encryption_secret", parse_string, cp_encryption_secret),
+        C(CONTROL_PLANE, "bootstrap_token_secret", parse_string, cp_bootstrap_token_secret),
+        C(CONTROL_PLANE, "cluster_signing_secret", parse_string, cp_cluster_signing_secret),
+        C(CONTROL_PLANE, "encryption_provider", parse_encryption_provider, cp_encryption_provider),
+        C(CONTROL_PLANE, "service_cidr", parse_cidr, cp_service_cidr),
+        C(CONTROL_PLANE, "cluster_cidr", parse_cidr, cp_cluster_cidr),
+        C(CONTROL_PLANE, "secure_port", parse_port, cp_secure_port),
+        C(CONTROL_PLANE, "pki_dir", parse_abs_path, cp_pki_dir),
+        C(CONTROL_PLANE, "encryption_config", parse_abs_path, cp_encryption_config),
+        C(CONTROL_PLANE, "env_file", parse_abs_path, cp_env_file),
+        C(CONTROL_PLANE, "etcd_deadline_ms", parse_deadline_ms, cp_etcd_deadline_ms),
+        C(CONTROL_PLANE, "ready_deadline_ms", parse_deadline_ms, cp_ready_deadline_ms),
+        C(CONTROL_PLANE, "bootstrap_deadline_ms", parse_deadline_ms, cp_bootstrap_deadline_ms),
 
         C(UNITS, "mode", parse_units_mode, units_exec),
         C(UNITS, "start", parse_list, units),
@@ -535,6 +594,13 @@ const agent_config_cert *agent_config_find_cert(const agent_config *c, const cha
         return NULL;
 }
 
+const agent_config_kubeconfig *agent_config_find_kubeconfig(const agent_config *c, const char *name) {
+        for (size_t i = 0; i < c->n_kubeconfigs; i++)
+                if (streq(c->kubeconfigs[i].name, name))
+                        return &c->kubeconfigs[i];
+        return NULL;
+}
+
 static int fill_defaults(agent_config *c) {
         struct {
                 char **field;
@@ -556,6 +622,14 @@ static int fill_defaults(agent_config *c) {
                 { &c->node_cert_file, "/var/lib/kubelet/pki/kubelet-client.crt" },
                 { &c->node_key_file, "/var/lib/kubelet/pki/kubelet-client.key" },
                 { &c->node_env_file, "/etc/default/kubelet-bootagent" },
+                { &c->cp_apiserver_cert, "apiserver" },
+                { &c->cp_etcd_cert, "apiserver-etcd-client" },
+                { &c->cp_admin_cert, "admin" },
+                { &c->cp_encryption_provider, "secretbox" },
+                { &c->cp_service_cidr, "10.96.0.0/12" },
+                { &c->cp_pki_dir, "/etc/kubernetes/pki" },
+                { &c->cp_encryption_config, "/etc/kubernetes/encryption-config.yaml" },
+                { &c->cp_env_file, "/etc/default/kubernetes-bootagent" },
         };
         for (size_t i = 0; i < ELEMENTSOF(defaults); i++)
                 if (!*defaults[i].field && set_string(defaults[i].field, defaults[i].value) < 0)
@@ -571,6 +645,23 @@ static int fill_defaults(agent_config *c) {
         if (!c->units && c->role == AGENT_CONFIG_ROLE_ETCD && strv_push(&c->units, "etcd.service") < 0)
                 return -ENOMEM;
         if (!c->units && c->role == AGENT_CONFIG_ROLE_NODE && strv_push(&c->units, "kubelet.service") < 0)
+                return -ENOMEM;
+        if (!c->units && c->role == AGENT_CONFIG_ROLE_CONTROL_PLANE && c->cp_configured &&
+            (strv_push(&c->units, "kube-apiserver.service") < 0 || strv_push(&c->units, "kube-controller-manager.service") < 0 ||
+             strv_push(&c->units, "kube-scheduler.service") < 0))
+                return -ENOMEM;
+        /* The optional sections are used when they exist under their default names. */
+        if (!c->cp_kubelet_cert && agent_config_find_cert(c, "apiserver-kubelet-client") &&
+            set_string(&c->cp_kubelet_cert, "apiserver-kubelet-client") < 0)
+                return -ENOMEM;
+        if (!c->cp_front_proxy_cert && agent_config_find_cert(c, "front-proxy-client") &&
+            set_string(&c->cp_front_proxy_cert, "front-proxy-client") < 0)
+                return -ENOMEM;
+        if (!c->cp_controller_manager_kubeconfig && agent_config_find_kubeconfig(c, "controller-manager") &&
+            set_string(&c->cp_controller_manager_kubeconfig, "controller-manager") < 0)
+                return -ENOMEM;
+        if (!c->cp_scheduler_kubeconfig && agent_config_find_kubeconfig(c, "scheduler") &&
+            set_string(&c->cp_scheduler_kubeconfig, "scheduler") < 0)
                 return -ENOMEM;
         return 0;
 }
@@ -602,6 +693,11 @@ static int parse(const char *text, const char *filename, bool resolve, agent_con
         c->node_discovery_deadline_ms = 300000;
         c->node_csr_deadline_ms = 300000;
         c->node_ready_deadline_ms = 300000;
+        c->cp_etcd_deadline_ms = 60000;
+        c->cp_ready_deadline_ms = 120000;
+        c->cp_bootstrap_deadline_ms = 60000;
+        c->cp_etcd_port = 2379;
+        c->cp_secure_port = 6443;
         c->pki_uid = (uid_t) -1; /* keep the agent's own (root) */
         c->pki_gid = (gid_t) -1;
         c->etcd_client_port = 2379;
@@ -650,6 +746,8 @@ static int parse(const char *text, const char *filename, bool resolve, agent_con
                                 FAIL(line, "[%s] takes no name", s);
                         if (sec == SECTION_VAULT && !vault_line)
                                 vault_line = line;
+                        if (sec == SECTION_CONTROL_PLANE)
+                                c->cp_configured = true;
                         if (sec != SECTION_SECRET)
                                 continue;
                         /* Each [secret] starts a new one; the one before must be complete. */
@@ -729,9 +827,40 @@ static int parse(const char *text, const char *filename, bool resolve, agent_con
                 if (!c->envs[i].file)
                         FAIL(c->envs[i].line, "[environment %s] needs file", c->envs[i].name);
 
+        if (c->role == AGENT_CONFIG_ROLE_CONTROL_PLANE && c->cp_configured) {
+                static const struct {
+                        size_t offset;
+                        const char *key;
+                } required[] = {
+                        { offsetof(agent_config, cp_endpoint), "endpoint" },
+                        { offsetof(agent_config, cp_etcd_pool), "etcd_pool" },
+                        { offsetof(agent_config, cp_service_account_secret), "service_account_secret" },
+                        { offsetof(agent_config, cp_encryption_secret), "encryption_secret" },
+                        { offsetof(agent_config, cp_bootstrap_token_secret), "bootstrap_token_secret" },
+                };
+                for (size_t i = 0; i < ELEMENTSOF(required); i++)
+                        if (!*FIELD(char *, c, required[i].offset))
+                                FAIL(line, "role control-plane needs '%s' in [control-plane]", required[i].key);
+        }
         r = fill_defaults(c);
         if (r < 0)
                 return r;
+        if (c->role == AGENT_CONFIG_ROLE_CONTROL_PLANE && c->cp_configured) {
+                /* Every certificate and kubeconfig the role names must exist. */
+                const char *certs[][2] = { { c->cp_apiserver_cert, "apiserver_certificate" },
+                                           { c->cp_etcd_cert, "etcd_certificate" },
+                                           { c->cp_admin_cert, "admin_certificate" },
+                                           { c->cp_kubelet_cert, "kubelet_certificate" },
+                                           { c->cp_front_proxy_cert, "front_proxy_certificate" } };
+                const char *kcs[][2] = { { c->cp_controller_manager_kubeconfig, "controller_manager_kubeconfig" },
+                                         { c->cp_scheduler_kubeconfig, "scheduler_kubeconfig" } };
+                for (size_t i = 0; i < ELEMENTSOF(certs); i++)
+                        if (certs[i][0] && !agent_config_find_cert(c, certs[i][0]))
+                                FAIL(line, "role control-plane: no [certificate %s] (%s)", certs[i][0], certs[i][1]);
+                for (size_t i = 0; i < ELEMENTSOF(kcs); i++)
+                        if (kcs[i][0] && !agent_config_find_kubeconfig(c, kcs[i][0]))
+                                FAIL(line, "role control-plane: no [kubeconfig %s] (%s)", kcs[i][0], kcs[i][1]);
+        }
         *ret = TAKE_PTR(c);
         return 0;
 }

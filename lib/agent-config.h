@@ -5,7 +5,8 @@
  * INI-style: "[section]" headers, "key = value" lines, '#' comments (whole lines only: a '#' or ';'
  * inside a value is part of it). Sections: [agent], [metadata], [vault], [secret] (repeatable: one
  * KV v2 read each), [pki] (the role's one unnamed certificate), [certificate NAME], [kubeconfig
- * NAME], [environment NAME] (named, repeatable, names unique per kind), [etcd], [node], [units].
+ * NAME], [environment NAME] (named, repeatable, names unique per kind), [etcd], [node],
+ * [control-plane], [units].
  * Every file path is absolute and is prefixed with --root at use (see agent_config_path()), except
  * [vault] ca_file and the sockets of [metadata] and [vault], which name the host's services as url
  * and address do.
@@ -149,6 +150,35 @@ typedef struct agent_config {
         long node_csr_deadline_ms;      /* the CSR until it carries a certificate */
         long node_ready_deadline_ms;    /* the Node until Ready=True */
 
+        /* [control-plane]: the Kubernetes control-plane role (bootagent/README.md); without the
+         * section a control-plane agent only runs the generic stages and its units. The names
+         * are of [certificate] and [kubeconfig] sections; the KV paths are under kv_mount. */
+        bool cp_configured;             /* the file has a [control-plane] section */
+        char *cp_endpoint;              /* the control-plane endpoint (https URL, expanded); required */
+        char *cp_etcd_pool;             /* the etcd instance pool's name; required */
+        unsigned cp_etcd_port;          /* its members' client port; default 2379 */
+        char *cp_apiserver_cert;        /* serving; default "apiserver" (required) */
+        char *cp_etcd_cert;             /* etcd client; default "apiserver-etcd-client" (required) */
+        char *cp_kubelet_cert;          /* kubelet client; default "apiserver-kubelet-client" if present */
+        char *cp_front_proxy_cert;      /* default "front-proxy-client" if present */
+        char *cp_admin_cert;            /* the bootstrap identity (system:masters); default "admin" (required) */
+        char *cp_controller_manager_kubeconfig; /* default "controller-manager" if present */
+        char *cp_scheduler_kubeconfig;  /* default "scheduler" if present */
+        char *cp_service_account_secret; /* KV: private_key, public_key (PEM); required */
+        char *cp_encryption_secret;     /* KV: key (base64 of 32 bytes), name (optional); required */
+        char *cp_bootstrap_token_secret; /* KV: token ("<id>.<secret>"); required */
+        char *cp_cluster_signing_secret; /* KV: cert, key (PEM): the kubelet client signer; optional */
+        char *cp_encryption_provider;   /* secretbox (default), aescbc or aesgcm */
+        char *cp_service_cidr;          /* default 10.96.0.0/12 */
+        char *cp_cluster_cidr;          /* pod network for kube-controller-manager; optional */
+        unsigned cp_secure_port;        /* default 6443 */
+        char *cp_pki_dir;               /* sa.key, sa.pub, client-ca.crt, cluster-signing.*; default /etc/kubernetes/pki */
+        char *cp_encryption_config;     /* default /etc/kubernetes/encryption-config.yaml */
+        char *cp_env_file;              /* the three components' flags; default /etc/default/kubernetes-bootagent */
+        long cp_etcd_deadline_ms;       /* etcd-servers: discovery until a member answers; default 60000 */
+        long cp_ready_deadline_ms;      /* readyz; default 120000 */
+        long cp_bootstrap_deadline_ms;  /* bootstrap objects; default 60000 */
+
         bool units_exec;          /* "units = exec": run exec_start ourselves (hosts without systemd) */
         char **units;             /* units to start, in order */
         char *exec_start;         /* template for units = exec; ${VAR} from the role's environment */
@@ -175,6 +205,8 @@ const char *agent_config_role_to_string(agent_config_role r);
 
 /* The [certificate] section called name, or NULL. */
 const agent_config_cert *agent_config_find_cert(const agent_config *c, const char *name);
+/* The [kubeconfig] section called name, or NULL. */
+const agent_config_kubeconfig *agent_config_find_kubeconfig(const agent_config *c, const char *name);
 
 /* root + path as a new string the caller frees (root may be NULL or ""). NULL on ENOMEM. */
 char *agent_config_path(const char *root, const char *path);

@@ -560,7 +560,7 @@ static json_t *table_columns(const kube_resource *res) {
                 json_array_append_new(cols, column("Max Unavailable", "", 0, "The maximum number of pods that may be unavailable"));
                 json_array_append_new(cols, column("Allowed Disruptions", "", 0, "Calculated number of pods that may be disrupted at this time"));
                 json_array_append_new(cols, column("Age", "", 0, "CreationTimestamp"));
-        } else if (streq(res->name, "clusterrolebindings")) {
+        } else if (streq(res->name, "clusterrolebindings") || streq(res->name, "rolebindings")) {
                 json_array_append_new(cols, column("Role", "", 0, "The role of the binding"));
                 json_array_append_new(cols, column("Age", "", 0, "CreationTimestamp"));
         } else
@@ -637,7 +637,7 @@ static int kind_cells(call *c, json_t *obj, json_t *cells, const char *age) {
                 json_array_append_new(cells, json_string(int_or_string(json_path(obj, "spec.maxUnavailable"), b)));
                 json_array_append_new(cells, json_integer(json_integer_value(json_path(obj, "status.disruptionsAllowed"))));
                 json_array_append_new(cells, json_string(age));
-        } else if (streq(res, "clusterrolebindings")) {
+        } else if (streq(res, "clusterrolebindings") || streq(res, "rolebindings")) {
                 _cleanup_free_ char *role = NULL;
                 if (asprintf(&role, "%s/%s", strempty(json_path_string(obj, "roleRef.kind")),
                              strempty(json_path_string(obj, "roleRef.name"))) < 0)
@@ -838,6 +838,20 @@ static bool valid_name(const char *s) {
         return true;
 }
 
+/* Upstream's path.ValidatePathSegmentName: not "." or "..", no '/' and no '%'. The reason, or
+ * NULL when name is valid. */
+static const char *name_path_segment_problem(const char *name) {
+        if (streq(name, ".") || streq(name, ".."))
+                return "may not be '.' or '..'";
+        if (strchr(name, '/'))
+                return "may not contain '/'";
+        if (strchr(name, '%'))
+                return "may not contain '%'";
+        return NULL;
+}
+
+static bool valid_path_segment_name(const char *name) { return *name && !name_path_segment_problem(name); }
+
 /* Secrets: stringData merges into data (base64), as upstream's Secret strategy does. */
 static int secret_normalize(json_t *obj) {
         json_t *sd = json_object_get(obj, "stringData");
@@ -939,7 +953,17 @@ static int admit(call *c, json_t *obj, const char *ns, const char *name_in_path)
                         return -ENOMEM;
                 return fail_invalid(c, name, "FieldValueInvalid", "metadata.name", m);
         }
-        if (!valid_name(name)) {
+        if (streq(c->res->group, "rbac.authorization.k8s.io")) {
+                /* RBAC objects are named like path segments (ValidatePathSegmentName): kubeadm's
+                 * "kubeadm:node-autoapprove-bootstrap" is valid. */
+                const char *why = !valid_path_segment_name(name) ? name_path_segment_problem(name) : NULL;
+                if (why) {
+                        _cleanup_free_ char *m = NULL;
+                        if (asprintf(&m, "Invalid value: \"%s\": %s", name, why) < 0)
+                                return -ENOMEM;
+                        return fail_invalid(c, name, "FieldValueInvalid", "metadata.name", m);
+                }
+        } else if (!valid_name(name)) {
                 _cleanup_free_ char *m = NULL;
                 if (asprintf(&m, "Invalid value: \"%s\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character", name) < 0)
                         return -ENOMEM;
@@ -1114,7 +1138,7 @@ static int admit_create(call *c, json_t *obj, const char *name) {
                                             "Invalid value: exactly one of minAvailable and maxUnavailable (an integer >= 0 or a percentage), and a valid selector");
                 json_object_set_new(md, "generation", json_integer(1));
                 json_object_del(obj, "status");
-        } else if (streq(res, "clusterrolebindings")) {
+        } else if (streq(res, "clusterrolebindings") || streq(res, "rolebindings")) {
                 if (!json_path_string(obj, "roleRef.name") || !json_path_string(obj, "roleRef.kind"))
                         return fail_invalid(c, name, "FieldValueRequired", "roleRef", "Required value");
         } else if (streq(res, "daemonsets"))

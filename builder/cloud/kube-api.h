@@ -6,7 +6,8 @@
  * Also: pods (+status, +eviction honouring PodDisruptionBudgets: kube-pdb.h), PDBs
  * (policy/v1, status computed when read), CertificateSigningRequests (certificates.k8s.io/v1,
  * +status, +approval) with the auto-approver and kubelet client signer (kube-csr.h,
- * kube_api_run_controllers), ClusterRoleBindings (rbac.authorization.k8s.io/v1; only the
+ * kube_api_run_controllers), ClusterRoleBindings, Roles and RoleBindings (rbac.authorization.k8s.io/v1,
+ * named like path segments as upstream: "kubeadm:node-autoapprove-bootstrap"; stored, only the
  * approver reads them) and DaemonSets (apps/v1, stored only, for drain's owner lookup), and
  * watch (?watch=true: the collection polled from etcd every 250 ms and the differences sent as
  * ADDED/MODIFIED/DELETED events; changes between two polls collapse, no bookmarks).

@@ -24,10 +24,13 @@ static const kube_resource pdbs = GROUP("policy", "poddisruptionbudgets", "poddi
                                         "PodDisruptionBudget", true, "pdb", true);
 static const kube_resource crbs = GROUP("rbac.authorization.k8s.io", "clusterrolebindings",
                                         "clusterrolebinding", "ClusterRoleBinding", false, NULL, false);
+static const kube_resource roles = GROUP("rbac.authorization.k8s.io", "roles", "role", "Role", true, NULL, false);
+static const kube_resource rolebindings = GROUP("rbac.authorization.k8s.io", "rolebindings", "rolebinding",
+                                                "RoleBinding", true, NULL, false);
 static const kube_resource daemonsets = GROUP("apps", "daemonsets", "daemonset", "DaemonSet", true, "ds", true);
 
 const kube_resource *const kube_resources[] = { &namespaces, &configmaps, &secrets, &nodes, &pods,
-                                                &csrs, &pdbs, &crbs, &daemonsets, NULL };
+                                                &csrs, &pdbs, &crbs, &roles, &rolebindings, &daemonsets, NULL };
 const char *const kube_api_groups[] = { "apps", "certificates.k8s.io", "policy", "rbac.authorization.k8s.io", NULL };
 
 const kube_resource *kube_resource_find(const char *name) {

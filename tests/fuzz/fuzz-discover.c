@@ -1,6 +1,8 @@
 /* Fuzz the pool discovery replies the agent acts on (bootagent/discover.c). The input is one JSON
  * object {"instance": GET /instance/ID, "instances": the "instances" list of GET /instance,
- * "network": GET /private-network/ID}. Checked: an accepted manager is an instance pool with
+ * "network": GET /private-network/ID, "pools": the "instance-pools" list of GET /instance-pool,
+ * "name": the pool name looked for (default "etcd")}. Checked also: a pool found by name is the
+ * only one of that name, and its ids are the reply's. Checked: an accepted manager is an instance pool with
  * non-empty pool and network ids taken from the reply; the peers are exactly the running or
  * starting instances with a lease (the first lease for each), sorted by instance id, each with an
  * IPv4 address that pool_view_find_ip finds. */
@@ -78,6 +80,30 @@ static void check_peers(json_t *list, json_t *network) {
         pool_view_done(&v);
 }
 
+static void check_pool_by_name(json_t *pools, const char *name) {
+        char *pool_id = NULL, *net_id = NULL;
+        int r = discover_parse_pool_by_name(pools, name, &pool_id, &net_id);
+        if (r < 0) {
+                if ((r != -EBADMSG && r != -ENOENT) || pool_id || net_id)
+                        abort();
+                return;
+        }
+        size_t i, same = 0;
+        json_t *p, *found = NULL;
+        json_array_foreach(pools, i, p) {
+                const char *n = json_path_string(p, "name");
+                if (n && streq(n, name)) {
+                        same++;
+                        found = p;
+                }
+        }
+        if (same != 1 || !*pool_id || !*net_id || !streq(pool_id, json_path_string(found, "id")) ||
+            !streq(net_id, json_path_string(json_array_get(json_object_get(found, "private-networks"), 0), "id")))
+                abort();
+        free(pool_id);
+        free(net_id);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         _cleanup_json_ json_t *root = NULL;
 
@@ -86,5 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         check_manager(json_object_get(root, "instance"));
         check_manager(root);
         check_peers(json_object_get(root, "instances"), json_object_get(root, "network"));
+        const char *name = json_string_value(json_object_get(root, "name"));
+        check_pool_by_name(json_object_get(root, "pools"), name ? name : "etcd");
         return 0;
 }

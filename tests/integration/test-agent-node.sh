@@ -228,8 +228,7 @@ curl -sf --cacert ca.pem "$ENDPOINT/api/v1/namespaces/kube-public/configmaps/clu
 cat >rbac.yaml <<'EOF'
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
-# (kubeadm names it kubeadm:node-autoapprove-bootstrap; the stand-in refuses ':' in RBAC names)
-metadata: {name: kubeadm-node-autoapprove-bootstrap}
+metadata: {name: "kubeadm:node-autoapprove-bootstrap"}
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:certificates.k8s.io:certificatesigningrequests:nodeclient"}
 subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: "system:bootstrappers:kubeadm:default-node-token"}]
 EOF

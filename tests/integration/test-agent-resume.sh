@@ -3,7 +3,7 @@
 # run again. The final state must be the same as an uninterrupted run: one cluster of 3 voting
 # members, no duplicate member, and no second certificate issued for an agent whose certificate
 # on disk is still valid.
-PORT_RANGE_START=25000 source "$(dirname "$0")/agent-lib.sh"
+PORT_RANGE_START=25000 PORT_BLOCKS=25 source "$(dirname "$0")/agent-lib.sh"
 trap agent_cleanup EXIT
 
 issued() { grep -c "issued certificate .*instance $(instance_id "$1"))" "$T/serve.log" || true; }

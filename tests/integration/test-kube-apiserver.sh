@@ -367,6 +367,19 @@ subjects: [{kind: Group, name: system:bootstrappers, apiGroup: rbac.authorizatio
 roleRef: {kind: ClusterRole, name: "system:certificates.k8s.io:certificatesigningrequests:nodeclient", apiGroup: rbac.authorization.k8s.io}
 EOF
 k "$kc" admin.conf apply --validate=false -f crb.yaml | grep -q created || fail "ClusterRoleBinding"
+# RBAC names are path segments, as upstream validates them: kubeadm's ':' names pass, '/', '%',
+# '.' and '..' do not
+CRBS=$API/apis/rbac.authorization.k8s.io/v1/clusterrolebindings
+crb() { printf '{"apiVersion":"rbac.authorization.k8s.io/v1","kind":"ClusterRoleBinding","metadata":{"name":"%s"},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"system:node-bootstrapper"},"subjects":[{"kind":"Group","name":"system:bootstrappers"}]}' "$1"; }
+out=$(api "${ADMIN[@]}" -- -X POST -H 'Content-Type: application/json' -d "$(crb kubeadm:kubelet-bootstrap)" "$CRBS")
+[ "$(tail -n1 <<<"$out")" = 201 ] || fail "ClusterRoleBinding kubeadm:kubelet-bootstrap: $out"
+k "$kc" admin.conf get clusterrolebinding kubeadm:kubelet-bootstrap | grep -q '^kubeadm:kubelet-bootstrap ' ||
+    fail "get clusterrolebinding kubeadm:kubelet-bootstrap"
+for bad in 'a/b' 'a%b' '..'; do
+    out=$(api "${ADMIN[@]}" -- -X POST -H 'Content-Type: application/json' -d "$(crb "$bad")" "$CRBS")
+    [ "$(tail -n1 <<<"$out")" = 422 ] || fail "ClusterRoleBinding named '$bad': $out"
+done
+api "${ADMIN[@]}" -- -X DELETE "$CRBS/kubeadm:kubelet-bootstrap" >/dev/null
 k "$kc" admin.conf get clusterrolebindings | grep -q 'ClusterRole/system:certificates.k8s.io:certificatesigningrequests:nodeclient' ||
     fail "get clusterrolebindings: $(k "$kc" admin.conf get clusterrolebindings)"
 wait_condition node-csr-w1 Approved,Issued

@@ -188,6 +188,59 @@ static void test_node_without_vault(void) {
         }
 }
 
+/* [control-plane]: required keys, defaults, the certificates and kubeconfigs it names. */
+#define CP_BASE "[agent]\nrole = control-plane\n[vault]\naddress = http://v:8200\n" \
+        "[certificate apiserver]\nrole = s\ncert_file = /p/a.crt\nkey_file = /p/a.key\nca_file = /p/ca.crt\n" \
+        "[certificate apiserver-etcd-client]\nrole = m\ncert_file = /p/e.crt\nkey_file = /p/e.key\nca_file = /p/ca.crt\n" \
+        "[certificate admin]\nrole = m\ncert_file = /p/ad.crt\nkey_file = /p/ad.key\nca_file = /p/ca.crt\n" \
+        "[certificate sched]\nrole = c\ncert_file = /p/s.crt\nkey_file = /p/s.key\nca_file = /p/ca.crt\n" \
+        "[kubeconfig scheduler]\nfile = /k/s.conf\ncertificate = sched\nserver = https://${local_ipv4}:6443\n"
+#define CP_KEYS "[control-plane]\nendpoint = https://${local_ipv4}:6443\netcd_pool = etcd\n" \
+        "service_account_secret = k/sa\nencryption_secret = k/enc\nbootstrap_token_secret = k/tok\n"
+
+static void test_control_plane(void) {
+        _cleanup_(agent_config_freep) agent_config *c = NULL;
+        _cleanup_buf_ buf err = BUF_INIT(1024);
+        CHECK_OK(agent_config_parse(CP_BASE CP_KEYS, "cp.conf", &c, &err));
+        CHECK_STREQ(c->cp_endpoint, "https://${local_ipv4}:6443");
+        CHECK_STREQ(c->cp_apiserver_cert, "apiserver");
+        CHECK_STREQ(c->cp_etcd_cert, "apiserver-etcd-client");
+        CHECK_STREQ(c->cp_admin_cert, "admin");
+        CHECK(!c->cp_kubelet_cert && !c->cp_front_proxy_cert && !c->cp_controller_manager_kubeconfig);
+        CHECK_STREQ(c->cp_scheduler_kubeconfig, "scheduler"); /* present under its default name */
+        CHECK(c->cp_etcd_port == 2379 && c->cp_secure_port == 6443);
+        CHECK_STREQ(c->cp_service_cidr, "10.96.0.0/12");
+        CHECK_STREQ(c->cp_encryption_provider, "secretbox");
+        CHECK_STREQ(c->cp_env_file, "/etc/default/kubernetes-bootagent");
+        CHECK_STREQ(c->units[0], "kube-apiserver.service");
+        CHECK_STREQ(c->units[2], "kube-scheduler.service");
+        /* without [control-plane]: only the generic stages, no units of its own */
+        agent_config *g = NULL;
+        CHECK_OK(agent_config_parse(CP_BASE, "cp.conf", &g, &err));
+        CHECK(!g->cp_configured && !g->units);
+        agent_config_free(g);
+
+        static const char *const bad[][2] = {
+                { CP_BASE "[control-plane]\n", "role control-plane needs 'endpoint' in [control-plane]" },
+                { CP_BASE CP_KEYS "kubelet_certificate = nope\n", "no [certificate nope] (kubelet_certificate)" },
+                { CP_BASE CP_KEYS "controller_manager_kubeconfig = cm\n", "no [kubeconfig cm] (controller_manager_kubeconfig)" },
+                { CP_BASE CP_KEYS "admin_certificate = root\n", "no [certificate root] (admin_certificate)" },
+                { CP_BASE CP_KEYS "service_cidr = 10.96.0.1/12\n", "invalid value for 'service_cidr'" },
+                { CP_BASE CP_KEYS "service_cidr = 10.96.0.0\n", "invalid value for 'service_cidr'" },
+                { CP_BASE CP_KEYS "encryption_provider = kms\n", "invalid value for 'encryption_provider'" },
+                { CP_BASE CP_KEYS "endpoint2 = x\n", "unknown key 'endpoint2' in [control-plane]" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                agent_config *d = NULL;
+                buf_clear(&err);
+                CHECK(agent_config_parse(bad[i][0], "cp.conf", &d, &err) == -EINVAL && !d);
+                if (!strstr(err.data, bad[i][1])) {
+                        fprintf(stderr, "error \"%s\" does not contain \"%s\"\n", err.data, bad[i][1]);
+                        CHECK(0);
+                }
+        }
+}
+
 /* Replace the first occurrence of from in valid with to, parse, expect an error naming where. */
 static void expect_error(const char *from, const char *to, const char *want) {
         char text[4096];
@@ -400,6 +453,7 @@ int main(void) {
         test_defaults();
         test_node();
         test_node_without_vault();
+        test_control_plane();
         test_errors();
         test_check();
         test_named();
