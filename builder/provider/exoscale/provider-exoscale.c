@@ -501,6 +501,25 @@ int exoscale_api_new(const char *credentials, const char *zone, exoapi **ret) {
         return 0;
 }
 
+int exoscale_sos_new(const char *credentials, const char *zone, sos **ret) {
+        _cleanup_(exoapi_credentials_done) exoapi_credentials creds = {};
+        _cleanup_(sos_freep) sos *store = NULL;
+        _cleanup_buf_ buf err = {};
+        const char *endpoint = getenv("EXOSCALE_SOS_ENDPOINT");
+        int r;
+
+        r = credentials ? exoapi_credentials_from_file(credentials, &creds, &err) : exoapi_credentials_from_env(&creds, &err);
+        if (r < 0)
+                return log_error_errno(r, "No Exoscale credentials: %s", err.data);
+        r = sos_new(creds.key, creds.secret, zone, &store);
+        if (r >= 0 && endpoint)
+                r = sos_set_endpoint(store, endpoint);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the object storage client: %m");
+        *ret = TAKE_PTR(store);
+        return 0;
+}
+
 static int exo_parse_option(void *state, int opt, const char *arg) {
         exo_build *b = state;
         int r = 0;
@@ -676,7 +695,7 @@ static int cleanup_resources(exo_build *b, int r) {
         /* After a signal the cloud calls that delete are wanted: not cancelled. */
         exoapi_set_cancel(b->api, NULL);
         log_info("[%6.1f s] Deleting the build's temporary resources", elapsed(b));
-        int q = cloud_journal_cleanup(b->journal, b->api, false, stderr);
+        int q = cloud_journal_cleanup(b->journal, b->api, NULL, false, stderr);
         if (q < 0) {
                 log_error("Some resources of build %s remain, recorded in %s: run `imgbuild gc` to retry",
                           b->build_id, cloud_journal_path(b->journal));
