@@ -16,7 +16,11 @@
  * POST /_fake/hold?command=C keeps every later operation with command C pending for as long as
  * the fake runs (the change itself is made), and GET /_fake/held answers {"polls": N}, the polls
  * of held operations answered so far (a client is waiting once N > 0). GET /_fake/state returns
- * the whole model (zones and global resources). */
+ * the whole model (zones and global resources).
+ *
+ * Under /sos/{zone}/ it is also an S3-style object store that checks SigV4 signatures
+ * (fake-sos.h; --sos-bucket NAME, --sos-min-part-size BYTES), from whose presigned URLs templates
+ * are registered. */
 #include <arpa/inet.h>
 #include <signal.h>
 #include <stdio.h>
