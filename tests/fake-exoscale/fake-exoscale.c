@@ -1019,6 +1019,11 @@ static int control(call *c, const http_server_request *req) {
                 fake_sos_fail_next_part(c->f->sos);
                 return reply(c, 200, json_object());
         }
+        /* reason "on": every object DELETE fails with 500 until reason "off". */
+        if (streq(req->method, "POST") && streq(req->path, "/_fake/fail") && command && streq(command, "delete-object")) {
+                fake_sos_fail_deletes(c->f->sos, reason && streq(reason, "on"));
+                return reply(c, 200, json_object());
+        }
         if (streq(req->method, "POST") && streq(req->path, "/_fake/hold") && command) {
                 json_object_set_new(c->f->held, command, json_true());
                 return reply(c, 200, json_object());

@@ -40,6 +40,7 @@ struct fake_sos {
         int port;
         bool hold_parts;
         bool fail_next_part;
+        bool fail_deletes;
         long held;
 };
 
@@ -101,6 +102,10 @@ void fake_sos_hold_parts(fake_sos *s) {
 
 void fake_sos_fail_next_part(fake_sos *s) {
         s->fail_next_part = true;
+}
+
+void fake_sos_fail_deletes(fake_sos *s, bool on) {
+        s->fail_deletes = on;
 }
 
 long fake_sos_held(const fake_sos *s) {
@@ -470,6 +475,8 @@ int fake_sos_handle(fake_sos *s, const http_server_request *req, http_server_res
                 return 0;
         }
         if (streq(req->method, "DELETE")) {
+                if (s->fail_deletes)
+                        return s3_error(&c, 500, "InternalError", "We encountered an internal error. Please try again.");
                 blob *o = find_object(s, bucket, key);
                 if (o)
                         object_remove(s, o);

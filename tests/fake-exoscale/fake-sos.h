@@ -32,6 +32,8 @@ void fake_sos_set_port(fake_sos *s, int port);
  * 500 InternalError (storing nothing). */
 void fake_sos_hold_parts(fake_sos *s);
 void fake_sos_fail_next_part(fake_sos *s);
+/* While on, every object DELETE is answered 500 InternalError. */
+void fake_sos_fail_deletes(fake_sos *s, bool on);
 long fake_sos_held(const fake_sos *s);
 
 /* Serve a request whose path starts with "/sos/". Returns 0 or -ENOMEM. */

@@ -7,7 +7,8 @@
 #      retried), is registered with its MD5 and boot mode, copied to a second zone, the object
 #      deleted, the ids recorded in the manifest, no journal left;
 #   2. the same version is not pushed twice;
-#   3. a small disk goes up in one PUT, with the manifest's boot mode (uefi);
+#   3. a small disk goes up in one PUT, with the manifest's boot mode (uefi); when its object
+#      cannot be deleted the push still succeeds, warning, and gc deletes the object later;
 #   4. a wrong secret is refused by the object store (403 SignatureDoesNotMatch) and the push
 #      fails saying so; gc then clears its journal;
 #   5. SIGKILL in the middle of a multipart upload: gc aborts the upload and deletes the object;
@@ -127,6 +128,21 @@ push pushtest@2 >"$dir/out" 2>"$dir/push.log" || fail "push 2 failed"
 grep -q 'Part ' "$dir/push.log" && fail "push 2 used a multipart upload"
 [ "$(templates pushtest-2 ch-gva-2 | jq -r '.[0]["boot-mode"]')" = uefi ] || fail "push 2: boot mode is not uefi"
 check_store_empty "push 2"
+
+# 3b. The object cannot be deleted after a good push: a warning, the manifest is written, the
+# journal keeps the object for gc.
+make_template pushtest 8 200
+curl -fsS -X POST "$fake/_fake/fail?command=delete-object&reason=on" >/dev/null || fail "cannot fail deletes"
+push pushtest@8 >"$dir/out" 2>"$dir/push.log" || fail "push 8 failed when only its object could not be deleted"
+grep -q 'warning: The uploaded object of push .* remains' "$dir/push.log" || fail "push 8 does not warn about its object"
+[ -s "$store/exoscale/pushtest/8/manifest.json" ] || fail "push 8 wrote no manifest"
+[ "$(journals)" = 1 ] || fail "push 8 kept no journal for its object"
+curl -fsS -X POST "$fake/_fake/fail?command=delete-object&reason=off" >/dev/null || fail "cannot stop failing deletes"
+"$IMGBUILD" gc --cache-dir "$store" >"$dir/gc.log" 2>&1 || fail "gc after push 8 failed"
+grep -q '^deleted object imgs/imgbuild/pushtest-8-' "$dir/gc.log" || fail "gc did not delete push 8's object"
+[ "$(templates pushtest-8 ch-gva-2 | jq length)" = 1 ] || fail "gc deleted push 8's template"
+check_store_empty "gc after push 8"
+[ "$(journals)" = 0 ] || fail "gc left push 8's journal"
 
 # 4. A wrong secret: the object store refuses the signature; gc (with the right one) clears the
 # journal of the object the push could not delete either.

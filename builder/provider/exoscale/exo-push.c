@@ -305,7 +305,8 @@ static int copy_templates(push *p) {
 }
 
 /* Delete the object (always: the templates hold their own copy) and, unless the push got through,
- * the templates. Returns r, or the cleanup's error when r was fine. */
+ * the templates. Returns r: an object that could not be deleted after a good push is a warning
+ * (the journal keeps it for gc). */
 static int cleanup(push *p, int r) {
         if (!p->journal)
                 return r;
@@ -320,11 +321,14 @@ static int cleanup(push *p, int r) {
         sos_set_cancel(p->store, NULL);
         log_info("[%6.1f s] Deleting the %s", elapsed(p), r >= 0 ? "uploaded object" : "push's resources");
         int q = cloud_journal_cleanup(p->journal, p->api, p->store, false, stderr);
-        if (q < 0) {
+        if (q < 0 && r >= 0)
+                /* The templates are there: only the object is left, for gc. */
+                log_warning("The uploaded object of push %s remains, recorded in %s: run `imgbuild gc` to delete it",
+                            p->id, cloud_journal_path(p->journal));
+        else if (q < 0)
                 log_error("Some resources of push %s remain, recorded in %s: run `imgbuild gc` to retry", p->id,
                           cloud_journal_path(p->journal));
-                r = r < 0 ? r : q;
-        } else
+        else
                 (void) cloud_journal_remove(p->journal);
         cloud_journal_free(p->journal);
         p->journal = NULL;
