@@ -43,7 +43,7 @@ static const char help_text[] =
         "      --part-size SIZE     multipart upload above this size, in parts of it (bytes, or\n"
         "                           with K, M, G; default 64M; S3 wants at least 5M but the last)\n"
         "      --url-expires SEC    how long the presigned URL lets the registration download\n"
-        "                           the disk (default 86400, at most 604800)\n"
+        "                           the disk (60 to 604800; default 86400)\n"
         "      --credentials FILE   api_key / api_secret lines (mode 0600); default\n"
         "                           EXOSCALE_API_KEY and EXOSCALE_API_SECRET (SOS takes the same key)\n"
         "      --cache-dir DIR      image store (default $IMGBUILD_CACHE_DIR or ~/.cache/imgbuild)\n"

@@ -129,11 +129,13 @@ grep -q 'Part ' "$dir/push.log" && fail "push 2 used a multipart upload"
 [ "$(templates pushtest-2 ch-gva-2 | jq -r '.[0]["boot-mode"]')" = uefi ] || fail "push 2: boot mode is not uefi"
 check_store_empty "push 2"
 
-# 3b. The object cannot be deleted after a good push: a warning, the manifest is written, the
+# 3b. --boot-mode over a manifest without one. The object cannot be deleted after a good push: a warning, the manifest is written, the
 # journal keeps the object for gc.
 make_template pushtest 8 200
 curl -fsS -X POST "$fake/_fake/fail?command=delete-object&reason=on" >/dev/null || fail "cannot fail deletes"
-push pushtest@8 >"$dir/out" 2>"$dir/push.log" || fail "push 8 failed when only its object could not be deleted"
+push pushtest@8 --boot-mode uefi >"$dir/out" 2>"$dir/push.log" ||
+    fail "push 8 failed when only its object could not be deleted"
+[ "$(templates pushtest-8 ch-gva-2 | jq -r '.[0]["boot-mode"]')" = uefi ] || fail "push 8: --boot-mode uefi was not sent"
 grep -q 'warning: The uploaded object of push .* remains' "$dir/push.log" || fail "push 8 does not warn about its object"
 [ -s "$store/exoscale/pushtest/8/manifest.json" ] || fail "push 8 wrote no manifest"
 [ "$(journals)" = 1 ] || fail "push 8 kept no journal for its object"
