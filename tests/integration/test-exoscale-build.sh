@@ -233,6 +233,9 @@ paused_or_exited() {
     grep -q 'Step 4/5 run sleep 120: running' "$dir/build.log" || ! kill -0 "$build_pgid" 2>/dev/null
 }
 start_paused_build() {
+    # The previous build's log says "Step 4/5 ... running" too: gone before the wait reads it (the
+    # new build's redirection truncates it only once its process runs).
+    rm -f "$dir/build.log"
     setsid "$IMGBUILD" build "$dir/recipes/exotest.recipe" --provider exoscale --cache-dir "$store" \
         --bootagent "$BOOTAGENT" --ssh-port "$ssh_port" --var PAUSE=120 >"$dir/out" 2>"$dir/build.log" &
     build_pgid=$!
