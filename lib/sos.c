@@ -1,6 +1,7 @@
 #include "sos.h"
 
 #include <ctype.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -144,7 +145,7 @@ typedef struct sos_call {
 /* One signed request; a status other than 2xx is an error (resp is still filled). */
 static int sos_request(sos *s, const sos_call *call, http_response *resp) {
         _cleanup_free_ char *url = NULL, *full = NULL;
-        _cleanup_buf_ buf auth = {}, err = {}, host = {}, date_h = {}, hash_h = {}, auth_h = {}, ct_h = {};
+        _cleanup_buf_ buf auth = {}, err = {}, host = {}, date_h = {}, hash_h = {}, auth_h = {}, ct_h = {}, md5_h = {};
         char date[SIGV4_DATE_SIZE], hash[SHA256_HEX_SIZE];
         const char *q = strempty(call->query);
         int r;
@@ -160,11 +161,22 @@ static int sos_request(sos *s, const sos_call *call, http_response *resp) {
 
         sigv4_format_date(time(NULL), date);
         sha256_hex(call->body ? call->body : "", call->body_len, hash);
+        if (call->body_len > 0) {
+                /* The store checks the body against it (BadDigest otherwise), as Packer's upload asks. */
+                uint8_t md5[16];
+                unsigned n = 16;
+                _cleanup_free_ char *b64 = NULL;
+                if (EVP_Digest(call->body, call->body_len, md5, &n, EVP_md5(), NULL) != 1 ||
+                    !(b64 = base64_encode(md5, sizeof(md5))) || buf_printf(&md5_h, "Content-MD5: %s", b64) < 0)
+                        return set_error(s, -ENOMEM, "cannot hash the request body");
+        }
         if (buf_printf(&host, "Host: %.*s", (int) (path - authority), authority) < 0 ||
             buf_printf(&date_h, "X-Amz-Date: %s", date) < 0 || buf_printf(&hash_h, "X-Amz-Content-Sha256: %s", hash) < 0 ||
             (call->content_type && buf_printf(&ct_h, "Content-Type: %s", call->content_type) < 0))
                 return set_error(s, -ENOMEM, "out of memory");
-        char *signed_headers[] = { host.data, date_h.data, hash_h.data, ct_h.data, NULL };
+        /* Optional headers last: an absent one (NULL) ends the list. */
+        char *signed_headers[] = { host.data, date_h.data, hash_h.data, md5_h.data ?: ct_h.data,
+                                   md5_h.data ? ct_h.data : NULL, NULL };
         sigv4_credentials creds = { s->key, s->secret, s->zone, "s3" };
         r = sigv4_authorization(&creds, date, call->method, path, q, signed_headers, hash, &auth);
         if (r < 0)
@@ -172,7 +184,7 @@ static int sos_request(sos *s, const sos_call *call, http_response *resp) {
         if (buf_printf(&auth_h, "Authorization: %s", auth.data) < 0)
                 return set_error(s, -ENOMEM, "out of memory");
         char *headers[] = { host.data, date_h.data, hash_h.data, auth_h.data, (char *) "User-Agent: imgbuild",
-                            ct_h.data, NULL };
+                            md5_h.data ?: ct_h.data, md5_h.data ? ct_h.data : NULL, NULL };
         http_request req = {
                 .method = call->method,
                 .url = full,

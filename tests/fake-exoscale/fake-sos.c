@@ -42,6 +42,7 @@ struct fake_sos {
         bool fail_next_part;
         bool fail_deletes;
         long held;
+        long puts, puts_md5;    /* PUT requests with a body, and those with a Content-MD5 */
 };
 
 int fake_sos_new(const exoapi_credentials *creds, const char *const *zones, fake_sos **ret) {
@@ -437,6 +438,20 @@ int fake_sos_handle(fake_sos *s, const http_server_request *req, http_server_res
                 return s3_error(&c, status, code, msg.data ? msg.data : code);
         if (!strv_contains(s->buckets, bucket))
                 return s3_error(&c, 404, "NoSuchBucket", "The specified bucket does not exist");
+        const char *content_md5 = http_server_request_header(req, "content-md5");
+        if (streq(req->method, "PUT") && req->body_len > 0) {
+                s->puts++;
+                s->puts_md5 += content_md5 != NULL;
+        }
+        if (content_md5) {
+                uint8_t sum[16];
+                md5(req->body, req->body_len, sum);
+                _cleanup_free_ char *b64 = base64_encode(sum, sizeof(sum));
+                if (!b64)
+                        return -ENOMEM;
+                if (!streq(b64, content_md5))
+                        return s3_error(&c, 400, "BadDigest", "The Content-MD5 you specified did not match what we received.");
+        }
 
         upload_id = http_server_query_param(req, "uploadId");
         part = http_server_query_param(req, "partNumber");
@@ -544,5 +559,6 @@ json_t *fake_sos_state(const fake_sos *s) {
                 json_array_append_new(uploads, json_pack("{s:s, s:s, s:s, s:I}", "bucket", s->uploads[i].bucket, "key",
                                                          s->uploads[i].key, "id", s->uploads[i].id, "parts",
                                                          (json_int_t) s->uploads[i].n_parts));
-        return json_pack("{s:o, s:o}", "objects", objects, "uploads", uploads);
+        return json_pack("{s:o, s:o, s:I, s:I}", "objects", objects, "uploads", uploads, "puts", (json_int_t) s->puts,
+                         "puts-with-content-md5", (json_int_t) s->puts_md5);
 }

@@ -44,5 +44,7 @@ int fake_sos_handle(fake_sos *s, const http_server_request *req, http_server_res
  * the MD5 (hex) and size, or -errno with err saying what a download would have failed with. */
 int fake_sos_fetch(fake_sos *s, const char *url, char md5_hex[33], size_t *ret_size, buf *err);
 
-/* {"objects": ["BUCKET/KEY"...], "uploads": [{"bucket", "key", "id", "parts"}...]} (new reference). */
+/* {"objects": ["BUCKET/KEY"...], "uploads": [{"bucket", "key", "id", "parts"}...], "puts": N,
+ * "puts-with-content-md5": M} (new reference). A Content-MD5 that does not match the body is
+ * refused with 400 BadDigest. */
 json_t *fake_sos_state(const fake_sos *s);

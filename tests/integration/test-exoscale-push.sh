@@ -116,6 +116,9 @@ t=$(templates pushtest-1 ch-gva-2)
 jq -r '.[0].description' <<<"$t" | grep -q '^imgbuild push [0-9a-f]\{16\}$' || fail "push 1: no push description"
 jq -r '.[0].url' <<<"$t" | grep -q 'X-Amz-Signature=' || fail "push 1: not registered from a presigned URL"
 check_store_empty "push 1"
+# Every PUT with a body (the 4 parts and the retried one) carried a Content-MD5 the store checked.
+[ "$(state | jq '.sos.puts')" = 5 ] || fail "push 1: $(state | jq '.sos.puts') PUTs with a body, not 5"
+[ "$(state | jq '.sos["puts-with-content-md5"]')" = 5 ] || fail "push 1: a PUT without Content-MD5"
 [ "$(journals)" = 0 ] || fail "push 1 left a journal"
 
 # 2. Not twice.
