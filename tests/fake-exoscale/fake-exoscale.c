@@ -572,6 +572,9 @@ static int template_register(call *c) {
         }
         json_t *t = template_new(c, c->zone, id);
         copy_fields(t, c->body, fields, ELEMENTSOF(fields));
+        /* For tests: what was registered, with the boot mode it got (legacy when none was sent). */
+        log_info("registered template %s in %s with boot-mode %s", body_string(c, "name"), c->zone,
+                 json_path_string(t, "boot-mode"));
         if (size >= 0)
                 json_object_set_new(t, "size", json_integer(size));
         return operation(c, "register-template", id, NULL);
@@ -1087,13 +1090,14 @@ static int fake_init(fake *f) {
                 char id[UUID_STRING_SIZE];
                 json_t *z = json_pack("{s:{}, s:{}, s:{}, s:{}, s:{}}", "instance", "snapshot",
                                       "template", "instance-pool", "private-network");
-                /* One public template per zone to build from. */
+                /* One public template per zone to build from; uefi, so a test can tell the boot
+                 * mode a build sends from the API's default (legacy). */
                 random_uuid(id);
                 if (!z || json_object_set_new(json_object_get(z, "template"), id,
-                                              json_pack("{s:s, s:s, s:s, s:[s], s:s}", "id", id,
+                                              json_pack("{s:s, s:s, s:s, s:[s], s:s, s:s}", "id", id,
                                                         "name", "Linux Debian 12 (Bookworm) 64-bit",
                                                         "visibility", "public", "zones", zone_names[i],
-                                                        "default-user", "debian")) < 0 ||
+                                                        "default-user", "debian", "boot-mode", "uefi")) < 0 ||
                     json_object_set_new(f->zones, zone_names[i], z) < 0)
                         return -ENOMEM;
         }
