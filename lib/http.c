@@ -3,6 +3,7 @@
  * negative errno here, once. */
 #include "http.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <time.h>
 
 #include "crypto.h"
+#include "strv.h"
 #include "time-util.h"
 
 #define HTTP_DEFAULT_TIMEOUT_MS 10000L
@@ -28,6 +30,8 @@ void http_response_free(http_response *resp) {
         buf_free(&resp->body);
         free(resp->content_type);
         resp->content_type = NULL;
+        strv_free(resp->headers);
+        resp->headers = NULL;
         resp->status = 0;
         resp->attempts = 0;
         resp->deadline_reached = false;
@@ -185,6 +189,43 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userdata) {
         return size * nmemb;
 }
 
+/* Response headers as "name: value" with the name lower-cased; a status line starts them over
+ * (an interim 100 Continue, or the next attempt). */
+#define HTTP_MAX_HEADERS 200
+static size_t header_cb(char *data, size_t size, size_t nmemb, void *userdata) {
+        http_response *resp = userdata;
+        size_t len = size * nmemb, n = len;
+
+        while (n > 0 && (data[n - 1] == '\r' || data[n - 1] == '\n'))
+                n--;
+        if (n >= 5 && strneq(data, "HTTP/", 5)) {
+                strv_free(resp->headers);
+                resp->headers = NULL;
+                return len;
+        }
+        const char *colon = memchr(data, ':', n);
+        if (n == 0 || !colon || strv_length(resp->headers) >= HTTP_MAX_HEADERS)
+                return len;
+        char *line = strndup(data, n);
+        if (!line)
+                return 0; /* aborts the transfer */
+        for (char *c = line; *c && *c != ':'; c++)
+                *c = (char) tolower((unsigned char) *c);
+        return strv_consume(&resp->headers, line) < 0 ? 0 : len;
+}
+
+const char *http_response_header(const http_response *resp, const char *name) {
+        size_t n = strlen(name);
+        for (char **h = resp->headers; h && *h; h++)
+                if (strncasecmp(*h, name, n) == 0 && (*h)[n] == ':') {
+                        const char *v = *h + n + 1;
+                        while (*v == ' ' || *v == '\t')
+                                v++;
+                        return v;
+                }
+        return NULL;
+}
+
 /* libcurl's progress callback, set only for a cancellable request: non-zero aborts the transfer
  * (CURLE_ABORTED_BY_CALLBACK). */
 static int xferinfo_cb(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
@@ -247,6 +288,8 @@ static int http_attempt(const http_request *req, const char *method, struct curl
         buf_clear(&resp->body);
         free(resp->content_type);
         resp->content_type = NULL;
+        strv_free(resp->headers);
+        resp->headers = NULL;
         resp->status = 0;
         *ret_retryable = false;
         *ret_errbuf_first = false;
@@ -275,6 +318,8 @@ static int http_attempt(const http_request *req, const char *method, struct curl
         SETOPT(CURLOPT_HTTPHEADER, headers);
         SETOPT(CURLOPT_WRITEFUNCTION, write_cb);
         SETOPT(CURLOPT_WRITEDATA, &w);
+        SETOPT(CURLOPT_HEADERFUNCTION, header_cb);
+        SETOPT(CURLOPT_HEADERDATA, resp);
         if (req->cancel) {
                 SETOPT(CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
                 SETOPT(CURLOPT_XFERINFODATA, (void *) req);

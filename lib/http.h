@@ -76,6 +76,9 @@ typedef struct http_response {
         long status;               /* HTTP status of the final attempt; 0 if none arrived */
         buf body;                  /* response body (NUL-terminated) */
         char *content_type;        /* may be NULL */
+        /* The final response's headers, "name: value" with the name lower-cased (at most 200;
+         * NULL-terminated, may be NULL); see http_response_header(). */
+        char **headers;
         /* Set by http_do() also when it fails: the attempts it made, and whether the deadline
          * ended them (no time left for another attempt or wait, an attempt's timeout cut short
          * by it and expired, or a Retry-After past it). */
@@ -108,6 +111,10 @@ typedef struct http_response {
 int http_do(const http_request *req, http_response *resp, buf *err);
 
 void http_response_free(http_response *resp);
+
+/* The value of response header name (case-insensitive; leading blanks skipped) of the final
+ * response, or NULL. Borrowed from resp. */
+const char *http_response_header(const http_response *resp, const char *name);
 
 /* Percent-encode s for a URL path segment or query value (RFC 3986 unreserved characters stay,
  * everything else becomes %XX). Returns a new string or NULL. */

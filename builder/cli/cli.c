@@ -27,6 +27,7 @@ static const Command commands[] = {
         { "vm-exec", cmd_vm_exec, "Boot a base image and run one command in it" },
         { "templates", cmd_templates, "List the templates in the local store" },
         { "gc", cmd_gc, "Remove step layers no template or newest build refers to" },
+        { "push", cmd_push, "Upload a local template to Exoscale and register it" },
         { "serve", cmd_serve, "Run the local cloud services (metadata, Vault, API) for a state dir" },
         { "pool", cmd_pool, "Create, inspect, scale, roll and delete local instance pools" },
         { "kube-apiserver", cmd_kube_apiserver, "Run the local Kubernetes API stand-in (kube-apiserver flags)" },

@@ -24,6 +24,8 @@ int cmd_validate(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_templates(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
+/* Exit status: 0, 1 for errors, 128+N when interrupted by signal N (after cleaning up). */
+int cmd_push(int argc, char **argv);
 /* Exit status 2 for usage errors (both). */
 int cmd_base(int argc, char **argv);
 int cmd_vm_exec(int argc, char **argv);

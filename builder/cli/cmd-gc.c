@@ -128,6 +128,7 @@ static int pending_journals(const char *store, bool dry_run, cloud_journal ***re
 /* Delete the leftovers of killed cloud builds. Needs credentials only when there are some. */
 static int gc_cloud(const char *store, const char *credentials, bool dry_run) {
         _cleanup_(exoapi_freep) exoapi *api = NULL;
+        _cleanup_(sos_freep) sos *objstore = NULL;
         cloud_journal **journals = NULL;
         size_t n = 0;
         int r;
@@ -139,13 +140,15 @@ static int gc_cloud(const char *store, const char *credentials, bool dry_run) {
                 return 0;
         /* Each resource's zone is set before it is deleted. */
         r = exoscale_api_new(credentials, "ch-gva-2", &api);
+        if (r >= 0)
+                r = exoscale_sos_new(credentials, "ch-gva-2", &objstore);
         if (r < 0)
                 log_error("%zu cloud build journals in %s/cloud list resources to delete; gc needs credentials for them",
                           n, store);
         for (size_t i = 0; i < n; i++) {
                 if (r >= 0 || api) {
                         printf("build %s (%s):\n", cloud_journal_build_id(journals[i]), cloud_journal_path(journals[i]));
-                        int q = cloud_journal_cleanup(journals[i], api, dry_run, stdout);
+                        int q = cloud_journal_cleanup(journals[i], api, objstore, dry_run, stdout);
                         if (q >= 0 && !dry_run)
                                 (void) cloud_journal_remove(journals[i]);
                         r = r < 0 ? r : q;
@@ -187,7 +190,9 @@ int cmd_gc(int argc, char **argv) {
                                "\n"
                                "Cloud builds journal each resource before creating it (STORE/cloud); gc deletes\n"
                                "through the Exoscale API whatever a killed build left (instance, security group,\n"
-                               "SSH key, snapshot, unfinished templates) and prints each. That needs credentials\n"
+                               "SSH key, snapshot, unfinished templates) and prints each; `imgbuild push` journals\n"
+                               "the same way, and gc deletes a killed push's uploaded object (aborting its\n"
+                               "unfinished multipart uploads) and templates. That needs credentials\n"
                                "(EXOSCALE_API_KEY and EXOSCALE_API_SECRET, or --credentials FILE) only when\n"
                                "there is something to delete; journals of running builds are skipped.\n");
                         return EXIT_OK;

@@ -27,6 +27,7 @@ struct progress {
         bool active;
         size_t index, n;
         char *name, *key, *size_of;
+        int64_t bytes;       /* progress_task_bytes(); < 0: none */
         int64_t start_ms;
 
         /* Live only. The lock covers everything above and below; nothing logs while holding it
@@ -117,7 +118,8 @@ static void current_line(progress *p, progress_state state, char *out, size_t si
                 .name = strempty(p->name),
                 .state = state,
                 .elapsed_ms = time_now_ms() - p->start_ms,
-                .bytes = state == PROGRESS_RUNNING && p->size_of && stat(p->size_of, &st) >= 0 ? st.st_size : -1,
+                .bytes = state != PROGRESS_RUNNING ? -1
+                        : p->size_of ? (stat(p->size_of, &st) >= 0 ? st.st_size : -1) : p->bytes,
         };
         progress_format(&l, tty_width(p), out, size);
 }
@@ -321,6 +323,7 @@ static void set_current(progress *p, size_t index, size_t n, const char *name, c
         p->size_of = size_of ? strdup(size_of) : NULL;
         p->index = index;
         p->n = n;
+        p->bytes = -1;
         p->start_ms = time_now_ms();
 }
 
@@ -398,6 +401,14 @@ void progress_task_start(progress *p, const char *name, const char *size_of) {
         p->active = true;
         drain(p, false);
         redraw(p);
+        unlock(p);
+}
+
+void progress_task_bytes(progress *p, int64_t bytes) {
+        if (!is_live(p) || !p->active)
+                return;
+        lock(p);
+        p->bytes = bytes;
         unlock(p);
 }
 

@@ -42,6 +42,9 @@ void progress_step_end(progress *p, bool ok);
 /* A task: shown only when live. size_of (may be NULL) is a file whose size is shown as it grows.
  * A task that succeeded within a second leaves no line. */
 void progress_task_start(progress *p, const char *name, const char *size_of);
+/* The bytes done so far by a task started without size_of (an upload), shown with the next
+ * redraw. */
+void progress_task_bytes(progress *p, int64_t bytes);
 void progress_task_end(progress *p, bool ok);
 
 /* One status line, for drawing and for tests. */

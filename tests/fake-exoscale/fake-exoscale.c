@@ -16,22 +16,30 @@
  * POST /_fake/hold?command=C keeps every later operation with command C pending for as long as
  * the fake runs (the change itself is made), and GET /_fake/held answers {"polls": N}, the polls
  * of held operations answered so far (a client is waiting once N > 0). GET /_fake/state returns
- * the whole model (zones and global resources). */
+ * the whole model (zones and global resources).
+ *
+ * Under /sos/{zone}/ it is also an S3-style object store that checks SigV4 signatures
+ * (fake-sos.h; --sos-bucket NAME, --sos-min-part-size BYTES), from whose presigned URLs templates
+ * are registered. */
 #include <arpa/inet.h>
 #include <signal.h>
 #include <stdio.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <time.h>
 
 #include "crypto.h"
 #include "exoapi.h"
 #include "exoscale.h"
+#include "fake-sos.h"
 #include "http-server.h"
 #include "json.h"
 #include "log.h"
 #include "spawn.h"
+#include "strv.h"
 
 static const char *const zone_names[] = { "ch-gva-2", "de-fra-1", "at-vie-1" };
+static const char *const sos_zones[] = { "ch-gva-2", "de-fra-1", "at-vie-1", NULL };
 
 /* The instance types offered in every zone (fixed ids, like the real ones). */
 #define TYPE_SMALL "b6cd1ff5-3a2f-4e9d-a4d1-8988c1191fe8"
@@ -48,6 +56,7 @@ typedef struct fake {
         json_int_t pending_polls;
         const char *member_hook; /* --member-hook CMD, or NULL */
         json_t *hooks;         /* instance id -> {zone, pid}: create hooks still running */
+        fake_sos *sos;         /* the object store under /sos/{zone}/ (fake-sos.h) */
 } fake;
 
 /* One API call being served. */
@@ -266,7 +275,8 @@ static int ssh_keys_text(call *c) {
 /* GET /_fake/state (unsigned): the whole model, {"zones": ..., "global": ...}, so a test can
  * check what a client left behind. */
 static int state_dump(call *c) {
-        return reply(c, 200, json_pack("{s:O, s:O}", "zones", c->f->zones, "global", c->f->global));
+        return reply(c, 200, json_pack("{s:O, s:O, s:o}", "zones", c->f->zones, "global", c->f->global,
+                                       "sos", fake_sos_state(c->f->sos)));
 }
 
 /* ---- private networks and leases ---- */
@@ -508,13 +518,27 @@ static int snapshot_action(call *c, const char *method, json_t *snap, const char
         return fail(c, 404, "no such endpoint");
 }
 
-/* Registration downloads the image: the fake accepts only its own export URLs (in this zone)
- * with their checksum, and otherwise fails the operation the way a bad download would. */
-static json_t *register_problem(call *c) {
+/* Registration downloads the image: the fake accepts its own export URLs (in this zone) with
+ * their checksum, and presigned URLs of its object store (fake_sos_fetch(): the signature is
+ * checked as for any GET, the object's MD5 must be the checksum, the template gets its size);
+ * otherwise it fails the operation the way a bad download would. */
+static json_t *register_problem(call *c, json_int_t *ret_size) {
         const char *url = body_string(c, "url"), *checksum = body_string(c, "checksum");
+        _cleanup_buf_ buf err = {};
+        char md5[33];
+        size_t size;
         json_t *snap;
         const char *id;
 
+        if (startswith(strempty(url), "http://127.0.0.1:")) {
+                if (fake_sos_fetch(c->f->sos, url, md5, &size, &err) < 0)
+                        return json_pack("{s:s, s:s}", "reason", "incorrect", "message", strempty(err.data));
+                if (strcasecmp(md5, checksum) != 0)
+                        return json_pack("{s:s, s:s}", "reason", "incorrect", "message",
+                                         "checksum mismatch: the downloaded file's MD5 differs");
+                *ret_size = (json_int_t) size;
+                return NULL;
+        }
         json_object_foreach(store(c, "snapshot"), id, snap)
                 if (streq(strempty(json_path_string(snap, "export.presigned-url")), url))
                         return streq(strempty(json_path_string(snap, "export.md5sum")), checksum)
@@ -534,15 +558,25 @@ static int template_register(call *c) {
             !json_is_boolean(json_object_get(c->body, "password-enabled")) ||
             !json_is_boolean(json_object_get(c->body, "ssh-key-enabled")))
                 return fail(c, 400, "name, url, checksum, password-enabled and ssh-key-enabled are required");
+        const char *boot_mode = body_string(c, "boot-mode");
+        if (json_object_get(c->body, "boot-mode") && (!boot_mode || (!streq(boot_mode, "legacy") && !streq(boot_mode, "uefi"))))
+                return fail(c, 400, "boot-mode: must be legacy or uefi");
         if (armed_failure(c, "register-template", &r))
                 return r;
-        json_t *problem = register_problem(c);
+        json_int_t size = -1;
+        json_t *problem = register_problem(c, &size);
         if (problem) {
                 r = operation(c, "register-template", NULL, problem);
                 json_decref(problem);
                 return r;
         }
-        copy_fields(template_new(c, c->zone, id), c->body, fields, ELEMENTSOF(fields));
+        json_t *t = template_new(c, c->zone, id);
+        copy_fields(t, c->body, fields, ELEMENTSOF(fields));
+        /* For tests: what was registered, with the boot mode it got (legacy when none was sent). */
+        log_info("registered template %s in %s with boot-mode %s", body_string(c, "name"), c->zone,
+                 json_path_string(t, "boot-mode"));
+        if (size >= 0)
+                json_object_set_new(t, "size", json_integer(size));
         return operation(c, "register-template", id, NULL);
 }
 
@@ -977,7 +1011,22 @@ static int control(call *c, const http_server_request *req) {
         if (streq(req->method, "GET") && streq(req->path, "/_fake/state"))
                 return state_dump(c);
         if (streq(req->method, "GET") && streq(req->path, "/_fake/held"))
-                return reply(c, 200, json_pack("{s:I}", "polls", c->f->held_polls));
+                return reply(c, 200, json_pack("{s:I, s:I}", "polls", c->f->held_polls, "parts",
+                                               (json_int_t) fake_sos_held(c->f->sos)));
+        /* The object store's knobs: parts 2.. wait forever; the next part fails with 500. */
+        if (streq(req->method, "POST") && streq(req->path, "/_fake/hold") && command && streq(command, "upload-part")) {
+                fake_sos_hold_parts(c->f->sos);
+                return reply(c, 200, json_object());
+        }
+        if (streq(req->method, "POST") && streq(req->path, "/_fake/fail") && command && streq(command, "upload-part")) {
+                fake_sos_fail_next_part(c->f->sos);
+                return reply(c, 200, json_object());
+        }
+        /* reason "on": every object DELETE fails with 500 until reason "off". */
+        if (streq(req->method, "POST") && streq(req->path, "/_fake/fail") && command && streq(command, "delete-object")) {
+                fake_sos_fail_deletes(c->f->sos, reason && streq(reason, "on"));
+                return reply(c, 200, json_object());
+        }
         if (streq(req->method, "POST") && streq(req->path, "/_fake/hold") && command) {
                 json_object_set_new(c->f->held, command, json_true());
                 return reply(c, 200, json_object());
@@ -998,6 +1047,8 @@ static int handle(const http_server_request *req, http_server_response *resp, vo
         member_hooks_reap(c.f);
         if (startswith(req->path, "/_fake/"))
                 return control(&c, req);
+        if (startswith(req->path, "/sos/"))
+                return fake_sos_handle(c.f->sos, req, resp);
         if (sscanf(req->path, "/%m[^/]/v2%n", &zone, &n) < 1 || n == 0 ||
             !json_object_get(c.f->zones, zone))
                 return fail(&c, 404, "no such zone or endpoint");
@@ -1039,13 +1090,14 @@ static int fake_init(fake *f) {
                 char id[UUID_STRING_SIZE];
                 json_t *z = json_pack("{s:{}, s:{}, s:{}, s:{}, s:{}}", "instance", "snapshot",
                                       "template", "instance-pool", "private-network");
-                /* One public template per zone to build from. */
+                /* One public template per zone to build from; uefi, so a test can tell the boot
+                 * mode a build sends from the API's default (legacy). */
                 random_uuid(id);
                 if (!z || json_object_set_new(json_object_get(z, "template"), id,
-                                              json_pack("{s:s, s:s, s:s, s:[s], s:s}", "id", id,
+                                              json_pack("{s:s, s:s, s:s, s:[s], s:s, s:s}", "id", id,
                                                         "name", "Linux Debian 12 (Bookworm) 64-bit",
                                                         "visibility", "public", "zones", zone_names[i],
-                                                        "default-user", "debian")) < 0 ||
+                                                        "default-user", "debian", "boot-mode", "uefi")) < 0 ||
                     json_object_set_new(f->zones, zone_names[i], z) < 0)
                         return -ENOMEM;
         }
@@ -1060,6 +1112,7 @@ static void fake_done(fake *f) {
         json_decref(f->failures);
         json_decref(f->held);
         json_decref(f->hooks);
+        fake_sos_free(f->sos);
 }
 
 /* --seed FILE: resources a test needs before it starts (templates an earlier build would have
@@ -1102,6 +1155,8 @@ int main(int argc, char **argv) {
 
         log_set_program("fake-exoscale");
         const char *seed = NULL;
+        char **buckets = NULL;
+        long min_part = -1;
         for (int i = 1; i < argc; i += 2) {
                 if (i + 1 < argc && streq(argv[i], "--pending-polls"))
                         f.pending_polls = atoi(argv[i + 1]);
@@ -1109,8 +1164,13 @@ int main(int argc, char **argv) {
                         f.member_hook = argv[i + 1];
                 else if (i + 1 < argc && streq(argv[i], "--seed"))
                         seed = argv[i + 1];
+                else if (i + 1 < argc && streq(argv[i], "--sos-bucket"))
+                        (void) strv_push(&buckets, argv[i + 1]);
+                else if (i + 1 < argc && streq(argv[i], "--sos-min-part-size"))
+                        min_part = atol(argv[i + 1]);
                 else {
-                        fprintf(stderr, "usage: fake-exoscale [--pending-polls N] [--member-hook CMD] [--seed FILE]\n");
+                        fprintf(stderr, "usage: fake-exoscale [--pending-polls N] [--member-hook CMD] [--seed FILE]\n"
+                                        "                     [--sos-bucket NAME]... [--sos-min-part-size BYTES]\n");
                         return 2;
                 }
         }
@@ -1120,6 +1180,13 @@ int main(int argc, char **argv) {
                 return 1;
         }
         r = fake_init(&f);
+        if (r >= 0)
+                r = fake_sos_new(&f.creds, sos_zones, &f.sos);
+        for (char **b = buckets; r >= 0 && b && *b; b++)
+                r = fake_sos_add_bucket(f.sos, *b);
+        strv_free(buckets);
+        if (r >= 0 && min_part >= 0)
+                fake_sos_set_min_part_size(f.sos, (size_t) min_part);
         if (r >= 0 && seed && (r = fake_seed(&f, seed)) < 0) {
                 log_error("Failed to load seed %s", seed);
                 goto out;
@@ -1135,6 +1202,7 @@ int main(int argc, char **argv) {
                 r = log_error_errno(port, "Failed to listen on 127.0.0.1: %m");
                 goto out;
         }
+        fake_sos_set_port(f.sos, port);
         signal(SIGTERM, on_signal);
         signal(SIGINT, on_signal);
         printf("%d\n", port);

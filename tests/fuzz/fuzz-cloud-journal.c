@@ -64,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FILE *f = open_memstream(&out, &out_len);
         if (!f)
                 abort();
-        (void) cloud_journal_cleanup(j, failing_api(), true, f);
+        (void) cloud_journal_cleanup(j, failing_api(), NULL, true, f);
         fclose(f);
         if (count_lines(out, out_len, "would delete ") > pending || cloud_journal_pending(j) != pending)
                 abort();
@@ -76,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         f = open_memstream(&out, &out_len);
         if (!f)
                 abort();
-        r = cloud_journal_cleanup(j, failing_api(), false, f);
+        r = cloud_journal_cleanup(j, failing_api(), NULL, false, f);
         fclose(f);
         size_t left = cloud_journal_pending(j);
         if (left > pending || (r == 0 && left != 0) || r > 0 || count_lines(out, out_len, "deleted ") > 0)

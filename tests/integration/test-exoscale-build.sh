@@ -212,6 +212,9 @@ curl -fsS -X POST "$fake/_fake/fail?command=copy-template&reason=unavailable&mes
 rm -f "$rootfs$marker"
 build --export >"$dir/out" 2>"$dir/build.log" && fail "a build with a failing copy succeeded"
 grep -q 'Template exotest-1 .* exported and registered' "$dir/build.log" || fail "no export and register"
+# Registered with the base template's boot mode (the fake's is uefi; the API's default is legacy).
+grep -q 'registered template exotest-1 in ch-gva-2 with boot-mode uefi' "$dir/fake.log" ||
+    fail "the exported snapshot was not registered with the base template's boot mode"
 grep -q 'Sanitizer' "$dir/build.log" && fail "the sanitizers found a problem in the failed build"
 grep -q 'Failed to copy the template: operation .* failed: unavailable: no capacity' "$dir/build.log" ||
     fail "the error does not name the failed operation"

@@ -518,7 +518,10 @@ ready='{"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True
 for p in web-1 web-2 agent-dn1 static-dn1; do
     k "$kc" admin.conf patch pod "$p" --subresource=status --type=merge -p "$ready" >/dev/null || fail "pod $p status"
 done
-k "$kc" admin.conf get pods | grep -Eq '^web-1 +1/1 +Running +0 +[0-9]+s$' || fail "get pods: $(k "$kc" admin.conf get pods)"
+# Read whole, then matched: with pipefail, grep -q leaving at web-1 can SIGPIPE kubectl on the
+# rows after it and fail a good listing.
+out=$(k "$kc" admin.conf get pods) || fail "get pods failed"
+grep -Eq '^web-1 +1/1 +Running +0 +[0-9]+s$' <<<"$out" || fail "get pods: $out"
 k "$kc" admin.conf get pdb web-pdb | grep -Eq '^web-pdb +1 +N/A +1 +[0-9]+s$' || fail "get pdb: $(k "$kc" admin.conf get pdb)"
 # a node writes the status of its own pods only
 out=$(api "${NODE1[@]}" -- -X PATCH -H 'Content-Type: application/merge-patch+json' -d "$ready" \

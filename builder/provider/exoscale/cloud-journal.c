@@ -9,6 +9,7 @@
 #include "fs.h"
 #include "json.h"
 #include "log.h"
+#include "strv.h"
 
 #define JOURNAL_MAX (1024u * 1024u)
 
@@ -221,10 +222,19 @@ static int resolve_id(exoapi *api, const char *build_id, json_t *e, char **ret_i
                 return find_in_list(api, "/snapshot", NULL, "snapshots", "instance.id", parent, ret_id);
         }
         if (streq(kind, "template")) {
-                if (asprintf(&description, "imgbuild build %s", build_id) < 0)
-                        return -ENOMEM;
-                return find_in_list(api, "/template", "visibility=private", "templates", "description", description,
-                                    ret_id);
+                /* Made by a build or by a push (exo-push.h), whose descriptions differ. */
+                static const char *const prefixes[] = { "imgbuild build", "imgbuild push" };
+                for (size_t i = 0; i < ELEMENTSOF(prefixes); i++) {
+                        int r;
+                        free(description);
+                        if (asprintf(&description, "%s %s", prefixes[i], build_id) < 0)
+                                return -ENOMEM;
+                        r = find_in_list(api, "/template", "visibility=private", "templates", "description",
+                                         description, ret_id);
+                        if (r != 0)
+                                return r;
+                }
+                return 0;
         }
         return -EBADMSG;
 }
@@ -252,7 +262,29 @@ static int delete_resource(exoapi *api, const char *kind, const char *id) {
         return -EBADMSG;
 }
 
-int cloud_journal_cleanup(cloud_journal *j, exoapi *api, bool dry_run, FILE *out) {
+/* An uploaded object (name: its key, parent: its bucket): every unfinished multipart upload of
+ * the key is aborted, then the object deleted (S3 deletes of a missing object succeed). */
+static int delete_object(sos *store, const char *bucket, const char *key, FILE *out, bool dry_run) {
+        _cleanup_strv_free_ char **uploads = NULL;
+        int r;
+
+        r = sos_multipart_list(store, bucket, key, &uploads);
+        if (r < 0)
+                return r;
+        for (char **u = uploads; u && *u; u++) {
+                if (dry_run) {
+                        fprintf(out, "would abort the multipart upload %s of %s/%s\n", *u, bucket, key);
+                        continue;
+                }
+                r = sos_multipart_abort(store, bucket, key, *u);
+                if (r < 0 && r != -ENOENT)
+                        return r;
+                fprintf(out, "aborted the multipart upload %s of %s/%s\n", *u, bucket, key);
+        }
+        return dry_run ? 0 : sos_delete_object(store, bucket, key);
+}
+
+int cloud_journal_cleanup(cloud_journal *j, exoapi *api, sos *store, bool dry_run, FILE *out) {
         json_t *list = json_object_get(j->root, "resources");
         int ret = 0, r;
 
@@ -267,6 +299,34 @@ int cloud_journal_cleanup(cloud_journal *j, exoapi *api, bool dry_run, FILE *out
                 if (!kind || !zone) {
                         log_error("%s: resource %zu has no kind or zone, skipped", j->path, i);
                         ret = ret ?: -EBADMSG;
+                        continue;
+                }
+                if (streq(kind, "sos-object")) {
+                        const char *bucket = json_path_string(e, "parent");
+                        if (!store || !bucket || !name) {
+                                log_error("%s: object %s in %s cannot be deleted: %s", j->path, strempty(name), zone,
+                                          store ? "no bucket recorded" : "no object store client");
+                                ret = ret ?: -EBADMSG;
+                                continue;
+                        }
+                        r = sos_set_zone(store, zone);
+                        if (r >= 0)
+                                r = delete_object(store, bucket, name, out, dry_run);
+                        if (r < 0) {
+                                log_error("Failed to delete object %s/%s in %s: %s", bucket, name, zone, sos_error(store));
+                                ret = ret ?: r;
+                                continue;
+                        }
+                        if (dry_run) {
+                                fprintf(out, "would delete object %s/%s in %s\n", bucket, name, zone);
+                                continue;
+                        }
+                        fprintf(out, "deleted object %s/%s in %s\n", bucket, name, zone);
+                        r = cloud_journal_set_state(j, i, "deleted");
+                        if (r < 0) {
+                                log_error_errno(r, "Failed to update %s: %m", j->path);
+                                ret = ret ?: r;
+                        }
                         continue;
                 }
                 r = exoapi_set_zone(api, zone);

@@ -4,14 +4,18 @@
  * exclusive flock on STORE/cloud/BUILD-ID.lock; gc skips journals whose lock is taken.
  *
  * {"build": ID, "resources": [{"kind", "name", "zone", "id", "parent", "state"}...]}
- *   kind    "ssh-key", "security-group", "instance", "snapshot", "template"
+ *   kind    "ssh-key", "security-group", "instance", "snapshot", "template", and for a push
+ *           (exo-push.h) "sos-object": an object uploaded to the object store (name: its key,
+ *           parent: its bucket, id: the multipart upload's id once known), deleted by aborting
+ *           every unfinished multipart upload of its key and deleting the object
  *   name    what it is called (ssh-key, security-group, instance: unique per build, so one
  *           created just before a kill can be found by name; template: NAME-VERSION)
  *   parent  snapshot: the instance it was taken of (how gc finds one without an id)
  *   id      once the API returned it
  *   state   "creating" (journaled, maybe created), "created", "deleted", or "kept" (a
  *           finished build's template: the product, never deleted by gc)
- * A template is found without an id by its description, "imgbuild build ID". */
+ * A template is found without an id by its description, "imgbuild build ID" or "imgbuild push ID".
+ * The journal of a push has the same form, its id in "build". */
 #pragma once
 
 #include <stdbool.h>
@@ -19,6 +23,7 @@
 #include <stdio.h>
 
 #include "exoapi.h"
+#include "sos.h"
 #include "macro.h"
 
 typedef struct cloud_journal cloud_journal;
@@ -51,12 +56,13 @@ int cloud_journal_keep(cloud_journal *j, const char *kind);
 size_t cloud_journal_pending(const cloud_journal *j);
 
 /* Delete every pending resource, newest first, through api (its zone is switched to each
- * resource's). A resource the API no longer has counts as deleted; one journaled as "creating"
+ * resource's) and, for objects, through store (may be NULL when the journal lists none: an
+ * object then fails with -EBADMSG). A resource the API no longer has counts as deleted; one journaled as "creating"
  * is looked up by name (parent, description) first. Each deletion is journaled and reported on
  * out ("deleted instance NAME (ID) in ZONE"); with dry_run nothing is deleted and out says what
  * would be. Returns 0, or the first failure (-errno) after trying every resource; the reason is
  * then logged with the failing API call. */
-int cloud_journal_cleanup(cloud_journal *j, exoapi *api, bool dry_run, FILE *out);
+int cloud_journal_cleanup(cloud_journal *j, exoapi *api, sos *store, bool dry_run, FILE *out);
 
 /* Remove a journal with nothing pending, and its lock file. Returns 0 or -errno. */
 int cloud_journal_remove(cloud_journal *j);

@@ -51,6 +51,7 @@ typedef struct exo_build {
         char *name;             /* of the key, group and instance: imgbuild-NAME-ID */
         const char *zone;
         char *instance_type_id, *base_template_id, *base_template_name, *default_user;
+        char *base_boot_mode;   /* the base template's boot-mode, which its snapshot keeps; may be NULL */
         char *security_group_id, *instance_id, *ip, *snapshot_id, *template_id;
         exo_session session;
         bool keep_agent;        /* an agent step ran: the template keeps bootagent */
@@ -79,6 +80,7 @@ static void exo_done(void *state) {
         free(b->base_template_id);
         free(b->base_template_name);
         free(b->default_user);
+        free(b->base_boot_mode);
         free(b->security_group_id);
         free(b->instance_id);
         free(b->ip);
@@ -160,7 +162,9 @@ static int resolve_base_template(exo_build *b) {
                 log_error("Template \"%s\" not found in %s", want, b->zone);
                 return -ENOENT;
         }
-        const char *user = json_path_string(found, "default-user");
+        const char *user = json_path_string(found, "default-user"), *boot_mode = json_path_string(found, "boot-mode");
+        if (boot_mode && (streq(boot_mode, "legacy") || streq(boot_mode, "uefi")) && !(b->base_boot_mode = strdup(boot_mode)))
+                return log_error_errno(-ENOMEM, "Out of memory");
         b->base_template_id = strdup(json_path_string(found, "id"));
         b->base_template_name = strdup(strempty(json_path_string(found, "name")));
         b->default_user = user ? strdup(user) : NULL;
@@ -315,6 +319,8 @@ static int make_template(exo_build *b, const char *template_name, const char *de
                         .url = json_path_string(snap, "export.presigned-url"),
                         .checksum = json_path_string(snap, "export.md5sum"),
                         .default_user = b->default_user,
+                        /* The disk boots as the base did: the API would register it legacy. */
+                        .boot_mode = b->base_boot_mode,
                         .description = description,
                         .ssh_key_enabled = true,
                         .password_enabled = true,
@@ -501,6 +507,25 @@ int exoscale_api_new(const char *credentials, const char *zone, exoapi **ret) {
         return 0;
 }
 
+int exoscale_sos_new(const char *credentials, const char *zone, sos **ret) {
+        _cleanup_(exoapi_credentials_done) exoapi_credentials creds = {};
+        _cleanup_(sos_freep) sos *store = NULL;
+        _cleanup_buf_ buf err = {};
+        const char *endpoint = getenv("EXOSCALE_SOS_ENDPOINT");
+        int r;
+
+        r = credentials ? exoapi_credentials_from_file(credentials, &creds, &err) : exoapi_credentials_from_env(&creds, &err);
+        if (r < 0)
+                return log_error_errno(r, "No Exoscale credentials: %s", err.data);
+        r = sos_new(creds.key, creds.secret, zone, &store);
+        if (r >= 0 && endpoint)
+                r = sos_set_endpoint(store, endpoint);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the object storage client: %m");
+        *ret = TAKE_PTR(store);
+        return 0;
+}
+
 static int exo_parse_option(void *state, int opt, const char *arg) {
         exo_build *b = state;
         int r = 0;
@@ -676,7 +701,7 @@ static int cleanup_resources(exo_build *b, int r) {
         /* After a signal the cloud calls that delete are wanted: not cancelled. */
         exoapi_set_cancel(b->api, NULL);
         log_info("[%6.1f s] Deleting the build's temporary resources", elapsed(b));
-        int q = cloud_journal_cleanup(b->journal, b->api, false, stderr);
+        int q = cloud_journal_cleanup(b->journal, b->api, NULL, false, stderr);
         if (q < 0) {
                 log_error("Some resources of build %s remain, recorded in %s: run `imgbuild gc` to retry",
                           b->build_id, cloud_journal_path(b->journal));

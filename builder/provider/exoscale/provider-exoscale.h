@@ -18,6 +18,7 @@
 
 #include "build-provider.h"
 #include "exoapi.h"
+#include "sos.h"
 
 extern const build_provider_ops exoscale_build_provider;
 
@@ -25,3 +26,7 @@ extern const build_provider_ops exoscale_build_provider;
  * EXOSCALE_API_SECRET), the endpoint from EXOSCALE_API_ENDPOINT and the polling interval from
  * IMGBUILD_EXOSCALE_POLL_MS when set. Returns 0 or -errno (logged). */
 int exoscale_api_new(const char *credentials, const char *zone, exoapi **ret);
+
+/* An object storage (SOS) client for zone with the same credentials, the endpoint from
+ * EXOSCALE_SOS_ENDPOINT when set (default SOS_DEFAULT_ENDPOINT). Returns 0 or -errno (logged). */
+int exoscale_sos_new(const char *credentials, const char *zone, sos **ret);

@@ -172,6 +172,9 @@ static void test_methods(server *s) {
                 CHECK_OK(http_do(&req, &resp, &err));
                 CHECK(resp.status == 200);
                 CHECK_STREQ(resp.content_type, "text/plain; charset=utf-8");
+                /* Response headers, looked up by any case. */
+                CHECK_STREQ(http_response_header(&resp, "Content-Type"), "text/plain; charset=utf-8");
+                CHECK(!http_response_header(&resp, "x-not-sent"));
                 char expected[256];
                 int n = snprintf(expected, sizeof(expected),
                                  "%s x=one two ct=application/json cl=12 expect=- body=", methods[i]);
