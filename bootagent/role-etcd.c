@@ -166,11 +166,31 @@ static bool data_dir_populated(const role_etcd *e) {
         return asprintf(&p, "%s/member", e->data_dir) >= 0 && stat(p, &st) == 0;
 }
 
+static const char *etcd_unit(const role_etcd *e) {
+        return e->a->cfg->units ? e->a->cfg->units[0] : "etcd.service";
+}
+
+static int stop_etcd(role_etcd *e) {
+        agent *a = e->a;
+        _cleanup_free_ char *pid_file = NULL, *log_file = NULL;
+        if (!a->cfg->units_exec)
+                return units_systemd_job("StopUnit", etcd_unit(e), 60000, NULL);
+        if (units_exec_paths(a->state_dir, etcd_unit(e), &pid_file, &log_file) < 0)
+                return -ENOMEM;
+        return units_stop_exec(pid_file, 10000);
+}
+
 /* Empty the data dir for a fresh member: etcd (running as the key's owner) needs it to exist
- * with mode 0700 and cannot create it under a root-owned parent. */
-static int reset_data_dir(const role_etcd *e) {
+ * with mode 0700 and cannot create it under a root-owned parent. An etcd that an earlier run
+ * started may still be starting on it (that run was stopped after its units stage, before etcd
+ * wrote anything): stop it first, or it dies on its files vanishing ("failed to purge snap db
+ * file"). */
+static int reset_data_dir(role_etcd *e) {
         const agent *a = e->a;
-        int r = rm_rf(e->data_dir);
+        int r = stop_etcd(e);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to stop %s before emptying %s: %m", etcd_unit(e), e->data_dir);
+        r = rm_rf(e->data_dir);
         if (r < 0)
                 return r;
         r = mkdir_p(e->data_dir, 0700);
@@ -272,20 +292,6 @@ static int remove_stale_members(role_etcd *e, const char *endpoint, unsigned *re
         }
         *ret_removed = removed;
         return 0;
-}
-
-static const char *etcd_unit(const role_etcd *e) {
-        return e->a->cfg->units ? e->a->cfg->units[0] : "etcd.service";
-}
-
-static int stop_etcd(role_etcd *e) {
-        agent *a = e->a;
-        _cleanup_free_ char *pid_file = NULL, *log_file = NULL;
-        if (!a->cfg->units_exec)
-                return units_systemd_job("StopUnit", etcd_unit(e), 60000, NULL);
-        if (units_exec_paths(a->state_dir, etcd_unit(e), &pid_file, &log_file) < 0)
-                return -ENOMEM;
-        return units_stop_exec(pid_file, 10000);
 }
 
 /* Once etcd runs, a probe that finds nobody listening may mean etcd is gone (a bad flag, a data
@@ -411,9 +417,6 @@ static int stage_member(role_etcd *e, bool seed) {
                 if (find_voting_endpoint(e, &endpoint) >= 0 && etcd_member_list(&e->tls, endpoint, &m, &err) >= 0 &&
                     !etcd_members_find_peer(&m, e->peer_url)) {
                         log_notice("This member was removed from the cluster: wiping %s and joining again", e->data_dir);
-                        r = stop_etcd(e);
-                        if (r < 0)
-                                log_warning_errno(r, "Failed to stop etcd: %m");
                         r = reset_data_dir(e);
                         if (r < 0)
                                 return stage_fail(a, "member", r, NULL);

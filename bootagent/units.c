@@ -188,6 +188,7 @@ int units_stop_exec(const char *pid_file, long timeout_ms) {
                 return 0;
         if (kill(-pid, SIGTERM) < 0 && errno != ESRCH)
                 return negative_errno();
+        (void) kill(-pid, SIGCONT); /* a stopped process gets the SIGTERM only once it runs */
         for (long waited = 0; process_alive(pid) && waited < timeout_ms; waited += 50)
                 usleep(50 * 1000);
         if (process_alive(pid))
