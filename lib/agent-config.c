@@ -131,18 +131,9 @@ struct config_item {
 
 #define FIELD(type, base, off) ((type *) (void *) ((char *) (base) + (off)))
 
-static int set_string(char **field, const char *value) {
-        char *s = strdup(value);
-        if (!s)
-                return -ENOMEM;
-        free(*field);
-        *field = s;
-        return 0;
-}
-
 static int parse_string(const char *v, void *base, const config_item *it, bool resolve) {
         (void) resolve;
-        return set_string(FIELD(char *, base, it->offset), v);
+        return free_and_strdup(FIELD(char *, base, it->offset), v);
 }
 
 static int parse_abs_path(const char *v, void *base, const config_item *it, bool resolve) {
@@ -632,15 +623,15 @@ static int fill_defaults(agent_config *c) {
                 { &c->cp_env_file, "/etc/default/kubernetes-bootagent" },
         };
         for (size_t i = 0; i < ELEMENTSOF(defaults); i++)
-                if (!*defaults[i].field && set_string(defaults[i].field, defaults[i].value) < 0)
+                if (!*defaults[i].field && free_and_strdup(defaults[i].field, defaults[i].value) < 0)
                         return -ENOMEM;
         for (size_t i = 0; i < c->n_certs; i++)
-                if ((!c->certs[i].mount && set_string(&c->certs[i].mount, "pki") < 0) ||
-                    (!c->certs[i].common_name && set_string(&c->certs[i].common_name, "${instance_id}") < 0))
+                if ((!c->certs[i].mount && free_and_strdup(&c->certs[i].mount, "pki") < 0) ||
+                    (!c->certs[i].common_name && free_and_strdup(&c->certs[i].common_name, "${instance_id}") < 0))
                         return -ENOMEM;
         for (size_t i = 0; i < c->n_kubeconfigs; i++)
-                if ((!c->kubeconfigs[i].cluster && set_string(&c->kubeconfigs[i].cluster, "kubernetes") < 0) ||
-                    (!c->kubeconfigs[i].user && set_string(&c->kubeconfigs[i].user, c->kubeconfigs[i].name) < 0))
+                if ((!c->kubeconfigs[i].cluster && free_and_strdup(&c->kubeconfigs[i].cluster, "kubernetes") < 0) ||
+                    (!c->kubeconfigs[i].user && free_and_strdup(&c->kubeconfigs[i].user, c->kubeconfigs[i].name) < 0))
                         return -ENOMEM;
         if (!c->units && c->role == AGENT_CONFIG_ROLE_ETCD && strv_push(&c->units, "etcd.service") < 0)
                 return -ENOMEM;
@@ -652,16 +643,16 @@ static int fill_defaults(agent_config *c) {
                 return -ENOMEM;
         /* The optional sections are used when they exist under their default names. */
         if (!c->cp_kubelet_cert && agent_config_find_cert(c, "apiserver-kubelet-client") &&
-            set_string(&c->cp_kubelet_cert, "apiserver-kubelet-client") < 0)
+            free_and_strdup(&c->cp_kubelet_cert, "apiserver-kubelet-client") < 0)
                 return -ENOMEM;
         if (!c->cp_front_proxy_cert && agent_config_find_cert(c, "front-proxy-client") &&
-            set_string(&c->cp_front_proxy_cert, "front-proxy-client") < 0)
+            free_and_strdup(&c->cp_front_proxy_cert, "front-proxy-client") < 0)
                 return -ENOMEM;
         if (!c->cp_controller_manager_kubeconfig && agent_config_find_kubeconfig(c, "controller-manager") &&
-            set_string(&c->cp_controller_manager_kubeconfig, "controller-manager") < 0)
+            free_and_strdup(&c->cp_controller_manager_kubeconfig, "controller-manager") < 0)
                 return -ENOMEM;
         if (!c->cp_scheduler_kubeconfig && agent_config_find_kubeconfig(c, "scheduler") &&
-            set_string(&c->cp_scheduler_kubeconfig, "scheduler") < 0)
+            free_and_strdup(&c->cp_scheduler_kubeconfig, "scheduler") < 0)
                 return -ENOMEM;
         return 0;
 }

@@ -185,21 +185,12 @@ void exoapi_free(exoapi *c) {
         free(c);
 }
 
-static int replace_string(char **p, const char *s) {
-        char *n = strdup(s);
-        if (!n)
-                return -ENOMEM;
-        free(*p);
-        *p = n;
-        return 0;
-}
-
 int exoapi_set_endpoint(exoapi *c, const char *url_template) {
-        return replace_string(&c->endpoint, url_template);
+        return free_and_strdup(&c->endpoint, url_template);
 }
 
 int exoapi_set_zone(exoapi *c, const char *zone) {
-        return replace_string(&c->zone, zone);
+        return free_and_strdup(&c->zone, zone);
 }
 
 const char *exoapi_zone(const exoapi *c) {

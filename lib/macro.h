@@ -56,3 +56,12 @@ static inline const char *startswith(const char *s, const char *prefix) {
         return strncmp(s, prefix, l) == 0 ? s + l : NULL;
 }
 static inline const char *strempty(const char *s) { return s ? s : ""; }
+/* Replace the string *p owns with a copy of s. Returns 0, or -ENOMEM with *p unchanged. */
+static inline int free_and_strdup(char **p, const char *s) {
+        char *copy = strdup(s);
+        if (!copy)
+                return -ENOMEM;
+        free(*p);
+        *p = copy;
+        return 0;
+}

@@ -54,21 +54,12 @@ void sos_free(sos *s) {
         free(s);
 }
 
-static int replace_string(char **slot, const char *value) {
-        char *copy = strdup(value);
-        if (!copy)
-                return -ENOMEM;
-        free(*slot);
-        *slot = copy;
-        return 0;
-}
-
 int sos_set_endpoint(sos *s, const char *url_template) {
-        return replace_string(&s->endpoint_template, url_template);
+        return free_and_strdup(&s->endpoint_template, url_template);
 }
 
 int sos_set_zone(sos *s, const char *zone) {
-        return replace_string(&s->zone, zone);
+        return free_and_strdup(&s->zone, zone);
 }
 
 void sos_set_cancel(sos *s, const volatile sig_atomic_t *cancel) {

@@ -39,6 +39,11 @@ const char *cloud_journal_path(const cloud_journal *j) {
         return j->path;
 }
 
+int cloud_journal_write_failed(const cloud_journal *j, int r) {
+        return log_error_errno(r, "Failed to write the cloud journal %s, not creating anything more: %m",
+                               cloud_journal_path(j));
+}
+
 static int journal_write(cloud_journal *j) {
         _cleanup_free_ char *text = json_dump_compact(j->root);
         if (!text)

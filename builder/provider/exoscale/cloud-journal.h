@@ -39,6 +39,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(cloud_journal *, cloud_journal_free);
 
 const char *cloud_journal_build_id(const cloud_journal *j);
 const char *cloud_journal_path(const cloud_journal *j);
+/* Log that the journal could not be written ("not creating anything more": the caller stops
+ * creating resources) and return r. */
+int cloud_journal_write_failed(const cloud_journal *j, int r);
 
 /* Record a resource about to be created (state "creating"). parent may be NULL. Returns 0 and
  * its index, or -errno (then do not create it). */

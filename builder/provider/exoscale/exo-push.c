@@ -53,24 +53,15 @@ static int check_interrupted(void) {
 }
 
 static int api_failed(push *p, int r, const char *what) {
-        if (r == -ECANCELED && interrupt_signal())
-                return log_error_errno(-EINTR, "Interrupted by signal %d while trying to %s, cleaning up",
-                                       interrupt_signal(), what);
-        log_error("Failed to %s: %s", what, exoapi_error(p->api));
-        return r;
+        return exoscale_call_failed(r, what, exoapi_error(p->api));
 }
 
 static int sos_failed(push *p, int r, const char *what) {
-        if (r == -ECANCELED && interrupt_signal())
-                return log_error_errno(-EINTR, "Interrupted by signal %d while trying to %s, cleaning up",
-                                       interrupt_signal(), what);
-        log_error("Failed to %s: %s", what, sos_error(p->store));
-        return r;
+        return exoscale_call_failed(r, what, sos_error(p->store));
 }
 
 static int journal_failed(push *p, int r) {
-        return log_error_errno(r, "Failed to write the push journal %s, not creating anything more: %m",
-                               cloud_journal_path(p->journal));
+        return cloud_journal_write_failed(p->journal, r);
 }
 
 /* The boot mode: the option, else the local manifest's "boot-mode", else legacy (today's

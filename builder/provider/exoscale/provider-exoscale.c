@@ -106,18 +106,20 @@ static double elapsed(const exo_build *b) {
         return (double) (time_now_ms() - b->t0) / 1000.0;
 }
 
-/* Log the failed API call (URL, status, message) and return r. */
-static int api_failed(exo_build *b, int r, const char *what) {
+int exoscale_call_failed(int r, const char *what, const char *error) {
         if (r == -ECANCELED && interrupt_signal())
                 return log_error_errno(-EINTR, "Interrupted by signal %d while trying to %s, cleaning up",
                                        interrupt_signal(), what);
-        log_error("Failed to %s: %s", what, exoapi_error(b->api));
+        log_error("Failed to %s: %s", what, error);
         return r;
 }
 
+static int api_failed(exo_build *b, int r, const char *what) {
+        return exoscale_call_failed(r, what, exoapi_error(b->api));
+}
+
 static int journal_failed(exo_build *b, int r) {
-        return log_error_errno(r, "Failed to write the build journal %s, not creating anything more: %m",
-                               cloud_journal_path(b->journal));
+        return cloud_journal_write_failed(b->journal, r);
 }
 
 /* The recipe's instance type (FAMILY.SIZE, or an id) as an id. */

@@ -30,3 +30,8 @@ int exoscale_api_new(const char *credentials, const char *zone, exoapi **ret);
 /* An object storage (SOS) client for zone with the same credentials, the endpoint from
  * EXOSCALE_SOS_ENDPOINT when set (default SOS_DEFAULT_ENDPOINT). Returns 0 or -errno (logged). */
 int exoscale_sos_new(const char *credentials, const char *zone, sos **ret);
+
+/* Log a failed cloud call ("Failed to WHAT: ERROR", error being the client's last error: URL,
+ * status, message) and return r; a call cancelled by a signal is logged as the interruption
+ * and returns -EINTR. */
+int exoscale_call_failed(int r, const char *what, const char *error);
