@@ -120,6 +120,128 @@ write_agent_config() {
                 "$(metadata_socket "$1")" "$(vault_socket "$1")" "$ETCD_CLIENT_PORT" "$ETCD_PEER_PORT"
 }
 
+# write_cp_agent_conf N [ETCD_POOL [ETCD_DEADLINE_MS]]: agent.conf of control-plane instance N
+#   (test-agent-control-plane, ci/bench-agent.sh): the certificates and kubeconfigs kubeadm makes,
+#   [control-plane] for the endpoint ENDPOINT (https://IP:PORT; IP in the serving certificate) and
+#   the apiserver on KUBE_PORT, etcd of pool ETCD_POOL (default etcd) on ETCD_CLIENT_PORT, units =
+#   exec starting `imgbuild kube-apiserver` with the flags the agent writes.
+write_cp_agent_conf() {
+        local n=$1 pool=${2:-etcd} etcd_deadline=${3:-30000} R=$T/agent-$1
+        local endpoint_ip=${ENDPOINT#https://}
+        endpoint_ip=${endpoint_ip%:*}
+        mkdir -p "$R/etc/bootagent"
+        cat >"$R/etc/bootagent/agent.conf" <<CONF
+[agent]
+role = control-plane
+
+[metadata]
+url = http://169.254.169.254
+socket = $(metadata_socket "$n")
+deadline_ms = 5000
+
+[vault]
+address = http://vault.local:8200
+socket = $(vault_socket "$n")
+deadline_ms = 10000
+
+[certificate apiserver]
+role = kube-server
+common_name = kube-apiserver
+alt_names = kubernetes, kubernetes.default, kubernetes.default.svc, kubernetes.default.svc.cluster.local
+# the service IP, the endpoint's address, the instance's own
+ip_sans = 10.96.0.1, $endpoint_ip, \${local_ipv4}
+ttl = 2h
+cert_file = /etc/kubernetes/pki/apiserver.crt
+key_file = /etc/kubernetes/pki/apiserver.key
+ca_file = /etc/kubernetes/pki/ca.crt
+restart = kube-apiserver.service
+
+[certificate apiserver-etcd-client]
+role = kube-masters
+common_name = kube-apiserver-etcd-client
+organization = system:masters
+ttl = 2h
+cert_file = /etc/kubernetes/pki/apiserver-etcd-client.crt
+key_file = /etc/kubernetes/pki/apiserver-etcd-client.key
+ca_file = /etc/kubernetes/pki/etcd/ca.crt
+restart = kube-apiserver.service
+
+[certificate apiserver-kubelet-client]
+role = kube-masters
+common_name = kube-apiserver-kubelet-client
+organization = system:masters
+ttl = 2h
+cert_file = /etc/kubernetes/pki/apiserver-kubelet-client.crt
+key_file = /etc/kubernetes/pki/apiserver-kubelet-client.key
+ca_file = /etc/kubernetes/pki/ca.crt
+
+[certificate front-proxy-client]
+role = kube-client
+common_name = front-proxy-client
+ttl = 2h
+cert_file = /etc/kubernetes/pki/front-proxy-client.crt
+key_file = /etc/kubernetes/pki/front-proxy-client.key
+ca_file = /etc/kubernetes/pki/front-proxy-ca.crt
+
+[certificate admin]
+role = kube-masters
+common_name = kubernetes-admin
+organization = system:masters
+ttl = 2h
+cert_file = /etc/kubernetes/pki/admin.crt
+key_file = /etc/kubernetes/pki/admin.key
+ca_file = /etc/kubernetes/pki/ca.crt
+
+[certificate controller-manager]
+role = kube-client
+common_name = system:kube-controller-manager
+ttl = 2h
+cert_file = /etc/kubernetes/pki/controller-manager.crt
+key_file = /etc/kubernetes/pki/controller-manager.key
+ca_file = /etc/kubernetes/pki/ca.crt
+
+[certificate scheduler]
+role = kube-client
+common_name = system:kube-scheduler
+ttl = 2h
+cert_file = /etc/kubernetes/pki/scheduler.crt
+key_file = /etc/kubernetes/pki/scheduler.key
+ca_file = /etc/kubernetes/pki/ca.crt
+
+[kubeconfig admin]
+file = /etc/kubernetes/admin.conf
+certificate = admin
+server = https://\${local_ipv4}:$KUBE_PORT
+
+[kubeconfig controller-manager]
+file = /etc/kubernetes/controller-manager.conf
+certificate = controller-manager
+server = https://\${local_ipv4}:$KUBE_PORT
+
+[kubeconfig scheduler]
+file = /etc/kubernetes/scheduler.conf
+certificate = scheduler
+server = https://\${local_ipv4}:$KUBE_PORT
+
+[control-plane]
+endpoint = $ENDPOINT
+etcd_pool = $pool
+etcd_port = $ETCD_CLIENT_PORT
+secure_port = $KUBE_PORT
+service_account_secret = kubernetes/service-account
+encryption_secret = kubernetes/encryption
+bootstrap_token_secret = kubernetes/bootstrap-token
+cluster_signing_secret = kubernetes/cluster-signing
+etcd_deadline_ms = $etcd_deadline
+ready_deadline_ms = 60000
+
+[units]
+mode = exec
+start = kube-apiserver.service
+exec_start = $IMGBUILD kube-apiserver \${KUBE_APISERVER_ARGS} \${KUBE_CLUSTER_SIGNING_ARGS}
+CONF
+}
+
 run_agent() {
         local n=$1; shift
         "$BOOTAGENT" firstboot --root "$T/agent-$n" "$@" >> "$T/agent-$n/agent.log" 2>&1
