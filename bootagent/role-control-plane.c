@@ -265,8 +265,8 @@ static int etcd_servers_round(role_cp *p, exoapi *api, etcd_tls *tls, char *deta
                 char last[512];
                 buf_clear(err);
                 if (etcd_status(tls, *u, &learner, err) >= 0) {
-                        snprintf(detail, size, "%zu members of pool %s: %s; %s answers", pool.n_peers, c->cp_etcd_pool,
-                                 joined, *u);
+                        snprintf(detail, size, "%zu member%s of pool %s: %s; %s answers", pool.n_peers,
+                                 pool.n_peers == 1 ? "" : "s", c->cp_etcd_pool, joined, *u);
                         strv_free(p->etcd_servers);
                         p->etcd_servers = TAKE_PTR(servers);
                         return 1;
