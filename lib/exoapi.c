@@ -228,24 +228,6 @@ static int set_error(exoapi *c, int r, const char *fmt, ...) {
         return r;
 }
 
-static int status_to_errno(long status) {
-        switch (status) {
-        case 400:
-                return -EINVAL;
-        case 401:
-        case 403:
-                return -EACCES;
-        case 404:
-                return -ENOENT;
-        case 409:
-                return -EEXIST;
-        case 429:
-                return -EBUSY;
-        default:
-                return status >= 500 && status < 600 ? -EIO : -EPROTO;
-        }
-}
-
 /* Append one part of an error message, skipping empty ones and a repeat of the previous part
  * (some servers send the same text as "message" and "error"). */
 static void message_add(buf *out, const char **last, const char *part) {
@@ -379,7 +361,7 @@ int exoapi_request(exoapi *c, const char *method, const char *path, const char *
         }
         if (resp.status < 200 || resp.status >= 300) {
                 msg = exoapi_error_message(resp.body.data, resp.body.len);
-                r = set_error(c, status_to_errno(resp.status), "%s %s: HTTP %ld%s%s", method, url,
+                r = set_error(c, http_status_to_errno(resp.status), "%s %s: HTTP %ld%s%s", method, url,
                               resp.status, msg && *msg ? ": " : "", strempty(msg));
                 goto out;
         }

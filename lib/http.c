@@ -607,3 +607,21 @@ int http_do(const http_request *req, http_response *resp, buf *err) {
                 set_error(err, method, req->url, strerror(-r), attempt, at_deadline);
         return r;
 }
+
+int http_status_to_errno(long status) {
+        switch (status) {
+        case 400:
+                return -EINVAL;
+        case 401:
+        case 403:
+                return -EACCES;
+        case 404:
+                return -ENOENT;
+        case 409:
+                return -EEXIST;
+        case 429:
+                return -EBUSY;
+        default:
+                return status >= 500 && status < 600 ? -EIO : -EPROTO;
+        }
+}

@@ -110,6 +110,10 @@ typedef struct http_response {
  * body are never put into err. */
 int http_do(const http_request *req, http_response *resp, buf *err);
 
+/* An error status of a REST API as -errno: 400 -EINVAL, 401/403 -EACCES, 404 -ENOENT, 409 -EEXIST,
+ * 429 -EBUSY, 5xx -EIO, any other -EPROTO. */
+int http_status_to_errno(long status);
+
 void http_response_free(http_response *resp);
 
 /* The value of response header name (case-insensitive; leading blanks skipped) of the final

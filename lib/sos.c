@@ -80,22 +80,6 @@ static int set_error(sos *s, int r, const char *fmt, ...) {
         return r;
 }
 
-static int status_to_errno(long status) {
-        switch (status) {
-        case 400:
-                return -EINVAL;
-        case 401:
-        case 403:
-                return -EACCES;
-        case 404:
-                return -ENOENT;
-        case 409:
-                return -EEXIST;
-        default:
-                return status >= 500 && status < 600 ? -EIO : -EPROTO;
-        }
-}
-
 /* The endpoint with "{zone}" replaced, without a trailing '/'. */
 static char *endpoint_url(const sos *s) {
         _cleanup_buf_ buf b = {};
@@ -194,7 +178,7 @@ static int sos_request(sos *s, const sos_call *call, http_response *resp) {
                 return set_error(s, r, "%s", err.data ? err.data : full);
         if (resp->status < 200 || resp->status >= 300) {
                 _cleanup_free_ char *msg = sos_error_message(resp->body.data, resp->body.len);
-                return set_error(s, status_to_errno(resp->status), "%s %s: HTTP %ld%s%s", call->method, full,
+                return set_error(s, http_status_to_errno(resp->status), "%s %s: HTTP %ld%s%s", call->method, full,
                                  resp->status, msg && *msg ? ": " : "", strempty(msg));
         }
         return 0;
