@@ -53,13 +53,10 @@ int discover_api_new(json_t *creds, const char *secret_path, const char *zone, e
         return 0;
 }
 
-int discover_parse_manager(json_t *instance, char **ret_pool_id, char **ret_network_id) {
-        const char *type = json_path_string(instance, "manager.type");
-        const char *id = json_path_string(instance, "manager.id");
-        json_t *pn = json_object_get(instance, "private-networks");
-        const char *net = json_path_string(json_array_get(pn, 0), "id");
-
-        if (!type || !streq(type, "instance-pool") || !id || !*id || !net || !*net)
+/* A pool id and its private network's id as new strings: 0, -EBADMSG for a missing or empty one,
+ * -ENOMEM. */
+static int pool_ids(const char *id, const char *net, char **ret_pool_id, char **ret_network_id) {
+        if (!id || !*id || !net || !*net)
                 return -EBADMSG;
         char *a = strdup(id), *b = strdup(net);
         if (!a || !b) {
@@ -70,6 +67,17 @@ int discover_parse_manager(json_t *instance, char **ret_pool_id, char **ret_netw
         *ret_pool_id = a;
         *ret_network_id = b;
         return 0;
+}
+
+int discover_parse_manager(json_t *instance, char **ret_pool_id, char **ret_network_id) {
+        const char *type = json_path_string(instance, "manager.type");
+        const char *id = json_path_string(instance, "manager.id");
+        json_t *pn = json_object_get(instance, "private-networks");
+        const char *net = json_path_string(json_array_get(pn, 0), "id");
+
+        if (!type || !streq(type, "instance-pool"))
+                return -EBADMSG;
+        return pool_ids(id, net, ret_pool_id, ret_network_id);
 }
 
 static int peer_cmp(const void *a, const void *b) {
@@ -137,17 +145,7 @@ int discover_parse_pool_by_name(json_t *pools, const char *name, char **ret_pool
                 return -ENOENT;
         const char *id = json_path_string(found, "id");
         const char *net = json_path_string(json_array_get(json_object_get(found, "private-networks"), 0), "id");
-        if (!id || !*id || !net || !*net)
-                return -EBADMSG;
-        char *a = strdup(id), *b = strdup(net);
-        if (!a || !b) {
-                free(a);
-                free(b);
-                return -ENOMEM;
-        }
-        *ret_pool_id = a;
-        *ret_network_id = b;
-        return 0;
+        return pool_ids(id, net, ret_pool_id, ret_network_id);
 }
 
 /* The peers of a known pool and network. */
