@@ -20,17 +20,6 @@
 
 bool certs_configured(const agent_config *c) { return c->n_certs > 0 || c->n_kubeconfigs > 0 || c->n_envs > 0; }
 
-/* The identity variables of expanded values (agent-config.h, AGENT_CONFIG_VARIABLES). */
-static int identity_env(const agent *a, char ***ret) {
-        _cleanup_strv_free_ char **env = NULL;
-        if (strv_pushf(&env, "instance_id=%s", a->id.instance_id) < 0 || strv_pushf(&env, "zone=%s", a->id.zone) < 0 ||
-            strv_pushf(&env, "local_ipv4=%s", a->id.local_ipv4) < 0 ||
-            strv_pushf(&env, "public_ipv4=%s", a->id.public_ipv4) < 0)
-                return -ENOMEM;
-        *ret = TAKE_PTR(env);
-        return 0;
-}
-
 static int expand_list(char *const *l, char *const *env, char ***ret) {
         _cleanup_strv_free_ char **out = calloc(1, sizeof(char *));
         if (!out)
@@ -278,7 +267,7 @@ int certs_ensure_pki(agent *a, bool *ret_issued, char **ret_serial, int64_t *ret
         cert_outcome o = CERT_FRESH;
         int r;
 
-        if ((r = identity_env(a, &env)) < 0 || (r = strv_push(&ips, "${local_ipv4}")) < 0)
+        if ((r = agent_identity_env(a, &env)) < 0 || (r = strv_push(&ips, "${local_ipv4}")) < 0)
                 return r;
         for (char **i = c->pki_ip_sans; i && *i; i++)
                 if ((r = strv_push(&ips, *i)) < 0)
@@ -305,7 +294,7 @@ int certs_stage(agent *a, char ***ret_renewed) {
 
         stage_begin(a);
         stage_deadline(a, a->cfg->vault_deadline_ms);
-        if (!renewed || (r = identity_env(a, &env)) < 0)
+        if (!renewed || (r = agent_identity_env(a, &env)) < 0)
                 return -ENOMEM;
         for (size_t i = 0; i < a->cfg->n_certs; i++) {
                 const agent_config_cert *t = &a->cfg->certs[i];

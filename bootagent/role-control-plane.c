@@ -76,10 +76,7 @@ static int role_cp_init(role_cp *p, agent *a) {
         const agent_config *c = a->cfg;
         _cleanup_strv_free_ char **env = NULL;
         *p = (role_cp){ .a = a };
-        if (strv_pushf(&env, "instance_id=%s", strempty(a->id.instance_id)) < 0 ||
-            strv_pushf(&env, "zone=%s", strempty(a->id.zone)) < 0 ||
-            strv_pushf(&env, "local_ipv4=%s", strempty(a->id.local_ipv4)) < 0 ||
-            strv_pushf(&env, "public_ipv4=%s", strempty(a->id.public_ipv4)) < 0)
+        if (agent_identity_env(a, &env) < 0)
                 return -ENOMEM;
         int r = strv_env_expand(c->cp_endpoint, env, &p->endpoint);
         if (r < 0)

@@ -13,7 +13,19 @@
 #include "crypto.h"
 #include "fs.h"
 #include "log.h"
+#include "strv.h"
 #include "time-util.h"
+
+int agent_identity_env(const agent *a, char ***ret) {
+        _cleanup_strv_free_ char **env = NULL;
+        if (strv_pushf(&env, "instance_id=%s", strempty(a->id.instance_id)) < 0 ||
+            strv_pushf(&env, "zone=%s", strempty(a->id.zone)) < 0 ||
+            strv_pushf(&env, "local_ipv4=%s", strempty(a->id.local_ipv4)) < 0 ||
+            strv_pushf(&env, "public_ipv4=%s", strempty(a->id.public_ipv4)) < 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(env);
+        return 0;
+}
 
 void agent_sleep(agent *a, long ms) {
         long j = ms / 4 > 0 ? (long) (random_u64() % (uint64_t) (ms / 2 + 1)) - ms / 4 : 0;

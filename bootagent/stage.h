@@ -40,6 +40,9 @@ int agent_rooted(const agent *a, const char *path, char **ret);
 /* Sleep ms with +-25% jitter, counted as waiting time of the current stage; never past the
  * stage's deadline. */
 void agent_sleep(agent *a, long ms);
+/* The instance's identity as the "NAME=value" variables of expanded config values (instance_id,
+ * zone, local_ipv4, public_ipv4: agent-config.h, AGENT_CONFIG_VARIABLES). Returns 0 or -ENOMEM. */
+int agent_identity_env(const agent *a, char ***ret);
 
 /* Start a stage: its clock, and no deadline of its own (each request gets its client's). */
 void stage_begin(agent *a);
