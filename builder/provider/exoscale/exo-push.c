@@ -328,9 +328,6 @@ static int cleanup(push *p, int r) {
 
 static int write_manifest(push *p, const char *path) {
         const exo_push_options *o = p->o;
-        _cleanup_free_ char *dir = NULL, *text = NULL;
-        int r;
-
         _cleanup_(json_decrefp) json_t *m = json_pack(
                 "{s:{s:s, s:s}, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:I}, s:s, s:{s:s, s:s, s:s}, s:O, s:I}",
                 "template", "name", p->name, "version", p->version,
@@ -342,15 +339,9 @@ static int write_manifest(push *p, const char *path) {
                 "object", "zone", o->zone, "bucket", o->bucket, "key", p->key,
                 "templates", p->templates,
                 "created", (json_int_t) time(NULL));
-        if (!m || !(text = json_dump_compact(m)) || !(dir = strdup(path)))
+        if (!m)
                 return log_error_errno(-ENOMEM, "Out of memory");
-        *strrchr(dir, '/') = 0;
-        r = mkdir_p(dir, 0755);
-        if (r >= 0)
-                r = write_file_atomic(path, text, strlen(text), 0644, (uid_t) -1, (gid_t) -1);
-        if (r < 0)
-                return log_error_errno(r, "Failed to write %s: %m", path);
-        return 0;
+        return exoscale_write_manifest(path, m);
 }
 
 static int push_run(push *p, const char *manifest_path) {

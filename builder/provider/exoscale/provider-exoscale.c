@@ -114,6 +114,20 @@ int exoscale_call_failed(int r, const char *what, const char *error) {
         return r;
 }
 
+int exoscale_write_manifest(const char *path, const json_t *m) {
+        _cleanup_free_ char *text = json_dump_compact(m), *dir = strdup(path);
+        int r;
+        if (!text || !dir)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        *strrchr(dir, '/') = 0;
+        r = mkdir_p(dir, 0755);
+        if (r >= 0)
+                r = write_file_atomic(path, text, strlen(text), 0644, (uid_t) -1, (gid_t) -1);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write %s: %m", path);
+        return 0;
+}
+
 static int api_failed(exo_build *b, int r, const char *what) {
         return exoscale_call_failed(r, what, exoapi_error(b->api));
 }
@@ -432,7 +446,7 @@ static int snapshot_to_templates(exo_build *b) {
 
 /* STORE/exoscale/NAME/VERSION/manifest.json */
 static int write_manifest(exo_build *b, char **ret_path) {
-        _cleanup_free_ char *dir = output_dir(b), *path = NULL, *text = NULL, *packages_path = NULL, *packages_text = NULL;
+        _cleanup_free_ char *dir = output_dir(b), *path = NULL, *packages_path = NULL, *packages_text = NULL;
         _cleanup_(json_decrefp) json_t *packages = NULL;
         _cleanup_buf_ buf err = BUF_INIT(1024);
         char digest[SHA256_HEX_SIZE];
@@ -463,13 +477,11 @@ static int write_manifest(exo_build *b, char **ret_path) {
                 "templates", b->templates,
                 "packages", packages,
                 "created", (json_int_t) time(NULL));
-        if (!m || !(text = json_dump_compact(m)))
+        if (!m)
                 return log_error_errno(-ENOMEM, "Out of memory");
-        r = mkdir_p(dir, 0755);
-        if (r >= 0)
-                r = write_file_atomic(path, text, strlen(text), 0644, (uid_t) -1, (gid_t) -1);
+        r = exoscale_write_manifest(path, m);
         if (r < 0)
-                return log_error_errno(r, "Failed to write %s: %m", path);
+                return r;
         *ret_path = TAKE_PTR(path);
         return 0;
 }

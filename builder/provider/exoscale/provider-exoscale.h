@@ -14,6 +14,7 @@
  * is cleaned up by `imgbuild gc`; a failed or interrupted one cleans up after itself. */
 #pragma once
 
+#include <jansson.h>
 #include <stdbool.h>
 
 #include "build-provider.h"
@@ -35,3 +36,7 @@ int exoscale_sos_new(const char *credentials, const char *zone, sos **ret);
  * status, message) and return r; a call cancelled by a signal is logged as the interruption
  * and returns -EINTR. */
 int exoscale_call_failed(int r, const char *what, const char *error);
+
+/* Write the manifest m to path (compact JSON, atomically, its directory created). Logs and
+ * returns -errno on failure. */
+int exoscale_write_manifest(const char *path, const json_t *m);
