@@ -26,9 +26,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         _cleanup_(agent_config_freep) agent_config *c = NULL;
         if (agent_config_parse(text, "fuzz.conf", &c, &err) >= 0) {
-                /* A parsed config has its defaults: every string a consumer reads is set. */
-                if (!c->state_dir || !c->metadata_url || !c->vault_addr || !c->vault_role ||
-                    !agent_config_role_to_string(c->role))
+                /* A parsed config has its defaults: every string a consumer reads is set. Only a
+                 * node may go without Vault, and then it has nothing to fetch from it. */
+                if (!c->state_dir || !c->metadata_url || !agent_config_role_to_string(c->role))
+                        abort();
+                if (c->vault_addr ? !c->vault_role
+                                  : c->role != AGENT_CONFIG_ROLE_NODE || c->n_secrets || c->pki_role || c->n_certs)
                         abort();
                 /* Named sections: required fields and defaults set, every kubeconfig's certificate
                  * exists. */
