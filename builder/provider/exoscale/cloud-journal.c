@@ -289,6 +289,24 @@ static int delete_object(sos *store, const char *bucket, const char *key, FILE *
         return dry_run ? 0 : sos_delete_object(store, bucket, key);
 }
 
+/* The kinds of resource a build journals (cloud_journal_add's callers). */
+static const char *const journal_kinds[] = {
+        "instance", "security-group", "ssh-key", "snapshot", "template", "sos-object", NULL
+};
+
+/* Whether an entry's kind is one a build journals and its strings (which gc prints, one line per
+ * resource) have no control characters: anything else did not come from imgbuild. */
+static bool entry_well_formed(json_t *e) {
+        static const char *const fields[] = { "kind", "name", "zone", "id", "parent" };
+        if (!strv_contains((char *const *) journal_kinds, strempty(json_path_string(e, "kind"))))
+                return false;
+        for (size_t f = 0; f < ELEMENTSOF(fields); f++)
+                for (const char *c = json_path_string(e, fields[f]); c && *c; c++)
+                        if ((unsigned char) *c < 0x20 || *c == 0x7f)
+                                return false;
+        return true;
+}
+
 int cloud_journal_cleanup(cloud_journal *j, exoapi *api, sos *store, bool dry_run, FILE *out) {
         json_t *list = json_object_get(j->root, "resources");
         int ret = 0, r;
@@ -301,8 +319,9 @@ int cloud_journal_cleanup(cloud_journal *j, exoapi *api, sos *store, bool dry_ru
 
                 if (!entry_pending(e))
                         continue;
-                if (!kind || !zone) {
-                        log_error("%s: resource %zu has no kind or zone, skipped", j->path, i);
+                if (!kind || !zone || !entry_well_formed(e)) {
+                        log_error("%s: resource %zu has no kind or zone, an unknown kind or a control character, skipped",
+                                  j->path, i);
                         ret = ret ?: -EBADMSG;
                         continue;
                 }
