@@ -1,6 +1,7 @@
 #include "image.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,7 @@ Image *image_free(Image *i) {
         free(i->variant);
         strv_free(i->packages);
         strv_free(i->initrd_modules);
+        strv_free(i->dpkg_paths);
         free(i);
         return NULL;
 }
@@ -46,7 +48,8 @@ static const char *const mmdebstrap_variants[] = {
 };
 
 static const char *const image_keywords[] = {
-        "suite", "mirror", "variant", "packages", "initrd-modules", "disk-size", NULL
+        "suite", "mirror", "variant", "packages", "initrd-modules", "disk-size", "path-exclude",
+        "path-include", NULL
 };
 
 /* Set a single-value field once. Returns the number of errors or -ENOMEM. */
@@ -111,6 +114,32 @@ static int image_line(Image *img, const LexLine *l, const LexWords *ws, bool *di
                                 continue;
                         }
                         r = strv_push(pkgs ? &img->packages : &img->initrd_modules, v);
+                        if (r < 0)
+                                return r;
+                }
+                return errors;
+        }
+        if (streq(kw, "path-exclude") || streq(kw, "path-include")) {
+                int errors = 0;
+                if (ws->n < 2) {
+                        r = lex_error(l, l->len, "'%s' needs at least one absolute path pattern", kw);
+                        return r < 0 ? r : 1;
+                }
+                for (size_t i = 1; i < ws->n; i++) {
+                        const char *v = ws->items[i].value;
+                        /* dpkg matches the package's absolute paths: a relative pattern matches nothing */
+                        if (v[0] != '/' || strpbrk(v, " \t\n")) {
+                                r = lex_error(l, ws->items[i].offset,
+                                              "invalid path pattern '%s': expected an absolute path glob such as /usr/share/man/*", v);
+                                if (r < 0)
+                                        return r;
+                                errors++;
+                                continue;
+                        }
+                        _cleanup_free_ char *opt = NULL;
+                        if (asprintf(&opt, "%s=%s", kw, v) < 0)
+                                return -ENOMEM;
+                        r = strv_push(&img->dpkg_paths, opt);
                         if (r < 0)
                                 return r;
                 }

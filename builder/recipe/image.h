@@ -6,6 +6,11 @@
  *   packages NAME...         packages for mmdebstrap --include (may repeat; at least one)
  *   initrd-modules NAME...   kernel modules for the initrd's MODULES=list (may repeat)
  *   disk-size SIZE           size of the base disk, e.g. 2G (default 2G)
+ *   path-exclude GLOB...     files dpkg does not install (dpkg's --path-exclude; may repeat)
+ *   path-include GLOB...     files dpkg installs after all (--path-include; may repeat)
+ * path-exclude and path-include apply in the order written, later ones winning, as dpkg has it;
+ * they stay in the image (/etc/dpkg/dpkg.cfg.d/99mmdebstrap), so recipes' packages steps follow
+ * them too.
  * The builder turns this into a base disk; its digest starts every recipe's cache key chain. */
 #pragma once
 
@@ -20,6 +25,7 @@ typedef struct Image {
         char *variant;
         char **packages;       /* in the order written */
         char **initrd_modules;
+        char **dpkg_paths;     /* "path-exclude=GLOB" / "path-include=GLOB", in the order written */
         uint64_t disk_size;    /* bytes */
 } Image;
 

@@ -73,6 +73,7 @@ static int base_definition_load(const char *image, const char *cache_dir, const 
                 .variant = d.img->variant,
                 .packages = d.img->packages,
                 .initrd_modules = d.img->initrd_modules,
+                .dpkg_paths = d.img->dpkg_paths,
                 .disk_size = d.img->disk_size,
         };
         *ret = d;

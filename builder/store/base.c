@@ -385,18 +385,31 @@ static int build_into(const char *tmp, const base_spec *spec, const char *bootag
 
         log_info("Building base image %.12s: mmdebstrap %s (%zu packages), log in %s",
                  key, spec->suite, strv_length(packages), log_path);
-        char *mmdebstrap[] = {
-                (char *) "mmdebstrap", (char *) "--mode=root", variant, include_arg,
-                (char *) "--setup-hook", early_hook,
-                (char *) "--customize-hook", late_hook,
-                (char *) "--customize-hook", (char *) "systemctl --root=\"$1\" enable systemd-networkd.service",
+        const char *const head[] = {
+                "mmdebstrap", "--mode=root", variant, include_arg,
+                "--setup-hook", early_hook,
+                "--customize-hook", late_hook,
+                "--customize-hook", "systemctl --root=\"$1\" enable systemd-networkd.service",
                 /* Nothing may take the dpkg lock or stall boot behind a build's back. */
-                (char *) "--customize-hook",
-                (char *) "systemctl --root=\"$1\" mask apt-daily.timer apt-daily-upgrade.timer "
-                         "systemd-networkd-wait-online.service e2scrub_all.timer fstrim.timer",
-                (char *) "--customize-hook", (char *) "chroot \"$1\" update-initramfs -u -k all",
-                (char *) spec->suite, rootfs, (char *) spec->mirror, NULL,
+                "--customize-hook",
+                "systemctl --root=\"$1\" mask apt-daily.timer apt-daily-upgrade.timer "
+                "systemd-networkd-wait-online.service e2scrub_all.timer fstrim.timer",
+                "--customize-hook", "chroot \"$1\" update-initramfs -u -k all",
         };
+        _cleanup_strv_free_ char **mmdebstrap = NULL;
+        for (size_t i = 0; i < ELEMENTSOF(head); i++)
+                if (strv_push(&mmdebstrap, head[i]) < 0)
+                        return log_oom();
+        /* dpkg's path filters: mmdebstrap applies them to the essential packages it unpacks
+         * itself too, and keeps them in the image for the recipes' packages steps. */
+        for (char *const *p = spec->dpkg_paths; p && *p; p++) {
+                _cleanup_free_ char *opt = NULL;
+                if (asprintf(&opt, "--dpkgopt=%s", *p) < 0 || strv_push(&mmdebstrap, opt) < 0)
+                        return log_oom();
+        }
+        if (strv_push(&mmdebstrap, spec->suite) < 0 || strv_push(&mmdebstrap, rootfs) < 0 ||
+            strv_push(&mmdebstrap, spec->mirror) < 0)
+                return log_oom();
         r = run_tool(mmdebstrap, log_fd, log_path);
         if (r < 0)
                 return r;

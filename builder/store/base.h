@@ -15,6 +15,7 @@ typedef struct base_spec {
         const char *variant;        /* mmdebstrap variant, e.g. minbase */
         char *const *packages;      /* mmdebstrap --include */
         char *const *initrd_modules;/* MODULES=list for the initrd */
+        char *const *dpkg_paths;    /* mmdebstrap --dpkgopt: "path-exclude=GLOB", ... (may be NULL) */
         uint64_t disk_size;         /* bytes */
 } base_spec;
 

@@ -236,7 +236,26 @@ static void test_real_recipes(void) {
         CHECK(strv_contains(img->packages, "linux-image-cloud-amd64"));
         CHECK(strv_contains(img->initrd_modules, "virtio_console"));
         CHECK(img->disk_size == 2ull << 30);
+        CHECK(strv_contains(img->dpkg_paths, "path-exclude=/usr/share/man/*"));
         image_free(img);
+        diagnostics_free(&diag);
+
+        /* dpkg's path filters keep their order: a later include wins over an earlier exclude. */
+        static const char conf[] = "suite bookworm\nmirror http://deb.debian.org/debian\npackages udev\n"
+                                   "path-exclude /usr/share/doc/* /usr/share/man/*\npath-include /usr/share/doc/*/copyright\n"
+                                   "path-exclude /usr/share/locale/*\n";
+        CHECK_OK(image_parse_buffer("image.conf", conf, strlen(conf), &diag, &img));
+        CHECK(strv_length(img->dpkg_paths) == 4);
+        CHECK_STREQ(img->dpkg_paths[0], "path-exclude=/usr/share/doc/*");
+        CHECK_STREQ(img->dpkg_paths[1], "path-exclude=/usr/share/man/*");
+        CHECK_STREQ(img->dpkg_paths[2], "path-include=/usr/share/doc/*/copyright");
+        CHECK_STREQ(img->dpkg_paths[3], "path-exclude=/usr/share/locale/*");
+        image_free(img);
+        diagnostics_free(&diag);
+        static const char bare[] = "suite bookworm\nmirror http://deb.debian.org/debian\npackages udev\npath-include\n";
+        CHECK(image_parse_buffer("image.conf", bare, strlen(bare), &diag, &img) == -EINVAL);
+        CHECK(diag.n == 1 && diag.items[0].line == 4);
+        CHECK_STREQ(diag.items[0].message, "'path-include' needs at least one absolute path pattern");
         diagnostics_free(&diag);
 }
 
