@@ -286,6 +286,10 @@ static const char hygiene_script[] =
         "find /var/log -type f \\( -name '*.gz' -o -name '*.[0-9]' -o -name '*.old' \\) -delete\n"
         "find /var/log -type f -exec truncate -s 0 {} +\n"
         "rm -rf /var/log/journal/*\n"
+        /* The blocks this build freed are discarded (the disk has discard=unmap), so the
+         * exported template does not carry them; sync first, or ext4 has not freed them yet. */
+        "sync\n"
+        "fstrim -v / >&2 || echo 'hygiene: fstrim / failed: blocks freed during the build stay in the template' >&2\n"
         "sync\n";
 
 /* What the template has installed: only packages dpkg calls installed ("ii"), not the ones removed

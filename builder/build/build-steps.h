@@ -88,7 +88,7 @@ int build_hygiene_run(comm_client *c, const RecipeStep *last, const char *packag
 int build_download_check_local(const RecipeStep *s);
 extern const char build_download_script[];
 /* How the hygiene step shows in progress lines and manifests. */
-#define BUILD_HYGIENE_NAME "hygiene (machine-id, host keys, apt lists, logs, history)"
+#define BUILD_HYGIENE_NAME "hygiene (machine-id, host keys, apt lists, logs, history, trim)"
 /* "run systemctl mask ..." for progress lines: display arguments only (secrets masked), cut
  * short. Returns a new string or NULL. */
 char *build_step_name(const RecipeStep *s);

@@ -71,6 +71,15 @@ out=$(root_fs 'stat /etc/bootagent/agent.conf') && grep -q 'Mode:  0600' <<<"$ou
 out=$(root_fs 'stat /etc/systemd/system/etcd.service.d/bootagent.conf') && grep -q 'Type: regular' <<<"$out" || fail "no etcd drop-in"
 out=$(root_fs 'stat /usr/sbin/policy-rc.d') && grep -q 'Type: regular' <<<"$out" && fail "policy-rc.d left in the template"
 out=$(root_fs 'ls /var/lib/etcd') && grep -q member <<<"$out" && fail "etcd ran during the build (/var/lib/etcd/member)"
+# The base image's dpkg path filters (images/debian-12/image.conf) held for the recipe's packages
+# too: of etcd-server's documentation only its copyright file, no manual pages.
+names() { root_fs "ls -p $1" | awk -F/ 'NF > 6 && $6 != "." && $6 != ".." { print $6 }' | sort | tr '\n' ' '; }
+[ "$(names /usr/share/doc/etcd-server)" = "copyright " ] || fail "etcd-server's docs: $(names /usr/share/doc/etcd-server)"
+[ -z "$(names /usr/share/man/man1)" ] || fail "manual pages installed: $(names /usr/share/man/man1 | cut -c1-200)"
+out=$(root_fs 'cat /etc/dpkg/dpkg.cfg.d/99mmdebstrap') && grep -qx 'path-exclude=/usr/share/doc/\*' <<<"$out" ||
+    fail "no dpkg path filters in the template: $out"
+# Hygiene trimmed the freed blocks before the snapshot (fstrim -v prints what it trimmed).
+grep -q '^/: .* trimmed' "$T/build1.log" || fail "no fstrim in hygiene's output"
 [ "$(grep -c -a -F "$SECRET" "$T/disk.raw" || true)" = 0 ] || fail "the secret is on the exported disk"
 grep -q -F "$SECRET" "$T/build1.log" "$DIR/manifest.json" && fail "the secret is in the build log or manifest"
 rm -f "$T/disk.raw"
