@@ -181,14 +181,18 @@ int pool_kube_node_get(kube_client *k, const char *node, pool_kube_node *ret, bu
         _cleanup_free_ char *path = NULL;
         _cleanup_json_ json_t *obj = NULL, *pods = NULL;
         _cleanup_(pool_drain_plan_done) pool_drain_plan plan = {};
+        _cleanup_buf_ buf e = BUF_INIT(1024); /* a 404 is no error here: its line stays out of err */
         pool_kube_node n = {};
         int r;
 
         if ((r = node_path(node, "", &path)) < 0)
                 return r;
-        r = kube_get(k, path, &obj, err);
-        if (r < 0 && r != -ENOENT)
+        r = kube_get(k, path, &obj, &e);
+        if (r < 0 && r != -ENOENT) {
+                if (err)
+                        (void) buf_puts(err, strempty(e.data));
                 return r;
+        }
         if (r >= 0) {
                 size_t i;
                 json_t *c;
@@ -200,8 +204,7 @@ int pool_kube_node_get(kube_client *k, const char *node, pool_kube_node *ret, bu
                         if (type && streq(type, "Ready"))
                                 n.ready = status && streq(status, "True");
                 }
-        } else if (err)
-                buf_clear(err); /* not an error here: the 404 line would mislead a caller that prints err */
+        }
         r = node_pods(k, node, &pods, err);
         if (r < 0)
                 return r;

@@ -39,6 +39,8 @@ int pool_kube_node_get(kube_client *k, const char *node, pool_kube_node *ret, bu
 int pool_kube_cordon(kube_client *k, const char *node, bool unschedulable, buf *err);
 
 typedef struct pool_drain_report {
+        /* evicted: evictions accepted; skipped_*: pods left (pool_kube_drain_plan()); blocked_retries:
+         * evictions refused with 429 (each one then asked again after retry_ms, until the deadline) */
         unsigned evicted, skipped_daemonset, skipped_mirror, blocked_retries;
         unsigned gone;   /* pods that were gone before their eviction was accepted (404) */
         char *blocked;   /* the last "ns/pod: <server's 429 message>" that blocked, or NULL; owned */
