@@ -489,8 +489,17 @@ int qemu_vm_attach(const char *dir, pid_t pid, unsigned timeout_sec, qemu_vm **r
 
 comm_client *qemu_vm_comm(qemu_vm *vm) { return &vm->comm; }
 
+/* The console log's size, or -1. */
+static off_t console_size(const qemu_vm *vm) {
+        struct stat st;
+        return stat(vm->console_log, &st) < 0 ? -1 : st.st_size;
+}
+
 int qemu_vm_wait_ready(qemu_vm *vm, unsigned timeout_sec) {
         int64_t start = time_now_ms(), until = start + (int64_t) timeout_sec * 1000;
+        int64_t hard_until = start + (int64_t) timeout_sec * 1000 * QEMU_BOOT_PROGRESS_FACTOR;
+        off_t console = console_size(vm);
+        bool extended = false;
         uint64_t id = vm->comm.next_id++;
         int r;
 
@@ -529,9 +538,23 @@ int qemu_vm_wait_ready(qemu_vm *vm, unsigned timeout_sec) {
                         r = -ECHILD;
                         break;
                 }
+                /* A guest that still writes to its console is booting, only slowly (TCG on a
+                 * busy host): the timeout counts from its last output, up to the hard limit. */
+                off_t now_console = console_size(vm);
+                if (now_console != console) {
+                        console = now_console;
+                        until = time_now_ms() + (int64_t) timeout_sec * 1000;
+                        if (until > hard_until)
+                                until = hard_until;
+                }
                 if (time_now_ms() >= until) {
                         r = -ETIMEDOUT;
                         break;
+                }
+                if (!extended && time_now_ms() >= start + (int64_t) timeout_sec * 1000) {
+                        extended = true;
+                        log_warning("The VM is still booting after %u s (its console goes on): waiting up to %u s",
+                                    timeout_sec, timeout_sec * QEMU_BOOT_PROGRESS_FACTOR);
                 }
         }
         if (r == -EINTR)
@@ -539,7 +562,8 @@ int qemu_vm_wait_ready(qemu_vm *vm, unsigned timeout_sec) {
         if (r == -ECHILD)
                 log_error("QEMU exited before the communicator answered");
         else if (r == -ETIMEDOUT)
-                log_error("The VM's communicator did not answer within %u s", timeout_sec);
+                log_error("The VM's communicator did not answer: %s",
+                          time_now_ms() >= hard_until ? "the hard limit was reached" : "no console output for the timeout");
         else
                 log_error_errno(r, "Failed to reach the VM's communicator: %m");
         qemu_vm_show_console(vm, 25);

@@ -62,8 +62,11 @@ int qemu_vm_start(const qemu_vm_config *config, qemu_vm **ret);
  * -ESRCH when pid is not running, or -errno (not logged). */
 int qemu_vm_attach(const char *dir, pid_t pid, unsigned timeout_sec, qemu_vm **ret);
 
-/* Wait up to timeout_sec for the guest's communicator to answer a ping. Returns 0, -ETIMEDOUT,
- * -ECHILD if QEMU exited, -EINTR when interrupted (all logged, with the console's last lines). */
+/* Wait for the guest's communicator to answer a ping: up to timeout_sec after the guest last wrote
+ * to its console (a guest that boots slowly on a busy host keeps writing), and at most
+ * QEMU_BOOT_PROGRESS_FACTOR * timeout_sec in all. Returns 0, -ETIMEDOUT, -ECHILD if QEMU exited,
+ * -EINTR when interrupted (all logged, with the console's last lines). */
+#define QEMU_BOOT_PROGRESS_FACTOR 4
 int qemu_vm_wait_ready(qemu_vm *vm, unsigned timeout_sec);
 
 /* The communicator client of a started VM (borrowed). */
