@@ -72,10 +72,17 @@ out=$(root_fs 'stat /etc/systemd/system/etcd.service.d/bootagent.conf') && grep 
 out=$(root_fs 'stat /usr/sbin/policy-rc.d') && grep -q 'Type: regular' <<<"$out" && fail "policy-rc.d left in the template"
 out=$(root_fs 'ls /var/lib/etcd') && grep -q member <<<"$out" && fail "etcd ran during the build (/var/lib/etcd/member)"
 # The base image's dpkg path filters (images/debian-12/image.conf) held for the recipe's packages
-# too: of etcd-server's documentation only its copyright file, no manual pages.
-names() { root_fs "ls -p $1" | awk -F/ 'NF > 6 && $6 != "." && $6 != ".." { print $6 }' | sort | tr '\n' ' '; }
-[ "$(names /usr/share/doc/etcd-server)" = "copyright " ] || fail "etcd-server's docs: $(names /usr/share/doc/etcd-server)"
-[ -z "$(names /usr/share/man/man1)" ] || fail "manual pages installed: $(names /usr/share/man/man1 | cut -c1-200)"
+# too: of etcd-server's documentation only its copyright file is a file (dpkg still makes the
+# directories and symlinks), and no manual page is.
+files_under() { # the regular files under a directory of the disk, one per line ("" when it has none)
+    rm -rf "$T/dump"; mkdir "$T/dump"
+    debugfs -R "rdump $1 $T/dump" "$T/disk.raw" >/dev/null 2>&1 || true
+    (cd "$T/dump" && find . -type f | sort)
+}
+out=$(files_under /usr/share/doc/etcd-server)
+[ "$out" = "./etcd-server/copyright" ] || fail "etcd-server's docs were installed: $(head -5 <<<"$out")"
+out=$(files_under /usr/share/man)
+[ -z "$out" ] || fail "manual pages were installed: $(head -5 <<<"$out")"
 out=$(root_fs 'cat /etc/dpkg/dpkg.cfg.d/99mmdebstrap') && grep -qx 'path-exclude=/usr/share/doc/\*' <<<"$out" ||
     fail "no dpkg path filters in the template: $out"
 # Hygiene trimmed the freed blocks before the snapshot (fstrim -v prints what it trimmed).
