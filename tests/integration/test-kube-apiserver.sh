@@ -12,100 +12,21 @@
 # budget's floor, drain timing out), and the objects under /registry/ in etcd (etcdctl).
 set -uo pipefail
 
-: "${IMGBUILD:?}" "${IMGBUILD_SOURCE_DIR:?}"
-for tool in etcd etcdctl openssl jq kubectl; do
-    command -v "$tool" >/dev/null || { echo "skipped: $tool not installed"; exit 77; }
-done
-KDIR=$(dirname "$(readlink -f "$(command -v kubectl)")")
-KUBECTLS=()
-for v in 1.27 1.33; do
-    [ -x "$KDIR/kubectl.$v" ] && KUBECTLS+=("$KDIR/kubectl.$v")
-done
-[ ${#KUBECTLS[@]} -gt 0 ] || { echo "skipped: no kubectl.1.27 / kubectl.1.33 beside $KDIR/kubectl"; exit 77; }
+# Ports: this test's range is 3000-3999 (tests/integration/README.md).
+KUBE_LIB_NAME=test-kube-apiserver
+KUBE_LIB_PORTS="3000 3999"
+# shellcheck source=kube-lib.sh
+. "${IMGBUILD_SOURCE_DIR:?}/tests/integration/kube-lib.sh"
 
-T=$(mktemp -d /tmp/test-kube-apiserver-XXXXXX)
-ETCD_PID=
-API_PID=
-cleanup() {
-    local rc=$?
-    # only the processes this test started, by PID (etcd may be stopped: continue it first)
-    if [ -n "$API_PID" ]; then kill "$API_PID" 2>/dev/null; wait "$API_PID" 2>/dev/null; fi
-    if [ -n "$ETCD_PID" ]; then
-        kill -CONT "$ETCD_PID" 2>/dev/null
-        kill "$ETCD_PID" 2>/dev/null
-        wait "$ETCD_PID" 2>/dev/null
-    fi
-    if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
-        for f in "$T"/api.log "$T"/etcd.log; do
-            [ -f "$f" ] && { echo "==== $f"; tail -n 40 "$f"; }
-        done
-    fi
-    rm -rf "$T"
-    exit $rc
-}
-trap cleanup EXIT
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-log() { echo "== $*"; }
-
-# Ports: this test's range is 3000-4999 (tests/integration/README.md).
-pick_port() {
-    local p
-    while :; do
-        p=$((3000 + RANDOM % 1990))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null &&
-            ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null &&
-            ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + 2))") 2>/dev/null; then
-            echo "$p"
-            return
-        fi
-    done
-}
-BASE=$(pick_port)
-ETCD_PORT=$BASE
-API_PORT=$((BASE + 2))
-ETCD_URL=http://127.0.0.1:$ETCD_PORT
-
-# ---- etcd ----
-etcd --name kube --data-dir "$T/etcd" --listen-client-urls "$ETCD_URL" --advertise-client-urls "$ETCD_URL" \
-    --listen-peer-urls "http://127.0.0.1:$((BASE + 1))" --initial-advertise-peer-urls "http://127.0.0.1:$((BASE + 1))" \
-    --initial-cluster "kube=http://127.0.0.1:$((BASE + 1))" --log-level warn >"$T/etcd.log" 2>&1 &
-ETCD_PID=$!
-end=$((SECONDS + 60)) # (this and the waits below: far above what a loaded machine needs)
-while [ "$SECONDS" -lt "$end" ]; do
-    ETCDCTL_API=3 etcdctl --endpoints "$ETCD_URL" endpoint health >/dev/null 2>&1 && break
-    sleep 0.1
-done
-ETCDCTL_API=3 etcdctl --endpoints "$ETCD_URL" endpoint health >/dev/null 2>&1 || fail "etcd did not start"
+kube_start_etcd
 
 # ---- PKI (openssl) ----
 cd "$T" || exit 1
-ec() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
-ec ca.key
-openssl req -x509 -new -key ca.key -subj /CN=kubernetes-ca -days 2 -out ca.pem \
-    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign || fail "CA"
-leaf() { # name subject eku [san]
-    ec "$1.key"
-    openssl req -new -key "$1.key" -subj "$2" -out "$1.csr" || fail "csr $1"
-    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=%s\n%s\n' \
-        "$3" "${4:-}" >"$1.ext"
-    openssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile "$1.ext" \
-        -out "$1.pem" 2>/dev/null || fail "cert $1"
-}
-leaf apiserver /CN=kube-apiserver serverAuth subjectAltName=IP:127.0.0.1,DNS:kubernetes,DNS:kubernetes.default
-leaf admin "/O=system:masters/CN=kubernetes-admin" clientAuth
+kube_pki
 leaf node1 "/O=system:nodes/CN=system:node:n1" clientAuth
 leaf other "/CN=someone" clientAuth
-openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.key 2>/dev/null
-openssl pkey -in sa.key -pubout -out sa.pub
-
-FLAGS=(--etcd-servers "$ETCD_URL" --tls-cert-file apiserver.pem --tls-private-key-file apiserver.key
-    --client-ca-file ca.pem --secure-port "$API_PORT" --bind-address 127.0.0.1
-    --service-account-key-file sa.pub --service-account-signing-key-file sa.key
-    --service-account-issuer https://kubernetes.default.svc.cluster.local
-    --service-cluster-ip-range 10.96.0.0/12 --enable-bootstrap-token-auth --authorization-mode Node,RBAC
-    --cluster-signing-cert-file ca.pem --cluster-signing-key-file ca.key
-    --allow-privileged=true --v=2)
+kube_api_flags
+FLAGS=("${KUBE_API_FLAGS[@]}")
 
 # ---- flag validation: each refused with kube-apiserver's words, before listening ----
 refused() { # WANT-IN-MESSAGE ARGS...
@@ -129,33 +50,9 @@ refused 'invalid argument "maybe" for "--enable-bootstrap-token-auth" flag' "${F
 refused "--cluster-signing-key-file does not match --cluster-signing-cert-file" "${FLAGS[@]}" --cluster-signing-key-file admin.key
 
 # ---- start ----
-"$IMGBUILD" kube-apiserver "${FLAGS[@]}" >api.log 2>&1 &
-API_PID=$!
-end=$((SECONDS + 60))
-while [ "$SECONDS" -lt "$end" ]; do
-    grep -q '^kube-apiserver: ready$' api.log && break
-    kill -0 "$API_PID" 2>/dev/null || fail "kube-apiserver exited"
-    sleep 0.1
-done
-grep -q '^kube-apiserver: ready$' api.log || fail "kube-apiserver not ready"
+kube_start_api
 grep -q -- '--allow-privileged accepted but not acted upon' api.log || fail "ignored flags not logged"
 
-kubeconfig() { # FILE USER-YAML
-    cat >"$1" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: standin
-  cluster: {certificate-authority: $T/ca.pem, server: "https://127.0.0.1:$API_PORT"}
-users:
-- name: u
-  user: $2
-contexts:
-- name: standin
-  context: {cluster: standin, user: u}
-current-context: standin
-EOF
-}
 kubeconfig admin.conf "{client-certificate: $T/admin.pem, client-key: $T/admin.key}"
 kubeconfig node1.conf "{client-certificate: $T/node1.pem, client-key: $T/node1.key}"
 kubeconfig other.conf "{client-certificate: $T/other.pem, client-key: $T/other.key}"
@@ -163,21 +60,8 @@ kubeconfig token.conf "{token: 07401b.f395accd246ae52d}"
 kubeconfig expired.conf "{token: abcdef.0123456789abcdef}"
 kubeconfig wrong.conf "{token: 07401b.f395accd246ae52e}"
 
-run=0
-k() { # KUBECTL CONFIG ARGS...: a fresh HOME and cache dir for every call
-    local kc=$1 conf=$2
-    shift 2
-    run=$((run + 1))
-    mkdir -p "$T/home.$run"
-    HOME=$T/home.$run "$kc" --kubeconfig "$T/$conf" --cache-dir "$T/home.$run/cache" --request-timeout 20s "$@"
-}
-
 # readyz is up once the system namespaces exist
-end=$((SECONDS + 60))
-while [ "$SECONDS" -lt "$end" ]; do
-    [ "$(k "${KUBECTLS[0]}" admin.conf get --raw /readyz 2>/dev/null)" = ok ] && break
-    sleep 0.2
-done
+kube_wait_readyz admin.conf
 
 for kc in "${KUBECTLS[@]}"; do
     v=${kc##*kubectl.}
@@ -312,7 +196,6 @@ for kc in "${KUBECTLS[@]}"; do
 done
 # ---- CSRs: TLS bootstrap, auto-approval only with the RBAC bindings, signing (A.5-A.7) ----
 log "CSRs"
-API=https://127.0.0.1:$API_PORT
 CSRS=$API/apis/certificates.k8s.io/v1/certificatesigningrequests
 api() { # CREDENTIAL-ARGS... -- CURL-ARGS...: prints the body, then the status code on a line of its own
     local cred=()
