@@ -284,6 +284,7 @@ static json_t *etcd_member_status(pool_role *r, const pool_view *v, const pool_m
 
 const pool_role_ops pool_role_etcd_ops = {
         .name = "etcd",
+        .serving = "a healthy voting member",
         .help = "Role etcd: the members form one etcd cluster. Before each change every member\n"
                 "must be healthy and voting with no stale member (the quorum floor; a member\n"
                 "whose machine is down is started again once); a new member joins as a learner\n"

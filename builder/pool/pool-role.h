@@ -49,6 +49,8 @@ typedef struct pool_role pool_role;
 typedef struct pool_role_ops {
         const char *name;   /* "etcd", "node": pool.json's "role" and the key of the member's
                              * health object in `pool status --json` */
+        /* What a member that passed wait_joined is, for the log: "a healthy voting member". */
+        const char *serving;
         /* Its paragraph of `imgbuild pool --help` (lines of at most 80 columns, each ending in a
          * newline). */
         const char *help;

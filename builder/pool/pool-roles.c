@@ -7,10 +7,12 @@
 
 #include "base.h"
 #include "pool-role-etcd.h"
+#include "pool-role-node.h"
 #include "templates.h"
 
 const pool_role_ops *const pool_roles[] = {
         &pool_role_etcd_ops,
+        &pool_role_node_ops,
         NULL,
 };
 

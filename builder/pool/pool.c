@@ -219,7 +219,7 @@ int pool_configure(pool *p, const pool_create_options *o, buf *err) {
                 return buf_printf(err, "provider %s cannot make members of role %s yet (it does not name their "
                                   "Nodes)", p->provider->ops->name, role->name), -EOPNOTSUPP;
         if (!role->needs_kubeconfig && o->kubeconfig)
-                return buf_printf(err, "--kubeconfig is for pools that talk to Kubernetes, not for a %s pool",
+                return buf_printf(err, "--kubeconfig is for roles that talk to Kubernetes, not for role %s",
                                   role->name), -EINVAL;
         if (role != p->role->ops) {
                 pool_role *new_role = NULL;
@@ -403,7 +403,8 @@ static int finish_joining(pool *p, pool_member *m, buf *err) {
         free(m->state);
         if (!(m->state = strdup("active")))
                 return -ENOMEM;
-        log_info("pool %s: member %s (%s) is a healthy voting member after %ld ms", p->name, m->id, m->ip, time_now_ms() - start);
+        log_info("pool %s: member %s (%s) is %s after %ld ms", p->name, m->id, m->ip, p->role->ops->serving,
+                 time_now_ms() - start);
         return pool_save(p, err);
 }
 
