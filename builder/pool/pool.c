@@ -212,12 +212,12 @@ int pool_configure(pool *p, const pool_create_options *o, buf *err) {
         r = pool_role_choose(p->provider->ops, o->cache_dir, o->template, o->role, &role, err);
         if (r < 0)
                 return r;
-        if (role->needs_kubeconfig && !o->kubeconfig)
-                return buf_printf(err, "a %s pool needs --kubeconfig FILE (an admin kubeconfig of its cluster)",
-                                  role->name), -EINVAL;
         if (role->needs_node_names && !p->provider->ops->node_name)
                 return buf_printf(err, "provider %s cannot make members of role %s yet (it does not name their "
                                   "Nodes)", p->provider->ops->name, role->name), -EOPNOTSUPP;
+        if (role->needs_kubeconfig && !o->kubeconfig)
+                return buf_printf(err, "a %s pool needs --kubeconfig FILE (an admin kubeconfig of its cluster)",
+                                  role->name), -EINVAL;
         if (!role->needs_kubeconfig && o->kubeconfig)
                 return buf_printf(err, "--kubeconfig is for roles that talk to Kubernetes, not for role %s",
                                   role->name), -EINVAL;
@@ -621,10 +621,15 @@ int pool_roll_abort(pool *p, buf *err) {
 int pool_delete(pool *p, buf *err) {
         int r;
 
-        /* The whole cluster goes: no member leaves (that would shrink it down to one). */
+        /* The whole cluster goes: no member leaves (that would shrink it down to one), nothing is
+         * drained; what the role cleans up after a member (node: its Node object) still goes. */
         while (p->n_members > 0) {
                 pool_member *m = &p->members[p->n_members - 1];
                 r = p->provider->ops->destroy_member(p->provider, m, err);
+                if (r >= 0 && p->role->ops->after_destroy) {
+                        pool_view v = view_of(p);
+                        r = p->role->ops->after_destroy(p->role, &v, m, err);
+                }
                 if (r < 0)
                         return r;
                 member_done(m);

@@ -68,7 +68,8 @@ int pool_roll(pool *p, const char *target, buf *err);
  * serving, size members. A leaving member whose role can take it back (cancel_leave: node) and
  * whose machine runs is put back in service, and the newest member leaves instead. */
 int pool_roll_abort(pool *p, buf *err);
-/* Destroy every member and what the provider set up, then remove the pool directory. */
+/* Destroy every member (no leave, no drain; the role's after_destroy runs: node, the Node object
+ * goes) and what the provider set up, then remove the pool directory. */
 int pool_delete(pool *p, buf *err);
 
 /* Status: {"name","template","size","roll_target","provider","role","members":[{"id","ip",

@@ -390,6 +390,12 @@ static void test_roll(void) {
         CHECK_STREQ(json_path_string(st, "members.0.node.state"), p->members[0].ip);
         CHECK(json_path_bool(st, "members.0.node.healthy"));
         CHECK(!json_object_get(json_array_get(json_object_get(st, "members"), 0), "etcd"));
+
+        /* Delete: every machine goes without a drain, and the role cleans up after each. */
+        events[0] = 0;
+        CHECK_OK(pool_delete(p, &err));
+        CHECK_STREQ(events, "destroyed 10.0.0.8;deleted 10.0.0.8;destroyed 10.0.0.7;deleted 10.0.0.7;"
+                            "destroyed 10.0.0.6;deleted 10.0.0.6;");
         pool_free(p);
 }
 
