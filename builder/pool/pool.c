@@ -21,8 +21,6 @@
 #include "time-util.h"
 
 #define POOL_FILE_MAX (1024 * 1024)
-#define JOIN_TIMEOUT_MS 90000
-#define HEAL_TIMEOUT_MS 30000
 
 int pool_provider_new(const pool_provider_ops *ops, const char *dir, json_t *state, pool_provider **ret) {
         pool_provider *p = calloc(1, sizeof(*p));
