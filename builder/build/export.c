@@ -68,13 +68,23 @@ int build_manifest_write(const char *path, const Recipe *recipe, const base_imag
                                                            "cached", s->cached, "seconds", s->seconds)) < 0)
                         return log_error_errno(-ENOMEM, "Out of memory");
         }
+        /* The role of the recipe's agent step (the last one, as the agent installed last wins): what
+         * `pool create` reads to know what the template's members are. */
+        const char *role = NULL;
+        for (size_t i = 0; i < recipe->n_steps; i++)
+                if (recipe->steps[i].kind == RECIPE_STEP_AGENT)
+                        role = recipe->steps[i].role;
+        _cleanup_(json_decrefp) json_t *agent = role ? json_pack("{s:s}", "role", role) : NULL;
+        if (role && !agent)
+                return log_error_errno(-ENOMEM, "Out of memory");
         _cleanup_(json_decrefp) json_t *m = json_pack(
-                "{s:{s:s, s:s}, s:{s:s, s:s, s:O}, s:{s:s, s:O*}, s:O*, s:O, s:{s:s, s:s}, s:I}",
+                "{s:{s:s, s:s}, s:{s:s, s:s, s:O}, s:{s:s, s:O*}, s:O*, s:O, s:O*, s:{s:s, s:s}, s:I}",
                 "template", "name", recipe->template_name, "version", recipe->template_version,
                 "recipe", "path", recipe->path, "digest", digest, "packages", requested,
                 "base", "key", base->key, "packages", base_packages,
                 "packages", result->packages,
                 "steps", steps,
+                "agent", agent,
                 "output", "path", output_path ?: export_path, "sha256", output,
                 "created", (json_int_t) time(NULL));
         if (!m)

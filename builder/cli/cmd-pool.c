@@ -1,5 +1,6 @@
 /* imgbuild pool: create / status / scale / roll / delete instance pools (pool.h) on any provider
  * (pool-providers.h): one function per verb, one table of verbs, one option parser for all. */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <getopt.h>
@@ -11,10 +12,11 @@
 #include "json.h"
 #include "log.h"
 #include "pool-providers.h"
+#include "pool-roles.h"
 #include "pool.h"
 #include "strv.h"
 
-/* Exit status when the quorum floor refused a step (pool.h: POOL_EUNHEALTHY). */
+/* Exit status when the role's gate refused a step (pool-role.h: POOL_EUNHEALTHY). */
 #define EXIT_POOL_UNHEALTHY 4
 
 /* What the command line says; every verb reads the fields it needs. */
@@ -22,6 +24,7 @@ typedef struct pool_args {
         const char *name;
         const char *template, *provider;
         long size;                      /* -1: not given */
+        long drain_timeout_s;           /* -1: not given */
         bool json, abort_roll;
         char **security_groups;         /* owned */
         pool_create_options create;     /* the provider options (borrowed strings) */
@@ -44,38 +47,44 @@ static int verb_delete(pool_args *a, pool *p);
 
 static const pool_verb verbs[] = {
         { "create", verb_create, false, false,
-          "start N members (default 3) one after another; each must become a\n"
-          "          healthy voting etcd member before the next starts" },
+          "start N members (default 3) one after another; each must serve (see\n"
+          "          the roles below) before the next starts. The role is the one the\n"
+          "          template's manifest records (qemu: the recipe's agent step), else\n"
+          "          --role (default etcd); a --role the template contradicts is refused" },
         { "status", verb_status, true, true,
-          "per member: instance id, template, machine state, etcd role and\n"
-          "          health, agent outcome and stage timeline" },
+          "per member: instance id, template, machine state, the role's state\n"
+          "          and health, agent outcome and stage timeline" },
         { "scale", verb_scale, true, false, "add or remove members one at a time" },
         { "roll", verb_roll, true, false,
           "replace every member not on T@V, one at a time: a new member joins\n"
-          "          (learner, then voter), then the old one leaves and is destroyed.\n"
-          "          Before each step the cluster must be healthy (every member healthy\n"
-          "          and voting, no stale member); a member whose machine is down is\n"
-          "          started again once, otherwise the roll stops with exit status 4.\n"
-          "          The roll is checkpointed: run it again to resume; --abort stops it\n"
-          "          with every member on the old or the new template, size N." },
+          "          and must serve, then the old one leaves and is destroyed. Before\n"
+          "          each step the role's gate must pass, otherwise the roll stops with\n"
+          "          exit status 4. The roll is checkpointed: run it again to resume;\n"
+          "          --abort stops it with every member on the old or the new template,\n"
+          "          size N." },
         { "delete", verb_delete, true, false, "stop and remove every member and the pool's files" },
 };
 
 static void help(void) {
         printf("Usage: imgbuild pool create NAME --template T[@V] [--size N] [--provider qemu|host]\n"
-               "                               [--port-base P] [--cache-dir DIR]\n"
+               "                               [--port-base P] [--cache-dir DIR] [--role R] [--kubeconfig F]\n"
                "       imgbuild pool create NAME --provider exoscale --template T --zone Z --private-network ID\n"
                "                            --etcd-ca F --etcd-cert F --etcd-key F [--size N] [--instance-type T]\n"
                "                            [--disk-size GB] [--security-group ID]... [--etcd-port P]\n"
                "                            [--start-timeout S] [--credentials FILE] [--api-endpoint URL]\n"
                "       imgbuild pool status NAME [--json]\n"
                "       imgbuild pool scale NAME --size N\n"
-               "       imgbuild pool roll NAME --template T@V | --abort\n"
+               "       imgbuild pool roll NAME --template T@V [--drain-timeout S] | --abort\n"
                "       imgbuild pool delete NAME\n"
                "\n"
-               "Instance pools running an etcd cluster, one bootagent per member.\n");
+               "Instance pools, one bootagent per member, with a role (");
+        for (size_t i = 0; pool_roles[i]; i++)
+                printf("%s%s", i > 0 ? ", " : "", pool_roles[i]->name);
+        printf(").\n");
         for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
                 printf("  %-6s  %s\n", verbs[i].name, verbs[i].summary);
+        for (size_t i = 0; pool_roles[i]; i++)
+                printf("\n%s", pool_roles[i]->help);
         printf("\n"
                "Local pools (qemu, host) run their own local cloud (imgbuild serve: metadata,\n"
                "Vault-compatible secrets and PKI, cloud API). Each member's metadata and Vault\n"
@@ -86,7 +95,8 @@ static void help(void) {
                 printf("\n%s", pool_providers[i]->help);
         printf("\n"
                "State: $IMGBUILD_STATE_DIR/pools/NAME (else ~/.local/state/imgbuild/pools/NAME).\n"
-               "Exit status: 0 success, 1 errors (also: pool busy), 4 cluster not healthy.\n");
+               "Exit status: 0 success, 1 errors (also: pool busy), 4 the role's gate refused\n"
+               "a step (the members are not healthy enough).\n");
 }
 
 static int exit_status(int r) {
@@ -107,13 +117,23 @@ static void print_status(json_t *st) {
                json_integer_value(json_object_get(st, "size")), json_path_string(st, "provider"),
                json_path_string(st, "roll_target") ? ", rolling to " : "",
                strempty(json_path_string(st, "roll_target")));
+        /* The role's column: its object's "role" (etcd: leader, follower, ...) or "state" (node:
+         * Ready, cordoned, ...), headed by the role's name. */
+        const char *role = strempty(json_path_string(st, "role"));
+        char header[16];
+        size_t n = 0;
+        for (; role[n] && n < sizeof(header) - 1; n++)
+                header[n] = (char) toupper((unsigned char) role[n]);
+        header[n] = '\0';
         printf("%-36s  %-13s  %-10s  %-7s  %-7s  %-11s  %-7s  %s\n", "INSTANCE", "IP", "TEMPLATE", "STATE",
-               "MACHINE", "ETCD", "HEALTH", "AGENT");
+               "MACHINE", header, "HEALTH", "AGENT");
         json_array_foreach(json_object_get(st, "members"), i, m) {
+                json_t *r = json_object_get(m, role);
+                const char *what = json_path_string(r, "role") ?: json_path_string(r, "state");
                 printf("%-36s  %-13s  %-10s  %-7s  %-7s  %-11s  %-7s  %s\n", json_path_string(m, "id"),
                        json_path_string(m, "ip"), json_path_string(m, "template"), json_path_string(m, "state"),
-                       json_path_string(m, "machine"), strempty(json_path_string(m, "etcd.role")),
-                       json_path_bool(m, "etcd.healthy") ? "healthy" : "DOWN",
+                       json_path_string(m, "machine"), strempty(what),
+                       json_path_bool(r, "healthy") ? "healthy" : "DOWN",
                        strempty(json_path_string(m, "agent.outcome")));
                 /* Timeline of the agent's last run: stage at t ms (took ms). */
                 json_t *stages = json_path(m, "agent.stages"), *s;
@@ -150,6 +170,10 @@ static int verb_create(pool_args *a, pool *p_unused) {
         }
         if (a->size > POOL_SIZE_MAX) {
                 log_error("pool create: --size %ld is more than this tool will roll (%d)", a->size, POOL_SIZE_MAX);
+                return EXIT_FAILURE_GENERIC;
+        }
+        if (a->drain_timeout_s >= 0) {
+                log_error("pool create: --drain-timeout is an option of pool roll");
                 return EXIT_FAILURE_GENERIC;
         }
         if (!a->provider)
@@ -217,6 +241,13 @@ static int verb_roll(pool_args *a, pool *p) {
                 log_error("pool roll: give either --template T@V or --abort");
                 return EXIT_FAILURE_GENERIC;
         }
+        if (a->drain_timeout_s >= 0) {
+                if (a->abort_roll) {
+                        log_error("pool roll: --drain-timeout goes with --template, not --abort");
+                        return EXIT_FAILURE_GENERIC;
+                }
+                p->drain_timeout_ms = a->drain_timeout_s * 1000;
+        }
         r = a->abort_roll ? pool_roll_abort(p, &err) : pool_roll(p, a->template, &err);
         if (r < 0)
                 return fail(a->abort_roll ? "roll --abort" : "roll", a->name, r, &err);
@@ -244,6 +275,9 @@ enum {
         OPT_CREDENTIALS,
         OPT_API_ENDPOINT,
         OPT_START_TIMEOUT,
+        OPT_ROLE,
+        OPT_KUBECONFIG,
+        OPT_DRAIN_TIMEOUT,
 };
 
 /* The options of every verb, the subcommand and the pool name. Returns -1 to go on, else the exit
@@ -270,6 +304,9 @@ static int parse_args(int argc, char **argv, pool_args *a, const pool_verb **ret
                 { "credentials", required_argument, NULL, OPT_CREDENTIALS },
                 { "api-endpoint", required_argument, NULL, OPT_API_ENDPOINT },
                 { "start-timeout", required_argument, NULL, OPT_START_TIMEOUT },
+                { "role", required_argument, NULL, OPT_ROLE },
+                { "kubeconfig", required_argument, NULL, OPT_KUBECONFIG },
+                { "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
                 {}
         };
         pool_create_options *o = &a->create;
@@ -353,6 +390,22 @@ static int parse_args(int argc, char **argv, pool_args *a, const pool_verb **ret
                 case OPT_API_ENDPOINT:
                         o->api_endpoint = optarg;
                         break;
+                case OPT_ROLE:
+                        o->role = optarg;
+                        break;
+                case OPT_KUBECONFIG:
+                        o->kubeconfig = optarg;
+                        break;
+                case OPT_DRAIN_TIMEOUT: {
+                        char *end;
+                        long v = strtol(optarg, &end, 10);
+                        if (*end || v < 1 || v > 24 * 3600) {
+                                log_error("pool: invalid --drain-timeout '%s' (seconds, 1..86400)", optarg);
+                                return EXIT_FAILURE_GENERIC;
+                        }
+                        a->drain_timeout_s = v;
+                        break;
+                }
                 default:
                         return EXIT_FAILURE_GENERIC;
                 }
@@ -373,7 +426,7 @@ static int parse_args(int argc, char **argv, pool_args *a, const pool_verb **ret
 int cmd_pool(int argc, char **argv) {
         _cleanup_buf_ buf err = BUF_INIT(8192);
         _cleanup_(pool_freep) pool *p = NULL;
-        pool_args a = { .size = -1 };
+        pool_args a = { .size = -1, .drain_timeout_s = -1 };
         const pool_verb *verb = NULL;
         int status, r;
 

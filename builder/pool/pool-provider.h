@@ -1,5 +1,5 @@
 /* The interface between the provider-neutral pool core (pool.c: membership, persistence, rolling
- * upgrades, etcd health gates) and one kind of machine: pool-host.c (host processes),
+ * upgrades through the role's gates, pool-role.h) and one kind of machine: pool-host.c (host processes),
  * pool-qemu.c (VMs) and pool-exoscale.c (an Exoscale instance pool). Each provider is one
  * constant pool_provider_ops table; the registry (pool-providers.h) is the only place that names
  * them, so the core and the command line stay provider-neutral.
@@ -37,6 +37,10 @@ typedef struct pool_create_options {
         const char *pool_name;          /* the imgbuild pool's name */
         const char *template;           /* the pool's first template reference */
 
+        /* The role (pool-role.h), taken by the core and the role, not by providers. */
+        const char *role;               /* --role; NULL: the template's, else etcd */
+        const char *kubeconfig;         /* an admin kubeconfig (roles that talk to Kubernetes) */
+
         /* Local providers (host, qemu). */
         int port_base;                  /* the first of the pool's ports; 0: a random one */
         const char *cache_dir;          /* qemu: the template store; NULL: the default store */
@@ -61,6 +65,10 @@ typedef struct pool_provider_ops {
         /* Its paragraph of `imgbuild pool --help`: lines of at most 80 columns, each ending in
          * a newline. */
         const char *help;
+        /* Whether its templates are the image store's NAME@VERSION (qemu), whose manifests say
+         * which role their members have (pool-roles.h); false: templates are labels (host) or the
+         * cloud's (exoscale), and the role comes from `pool create --role`. */
+        bool store_templates;
 
         /* Check the create options and record them in state, the provider's object of a new pool
          * (created empty by the core). Returns 0, or a negative errno with err set (the message
@@ -93,6 +101,10 @@ typedef struct pool_provider_ops {
         /* The member agent's own report (`bootagent status --json`: outcome, stages with
          * timeline); a new reference. */
         int (*agent_status)(pool_provider *p, const pool_member *m, json_t **ret, buf *err);
+        /* Optional: the name of the Kubernetes Node the member's agent registers (bootagent's
+         * node role: node_name from the user-data the provider gives it, else the host name),
+         * a new string. NULL: the provider cannot make members of the node role. */
+        int (*node_name)(pool_provider *p, const pool_member *m, char **ret, buf *err);
 } pool_provider_ops;
 
 /* One provider working on one pool: what every operation gets. */

@@ -494,6 +494,7 @@ const pool_provider_ops pool_qemu_ops = {
                 "socket bound to 127.0.0.1). The VMs outlive the command (pid, QMP and\n"
                 "communicator sockets in the pool directory); etcd is checked through a port\n"
                 "forward with a client certificate from the pool's CA. Needs socat.\n",
+        .store_templates = true,
         .configure = qemu_configure,
         .setup = qemu_setup,
         .teardown = pool_cloud_teardown,

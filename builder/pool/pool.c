@@ -1,5 +1,5 @@
-/* Pools: persistence, membership changes one member at a time, and the etcd health gates that
- * every change passes through. See pool.h. */
+/* Pools: persistence and membership changes one member at a time, each through the role's gate
+ * (pool-role.h). See pool.h. */
 #include "pool.h"
 
 #include <ctype.h>
@@ -17,11 +17,10 @@
 #include "json.h"
 #include "log.h"
 #include "pool-providers.h"
+#include "pool-roles.h"
 #include "time-util.h"
 
 #define POOL_FILE_MAX (1024 * 1024)
-#define JOIN_TIMEOUT_MS 90000
-#define HEAL_TIMEOUT_MS 30000
 
 int pool_provider_new(const pool_provider_ops *ops, const char *dir, json_t *state, pool_provider **ret) {
         pool_provider *p = calloc(1, sizeof(*p));
@@ -42,6 +41,24 @@ void pool_provider_free(pool_provider *p) {
         free(p);
 }
 
+int pool_role_new(const pool_role_ops *ops, json_t *state, pool_role **ret) {
+        pool_role *r = calloc(1, sizeof(*r));
+        if (!r)
+                return -ENOMEM;
+        r->ops = ops;
+        r->state = state;
+        *ret = r;
+        return 0;
+}
+
+void pool_role_free(pool_role *r) {
+        if (!r)
+                return;
+        if (r->ops->done)
+                r->ops->done(r);
+        free(r);
+}
+
 static void member_done(pool_member *m) {
         free(m->id);
         free(m->ip);
@@ -58,6 +75,8 @@ void pool_free(pool *p) {
         free(p->members);
         pool_provider_free(p->provider);
         json_decref(p->provider_state);
+        pool_role_free(p->role);
+        json_decref(p->role_state);
         if (p->lock_fd >= 0)
                 close(p->lock_fd);
         free(p->name);
@@ -124,6 +143,7 @@ static pool *pool_alloc(const char *name) {
         if (!p)
                 return NULL;
         p->lock_fd = -1;
+        p->drain_timeout_ms = POOL_DRAIN_TIMEOUT_MS_DEFAULT;
         if (!(p->name = strdup(name)) || pool_dir_for(name, &p->dir) < 0) {
                 pool_free(p);
                 return NULL;
@@ -172,9 +192,11 @@ int pool_new(const char *name, const char *provider, const char *template, unsig
                 return buf_printf(err, "pool %s exists (%s)", name, p->dir), -EEXIST;
         p->size = size;
         if (!(p->template = strdup(template)) || !(p->provider_name = strdup(provider)) ||
-            !(p->provider_state = json_object()))
+            !(p->provider_state = json_object()) || !(p->role_state = json_object()))
                 return -ENOMEM;
         r = pool_provider_new(ops, p->dir, p->provider_state, &p->provider);
+        if (r >= 0)
+                r = pool_role_new(pool_role_find("etcd"), p->role_state, &p->role);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(p);
@@ -182,6 +204,34 @@ int pool_new(const char *name, const char *provider, const char *template, unsig
 }
 
 int pool_configure(pool *p, const pool_create_options *o, buf *err) {
+        const pool_role_ops *role;
+        int r;
+
+        r = pool_role_choose(p->provider->ops, o->cache_dir, o->template, o->role, &role, err);
+        if (r < 0)
+                return r;
+        if (role->needs_node_names && !p->provider->ops->node_name)
+                return buf_printf(err, "provider %s cannot make members of role %s yet (it does not name their "
+                                  "Nodes)", p->provider->ops->name, role->name), -EOPNOTSUPP;
+        if (role->needs_kubeconfig && !o->kubeconfig)
+                return buf_printf(err, "a %s pool needs --kubeconfig FILE (an admin kubeconfig of its cluster)",
+                                  role->name), -EINVAL;
+        if (!role->needs_kubeconfig && o->kubeconfig)
+                return buf_printf(err, "--kubeconfig is for roles that talk to Kubernetes, not for role %s",
+                                  role->name), -EINVAL;
+        if (role != p->role->ops) {
+                pool_role *new_role = NULL;
+                r = pool_role_new(role, p->role_state, &new_role);
+                if (r < 0)
+                        return r;
+                pool_role_free(p->role);
+                p->role = new_role;
+        }
+        if (role->configure) {
+                r = role->configure(p->role_state, o, err);
+                if (r < 0)
+                        return r;
+        }
         if (!p->provider->ops->configure)
                 return 0;
         return p->provider->ops->configure(p->provider_state, o, err);
@@ -232,11 +282,17 @@ int pool_load(const char *name, bool lock, pool **ret, buf *err) {
                 return buf_printf(err, "%s: %s", file, parse_err.data), r;
         const char *template = json_path_string(root, "template"), *provider = json_path_string(root, "provider_name"),
                    *target = json_path_string(root, "roll_target");
+        json_t *role = json_object_get(root, "role"), *role_config = json_object_get(root, "role_config");
         int64_t size;
         members = json_object_get(root, "members");
         if (!template || !provider || json_path_i64(root, "size", &size) < 0 || size < 1 || size > POOL_SIZE_MAX || !json_is_array(members) ||
-            !json_is_object(json_object_get(root, "provider")))
+            !json_is_object(json_object_get(root, "provider")) || (role && !json_is_string(role)) ||
+            (role_config && !json_is_object(role_config)))
                 return buf_printf(err, "%s: missing or malformed fields", file), -EBADMSG;
+        /* Pools from before roles have neither: they are etcd pools. */
+        const pool_role_ops *role_ops = pool_role_find(role ? json_string_value(role) : "etcd");
+        if (!role_ops)
+                return buf_printf(err, "%s: unknown role '%s'", file, json_string_value(role)), -EINVAL;
         p->size = (unsigned) size;
         if (!(p->template = strdup(template)) || !(p->provider_name = strdup(provider)) ||
             (target && !(p->roll_target = strdup(target))))
@@ -251,10 +307,15 @@ int pool_load(const char *name, bool lock, pool **ret, buf *err) {
                 p->n_members++;
         }
         p->provider_state = json_incref(json_object_get(root, "provider"));
+        p->role_state = role_config ? json_incref(role_config) : json_object();
+        if (!p->role_state)
+                return -ENOMEM;
         ops = provider_find(provider, file, err);
         if (!ops)
                 return -EINVAL;
         r = pool_provider_new(ops, p->dir, p->provider_state, &p->provider);
+        if (r >= 0)
+                r = pool_role_new(role_ops, p->role_state, &p->role);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(p);
@@ -274,9 +335,10 @@ int pool_save(pool *p, buf *err) {
                                                              "template", m->template, "state", m->state)) < 0)
                         return -ENOMEM;
         }
-        root = json_pack("{s:s, s:s, s:I, s:s?, s:s, s:O, s:O}", "name", p->name, "template", p->template, "size",
-                         (json_int_t) p->size, "roll_target", p->roll_target, "provider_name", p->provider_name,
-                         "provider", p->provider_state, "members", members);
+        root = json_pack("{s:s, s:s, s:I, s:s?, s:s, s:O, s:s, s:O, s:O}", "name", p->name, "template", p->template,
+                         "size", (json_int_t) p->size, "roll_target", p->roll_target, "provider_name",
+                         p->provider_name, "provider", p->provider_state, "role", p->role->ops->name, "role_config",
+                         p->role_state, "members", members);
         if (!root)
                 return -ENOMEM;
         text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -290,220 +352,16 @@ int pool_save(pool *p, buf *err) {
         return r;
 }
 
-/* ---- etcd, through the v3 JSON gateway ---- */
-
-/* The etcd member whose peer URL is on ip, or NULL. Borrowed. */
-static json_t *etcd_member_by_ip(json_t *list, const char *ip) {
-        _cleanup_free_ char *needle = NULL;
-        json_t *m;
-        size_t i;
-        if (asprintf(&needle, "//%s:", ip) < 0)
-                return NULL;
-        json_array_foreach(json_object_get(list, "members"), i, m)
-                if (strstr(strempty(json_path_string(m, "peerURLs.0")), needle))
-                        return m;
-        return NULL;
+/* What the role sees of p for one call (pool-role.h). */
+static pool_view view_of(pool *p) {
+        return (pool_view){ .name = p->name, .members = p->members, .n_members = p->n_members,
+                            .provider = p->provider, .drain_timeout_ms = p->drain_timeout_ms };
 }
 
-static pool_member *pool_member_by_peer(pool *p, json_t *em) {
-        const char *url = strempty(json_path_string(em, "peerURLs.0"));
-        for (size_t i = 0; i < p->n_members; i++) {
-                _cleanup_free_ char *needle = NULL;
-                if (asprintf(&needle, "//%s:", p->members[i].ip) >= 0 && strstr(url, needle))
-                        return &p->members[i];
-        }
-        return NULL;
-}
-
-/* A view of the cluster: which pool members answer /health, and the member list as seen by the
- * first healthy one (excluding except, which may be on its way out). */
-typedef struct cluster_view {
-        bool *healthy;            /* per pool member */
-        json_t *list;             /* member/list reply, or NULL when no member answered */
-        size_t source;            /* pool member the list came from */
-} cluster_view;
-
-static void cluster_view_done(cluster_view *v) {
-        free(v->healthy);
-        json_decref(v->list);
-        *v = (cluster_view){};
-}
-
-static int cluster_view_get(pool *p, const pool_member *except, cluster_view *ret, buf *err) {
-        cluster_view v = { .healthy = calloc(p->n_members + 1, sizeof(bool)) };
-        int r;
-
-        if (!v.healthy)
-                return -ENOMEM;
-        for (size_t i = 0; i < p->n_members; i++) {
-                pool_health_inputs h = {};
-                r = p->provider->ops->health_inputs(p->provider, &p->members[i], &h, err);
-                if (r < 0) {
-                        cluster_view_done(&v);
-                        return r;
-                }
-                v.healthy[i] = pool_health_check(&h);
-                if (v.healthy[i] && !v.list && &p->members[i] != except) {
-                        long status = 0;
-                        json_t *list = NULL;
-                        if (pool_health_etcd_call(&h, h.etcd_url, "/v3/cluster/member/list", "{}", &status, &list) >= 0 &&
-                            status == 200 && list) {
-                                v.list = list;
-                                v.source = i;
-                        } else
-                                json_decref(list);
-                }
-                pool_health_inputs_done(&h);
-        }
-        *ret = v;
-        return 0;
-}
-
-/* The quorum floor: every pool member is healthy and a voting etcd member, and the cluster has
- * no member that is not in the pool. Returns 0, or -POOL_EUNHEALTHY with the reasons in why. */
-static int cluster_check(pool *p, buf *why) {
-        cluster_view v = {};
-        json_t *em;
-        size_t i;
-        int r;
-
-        r = cluster_view_get(p, NULL, &v, why);
-        if (r < 0)
-                return r;
-        buf_clear(why);
-        if (!v.list)
-                buf_puts(why, "no member answers the etcd member list");
-        for (i = 0; v.list && i < p->n_members; i++) {
-                const pool_member *m = &p->members[i];
-                em = etcd_member_by_ip(v.list, m->ip);
-                if (!v.healthy[i])
-                        buf_printf(why, "%smember %s (%s) is not healthy", why->len ? "; " : "", m->id, m->ip);
-                else if (!em)
-                        buf_printf(why, "%smember %s (%s) is not in the etcd cluster", why->len ? "; " : "", m->id, m->ip);
-                else if (json_path_bool(em, "isLearner"))
-                        buf_printf(why, "%smember %s (%s) is still a learner", why->len ? "; " : "", m->id, m->ip);
-        }
-        json_array_foreach(v.list ? json_object_get(v.list, "members") : NULL, i, em)
-                if (!pool_member_by_peer(p, em))
-                        buf_printf(why, "%setcd member %s (%s) is not in the pool", why->len ? "; " : "",
-                                   strempty(json_path_string(em, "ID")), strempty(json_path_string(em, "peerURLs.0")));
-        cluster_view_done(&v);
-        return why->len ? -POOL_EUNHEALTHY : 0;
-}
-
-/* The gate before every membership change. A member whose machine is down is started again
- * once (the provider repairs it); if the cluster is still not healthy soon after (a restarted
- * member gets time to catch up) the step is refused. */
+/* The role's gate before a membership change. */
 static int ensure_healthy(pool *p, buf *err) {
-        _cleanup_buf_ buf why = BUF_INIT(8192);
-        bool restarted = false;
-        long deadline;
-        int r;
-
-        r = cluster_check(p, &why);
-        if (r != -POOL_EUNHEALTHY)
-                return r;
-        log_warning("pool %s: cluster not healthy: %s", p->name, why.data);
-        for (size_t i = 0; i < p->n_members; i++) {
-                const pool_member *m = &p->members[i];
-                if (streq(m->state, "active") && streq(p->provider->ops->member_state(p->provider, m), "stopped")) {
-                        log_notice("pool %s: member %s (%s) is down, starting it again", p->name, m->id, m->ip);
-                        _cleanup_buf_ buf start_err = BUF_INIT(4096);
-                        r = p->provider->ops->start_member(p->provider, m, &start_err);
-                        if (r < 0)
-                                log_warning("pool %s: restarting member %s failed: %s", p->name, m->id, start_err.data);
-                        else
-                                restarted = true;
-                }
-        }
-        deadline = time_now_ms() + (restarted ? HEAL_TIMEOUT_MS : 5000);
-        while (time_now_ms() < deadline) {
-                time_sleep_ms(500);
-                r = cluster_check(p, &why);
-                if (r != -POOL_EUNHEALTHY)
-                        return r;
-        }
-        buf_printf(err, "cluster not healthy, refusing to change membership: %s", why.data);
-        return -POOL_EUNHEALTHY;
-}
-
-/* Wait until m is a started, voting, healthy member. */
-static int wait_voting(pool *p, const pool_member *m, buf *err) {
-        long deadline = time_now_ms() + JOIN_TIMEOUT_MS;
-        const char *last = "no member answers the etcd member list";
-        int r;
-
-        while (time_now_ms() < deadline) {
-                cluster_view v = {};
-                /* Any member's list will do: a learner's own answer fails, others come first. */
-                r = cluster_view_get(p, NULL, &v, err);
-                if (r < 0)
-                        return r;
-                json_t *em = v.list ? etcd_member_by_ip(v.list, m->ip) : NULL;
-                bool self_healthy = false;
-                for (size_t i = 0; i < p->n_members; i++)
-                        if (&p->members[i] == m)
-                                self_healthy = v.healthy[i];
-                if (v.list && !em)
-                        last = "not in the member list";
-                else if (em && json_path_bool(em, "isLearner"))
-                        last = "still a learner";
-                else if (em && !json_path_string(em, "name"))
-                        last = "added but not started";
-                else if (em && !self_healthy)
-                        last = "not healthy";
-                else if (em) {
-                        cluster_view_done(&v);
-                        return 0;
-                }
-                cluster_view_done(&v);
-                time_sleep_ms(500);
-        }
-        buf_printf(err, "member %s (%s) did not become a healthy voting member in %d s: %s", m->id, m->ip,
-                   JOIN_TIMEOUT_MS / 1000, last);
-        return -ETIMEDOUT;
-}
-
-/* Make sure the etcd cluster no longer lists m (it left, or it died and we remove it through a
- * healthy member). */
-static int ensure_removed(pool *p, const pool_member *m, buf *err) {
-        long deadline = time_now_ms() + HEAL_TIMEOUT_MS;
-        cluster_view v = {};
-        int r;
-
-        /* The member that left may have been the leader: the others answer again once they have
-         * elected a new one, so a short spell of no healthy member is waited out. */
-        for (;;) {
-                r = cluster_view_get(p, m, &v, err);
-                if (r < 0)
-                        return r;
-                if (v.list || time_now_ms() >= deadline)
-                        break;
-                cluster_view_done(&v);
-                time_sleep_ms(500);
-        }
-        json_t *em = v.list ? etcd_member_by_ip(v.list, m->ip) : NULL;
-        if (!v.list) {
-                buf_printf(err, "cluster not healthy: no other member answered the etcd member list in %d s, "
-                           "so member %s (%s) cannot be removed through one", HEAL_TIMEOUT_MS / 1000, m->id, m->ip);
-                r = -POOL_EUNHEALTHY;
-        } else if (em) {
-                pool_health_inputs h = {};
-                _cleanup_free_ char *body = NULL;
-                long status = 0;
-                r = p->provider->ops->health_inputs(p->provider, &p->members[v.source], &h, err);
-                if (r >= 0 && asprintf(&body, "{\"ID\":\"%s\"}", strempty(json_path_string(em, "ID"))) < 0)
-                        r = -ENOMEM;
-                if (r >= 0)
-                        r = pool_health_etcd_call(&h, h.etcd_url, "/v3/cluster/member/remove", body, &status, NULL);
-                if (r >= 0 && status != 200)
-                        r = -EIO;
-                if (r < 0)
-                        buf_printf(err, "removing etcd member of %s (%s) failed (HTTP %ld)", m->id, m->ip, status);
-                pool_health_inputs_done(&h);
-        }
-        cluster_view_done(&v);
-        return r;
+        pool_view v = view_of(p);
+        return p->role->ops->gate(p->role, &v, err);
 }
 
 /* ---- membership changes; each one checkpointed in pool.json ---- */
@@ -536,33 +394,34 @@ static int finish_joining(pool *p, pool_member *m, buf *err) {
         r = p->provider->ops->start_member(p->provider, m, err);
         if (r < 0)
                 return r;
-        r = wait_voting(p, m, err);
+        pool_view v = view_of(p);
+        r = p->role->ops->wait_joined(p->role, &v, m, err);
         if (r < 0)
                 return r;
         free(m->state);
         if (!(m->state = strdup("active")))
                 return -ENOMEM;
-        log_info("pool %s: member %s (%s) is a healthy voting member after %ld ms", p->name, m->id, m->ip, time_now_ms() - start);
+        log_info("pool %s: member %s (%s) is %s after %ld ms", p->name, m->id, m->ip, p->role->ops->serving,
+                 time_now_ms() - start);
         return pool_save(p, err);
 }
 
 static int finish_leaving(pool *p, pool_member *m, buf *err) {
-        _cleanup_buf_ buf leave_err = BUF_INIT(4096);
+        pool_view v = view_of(p);
         int r;
 
         log_info("pool %s: member %s (%s) on %s leaves", p->name, m->id, m->ip, m->template);
-        if (p->provider->ops->leave_member) {
-                r = p->provider->ops->leave_member(p->provider, m, &leave_err);
-                if (r < 0)
-                        log_warning("pool %s: member %s did not leave by itself (%s), removing it from the cluster",
-                                    p->name, m->id, leave_err.data);
-        }
-        r = ensure_removed(p, m, err);
+        r = p->role->ops->before_destroy(p->role, &v, m, err);
         if (r < 0)
                 return r;
         r = p->provider->ops->destroy_member(p->provider, m, err);
         if (r < 0)
                 return r;
+        if (p->role->ops->after_destroy) {
+                r = p->role->ops->after_destroy(p->role, &v, m, err);
+                if (r < 0)
+                        return r;
+        }
         member_done(m);
         size_t i = (size_t) (m - p->members);
         memmove(m, m + 1, (p->n_members - i - 1) * sizeof(pool_member));
@@ -714,7 +573,25 @@ int pool_roll_abort(pool *p, buf *err) {
                 return r;
         /* A surged member that has not replaced anyone yet goes again (it is the newest); a
          * member already leaving finishes leaving (its replacement is in). Either way the pool
-         * is back to its size with every member on the old or the new template. */
+         * is back to its size with every member on the old or the new template. A leaving member
+         * the role can take back (node: its drain was stopped) goes back in service instead, and
+         * the newest member leaves in its place below. */
+        for (size_t i = 0; p->role->ops->cancel_leave && i < p->n_members; i++) {
+                m = &p->members[i];
+                if (!streq(m->state, "leaving") || !streq(p->provider->ops->member_state(p->provider, m), "running"))
+                        continue;
+                pool_view v = view_of(p);
+                log_info("pool %s: abort: member %s (%s) stays", p->name, m->id, m->ip);
+                r = p->role->ops->cancel_leave(p->role, &v, m, err);
+                if (r < 0)
+                        return r;
+                free(m->state);
+                if (!(m->state = strdup("active")))
+                        return -ENOMEM;
+                r = pool_save(p, err);
+                if (r < 0)
+                        return r;
+        }
         while ((m = find_state(p, "joining"))) {
                 log_info("pool %s: abort: removing joining member %s (%s)", p->name, m->id, m->ip);
                 r = start_leaving(p, m, err);
@@ -742,10 +619,15 @@ int pool_roll_abort(pool *p, buf *err) {
 int pool_delete(pool *p, buf *err) {
         int r;
 
-        /* The whole cluster goes: no member leaves (that would shrink it down to one). */
+        /* The whole cluster goes: no member leaves (that would shrink it down to one), nothing is
+         * drained; what the role cleans up after a member (node: its Node object) still goes. */
         while (p->n_members > 0) {
                 pool_member *m = &p->members[p->n_members - 1];
                 r = p->provider->ops->destroy_member(p->provider, m, err);
+                if (r >= 0 && p->role->ops->after_destroy) {
+                        pool_view v = view_of(p);
+                        r = p->role->ops->after_destroy(p->role, &v, m, err);
+                }
                 if (r < 0)
                         return r;
                 member_done(m);
@@ -763,29 +645,10 @@ int pool_delete(pool *p, buf *err) {
         return 0;
 }
 
-static json_t *member_etcd_status(pool *p, const pool_member *m) {
-        pool_health_inputs h = {};
-        _cleanup_buf_ buf ignored = BUF_INIT(1024);
-        _cleanup_json_ json_t *st = NULL;
-        const char *role = "unknown";
-        long status = 0;
-        bool healthy;
-
-        if (p->provider->ops->health_inputs(p->provider, m, &h, &ignored) < 0)
-                return json_pack("{s:s, s:b}", "role", role, "healthy", 0);
-        healthy = pool_health_check(&h);
-        if (pool_health_etcd_call(&h, h.etcd_url, "/v3/maintenance/status", "{}", &status, &st) >= 0 && status == 200 && st) {
-                const char *self = json_path_string(st, "header.member_id"), *leader = json_path_string(st, "leader");
-                role = json_path_bool(st, "isLearner") ? "learner" :
-                       self && leader && streq(self, leader) ? "leader" : "follower";
-        } else
-                role = "unreachable";
-        pool_health_inputs_done(&h);
-        return json_pack("{s:s, s:b}", "role", role, "healthy", healthy);
-}
-
 int pool_status(pool *p, json_t **ret, buf *err) {
         _cleanup_json_ json_t *members = json_array();
+
+        pool_view v = view_of(p);
 
         (void) err;
         if (!members)
@@ -799,11 +662,13 @@ int pool_status(pool *p, json_t **ret, buf *err) {
                 if (json_array_append_new(members, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "id", m->id, "ip",
                                                              m->ip, "template", m->template, "state", m->state,
                                                              "machine", p->provider->ops->member_state(p->provider, m),
-                                                             "etcd", member_etcd_status(p, m), "agent", agent)) < 0)
+                                                             p->role->ops->name,
+                                                             p->role->ops->member_status(p->role, &v, m), "agent",
+                                                             agent)) < 0)
                         return -ENOMEM;
         }
-        *ret = json_pack("{s:s, s:s, s:I, s:s?, s:s, s:O}", "name", p->name, "template", p->template, "size",
-                         (json_int_t) p->size, "roll_target", p->roll_target, "provider", p->provider_name, "members",
-                         members);
+        *ret = json_pack("{s:s, s:s, s:I, s:s?, s:s, s:s, s:O}", "name", p->name, "template", p->template, "size",
+                         (json_int_t) p->size, "roll_target", p->roll_target, "provider", p->provider_name, "role",
+                         p->role->ops->name, "members", members);
         return *ret ? 0 : -ENOMEM;
 }

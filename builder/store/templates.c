@@ -56,6 +56,28 @@ int template_disk_sha256(const base_image *tmpl, char ret[SHA256_HEX_SIZE]) {
         return 0;
 }
 
+int template_agent_role(const base_image *tmpl, char **ret) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        _cleanup_json_ json_t *manifest = NULL;
+        int r;
+
+        if (asprintf(&path, "%s/manifest.json", tmpl->dir) < 0)
+                return -ENOMEM;
+        r = read_file(path, 4 * 1024 * 1024, &text, NULL);
+        if (r >= 0)
+                r = json_parse(text, strlen(text), &manifest, NULL);
+        if (r < 0)
+                return r;
+        const char *role = json_path_string(manifest, "agent.role");
+        if (!role)
+                return -ENODATA;
+        char *s = strdup(role);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
 static int name_compare(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }

@@ -19,6 +19,11 @@ int template_open(const char *store, const char *ref, base_image *ret);
  * overlay was made on. Returns 0, -EBADMSG if the manifest has none, or -errno (not logged). */
 int template_disk_sha256(const base_image *tmpl, char ret[SHA256_HEX_SIZE]);
 
+/* The role of tmpl's agent as its manifest records it (agent.role: the recipe's agent step).
+ * Returns 0 and a new string in *ret, -ENODATA when the manifest records none (no agent step, or
+ * a template exported before manifests recorded it), or -errno (not logged). */
+int template_agent_role(const base_image *tmpl, char **ret);
+
 /* Every complete template in the store, sorted by name then version: a JSON array of
  * {"name", "version", "dir", "manifest": {...}}. Returns 0 (an empty array when there are none)
  * or -errno (not logged). */

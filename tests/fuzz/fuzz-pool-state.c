@@ -1,8 +1,8 @@
 /* Fuzz the pool state loader (pool_load of DIR/pool.json, builder/pool/pool.c) with the file's
- * content. Checked: a refused file is -EBADMSG (malformed) or -EINVAL (unknown provider) with a
- * reason; a loaded pool holds what the file says (size, within 1..POOL_SIZE_MAX, template,
- * provider, roll target, every member, the provider's object); saving it and loading again gives
- * the same pool. */
+ * content. Checked: a refused file is -EBADMSG (malformed) or -EINVAL (unknown provider or role)
+ * with a reason; a loaded pool holds what the file says (size, within 1..POOL_SIZE_MAX, template,
+ * provider, roll target, every member, the provider's object, the role (absent: etcd) and its
+ * object (absent: empty)); saving it and loading again gives the same pool. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,7 +23,8 @@ static bool str_eq(const char *a, const char *b) {
 static bool same_pool(const pool *a, const pool *b) {
         if (!streq(a->template, b->template) || !streq(a->provider_name, b->provider_name) ||
             !str_eq(a->roll_target, b->roll_target) || a->size != b->size || a->n_members != b->n_members ||
-            !json_equal(a->provider_state, b->provider_state))
+            !json_equal(a->provider_state, b->provider_state) || a->role->ops != b->role->ops ||
+            !json_equal(a->role_state, b->role_state))
                 return false;
         for (size_t i = 0; i < a->n_members; i++)
                 if (!streq(a->members[i].id, b->members[i].id) || !streq(a->members[i].ip, b->members[i].ip) ||
@@ -35,7 +36,8 @@ static bool same_pool(const pool *a, const pool *b) {
 
 /* The pool as the file says it, field by field. */
 static bool matches_file(const pool *p, json_t *root) {
-        json_t *members = json_object_get(root, "members"), *m;
+        json_t *members = json_object_get(root, "members"), *m, *role_config = json_object_get(root, "role_config");
+        const char *role = json_path_string(root, "role");
         size_t i;
 
         if (!json_is_integer(json_object_get(root, "size")) || p->size < 1 || p->size > POOL_SIZE_MAX ||
@@ -44,6 +46,8 @@ static bool matches_file(const pool *p, json_t *root) {
             !str_eq(p->provider_name, json_path_string(root, "provider_name")) ||
             !str_eq(p->roll_target, json_path_string(root, "roll_target")) ||
             !json_equal(p->provider_state, json_object_get(root, "provider")) ||
+            !streq(p->role->ops->name, role ?: "etcd") ||
+            (role_config ? !json_equal(p->role_state, role_config) : json_object_size(p->role_state) != 0) ||
             p->n_members != json_array_size(members))
                 return false;
         json_array_foreach(members, i, m)

@@ -1,6 +1,7 @@
 /* builder/templates: installing a build as NAME@VERSION (assembled aside, swapped in), finding it
  * again, listing the store, recognizing an unchanged build, and the build record gc reads. Uses
  * qemu-img for a tiny layer; no VM. */
+#include <errno.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -135,6 +136,22 @@ int main(void) {
         CHECK(json_array_size(list) == 1);
         CHECK_STREQ(json_path_string(json_array_get(list, 0), "version"), "2");
         CHECK_STREQ(json_path_string(json_array_get(list, 0), "manifest.steps.1.key"), "cccc");
+
+        /* The role of the recipe's agent step is in the manifest (what `pool create` reads); a
+         * recipe without one records none. */
+        _cleanup_free_ char *role = NULL;
+        CHECK_OK(template_open(store, "web@2", &t));
+        CHECK(template_agent_role(&t, &role) == -ENODATA && !role);
+        base_image_done(&t);
+        {
+                _cleanup_(recipe_freep) Recipe *worker = parse("template worker 1\nbase debian-12\nagent role=node\n");
+                _cleanup_free_ char *wdir = NULL;
+                CHECK_OK(template_install(store, worker, &base, &result, NULL, &wdir));
+                CHECK_OK(template_open(store, "worker@1", &t));
+                CHECK_OK(template_agent_role(&t, &role));
+                CHECK_STREQ(role, "node");
+                base_image_done(&t);
+        }
 
         /* Build record: keyed by the recipe path, holds the keys. */
         char *keys[] = { (char *) "k1", (char *) "k2", NULL };
