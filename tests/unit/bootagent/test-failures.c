@@ -1,9 +1,13 @@
 /* Bad inputs against a small fake (lib/http-server.h in a thread): metadata down or 404, Vault 403 /
  * 500 / garbage JSON, etcd unreachable. Every case ends with a bounded retry and a clear error;
- * a full `firstboot` run against a failing Vault writes no secret or certificate file. */
+ * a full `firstboot` run against a failing Vault writes no secret or certificate file; a damaged
+ * journal is reported by `status` and kept aside by the next run. */
+#include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -229,6 +233,101 @@ static void test_firstboot_bad_metadata(int port) {
         instance_id = "00000000-0000-4000-8000-000000000001";
 }
 
+/* Run `bootagent status` on root; its exit status, and its standard output in *ret_out. */
+static int status_run(const char *root, char **ret_out) {
+        char conf[256], out[256];
+        snprintf(conf, sizeof(conf), "%s/agent.conf", root);
+        snprintf(out, sizeof(out), "%s/status.out", root);
+        char *argv[] = { (char *) "status", (char *) "--config", conf, (char *) "--root", (char *) root, NULL };
+        fflush(stdout);
+        int saved = dup(STDOUT_FILENO), fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        CHECK(saved >= 0 && fd >= 0 && dup2(fd, STDOUT_FILENO) == STDOUT_FILENO);
+        close(fd);
+        int r = cmd_status(5, argv);
+        fflush(stdout);
+        CHECK(dup2(saved, STDOUT_FILENO) == STDOUT_FILENO);
+        close(saved);
+        CHECK_OK(read_file(out, 64 * 1024, ret_out, NULL));
+        return r;
+}
+
+/* Append data to path, or with len 0 cut the last cut bytes off. */
+static void damage_journal(const char *path, const void *data, size_t len, off_t cut) {
+        struct stat st;
+        if (len == 0) {
+                CHECK(stat(path, &st) == 0 && st.st_size > cut);
+                CHECK(truncate(path, st.st_size - cut) == 0);
+                return;
+        }
+        int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+        CHECK(fd >= 0 && write(fd, data, len) == (ssize_t) len);
+        close(fd);
+}
+
+/* The journal of a completed first boot loses its end (5 bytes cut off, as by a truncated file)
+ * or gets 100 random bytes: `status` says the journal is damaged, what and where, and exits 3
+ * (not "incomplete" and 0); the next firstboot keeps the bytes aside byte for byte, records that
+ * in the journal and runs the stages after the last whole entry again to "done". */
+static void test_journal_damage(int port) {
+        char root[] = "/tmp/test-failures.XXXXXX", conf_path[256], path[256], aside[300], conf[512];
+        CHECK(mkdtemp(root));
+        snprintf(conf, sizeof(conf),
+                 "[agent]\nrole = vault\n[metadata]\nurl = http://127.0.0.1:%d\ndeadline_ms = 5000\n"
+                 "[vault]\naddress = http://127.0.0.1:%d\ndeadline_ms = 5000\n"
+                 "[units]\nmode = exec\nexec_start = true\n", port, port);
+        snprintf(conf_path, sizeof(conf_path), "%s/agent.conf", root);
+        CHECK_OK(write_file_atomic(conf_path, conf, strlen(conf), 0600, (uid_t) -1, (gid_t) -1));
+        char *argv[] = { (char *) "firstboot", (char *) "--config", conf_path, (char *) "--root", root, NULL };
+        snprintf(path, sizeof(path), "%s/var/lib/bootagent/journal", root);
+        unsigned char noise[100];
+        srand(14);
+        for (size_t i = 0; i < sizeof(noise); i++)
+                noise[i] = (unsigned char) rand();
+
+        vault_mode = MODE_OK;
+        CHECK(cmd_firstboot(5, argv) == 0);
+        for (int round = 0; round < 2; round++) {
+                _cleanup_free_ char *out = NULL, *before = NULL, *kept = NULL;
+                size_t before_len, kept_len;
+                _cleanup_(journal_close) journal j = { .fd = -1 };
+                CHECK_OK(journal_load(path, &j));
+                size_t n = j.n;
+                uint64_t run = j.run;
+                CHECK(status_run(root, &out) == 0 && strstr(out, "outcome: done\n"));
+                free(TAKE_PTR(out));
+
+                if (round == 0)
+                        damage_journal(path, NULL, 0, 5); /* "done" cut short */
+                else
+                        damage_journal(path, noise, sizeof(noise), 0);
+                CHECK_OK(read_file(path, 1 << 20, &before, &before_len));
+                CHECK(status_run(root, &out) == BOOTAGENT_EXIT_JOURNAL_DAMAGED);
+                CHECK(strstr(out, "outcome: unknown, journal damaged\n"));
+                CHECK(!strstr(out, "outcome: incomplete"));
+                snprintf(aside, sizeof(aside), "%s.damaged-%" PRIu64, path, run + 1);
+                CHECK(strstr(out, "journal damaged: ") && strstr(out, " bytes after the last whole entry (entry "));
+                CHECK(strstr(out, aside));
+                if (round == 0)
+                        CHECK(strstr(out, "are a frame cut short (a truncated journal"));
+
+                CHECK(cmd_firstboot(5, argv) == 0);
+                free(TAKE_PTR(out));
+                CHECK(status_run(root, &out) == 0 && strstr(out, "outcome: done\n"));
+                CHECK(strstr(out, "journal    FAILED") && strstr(out, " damaged bytes after entry ") && strstr(out, aside));
+                /* Kept byte for byte: what follows the last whole entry. */
+                journal_close(&j);
+                CHECK_OK(journal_load(path, &j));
+                CHECK(j.n > n && j.damaged_bytes == 0 && streq(j.entries[j.n - 1].stage, "done"));
+                CHECK_OK(read_file(aside, 1 << 20, &kept, &kept_len));
+                CHECK(kept_len > 0 && kept_len <= before_len);
+                CHECK(memcmp(kept, before + before_len - kept_len, kept_len) == 0);
+                if (round == 1)
+                        CHECK(kept_len >= sizeof(noise) &&
+                              memcmp(kept + kept_len - sizeof(noise), noise, sizeof(noise)) == 0);
+        }
+        CHECK_OK(rm_rf(root));
+}
+
 /* Run firstboot with the given deadlines against the fake; return how long it took (ms) and the
  * journal's last entry in *ret_j (the caller closes it). */
 static long firstboot_deadline_run(int port, long metadata_deadline_ms, long vault_deadline_ms, journal *ret_j) {
@@ -324,6 +423,7 @@ int main(void) {
         test_etcd_unreachable();
         test_firstboot_pki_down(port);
         test_firstboot_bad_metadata(port);
+        test_journal_damage(port);
         test_identity_deadline(port);
         test_login_deadline(port);
 

@@ -1,4 +1,4 @@
-/* The state journal: append, replay across runs, a torn tail is cut off, damage is kept aside,
+/* The state journal: append, replay across runs, a torn tail and damage are kept aside,
  * ENOMEM loses nothing, one process at a time, find_ok. */
 #include <errno.h>
 #include <fcntl.h>
@@ -54,21 +54,33 @@ int main(void) {
         CHECK(journal_find_ok(&j, "login")->run == 2);
         journal_close(&j);
 
-        /* A crash in the middle of a write leaves a partial frame: it is dropped on open and the
-         * next frame follows the last complete one. */
+        /* A crash in the middle of a write, or a journal cut short, leaves a partial frame: what it
+         * recorded is lost, so it is reported, kept aside byte for byte and cut off, and the next
+         * frame follows the last complete one. */
         int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
         CHECK(fd >= 0);
         CHECK(write(fd, "\0\0\0\x40\xa1", 5) == 5);
         close(fd);
+        CHECK_OK(journal_load(path, &j));
+        CHECK(j.n == 3 && j.damaged_bytes == 5 && j.torn);
+        journal_close(&j);
         CHECK_OK(journal_open(path, &j));
-        CHECK(j.run == 3 && j.n == 3);
+        CHECK(j.run == 3 && j.n == 4);
+        CHECK(streq(j.entries[3].stage, "journal") && !j.entries[3].ok);
+        CHECK(strstr(j.entries[3].detail, "5 damaged bytes after entry 3 (a frame cut short) kept in "));
         CHECK_OK(journal_append(&j, "done", true, 1, 1, 0, NULL));
         journal_close(&j);
+        char aside[160], *kept = NULL;
+        size_t kept_len;
+        snprintf(aside, sizeof(aside), "%s.damaged-3", path);
+        CHECK_OK(read_file(aside, 4096, &kept, &kept_len));
+        CHECK(kept_len == 5 && memcmp(kept, "\0\0\0\x40\xa1", 5) == 0);
+        free(kept);
 
         CHECK_OK(journal_load(path, &j));
-        CHECK(j.n == 4);
-        CHECK_STREQ(j.entries[3].stage, "done");
-        CHECK(j.entries[3].run == 3);
+        CHECK(j.n == 5 && j.damaged_bytes == 0);
+        CHECK_STREQ(j.entries[4].stage, "done");
+        CHECK(j.entries[4].run == 3);
         journal_close(&j);
 
         /* Only one agent process appends at a time. */
@@ -85,7 +97,7 @@ int main(void) {
         fail_realloc_at = 0;
         CHECK(file_size(path) == before);
         CHECK_OK(journal_load(path, &j));
-        CHECK(j.n == 4 && j.damaged_bytes == 0);
+        CHECK(j.n == 5 && j.damaged_bytes == 0);
         journal_close(&j);
 
         /* A whole frame that is not an entry (damage, or a newer format), then more bytes: the
@@ -97,22 +109,20 @@ int main(void) {
         CHECK(write(fd, damage, sizeof(damage) - 1) == (ssize_t) sizeof(damage) - 1);
         close(fd);
         CHECK_OK(journal_load(path, &j));
-        CHECK(j.n == 4 && j.damaged_bytes == sizeof(damage) - 1);
+        CHECK(j.n == 5 && j.damaged_bytes == sizeof(damage) - 1 && !j.torn);
         journal_close(&j);
         CHECK_OK(journal_open(path, &j));
-        CHECK(j.run == 4 && j.n == 5);
-        CHECK_STREQ(j.entries[4].stage, "journal");
-        CHECK(!j.entries[4].ok && strstr(j.entries[4].detail, "17 damaged bytes after entry 4"));
+        CHECK(j.run == 4 && j.n == 6);
+        CHECK_STREQ(j.entries[5].stage, "journal");
+        CHECK(!j.entries[5].ok && strstr(j.entries[5].detail, "17 damaged bytes after entry 5 (not a journal entry)"));
         CHECK(journal_find_ok(&j, "done"));
         journal_close(&j);
-        char aside[160], *kept = NULL;
-        size_t kept_len;
         snprintf(aside, sizeof(aside), "%s.damaged-4", path);
         CHECK_OK(read_file(aside, 4096, &kept, &kept_len));
         CHECK(kept_len == sizeof(damage) - 1 && memcmp(kept, damage, kept_len) == 0);
         free(kept);
         CHECK_OK(journal_load(path, &j));
-        CHECK(j.n == 5 && j.damaged_bytes == 0);
+        CHECK(j.n == 6 && j.damaged_bytes == 0);
         journal_close(&j);
 
         CHECK(journal_load("/nonexistent/journal", &j) == -ENOENT);
