@@ -35,6 +35,7 @@ static mode vault_mode = MODE_OK;
 static mode kv_mode = MODE_OK;
 static int requests;
 static const char *instance_id = "00000000-0000-4000-8000-000000000001";
+static const char *zone = "local", *local_ipv4 = "127.0.0.1", *public_ipv4 = "127.0.0.1";
 static volatile sig_atomic_t stop;
 /* A slow service: every metadata / Vault request is answered only after this many ms. */
 static int metadata_stall_ms, vault_stall_ms;
@@ -53,9 +54,11 @@ static int handler(const http_server_request *req, http_server_response *resp, v
                 if (streq(key, "instance-id"))
                         return http_server_respond(resp, 200, "%s", instance_id);
                 if (streq(key, "availability-zone"))
-                        return http_server_respond(resp, 200, "local");
-                if (streq(key, "local-ipv4") || streq(key, "public-ipv4"))
-                        return http_server_respond(resp, 200, "127.0.0.1");
+                        return http_server_respond(resp, 200, "%s", zone);
+                if (streq(key, "local-ipv4"))
+                        return http_server_respond(resp, 200, "%s", local_ipv4);
+                if (streq(key, "public-ipv4"))
+                        return http_server_respond(resp, 200, "%s", public_ipv4);
                 return http_server_respond(resp, 404, "not found");
         }
         if (startswith(req->path, "/v1/"))
@@ -206,10 +209,24 @@ static void test_firstboot_pki_down(int port) {
 /* Metadata values go into names, paths and URLs: one the cloud cannot return stops the identity
  * stage with what was wrong, before anything is written. */
 static void test_firstboot_bad_metadata(int port) {
-        static const char *const bad[] = { "x,evil=", "../../etc", "I-1" };
+        static const struct {
+                const char **field;
+                const char *value, *key, *says;
+        } bad[] = {
+                { &instance_id, "x,evil=", "instance-id", "is not a UUID" },
+                { &instance_id, "../../etc", "instance-id", "is not a UUID" },
+                { &instance_id, "I-1", "instance-id", "is not a UUID" },
+                { &zone, "ch-gva-2\nx", "availability-zone", "malformed value" },
+                { &zone, "../x", "availability-zone", "is not a zone name" },
+                { &zone, "ch-gva-2,x=y", "availability-zone", "is not a zone name" },
+                { &local_ipv4, "10.0.0.1,evil", "local-ipv4", "is not an IPv4 address" },
+                { &local_ipv4, "../x", "local-ipv4", "is not an IPv4 address" },
+                { &local_ipv4, "10.0.0.1\nx", "local-ipv4", "malformed value" },
+                { &public_ipv4, "10.0.0.1,evil", "public-ipv4", "is not an IPv4 address" },
+                { &public_ipv4, "example.com", "public-ipv4", "is not an IPv4 address" },
+        };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 char root[] = "/tmp/test-failures.XXXXXX", path[256], conf[512];
-                _cleanup_free_ char *log = NULL;
                 CHECK(mkdtemp(root));
                 snprintf(conf, sizeof(conf),
                          "[agent]\nrole = node\n[metadata]\nurl = http://127.0.0.1:%d\ndeadline_ms = 1000\n"
@@ -218,19 +235,25 @@ static void test_firstboot_bad_metadata(int port) {
                          "[units]\nmode = exec\nexec_start = true\n", port, port);
                 snprintf(path, sizeof(path), "%s/agent.conf", root);
                 CHECK_OK(write_file_atomic(path, conf, strlen(conf), 0600, (uid_t) -1, (gid_t) -1));
-                instance_id = bad[i];
+                const char *good = *bad[i].field;
+                *bad[i].field = bad[i].value;
                 char *argv[] = { (char *) "firstboot", (char *) "--config", path, (char *) "--root", root, NULL };
-                CHECK(cmd_firstboot(5, argv) == 1);
+                int r = cmd_firstboot(5, argv);
+                *bad[i].field = good;
+                CHECK(r == 1);
                 snprintf(path, sizeof(path), "%s/etc/node/token", root);
                 CHECK(access(path, F_OK) < 0);
+                snprintf(path, sizeof(path), "%s/etc", root);
+                CHECK(access(path, F_OK) < 0); /* nothing written under the root but the journal */
                 snprintf(path, sizeof(path), "%s/var/lib/bootagent/journal", root);
                 _cleanup_(journal_close) journal j = { .fd = -1 };
                 CHECK_OK(journal_load(path, &j));
                 CHECK(j.n == 1 && !j.entries[0].ok && streq(j.entries[0].stage, "identity"));
-                CHECK(strstr(j.entries[0].detail, "is not a UUID") && strstr(j.entries[0].detail, bad[i]));
+                CHECK(strstr(j.entries[0].detail, bad[i].key) && strstr(j.entries[0].detail, bad[i].says));
+                if (!strchr(bad[i].value, '\n'))
+                        CHECK(strstr(j.entries[0].detail, bad[i].value));
                 CHECK_OK(rm_rf(root));
         }
-        instance_id = "00000000-0000-4000-8000-000000000001";
 }
 
 /* Run `bootagent status` on root; its exit status, and its standard output in *ret_out. */
