@@ -4,6 +4,8 @@
  * journal is reported by `status` and kept aside by the next run. */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,7 +23,9 @@
 #include "http.h"
 #include "http-server.h"
 #include "journal.h"
+#include "json.h"
 #include "metadata.h"
+#include "pki.h"
 #include "vault.h"
 
 typedef enum mode {
@@ -43,6 +47,104 @@ static int metadata_stall_ms, vault_stall_ms;
 static void sleep_ms(long ms) {
         struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
         nanosleep(&ts, NULL);
+}
+
+/* pki/sign and pki/issue/test: a certificate for the CSR's key, or a new key sent along (CN and IP
+ * SANs from the request), from a CA made on first use. Each sign is counted and its serial and CSR public key recorded before the reply;
+ * the first one is answered only after pki_first_stall_ms (the client has given up by then: a
+ * certificate the agent never sees). */
+static int pki_signs, pki_first_stall_ms;
+static char *pki_serials[8], *pki_csr_keys[8];
+static EVP_PKEY *ca_key;
+static X509 *ca_cert;
+
+static char *pem_of_x509(X509 *x) {
+        BIO *b = BIO_new(BIO_s_mem());
+        char *p;
+        CHECK(b && PEM_write_bio_X509(b, x) == 1);
+        long n = BIO_get_mem_data(b, &p);
+        char *pem = strndup(p, (size_t) n);
+        BIO_free(b);
+        return pem;
+}
+
+static X509 *new_cert(const char *cn, const char *ip_sans, EVP_PKEY *pub, long serial) {
+        X509 *x = X509_new();
+        char san[256];
+        CHECK(x);
+        X509_set_version(x, 2);
+        ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
+        X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, (const unsigned char *) cn, -1, -1, 0);
+        X509_set_issuer_name(x, ca_cert ? X509_get_subject_name(ca_cert) : X509_get_subject_name(x));
+        ASN1_TIME_set(X509_getm_notBefore(x), time(NULL) - 100);
+        ASN1_TIME_set(X509_getm_notAfter(x), time(NULL) + 3600);
+        X509_set_pubkey(x, pub);
+        if (ip_sans && *ip_sans) {
+                _cleanup_free_ char *list = strdup(ip_sans);
+                size_t off = 0;
+                CHECK(list);
+                for (char *save = NULL, *ip = strtok_r(list, ",", &save); ip; ip = strtok_r(NULL, ",", &save))
+                        off += (size_t) snprintf(san + off, sizeof(san) - off, "%sIP:%s", off ? "," : "", ip);
+                CHECK(off < sizeof(san));
+                X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, san);
+                CHECK(ext && X509_add_ext(x, ext, -1) == 1);
+                X509_EXTENSION_free(ext);
+        }
+        CHECK(X509_sign(x, ca_key ? ca_key : pub, EVP_sha256()) > 0);
+        return x;
+}
+
+static int pki_sign(const http_server_request *req, http_server_response *resp) {
+        _cleanup_json_ json_t *body = NULL;
+        CHECK_OK(json_parse(req->body, req->body_len, &body, NULL));
+        const char *csr = json_string_value(json_object_get(body, "csr"));
+        const char *cn = json_string_value(json_object_get(body, "common_name"));
+        const char *ips = json_string_value(json_object_get(body, "ip_sans"));
+        _cleanup_free_ char *key_pem = NULL;
+        CHECK(cn);
+        if (!ca_key) {
+                EVP_PKEY *k = EVP_EC_gen("P-256");
+                CHECK(k);
+                ca_cert = new_cert("test CA", NULL, k, 1);
+                ca_key = k;
+        }
+        BIO *rb = BIO_new_mem_buf(csr ? csr : "", -1), *kb = BIO_new(BIO_s_mem());
+        X509_REQ *r = NULL;
+        EVP_PKEY *pub;
+        if (csr) {
+                r = PEM_read_bio_X509_REQ(rb, NULL, NULL, NULL);
+                CHECK(r);
+                pub = X509_REQ_get_pubkey(r);
+                CHECK(pub && X509_REQ_verify(r, pub) == 1);
+        } else { /* pki/issue: the key comes with the reply */
+                CHECK(pki_make_key(&key_pem) >= 0);
+                BIO *b = BIO_new_mem_buf(key_pem, -1);
+                pub = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+                BIO_free(b);
+        }
+        CHECK(pub && kb && PEM_write_bio_PUBKEY(kb, pub) == 1);
+        char *p;
+        long n = BIO_get_mem_data(kb, &p);
+        int i = pki_signs++;
+        CHECK(i < 8);
+        pki_csr_keys[i] = strndup(p, (size_t) n);
+        X509 *x = new_cert(cn, ips, pub, 100 + i);
+        CHECK(asprintf(&pki_serials[i], "%02x", 100 + i) > 0);
+        _cleanup_free_ char *cert = pem_of_x509(x), *ca = pem_of_x509(ca_cert);
+        X509_free(x);
+        EVP_PKEY_free(pub);
+        X509_REQ_free(r);
+        BIO_free(rb);
+        BIO_free(kb);
+        if (i == 0)
+                sleep_ms(pki_first_stall_ms);
+        _cleanup_json_ json_t *reply = json_pack("{s:{s:s, s:s, s:s, s:I, s:s?}}", "data", "certificate", cert, "issuing_ca",
+                                                 ca, "serial_number", pki_serials[i], "expiration",
+                                                 (json_int_t) time(NULL) + 3600, "private_key", key_pem);
+        _cleanup_free_ char *text = json_dump_compact(reply);
+        CHECK(text);
+        resp->content_type = "application/json";
+        return http_server_respond(resp, 200, "%s", text);
 }
 
 static int handler(const http_server_request *req, http_server_response *resp, void *userdata) {
@@ -83,6 +185,8 @@ static int handler(const http_server_request *req, http_server_response *resp, v
                 }
                 return http_server_respond(resp, 200, "{\"data\":{\"data\":{\"token\":\"s3cret\"}}}");
         }
+        if (startswith(req->path, "/v1/pki/sign/") || streq(req->path, "/v1/pki/issue/test"))
+                return pki_sign(req, resp);
         if (startswith(req->path, "/v1/pki/issue/"))
                 return http_server_respond(resp, 500, "{\"errors\":[\"pki backend down\"]}");
         return http_server_respond(resp, 404, "{\"errors\":[]}");
@@ -351,6 +455,77 @@ static void test_journal_damage(int port) {
         CHECK_OK(rm_rf(root));
 }
 
+/* The public key of a PEM private key, as PEM. */
+static char *public_of(const char *key_pem) {
+        BIO *kb = BIO_new_mem_buf(key_pem, -1), *out = BIO_new(BIO_s_mem());
+        EVP_PKEY *k = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL);
+        char *p;
+        CHECK(k && out && PEM_write_bio_PUBKEY(out, k) == 1);
+        long n = BIO_get_mem_data(out, &p);
+        char *pem = strndup(p, (size_t) n);
+        EVP_PKEY_free(k);
+        BIO_free(kb);
+        BIO_free(out);
+        return pem;
+}
+
+/* Issue 14 fault b, the reported case: Vault signs (or issues), but its reply comes after the
+ * client's 5 s attempt timeout, and the request is retried in the same run. Vault then holds two
+ * certificates (unavoidable once a reply is lost). With local_key = yes both are for the one key
+ * saved before the first request; with pki/issue each came with its own key. Either way the
+ * agent installs exactly one certificate, the second, with the key it was made for, and the
+ * journal names its serial. */
+static void test_pki_late_reply(int port, bool local_key) {
+        char root[] = "/tmp/test-failures.XXXXXX", path[256], conf[1024];
+        _cleanup_free_ char *cert = NULL, *key = NULL, *pub = NULL, *serial = NULL;
+        CHECK(mkdtemp(root));
+        snprintf(conf, sizeof(conf),
+                 "[agent]\nrole = vault\n[metadata]\nurl = http://127.0.0.1:%d\ndeadline_ms = 5000\n"
+                 "[vault]\naddress = http://127.0.0.1:%d\ndeadline_ms = 60000\n"
+                 "[pki]\nrole = test\nlocal_key = %s\ncert_file = /etc/t/t.crt\nkey_file = /etc/t/t.key\n"
+                 "ca_file = /etc/t/ca.crt\n[units]\nmode = exec\nexec_start = true\n", port, port,
+                 local_key ? "yes" : "no");
+        snprintf(path, sizeof(path), "%s/agent.conf", root);
+        CHECK_OK(write_file_atomic(path, conf, strlen(conf), 0600, (uid_t) -1, (gid_t) -1));
+        char *argv[] = { (char *) "firstboot", (char *) "--config", path, (char *) "--root", root, NULL };
+        vault_mode = MODE_OK;
+        pki_signs = 0;
+        pki_first_stall_ms = 5500; /* the agent's attempt timeout for a Vault call is 5000 ms */
+        CHECK(cmd_firstboot(5, argv) == 0);
+
+        /* Signed twice: the same key both times with a local key. */
+        CHECK(pki_signs == 2);
+        CHECK(streq(pki_csr_keys[0], pki_csr_keys[1]) == local_key);
+        /* One certificate installed: the second one, with its key. */
+        snprintf(path, sizeof(path), "%s/etc/t/t.crt", root);
+        CHECK_OK(read_file(path, 65536, &cert, NULL));
+        snprintf(path, sizeof(path), "%s/etc/t/t.key", root);
+        CHECK_OK(read_file(path, 65536, &key, NULL));
+        CHECK(pub = public_of(key));
+        CHECK_STREQ(pub, pki_csr_keys[1]);
+        char *ips[] = { (char *) "127.0.0.1", NULL };
+        const pki_want want = { .common_name = instance_id, .ips = ips };
+        CHECK(pki_cert_check(cert, key, &want, 1.0, 0));
+        int64_t not_after;
+        CHECK_OK(pki_cert_info(cert, &serial, &not_after));
+        CHECK_STREQ(serial, pki_serials[1]);
+        /* The journal says which one it kept. */
+        snprintf(path, sizeof(path), "%s/var/lib/bootagent/journal", root);
+        _cleanup_(journal_close) journal j = { .fd = -1 };
+        CHECK_OK(journal_load(path, &j));
+        const journal_entry *e = journal_find_ok(&j, "pki");
+        char kept[64];
+        snprintf(kept, sizeof(kept), "issued serial %s,", pki_serials[1]);
+        CHECK(e && strstr(e->detail, kept));
+        CHECK(journal_find_ok(&j, "done"));
+        for (int i = 0; i < pki_signs; i++) {
+                free(pki_serials[i]);
+                free(pki_csr_keys[i]);
+        }
+        pki_first_stall_ms = 0;
+        CHECK_OK(rm_rf(root));
+}
+
 /* Run firstboot with the given deadlines against the fake; return how long it took (ms) and the
  * journal's last entry in *ret_j (the caller closes it). */
 static long firstboot_deadline_run(int port, long metadata_deadline_ms, long vault_deadline_ms, journal *ret_j) {
@@ -447,12 +622,16 @@ int main(void) {
         test_firstboot_pki_down(port);
         test_firstboot_bad_metadata(port);
         test_journal_damage(port);
+        test_pki_late_reply(port, true);
+        test_pki_late_reply(port, false);
         test_identity_deadline(port);
         test_login_deadline(port);
 
         stop = 1;
         pthread_join(t, NULL);
         http_server_free(TAKE_PTR(h)); /* removes the socket */
+        EVP_PKEY_free(ca_key);
+        X509_free(ca_cert);
         CHECK(rmdir(dir) == 0);
         return 0;
 }
