@@ -1,5 +1,5 @@
 /* The state journal: append, replay across runs, a torn tail and damage are kept aside,
- * ENOMEM loses nothing, one process at a time, find_ok. */
+ * ENOMEM loses nothing, one process at a time, find_ok, the directory fsynced on creation. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -24,6 +25,25 @@ void *reallocarray(void *p, size_t n, size_t size) {
         return realloc(p, n * size);
 }
 
+/* The same for fsync (lib/fs.c's fsync_parent_dir calls it): the directories fsynced, by inode. */
+static ino_t synced_dirs[64];
+static size_t n_synced_dirs;
+int fsync(int fd) {
+        struct stat st;
+        if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && n_synced_dirs < ELEMENTSOF(synced_dirs))
+                synced_dirs[n_synced_dirs++] = st.st_ino;
+        return (int) syscall(SYS_fsync, fd);
+}
+
+static bool dir_synced(const char *path) {
+        struct stat st;
+        CHECK(stat(path, &st) == 0);
+        for (size_t i = 0; i < n_synced_dirs; i++)
+                if (synced_dirs[i] == st.st_ino)
+                        return true;
+        return false;
+}
+
 static off_t file_size(const char *path) {
         struct stat st;
         CHECK(stat(path, &st) == 0);
@@ -36,9 +56,12 @@ int main(void) {
         CHECK(mkdtemp(dir));
         snprintf(path, sizeof(path), "%s/journal", dir);
 
+        /* Creating the journal makes its directory entry durable: the directory is fsynced. */
         journal j;
+        n_synced_dirs = 0;
         CHECK_OK(journal_open(path, &j));
         CHECK(j.run == 1 && j.n == 0);
+        CHECK(dir_synced(dir));
         CHECK_OK(journal_append(&j, "identity", true, 5, 5, 0, "instance i1"));
         CHECK_OK(journal_append(&j, "login", false, 9, 4, 1, "HTTP 403: permission denied"));
         journal_close(&j);
