@@ -12,10 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "cmd-renew.h"
 #include "cmd-status.h"
 #include "etcd.h"
 #include "firstboot.h"
@@ -43,6 +45,26 @@ static const char *zone = "local", *local_ipv4 = "127.0.0.1", *public_ipv4 = "12
 static volatile sig_atomic_t stop;
 /* A slow service: every metadata / Vault request is answered only after this many ms. */
 static int metadata_stall_ms, vault_stall_ms;
+
+/* fsync as the agent calls it (lib/fs.c), defined in the executable: the directories fsynced,
+ * by inode. */
+static ino_t synced_dirs[4096];
+static size_t n_synced_dirs;
+int fsync(int fd) {
+        struct stat st;
+        if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && n_synced_dirs < ELEMENTSOF(synced_dirs))
+                synced_dirs[n_synced_dirs++] = st.st_ino;
+        return (int) syscall(SYS_fsync, fd);
+}
+
+static bool dir_synced(const char *path) {
+        struct stat st;
+        CHECK(stat(path, &st) == 0);
+        for (size_t i = 0; i < n_synced_dirs; i++)
+                if (synced_dirs[i] == st.st_ino)
+                        return true;
+        return false;
+}
 
 static void sleep_ms(long ms) {
         struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
@@ -360,22 +382,29 @@ static void test_firstboot_bad_metadata(int port) {
         }
 }
 
-/* Run `bootagent status` on root; its exit status, and its standard output in *ret_out. */
-static int status_run(const char *root, char **ret_out) {
+/* Run a bootagent command (status, renew) on root: its exit status, and what it wrote to
+ * stdout (which_fd STDOUT_FILENO) or stderr in *ret_out. */
+static int command_run(int (*cmd)(int, char **), const char *name, const char *root, int which_fd, char **ret_out) {
         char conf[256], out[256];
         snprintf(conf, sizeof(conf), "%s/agent.conf", root);
-        snprintf(out, sizeof(out), "%s/status.out", root);
-        char *argv[] = { (char *) "status", (char *) "--config", conf, (char *) "--root", (char *) root, NULL };
+        snprintf(out, sizeof(out), "%s/%s.out", root, name);
+        char *argv[] = { (char *) name, (char *) "--config", conf, (char *) "--root", (char *) root, NULL };
         fflush(stdout);
-        int saved = dup(STDOUT_FILENO), fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        CHECK(saved >= 0 && fd >= 0 && dup2(fd, STDOUT_FILENO) == STDOUT_FILENO);
+        fflush(stderr);
+        int saved = dup(which_fd), fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        CHECK(saved >= 0 && fd >= 0 && dup2(fd, which_fd) == which_fd);
         close(fd);
-        int r = cmd_status(5, argv);
+        int r = cmd(5, argv);
         fflush(stdout);
-        CHECK(dup2(saved, STDOUT_FILENO) == STDOUT_FILENO);
+        fflush(stderr);
+        CHECK(dup2(saved, which_fd) == which_fd);
         close(saved);
         CHECK_OK(read_file(out, 64 * 1024, ret_out, NULL));
         return r;
+}
+
+static int status_run(const char *root, char **ret_out) {
+        return command_run(cmd_status, "status", root, STDOUT_FILENO, ret_out);
 }
 
 /* Append data to path, or with len 0 cut the last cut bytes off. */
@@ -526,6 +555,55 @@ static void test_pki_late_reply(int port, bool local_key) {
         CHECK_OK(rm_rf(root));
 }
 
+/* Issue 14 item 3: a lost record must not leave `renew` refusing forever. The journal of a
+ * completed first boot loses its "done" record (cut short by 5 bytes): renew refuses, naming
+ * the way out ('bootagent firstboot'), and keeps the damage aside; firstboot then finishes again
+ * without signing a second certificate (the one on disk is fresh), and renew runs. Also: a new
+ * state directory is made durable (its parent fsynced) before the journal in it. */
+static void test_renew_after_lost_record(int port) {
+        char root[] = "/tmp/test-failures.XXXXXX", conf_path[256], path[256], conf[1024];
+        _cleanup_free_ char *out = NULL;
+        CHECK(mkdtemp(root));
+        snprintf(conf, sizeof(conf),
+                 "[agent]\nrole = vault\n[metadata]\nurl = http://127.0.0.1:%d\ndeadline_ms = 5000\n"
+                 "[vault]\naddress = http://127.0.0.1:%d\ndeadline_ms = 5000\n"
+                 "[pki]\nrole = test\nlocal_key = yes\ncert_file = /etc/t/t.crt\nkey_file = /etc/t/t.key\n"
+                 "ca_file = /etc/t/ca.crt\n[units]\nmode = exec\nexec_start = true\n", port, port);
+        snprintf(conf_path, sizeof(conf_path), "%s/agent.conf", root);
+        CHECK_OK(write_file_atomic(conf_path, conf, strlen(conf), 0600, (uid_t) -1, (gid_t) -1));
+        char *argv[] = { (char *) "firstboot", (char *) "--config", conf_path, (char *) "--root", root, NULL };
+        vault_mode = MODE_OK;
+        pki_signs = 0;
+        n_synced_dirs = 0;
+        CHECK(cmd_firstboot(5, argv) == 0);
+        CHECK(pki_signs == 1);
+        snprintf(path, sizeof(path), "%s/var/lib", root);
+        CHECK(dir_synced(path));
+        snprintf(path, sizeof(path), "%s/var/lib/bootagent", root);
+        CHECK(dir_synced(path));
+
+        snprintf(path, sizeof(path), "%s/var/lib/bootagent/journal", root);
+        damage_journal(path, NULL, 0, 5);
+        CHECK(command_run(cmd_renew, "renew", root, STDERR_FILENO, &out) == 1);
+        CHECK(strstr(out, "First boot has not completed yet"));
+        CHECK(strstr(out, "'bootagent firstboot' finishes it again"));
+        {
+                _cleanup_(journal_close) journal j = { .fd = -1 };
+                CHECK_OK(journal_load(path, &j));
+                CHECK(j.damaged_bytes == 0 && !journal_find_ok(&j, "done"));
+                CHECK(streq(j.entries[j.n - 1].stage, "journal") && !j.entries[j.n - 1].ok);
+        }
+        CHECK(cmd_firstboot(5, argv) == 0);
+        free(TAKE_PTR(out));
+        CHECK(command_run(cmd_renew, "renew", root, STDERR_FILENO, &out) == 0);
+        CHECK(pki_signs == 1); /* the certificate on disk is fresh: neither signs again */
+        for (int i = 0; i < pki_signs; i++) {
+                free(pki_serials[i]);
+                free(pki_csr_keys[i]);
+        }
+        CHECK_OK(rm_rf(root));
+}
+
 /* Run firstboot with the given deadlines against the fake; return how long it took (ms) and the
  * journal's last entry in *ret_j (the caller closes it). */
 static long firstboot_deadline_run(int port, long metadata_deadline_ms, long vault_deadline_ms, journal *ret_j) {
@@ -624,6 +702,7 @@ int main(void) {
         test_journal_damage(port);
         test_pki_late_reply(port, true);
         test_pki_late_reply(port, false);
+        test_renew_after_lost_record(port);
         test_identity_deadline(port);
         test_login_deadline(port);
 
