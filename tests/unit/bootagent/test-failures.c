@@ -1,7 +1,9 @@
-/* Bad inputs against a small fake (lib/http-server.h in a thread): metadata down or 404, Vault 403 /
- * 500 / garbage JSON, etcd unreachable. Every case ends with a bounded retry and a clear error;
- * a full `firstboot` run against a failing Vault writes no secret or certificate file; a damaged
- * journal is reported by `status` and kept aside by the next run. */
+/* Bad inputs against a small fake (lib/http-server.h in a thread): metadata down, 404 or with
+ * values the cloud cannot return, Vault 403 / 500 / garbage JSON, etcd unreachable. Every case ends
+ * with a bounded retry and a clear error; a full `firstboot` run against a failing Vault writes no
+ * secret or certificate file; a damaged journal is reported by `status` and kept aside by the
+ * next run; a PKI reply that comes too late leaves one certificate; a lost "done" record does not
+ * leave `renew` refusing for good. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <openssl/pem.h>
