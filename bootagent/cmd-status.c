@@ -11,7 +11,7 @@
 #include "stage.h"
 
 int cmd_status(int argc, char **argv) {
-        _cleanup_free_ char *path = NULL;
+        _cleanup_free_ char *path = NULL, *damage = NULL;
         bool json = false;
         agent a;
         journal j = { .fd = -1 };
@@ -33,11 +33,23 @@ int cmd_status(int argc, char **argv) {
                 goto out;
         }
         const journal_entry *last = j.n ? &j.entries[j.n - 1] : NULL;
-        const char *outcome = !last ? "not started" : !last->ok ? "failed" :
-                              streq(last->stage, "done") ? "done" : "incomplete";
+        /* Bytes after the last whole entry recorded something that is lost: whatever the last
+         * whole entry says, the outcome is not known. */
+        const char *outcome = j.damaged_bytes > 0 ? "unknown, journal damaged" : !last ? "not started" :
+                              !last->ok ? "failed" : streq(last->stage, "done") ? "done" : "incomplete";
+        if (j.damaged_bytes > 0 &&
+            asprintf(&damage, "journal damaged: %zu bytes after the last whole entry (entry %zu%s%s) are %s: what "
+                     "they recorded is lost. They stay in %s until the next agent run keeps them in "
+                     "%s.damaged-%" PRIu64 " and runs the stages after entry %zu again.",
+                     j.damaged_bytes, j.n, last ? ", stage " : "", last ? last->stage : "",
+                     j.torn ? "a frame cut short (a truncated journal, or a write a crash cut short)"
+                            : "not a journal entry", path, path, j.run + 1, j.n) < 0) {
+                r = -ENOMEM;
+                goto out;
+        }
         if (json) {
-                _cleanup_json_ json_t *root = json_pack("{s:s, s:I, s:[]}", "outcome", outcome, "unread_bytes",
-                                                        (json_int_t) j.damaged_bytes, "stages");
+                _cleanup_json_ json_t *root = json_pack("{s:s, s:I, s:s?, s:[]}", "outcome", outcome, "unread_bytes",
+                                                        (json_int_t) j.damaged_bytes, "damage", damage, "stages");
                 json_t *stages = json_object_get(root, "stages");
                 for (size_t i = 0; i < j.n; i++) {
                         const journal_entry *e = &j.entries[i];
@@ -59,13 +71,12 @@ int cmd_status(int argc, char **argv) {
                         printf("run %-3" PRIu64 " %-10s %-6s t=%-7" PRIu64 " %6" PRIu64 " ms (wait %" PRIu64 ")  %s\n", e->run, e->stage,
                                e->ok ? "ok" : "FAILED", e->t_ms, e->ms, e->wait_ms, strempty(e->detail));
                 }
-                if (j.damaged_bytes > 0)
-                        printf("journal: %zu bytes after the last whole entry (a torn write, or damage the next "
-                               "agent run keeps in journal.damaged-<run>)\n", j.damaged_bytes);
+                if (damage)
+                        puts(damage);
         }
-        r = last && !last->ok ? -EIO : 0;
+        r = j.damaged_bytes > 0 ? BOOTAGENT_EXIT_JOURNAL_DAMAGED : last && !last->ok ? 1 : 0;
 out:
         journal_close(&j);
         agent_done(&a);
-        return r < 0 ? 1 : 0;
+        return r < 0 ? 1 : r;
 }

@@ -76,28 +76,29 @@ static int decode_entry(const cbor_item_t *m, journal_entry *ret) {
         return 0;
 }
 
-/* Replays data into j. Returns the length of the prefix of whole, valid entries; *ret_damaged
- * tells whether what follows it is damage (a frame that is not a valid entry) rather than a torn
- * tail (a last frame cut short by a crash). -ENOMEM is not damage: it is returned as such. */
-static ssize_t replay(journal *j, const char *data, size_t len, bool *ret_damaged) {
+/* Replays data into j. Returns the length of the prefix of whole, valid entries; j->torn tells
+ * whether what follows it begins with a frame cut short (a truncated file, or a write a crash cut
+ * short) rather than a frame that is not a valid entry. -ENOMEM is not damage: it is returned as
+ * such. */
+static ssize_t replay(journal *j, const char *data, size_t len) {
         size_t off = 0;
 
-        *ret_damaged = false;
+        j->torn = false;
         while (off < len) {
                 _cleanup_cbor_ cbor_item_t *item = NULL;
                 journal_entry e;
                 ssize_t n = frame_decode(data + off, len - off, JOURNAL_FRAME_MAX, &item);
                 if (n == -ENOMEM)
                         return -ENOMEM;
-                if (n == 0)
+                if (n == 0) {
+                        j->torn = true;
                         break;
+                }
                 int r = n < 0 ? (int) n : decode_entry(item, &e);
                 if (r == -ENOMEM)
                         return r;
-                if (r < 0) {
-                        *ret_damaged = true;
+                if (r < 0)
                         break;
-                }
                 if (push_entry(j, &e) < 0) {
                         entry_done(&e);
                         return -ENOMEM;
@@ -113,11 +114,10 @@ int journal_load(const char *path, journal *ret) {
         _cleanup_free_ char *data = NULL;
         size_t len;
         journal j = { .fd = -1 };
-        bool damaged;
         int r = read_file(path, JOURNAL_MAX, &data, &len);
         if (r < 0)
                 return r;
-        ssize_t valid = replay(&j, data, len, &damaged);
+        ssize_t valid = replay(&j, data, len);
         if (valid < 0) {
                 journal_close(&j);
                 return (int) valid;
@@ -145,7 +145,7 @@ int journal_open(const char *path, journal *ret) {
         _cleanup_free_ char *data = NULL, *aside = NULL;
         journal j = { .fd = -1 };
         size_t len = 0;
-        bool created = false, damaged;
+        bool created = false;
         int r;
 
         j.fd = open(path, O_RDWR | O_CLOEXEC);
@@ -166,14 +166,17 @@ int journal_open(const char *path, journal *ret) {
                 return r;
         }
         r = read_fd(j.fd, JOURNAL_MAX, &data, &len);
-        ssize_t valid = r < 0 ? r : replay(&j, data, len, &damaged);
+        ssize_t valid = r < 0 ? r : replay(&j, data, len);
         if (valid < 0) {
                 journal_close(&j);
                 return (int) valid;
         }
         j.run++;
-        /* Damage is kept aside (and said in the journal) before it is cut off; a torn tail is
-         * just dropped. Either way new frames follow the last whole entry. */
+        /* Whatever follows the last whole entry is kept aside (and said in the journal) before it
+         * is cut off: a frame cut short may be a crash in the middle of a write, but also a
+         * truncated journal, and what it recorded is lost either way. New frames follow the last
+         * whole entry. */
+        bool damaged = (size_t) valid < len;
         if (damaged && (r = keep_damaged(path, j.run, data + valid, len - (size_t) valid, &aside)) < 0) {
                 journal_close(&j);
                 return r;
@@ -185,8 +188,9 @@ int journal_open(const char *path, journal *ret) {
         }
         if (damaged) {
                 _cleanup_free_ char *detail = NULL;
-                if (asprintf(&detail, "%zu damaged bytes after entry %zu kept in %s; the stages after it run again",
-                             len - (size_t) valid, j.n, aside) < 0 ||
+                if (asprintf(&detail, "%zu damaged bytes after entry %zu (%s) kept in %s; the stages after it run again",
+                             len - (size_t) valid, j.n, j.torn ? "a frame cut short" : "not a journal entry",
+                             aside) < 0 ||
                     (r = journal_append(&j, "journal", false, 0, 0, 0, detail)) < 0) {
                         journal_close(&j);
                         return r < 0 ? r : -ENOMEM;

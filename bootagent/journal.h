@@ -23,16 +23,18 @@ typedef struct journal {
         journal_entry *entries; /* replayed content, including this run's appends */
         size_t n;
         size_t damaged_bytes;   /* journal_load: bytes after the last whole entry */
+        bool torn;              /* they begin with a frame cut short (a truncated journal or a write
+                                 * a crash cut short), not with a frame that is not an entry */
 } journal;
 
-/* Open (create, fsyncing the directory) path, lock it, replay it, start a new run. A torn last
- * frame (crash mid-write) is cut off. A frame that is not a valid entry (damage, or a newer
- * format) stops the replay: it and everything after it are first saved to <path>.damaged-<run>,
- * then cut off, and a failed "journal" entry saying so is appended. Returns 0; -EBUSY if another
- * process holds the journal; -ENOMEM (nothing is cut off); other -errno. */
+/* Open (create, fsyncing the directory) path, lock it, replay it, start a new run. A frame cut
+ * short (a crash mid-write, or a truncated journal) or a frame that is not a valid entry (damage,
+ * or a newer format) stops the replay: it and everything after it are first saved to
+ * <path>.damaged-<run>, then cut off, and a failed "journal" entry saying so is appended. Returns
+ * 0; -EBUSY if another process holds the journal; -ENOMEM (nothing is cut off); other -errno. */
 int journal_open(const char *path, journal *ret);
 /* Read only, no lock (status). Missing file: -ENOENT. damaged_bytes counts what follows the last
- * whole entry (a torn tail, or damage journal_open will keep aside). */
+ * whole entry (what journal_open will keep aside in <path>.damaged-<run + 1>). */
 int journal_load(const char *path, journal *ret);
 int journal_append(journal *j, const char *stage, bool ok, uint64_t t_ms, uint64_t ms,
                    uint64_t wait_ms, const char *detail);

@@ -147,7 +147,12 @@ int agent_init(agent *a, int argc, char **argv, bool open_journal) {
                             .deadline_ms = cfg->vault_deadline_ms, .deadline = &a->deadline };
         if (!open_journal)
                 return 0;
+        /* A state directory made here is made durable (its entry in its parent fsynced) before
+         * the journal in it, whose creation fsyncs the state directory. */
+        bool existed = access(a->state_dir, F_OK) == 0;
         r = mkdir_p(a->state_dir, 0700);
+        if (r >= 0 && !existed)
+                r = fsync_parent_dir(a->state_dir);
         if (r < 0)
                 return log_error_errno(r, "Failed to create %s: %m", a->state_dir);
         if (asprintf(&journal_path, "%s/journal", a->state_dir) < 0)

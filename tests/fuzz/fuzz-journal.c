@@ -1,7 +1,7 @@
 /* Fuzz the agent's journal replay (bootagent/journal.c) with the file's content. Checked, against
  * journal_load of the same bytes: journal_open keeps every entry before the first bad frame as it
- * was, keeps the bytes from there on byte for byte in <path>.damaged-<run> when they are damage
- * (and says so in a failed "journal" entry) or drops them when they are a torn tail, leaves the
+ * was, keeps the bytes from there on (damage or a frame cut short) byte for byte in
+ * <path>.damaged-<run> (and says so in a failed "journal" entry), leaves the
  * file as the valid prefix plus what it appended, and starts run max(run) + 1. A new entry then
  * appends, and the file replays to the same entries with nothing damaged. */
 #include <errno.h>
@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 abort();
         snprintf(aside, sizeof(aside), "%s.damaged-%" PRIu64, path, opened.run);
         bool damaged = access(aside, F_OK) == 0;
-        if (opened.n != loaded.n + damaged)
+        if (opened.n != loaded.n + damaged || damaged != (valid < size))
                 abort();
         if (damaged) {
                 const journal_entry *e = &opened.entries[loaded.n];

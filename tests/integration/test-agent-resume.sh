@@ -76,11 +76,15 @@ rc=0; flock "$journal" "$BOOTAGENT" renew --root "$T/agent-1" > "$T/agent-1/rene
 [ "$rc" -eq 1 ] || fail "renew with the journal locked: exit $rc, expected 1"
 grep -q "Another bootagent process" "$T/agent-1/renew.log" || fail "renew with the journal locked: no clear reason"
 
-# A damaged journal tail (here a whole frame that is not an entry) is reported by status, kept
-# aside by the next run, and the agent still finishes without issuing a second certificate.
+# A damaged journal tail (here a whole frame that is not an entry) is reported by status (exit 3,
+# the outcome unknown), kept aside by the next run, and the agent still finishes without issuing
+# a second certificate.
 printf '\0\0\0\001\001garbage' >> "$journal"
-status=$("$BOOTAGENT" status --root "$T/agent-1") || fail "status with a damaged tail failed"
-grep -q "journal: 12 bytes after the last whole entry" <<< "$status" || fail "status: damage not reported"
+rc=0; status=$("$BOOTAGENT" status --root "$T/agent-1") || rc=$?
+[ "$rc" -eq 3 ] || fail "status with a damaged tail: exit $rc, expected 3"
+grep -q "outcome: unknown, journal damaged" <<< "$status" || fail "status: outcome with a damaged tail"
+grep -q "journal damaged: 12 bytes after the last whole entry .* are not a journal entry" <<< "$status" ||
+        fail "status: damage not reported"
 run_agent 1 || fail "agent 1 run after damage failed"
 damaged=("$journal".damaged-*)
 [ -f "${damaged[0]}" ] || fail "damaged tail not kept aside"
@@ -89,6 +93,43 @@ status=$("$BOOTAGENT" status --root "$T/agent-1") || fail "status after damage f
 grep -q "outcome: done" <<< "$status" || fail "status outcome after damage"
 grep -q "journal .*FAILED.*damaged bytes" <<< "$status" || fail "status: the journal entry about the damage is missing"
 [ "$(issued 1)" -eq 1 ] || fail "agent 1 after damage: $(issued 1) certificates issued, expected 1"
+
+# The issue's case: the journal of a finished first boot cut short by 5 bytes ("done" loses its
+# end). Not "incomplete" with exit 0: status says the journal is damaged, and the next run keeps
+# the cut frame aside and runs the stages after the last whole entry again: the same member, no
+# second certificate, "done".
+cp "$journal" "$T/journal.before-cut"
+truncate -s -5 "$journal"
+rc=0; status=$("$BOOTAGENT" status --root "$T/agent-1") || rc=$?
+[ "$rc" -eq 3 ] || fail "status of a journal cut short: exit $rc, expected 3"
+grep -q "outcome: unknown, journal damaged" <<< "$status" || fail "status: outcome of a journal cut short"
+grep -q "outcome: incomplete" <<< "$status" && fail "status: a journal cut short reads as incomplete"
+grep -q "journal damaged: [0-9]* bytes after the last whole entry .* are a frame cut short" <<< "$status" ||
+        fail "status: a journal cut short is not reported"
+run_agent 1 || fail "agent 1 run after the journal was cut short failed"
+last_aside=$(ls -t "$journal".damaged-* | head -1)
+cut_len=$(stat -c %s "$last_aside")
+cmp <(head -c "$(( $(stat -c %s "$T/journal.before-cut") - 5 ))" "$T/journal.before-cut" | tail -c "$cut_len") \
+        "$last_aside" || fail "the frame cut short was not kept byte for byte"
+status=$("$BOOTAGENT" status --root "$T/agent-1") || fail "status after the cut failed"
+grep -q "outcome: done" <<< "$status" || fail "status outcome after the cut"
+grep -q "journal .*FAILED.*damaged bytes .*(a frame cut short) kept in $last_aside" <<< "$status" ||
+        fail "status: the journal entry about the cut is missing"
+[ "$(issued 1)" -eq 1 ] || fail "agent 1 after the cut: $(issued 1) certificates issued, expected 1"
+[ "$(ctl 1 member list | grep -c "$(instance_ip 1):")" -eq 1 ] || fail "agent 1 after the cut: not exactly one member"
+
+# 100 random bytes appended: reported, kept aside byte for byte, said in the journal.
+head -c 100 /dev/urandom > "$T/noise"
+cat "$T/noise" >> "$journal"
+rc=0; status=$("$BOOTAGENT" status --root "$T/agent-1") || rc=$?
+[ "$rc" -eq 3 ] || fail "status with 100 random bytes appended: exit $rc, expected 3"
+grep -q "journal damaged: 100 bytes after the last whole entry" <<< "$status" || fail "status: random bytes not reported"
+run_agent 1 || fail "agent 1 run after random bytes failed"
+last_aside=$(ls -t "$journal".damaged-* | head -1)
+cmp "$last_aside" "$T/noise" || fail "the random bytes were not kept byte for byte"
+status=$("$BOOTAGENT" status --root "$T/agent-1") || fail "status after random bytes failed"
+grep -q "outcome: done" <<< "$status" || fail "status outcome after random bytes"
+[ "$(issued 1)" -eq 1 ] || fail "agent 1 after random bytes: $(issued 1) certificates issued, expected 1"
 
 # No second bootstrap: the seed's etcd data dir is lost while no member answers (every etcd
 # stopped). The seed record says the cluster was bootstrapped, so the seed waits to join and

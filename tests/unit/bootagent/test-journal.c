@@ -1,5 +1,5 @@
-/* The state journal: append, replay across runs, a torn tail is cut off, damage is kept aside,
- * ENOMEM loses nothing, one process at a time, find_ok. */
+/* The state journal: append, replay across runs, a torn tail and damage are kept aside,
+ * ENOMEM loses nothing, one process at a time, find_ok, the directory fsynced on creation. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -24,6 +25,25 @@ void *reallocarray(void *p, size_t n, size_t size) {
         return realloc(p, n * size);
 }
 
+/* The same for fsync (lib/fs.c's fsync_parent_dir calls it): the directories fsynced, by inode. */
+static ino_t synced_dirs[64];
+static size_t n_synced_dirs;
+int fsync(int fd) {
+        struct stat st;
+        if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && n_synced_dirs < ELEMENTSOF(synced_dirs))
+                synced_dirs[n_synced_dirs++] = st.st_ino;
+        return (int) syscall(SYS_fsync, fd);
+}
+
+static bool dir_synced(const char *path) {
+        struct stat st;
+        CHECK(stat(path, &st) == 0);
+        for (size_t i = 0; i < n_synced_dirs; i++)
+                if (synced_dirs[i] == st.st_ino)
+                        return true;
+        return false;
+}
+
 static off_t file_size(const char *path) {
         struct stat st;
         CHECK(stat(path, &st) == 0);
@@ -36,9 +56,12 @@ int main(void) {
         CHECK(mkdtemp(dir));
         snprintf(path, sizeof(path), "%s/journal", dir);
 
+        /* Creating the journal makes its directory entry durable: the directory is fsynced. */
         journal j;
+        n_synced_dirs = 0;
         CHECK_OK(journal_open(path, &j));
         CHECK(j.run == 1 && j.n == 0);
+        CHECK(dir_synced(dir));
         CHECK_OK(journal_append(&j, "identity", true, 5, 5, 0, "instance i1"));
         CHECK_OK(journal_append(&j, "login", false, 9, 4, 1, "HTTP 403: permission denied"));
         journal_close(&j);
@@ -54,21 +77,33 @@ int main(void) {
         CHECK(journal_find_ok(&j, "login")->run == 2);
         journal_close(&j);
 
-        /* A crash in the middle of a write leaves a partial frame: it is dropped on open and the
-         * next frame follows the last complete one. */
+        /* A crash in the middle of a write, or a journal cut short, leaves a partial frame: what it
+         * recorded is lost, so it is reported, kept aside byte for byte and cut off, and the next
+         * frame follows the last complete one. */
         int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
         CHECK(fd >= 0);
         CHECK(write(fd, "\0\0\0\x40\xa1", 5) == 5);
         close(fd);
+        CHECK_OK(journal_load(path, &j));
+        CHECK(j.n == 3 && j.damaged_bytes == 5 && j.torn);
+        journal_close(&j);
         CHECK_OK(journal_open(path, &j));
-        CHECK(j.run == 3 && j.n == 3);
+        CHECK(j.run == 3 && j.n == 4);
+        CHECK(streq(j.entries[3].stage, "journal") && !j.entries[3].ok);
+        CHECK(strstr(j.entries[3].detail, "5 damaged bytes after entry 3 (a frame cut short) kept in "));
         CHECK_OK(journal_append(&j, "done", true, 1, 1, 0, NULL));
         journal_close(&j);
+        char aside[160], *kept = NULL;
+        size_t kept_len;
+        snprintf(aside, sizeof(aside), "%s.damaged-3", path);
+        CHECK_OK(read_file(aside, 4096, &kept, &kept_len));
+        CHECK(kept_len == 5 && memcmp(kept, "\0\0\0\x40\xa1", 5) == 0);
+        free(kept);
 
         CHECK_OK(journal_load(path, &j));
-        CHECK(j.n == 4);
-        CHECK_STREQ(j.entries[3].stage, "done");
-        CHECK(j.entries[3].run == 3);
+        CHECK(j.n == 5 && j.damaged_bytes == 0);
+        CHECK_STREQ(j.entries[4].stage, "done");
+        CHECK(j.entries[4].run == 3);
         journal_close(&j);
 
         /* Only one agent process appends at a time. */
@@ -85,7 +120,7 @@ int main(void) {
         fail_realloc_at = 0;
         CHECK(file_size(path) == before);
         CHECK_OK(journal_load(path, &j));
-        CHECK(j.n == 4 && j.damaged_bytes == 0);
+        CHECK(j.n == 5 && j.damaged_bytes == 0);
         journal_close(&j);
 
         /* A whole frame that is not an entry (damage, or a newer format), then more bytes: the
@@ -97,22 +132,20 @@ int main(void) {
         CHECK(write(fd, damage, sizeof(damage) - 1) == (ssize_t) sizeof(damage) - 1);
         close(fd);
         CHECK_OK(journal_load(path, &j));
-        CHECK(j.n == 4 && j.damaged_bytes == sizeof(damage) - 1);
+        CHECK(j.n == 5 && j.damaged_bytes == sizeof(damage) - 1 && !j.torn);
         journal_close(&j);
         CHECK_OK(journal_open(path, &j));
-        CHECK(j.run == 4 && j.n == 5);
-        CHECK_STREQ(j.entries[4].stage, "journal");
-        CHECK(!j.entries[4].ok && strstr(j.entries[4].detail, "17 damaged bytes after entry 4"));
+        CHECK(j.run == 4 && j.n == 6);
+        CHECK_STREQ(j.entries[5].stage, "journal");
+        CHECK(!j.entries[5].ok && strstr(j.entries[5].detail, "17 damaged bytes after entry 5 (not a journal entry)"));
         CHECK(journal_find_ok(&j, "done"));
         journal_close(&j);
-        char aside[160], *kept = NULL;
-        size_t kept_len;
         snprintf(aside, sizeof(aside), "%s.damaged-4", path);
         CHECK_OK(read_file(aside, 4096, &kept, &kept_len));
         CHECK(kept_len == sizeof(damage) - 1 && memcmp(kept, damage, kept_len) == 0);
         free(kept);
         CHECK_OK(journal_load(path, &j));
-        CHECK(j.n == 5 && j.damaged_bytes == 0);
+        CHECK(j.n == 6 && j.damaged_bytes == 0);
         journal_close(&j);
 
         CHECK(journal_load("/nonexistent/journal", &j) == -ENOENT);
