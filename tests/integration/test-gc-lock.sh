@@ -48,7 +48,7 @@ rc=$?
 [ "$rc" -eq 1 ] || fail "gc exited $rc while a build holds the store lock, expected 1"
 grep -q "A build is using the image store $store: run gc when it has finished" "$dir/gc.err" ||
     fail "gc did not say why it refused"
-[ -f "$store/layers/$key.qcow2" ] && [ -f "$store/layers/$key.done" ] ||
+{ [ -f "$store/layers/$key.qcow2" ] && [ -f "$store/layers/$key.done" ]; } ||
     fail "gc deleted a layer while a build holds the store lock"
 # --dry-run deletes nothing anyway, but it also reads what a running build has not finished
 # writing: refused the same way.
@@ -61,7 +61,7 @@ kill "$holder"
 wait "$holder" 2>/dev/null
 holder=
 "$IMGBUILD" gc --cache-dir "$store" >"$dir/gc.out" 2>"$dir/gc.err" || fail "gc failed with no build running"
-[ ! -e "$store/layers/$key.qcow2" ] && [ ! -e "$store/layers/$key.done" ] ||
+{ [ ! -e "$store/layers/$key.qcow2" ] && [ ! -e "$store/layers/$key.done" ]; } ||
     fail "gc left the unreferenced layer"
 # gc's own lock is gone with it: a build can take the lock shared at once.
 flock -n -s "$store/.lock" true || fail "the store lock is still held after gc"
