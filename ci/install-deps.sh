@@ -19,6 +19,11 @@ packages=(
     # "instance" is a systemd-nspawn container
     openssh-client openssh-server systemd-container
 )
+# A Vault client nobody here wrote (node-vault, from the npm registry) checks the Vault stand-in:
+# Debian's nodejs and npm, unless node and npm are already there from elsewhere (e.g.
+# nodesource's nodejs carries its own npm, which Debian's npm package would conflict with).
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then

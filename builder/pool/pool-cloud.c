@@ -136,9 +136,11 @@ int pool_cloud_write(pool_provider *p, int api_port, const char *api_url, buf *e
         return r;
 }
 
-/* A pidfd for pid if it is a live (not zombie) process named comm, else -1. While the pidfd is
- * open the PID cannot be given to another process, so what is checked here is what a later kill
- * of the PID (or of its process group) reaches. */
+/* A pidfd for pid if it is a live (not zombie) process named comm, else -1. The pidfd follows
+ * that process, not the number: it polls readable once that process exits, even if the PID is
+ * then given to another process (the kernel frees the number when the process is reaped, pidfd
+ * or not). A kill by number right after the check can still, in theory, reach a process that
+ * took the PID in between. */
 static int pidfd_of(pid_t pid, const char *comm) {
         _cleanup_free_ char *path = NULL, *s = NULL;
         if (pid <= 1)
@@ -209,7 +211,8 @@ void pool_stop_group(pid_t pid, const char *comm) {
         _cleanup_close_ int pidfd = pidfd_of(pid, comm);
         if (pidfd < 0)
                 return;
-        /* The pidfd keeps pid (the group's leader) from being reused meanwhile. */
+        /* The SIGKILL goes only while the leader itself has not exited (its pidfd not readable):
+         * a process that took its PID since is not signalled (test-pool-cloud test_pid_reused). */
         (void) kill(-pid, SIGTERM);
         if (!pidfd_wait_exit(pidfd, 5000))
                 (void) kill(-pid, SIGKILL);

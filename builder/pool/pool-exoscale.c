@@ -173,12 +173,8 @@ static int exo_setup(pool_provider *p, buf *err) {
                                 return -ENOMEM;
                 if (asprintf(&label_pool, "imgbuild-pool=%s", state_str(p, "pool_name")) < 0)
                         return -ENOMEM;
-                /* Members are named PREFIX-<id>; the API caps the prefix at 30 characters, pool
-                 * names may have 63: the name's start, without a trailing '-'. */
                 char prefix[EXOAPI_INSTANCE_PREFIX_MAX + 1];
-                snprintf(prefix, sizeof(prefix), "%s", state_str(p, "pool_name"));
-                for (size_t n = strlen(prefix); n > 1 && prefix[n - 1] == '-'; n--)
-                        prefix[n - 1] = '\0';
+                pool_exoscale_instance_prefix(state_str(p, "pool_name"), prefix);
                 char *const networks[] = { (char *) state_str(p, "private_network"), NULL };
                 char *const labels[] = { (char *) "managed-by=imgbuild", label_pool, NULL };
                 exoapi_pool_spec spec = {
@@ -203,6 +199,14 @@ static int exo_setup(pool_provider *p, buf *err) {
             (!json_object_get(p->state, "instances") && json_object_set_new(p->state, "instances", json_array()) < 0))
                 return -ENOMEM;
         return 0;
+}
+
+void pool_exoscale_instance_prefix(const char *pool_name, char ret[EXOAPI_INSTANCE_PREFIX_MAX + 1]) {
+        /* Members are named PREFIX-<id>; the API caps the prefix at 30 characters, pool names may
+         * have 63: the name's start, without a trailing '-'. */
+        snprintf(ret, EXOAPI_INSTANCE_PREFIX_MAX + 1, "%s", pool_name);
+        for (size_t n = strlen(ret); n > 1 && ret[n - 1] == '-'; n--)
+                ret[n - 1] = '\0';
 }
 
 static int exo_teardown(pool_provider *p, buf *err) {

@@ -186,7 +186,8 @@ static int qemu_reserve_member(pool_provider *p, const char *template, char **re
 
 /* A member's disk is an overlay on its template's disk, by path: started on other content (the
  * template deleted and built again) it would corrupt its file system. Refuse that. */
-static int check_overlay_base(const char *record, const char *digest, const pool_member *m, buf *err) {
+static int check_overlay_base(const char *record, const char *digest, const char *member_id, const char *template,
+                              buf *err) {
         _cleanup_free_ char *made_on = NULL;
         int r = read_file(record, SHA256_HEX_SIZE, &made_on, NULL);
 
@@ -197,18 +198,48 @@ static int check_overlay_base(const char *record, const char *digest, const pool
         if (!streq(made_on, digest))
                 return buf_printf(err, "member %s: its disk is an overlay on %s as it was (disk sha256 %.12s), but the "
                                   "template's disk is now %.12s: replace the member instead of restarting it",
-                                  m->id, m->template, made_on, digest), -ESTALE;
+                                  member_id, template, made_on, digest), -ESTALE;
+        return 0;
+}
+
+int pool_qemu_member_disk(const base_image *tmpl, const char *dir, const char *member_id, const char *template,
+                          buf *err) {
+        _cleanup_free_ char *disk = NULL, *base_record = NULL;
+        char digest[SHA256_HEX_SIZE];
+        int r;
+
+        if (asprintf(&disk, "%s/disk.qcow2", dir) < 0 || asprintf(&base_record, "%s/template.sha256", dir) < 0)
+                return -ENOMEM;
+        r = mkdir_p(dir, 0700);
+        if (r < 0)
+                return buf_printf(err, "creating %s: %s", dir, strerror(-r)), r;
+        r = template_disk_sha256(tmpl, digest);
+        if (r < 0)
+                return buf_printf(err, "reading the disk digest in %s/manifest.json: %s", tmpl->dir, strerror(-r)), r;
+        if (access(disk, F_OK) == 0)
+                return check_overlay_base(base_record, digest, member_id, template, err);
+
+        _cleanup_free_ char *tmp = NULL;
+        if (asprintf(&tmp, "%s.tmp", disk) < 0)
+                return -ENOMEM;
+        /* The base's digest first, then the overlay under a temporary name: a disk that exists is
+         * a whole overlay, and says what it was made on. */
+        r = write_file_atomic(base_record, digest, strlen(digest), 0600, (uid_t) -1, (gid_t) -1);
+        if (r >= 0)
+                r = qemu_overlay_create(tmpl->disk, tmp, 0);
+        if (r >= 0 && rename(tmp, disk) < 0)
+                r = -errno;
+        if (r < 0)
+                return buf_printf(err, "creating %s on %s: %s", disk, tmpl->disk, strerror(-r)), r;
         return 0;
 }
 
 /* Boot the member's VM unless it runs: a new overlay for a new member, the existing disk for a
  * member whose VM died (its agent resumes from its journal). Returns without waiting. */
 static int qemu_boot_member(pool_provider *p, const pool_member *m, buf *err) {
-        _cleanup_free_ char *dir = NULL, *disk = NULL, *base_record = NULL, *kernel_args = NULL, *mcast = NULL,
-                            *mac = NULL;
+        _cleanup_free_ char *dir = NULL, *disk = NULL, *kernel_args = NULL, *mcast = NULL, *mac = NULL;
         _cleanup_strv_free_ char **guestfwd = NULL, **hostfwd = NULL;
         _cleanup_(base_image_done) base_image tmpl = {};
-        char digest[SHA256_HEX_SIZE];
         _cleanup_(qemu_vm_freep) qemu_vm *vm = NULL;
         int index = pool_cloud_member_index(p, m->id), base = (int) state_int(p, "port_base");
         int r;
@@ -233,33 +264,11 @@ static int qemu_boot_member(pool_provider *p, const pool_member *m, buf *err) {
         if (r < 0)
                 return buf_printf(err, "template %s not in the store %s: %s", m->template, state_str(p, "store"),
                                   strerror(-r)), r;
-        if (!(dir = member_dir(p, index)) || !(disk = member_file(p, index, "disk.qcow2")) ||
-            !(base_record = member_file(p, index, "template.sha256")))
+        if (!(dir = member_dir(p, index)) || !(disk = member_file(p, index, "disk.qcow2")))
                 return -ENOMEM;
-        r = mkdir_p(dir, 0700);
+        r = pool_qemu_member_disk(&tmpl, dir, m->id, m->template, err);
         if (r < 0)
-                return buf_printf(err, "creating %s: %s", dir, strerror(-r)), r;
-        r = template_disk_sha256(&tmpl, digest);
-        if (r < 0)
-                return buf_printf(err, "reading the disk digest in %s/manifest.json: %s", tmpl.dir, strerror(-r)), r;
-        if (access(disk, F_OK) < 0) {
-                _cleanup_free_ char *tmp = NULL;
-                if (asprintf(&tmp, "%s.tmp", disk) < 0)
-                        return -ENOMEM;
-                /* The base's digest first, then the overlay under a temporary name: a disk that
-                 * exists is a whole overlay, and says what it was made on. */
-                r = write_file_atomic(base_record, digest, strlen(digest), 0600, (uid_t) -1, (gid_t) -1);
-                if (r >= 0)
-                        r = qemu_overlay_create(tmpl.disk, tmp, 0);
-                if (r >= 0 && rename(tmp, disk) < 0)
-                        r = -errno;
-                if (r < 0)
-                        return buf_printf(err, "creating %s on %s: %s", disk, tmpl.disk, strerror(-r)), r;
-        } else {
-                r = check_overlay_base(base_record, digest, m, err);
-                if (r < 0)
-                        return r;
-        }
+                return r;
         if (asprintf(&kernel_args, "net.ifnames=0 ip=%s:::255.255.255.0::eth1:off", m->ip) < 0 ||
             asprintf(&mcast, MCAST_GROUP ":%d", base + PORT_MCAST) < 0 ||
             asprintf(&mac, "52:54:00:0a:0a:%02x", index) < 0 ||

@@ -7,6 +7,7 @@
 
 #include "pool-provider.h"
 
+#include "base.h"
 #include "buf.h"
 
 /* configure takes port_base (see pool_cloud_port_base()): the pool's first port (the local
@@ -23,3 +24,14 @@ extern const pool_provider_ops pool_qemu_ops;
  * socket paths hold a character QEMU's option syntax, libslirp's argv split or socat's address
  * syntax would read as its own (only A-Z a-z 0-9 / . _ - pass; err says so), or -ENOMEM. */
 int pool_qemu_guestfwd(const char *pool_dir, int index, int api_port, char ***ret, buf *err);
+
+/* A member's disk in its directory dir, before its VM starts (exposed for its unit test): on first
+ * use DIR/template.sha256 (the digest tmpl's manifest gives its disk), then DIR/disk.qcow2, a
+ * qcow2 overlay on tmpl's disk by path. When the disk exists, the template's digest must still be
+ * the recorded one: a template deleted and built again with other content gives -ESTALE ("member
+ * MEMBER_ID: its disk is an overlay on TEMPLATE as it was ...: replace the member instead of
+ * restarting it"), as a start on another base would corrupt the member's file system. A disk
+ * without the record (made before it was kept) is started as it is. Returns 0 or -errno (err
+ * says why). */
+int pool_qemu_member_disk(const base_image *tmpl, const char *dir, const char *member_id, const char *template,
+                          buf *err);

@@ -1,6 +1,7 @@
 /* The exoscale provider's configure: what `pool create --provider exoscale` records, and what it
- * refuses. The provider's API behaviour is tested against fake-exoscale by
- * tests/integration/test-exoscale-pool.sh. */
+ * refuses; the instance-prefix a pool name gives (the API takes 30 characters, names have up to
+ * 63; test-exoapi checks the fake refuses 31). The provider's API behaviour is tested against
+ * fake-exoscale by tests/integration/test-exoscale-pool.sh. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,8 +21,33 @@ static int configure(const pool_create_options *o, json_t **ret_state, buf *err)
         return r;
 }
 
+static void test_instance_prefix(void) {
+        char prefix[EXOAPI_INSTANCE_PREFIX_MAX + 1];
+
+        /* A 63-character pool name (the longest a pool may have): its first 30 characters. */
+        const char *longest = "etcd-production-eu-central-cluster-number-0001-with-a-long-name";
+        CHECK(strlen(longest) == 63);
+        pool_exoscale_instance_prefix(longest, prefix);
+        CHECK_STREQ(prefix, "etcd-production-eu-central-clu");
+        CHECK(strlen(prefix) == EXOAPI_INSTANCE_PREFIX_MAX);
+
+        /* Cut at a '-': not left at the end of the prefix (members are PREFIX-<id>). */
+        const char *dash = "etcd-production-eu-central-cl--ster-number-0001-with-a-long-nam";
+        CHECK(strlen(dash) == 63);
+        pool_exoscale_instance_prefix(dash, prefix);
+        CHECK_STREQ(prefix, "etcd-production-eu-central-cl");
+
+        /* Short names are kept whole, 30 exactly too. */
+        pool_exoscale_instance_prefix("etcd", prefix);
+        CHECK_STREQ(prefix, "etcd");
+        pool_exoscale_instance_prefix("abcdefghijklmnopqrstuvwxyz0123", prefix);
+        CHECK_STREQ(prefix, "abcdefghijklmnopqrstuvwxyz0123");
+}
+
 int main(void) {
         _cleanup_buf_ buf err = BUF_INIT(4096);
+
+        test_instance_prefix();
         char dir[] = "/tmp/test-pool-exoscale.XXXXXX", ca[64], cert[64], key[64];
         json_t *state;
 

@@ -524,6 +524,50 @@ static void test_cache_keys(void) {
         CHECK_OK(rm_rf(dir));
 }
 
+/* A symlink is not copied (its target is no input of the key, and the guest would get another
+ * file than the one hashed): one in a copied tree, or the copy source itself, refuses the recipe
+ * at the copy's FILE:LINE:COL, whether it points at a file or a directory. */
+static void test_copy_symlinks(void) {
+        char dir[] = "/tmp/test-recipe-XXXXXX";
+        make_tree(dir);
+        write_text("r/t.recipe", "template t 1\nbase b\n"
+                                 "packages curl\n"
+                                 "copy files/d /opt/d\n"   /* line 4 */
+                                 "copy files/l /etc/l\n"   /* line 5 */
+                                 "run echo bye\n");
+        CHECK(symlink("one", "r/files/d/sub/to-file") == 0);
+        CHECK(symlink("/etc", "r/files/d/to-dir") == 0);
+        CHECK(symlink("f", "r/files/l") == 0);
+
+        Diagnostics diag = {};
+        Recipe *r = NULL;
+        CHECK(recipe_parse_file("r/t.recipe", NULL, &diag, &r) < 0);
+        CHECK(!r);
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        CHECK(f);
+        diagnostics_print(&diag, f);
+        CHECK(fclose(f) == 0);
+        CHECK(strstr(text, "r/t.recipe:4:6: error: copy source holds 'r/files/d/sub/to-file', which is not a "
+                           "regular file or directory"));
+        CHECK(strstr(text, "r/t.recipe:4:6: error: copy source holds 'r/files/d/to-dir', which is not a "
+                           "regular file or directory"));
+        CHECK(strstr(text, "r/t.recipe:5:6: error: copy source 'r/files/l' is not a regular file or directory"));
+        free(text);
+        diagnostics_free(&diag);
+
+        /* Without them the same recipe parses. */
+        CHECK(unlink("r/files/d/sub/to-file") == 0 && unlink("r/files/d/to-dir") == 0 && unlink("r/files/l") == 0);
+        write_text("r/files/l", "l\n");
+        diag = (Diagnostics){};
+        CHECK_OK(recipe_parse_file("r/t.recipe", NULL, &diag, &r));
+        recipe_free(r);
+        diagnostics_free(&diag);
+        CHECK(chdir("/") == 0);
+        CHECK_OK(rm_rf(dir));
+}
+
 /* The key of a download step covers its checksum's algorithm and digest (not the digest's case). */
 static char *download_key(const char *sum, RecipeDigest want_kind, const char *want_digest) {
         RecipeOptions o = { .no_host_files = true };
@@ -739,6 +783,7 @@ int main(void) {
         test_golden();
         test_override_order();
         test_cache_keys();
+        test_copy_symlinks();
         test_inputs_check();
         test_real_recipes();
         free(source_dir);
