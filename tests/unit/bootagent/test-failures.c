@@ -221,17 +221,10 @@ static void *serve(void *h) {
         return NULL;
 }
 
-static long elapsed_ms(const struct timespec *t0) {
-        struct timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
 static void test_metadata(int port) {
         char url[64];
         _cleanup_buf_ buf err = BUF_INIT(1024);
         char *v = NULL;
-        struct timespec t0;
 
         snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
         CHECK(metadata_get(url, NULL, "no-such-key", &(request_deadline){ .ms = 1000 }, &v, &err) == -ENOENT);
@@ -239,17 +232,15 @@ static void test_metadata(int port) {
 
         /* Nothing listens on port 1: retried until the deadline, then a clear reason. */
         buf_clear(&err);
-        clock_gettime(CLOCK_MONOTONIC, &t0);
         int r = metadata_get("http://127.0.0.1:1", NULL, "instance-id", &(request_deadline){ .ms = 800 }, &v, &err);
         CHECK(r < 0);
-        CHECK(elapsed_ms(&t0) < 3000);
-        CHECK(err.data && strstr(err.data, "127.0.0.1:1"));
+        /* Bounded by the deadline (the message says so), not by a count of attempts. */
+        CHECK(err.data && strstr(err.data, "127.0.0.1:1") && strstr(err.data, "deadline reached"));
 }
 
 static void test_vault(int port) {
         char addr[64];
         _cleanup_buf_ buf err = BUF_INIT(1024);
-        struct timespec t0;
         snprintf(addr, sizeof(addr), "http://127.0.0.1:%d", port);
         vault v = { .addr = addr, .deadline_ms = 1000 };
 
@@ -263,10 +254,10 @@ static void test_vault(int port) {
         vault_mode = MODE_500;
         buf_clear(&err);
         before = requests;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
         CHECK(vault_login(&v, "exoscale", "etcd", "i-1", &err) == -EIO);
-        CHECK(elapsed_ms(&t0) < 3000);
-        CHECK(requests - before >= 2); /* retried, within the deadline */
+        /* Retried, then ended by the 1 s deadline: one that did not end it would retry up to
+         * 1000 times and run into ctest's timeout (no wall-clock bound here). */
+        CHECK(requests - before >= 2);
         CHECK(strstr(err.data, "internal error"));
 
         vault_mode = MODE_GARBAGE;
@@ -289,11 +280,9 @@ static void test_etcd_unreachable(void) {
         _cleanup_buf_ buf err = BUF_INIT(1024);
         etcd_tls tls = { 0 };
         etcd_members m = { 0 };
-        struct timespec t0;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
         CHECK(etcd_member_list(&tls, "http://127.0.0.1:1", &m, &err) < 0);
-        CHECK(elapsed_ms(&t0) < 12000);
-        CHECK(err.data && strstr(err.data, "127.0.0.1:1"));
+        /* Refused at once: its three attempts, not its 10 s deadline, end it. */
+        CHECK(err.data && strstr(err.data, "127.0.0.1:1") && strstr(err.data, "(3 attempts)"));
         CHECK(etcd_health(&tls, "http://127.0.0.1:1", NULL) < 0);
 }
 
@@ -606,11 +595,10 @@ static void test_renew_after_lost_record(int port) {
         CHECK_OK(rm_rf(root));
 }
 
-/* Run firstboot with the given deadlines against the fake; return how long it took (ms) and the
- * journal's last entry in *ret_j (the caller closes it). */
-static long firstboot_deadline_run(int port, long metadata_deadline_ms, long vault_deadline_ms, journal *ret_j) {
+/* Run firstboot with the given deadlines against the fake, expecting it to fail; its journal in
+ * *ret_j (the caller closes it). */
+static void firstboot_deadline_run(int port, long metadata_deadline_ms, long vault_deadline_ms, journal *ret_j) {
         char root[] = "/tmp/test-failures.XXXXXX", path[256], conf[512];
-        struct timespec t0;
         CHECK(mkdtemp(root));
         snprintf(conf, sizeof(conf),
                  "[agent]\nrole = node\n[metadata]\nurl = http://127.0.0.1:%d\ndeadline_ms = %ld\n"
@@ -619,14 +607,11 @@ static long firstboot_deadline_run(int port, long metadata_deadline_ms, long vau
         snprintf(path, sizeof(path), "%s/agent.conf", root);
         CHECK_OK(write_file_atomic(path, conf, strlen(conf), 0600, (uid_t) -1, (gid_t) -1));
         char *argv[] = { (char *) "firstboot", (char *) "--config", path, (char *) "--root", root, NULL };
-        clock_gettime(CLOCK_MONOTONIC, &t0);
         CHECK(cmd_firstboot(5, argv) == 1);
-        long took = elapsed_ms(&t0);
         snprintf(path, sizeof(path), "%s/var/lib/bootagent/journal", root);
         CHECK_OK(journal_load(path, ret_j));
         CHECK(ret_j->n >= 1);
         CHECK_OK(rm_rf(root));
-        return took;
 }
 
 /* The deadline is the stage's, not each request's: a metadata service that answers every
@@ -635,15 +620,14 @@ static long firstboot_deadline_run(int port, long metadata_deadline_ms, long vau
 static void test_identity_deadline(int port) {
         _cleanup_(journal_close) journal j = { .fd = -1 };
         __atomic_store_n(&metadata_stall_ms, 1500, __ATOMIC_SEQ_CST);
-        long took = firstboot_deadline_run(port, 2000, 60000, &j);
+        firstboot_deadline_run(port, 2000, 60000, &j);
         __atomic_store_n(&metadata_stall_ms, 0, __ATOMIC_SEQ_CST);
         journal_entry *e = &j.entries[j.n - 1];
         CHECK(j.n == 1 && !e->ok && streq(e->stage, "identity"));
         CHECK(strstr(e->detail, "deadline of 2000 ms exceeded after "));
         CHECK(strstr(e->detail, "/latest/meta-data/"));
-        /* Upper bound with a wide margin (2 x the deadline + 1 s) for a loaded machine: it only
-         * has to tell one stage deadline from four request deadlines (6+ s). */
-        CHECK(took < 2 * 2000 + 1000);
+        /* That the stage failed at all is the point: with a deadline per request each of the four
+         * keys got its own 2 s and the stage succeeded after 6 s (no wall-clock bound here). */
         sleep_ms(1600); /* the fake is still answering the request that was cut short */
 }
 
@@ -654,13 +638,12 @@ static void test_login_deadline(int port) {
         _cleanup_(journal_close) journal j = { .fd = -1 };
         vault_mode = MODE_OK;
         __atomic_store_n(&vault_stall_ms, 1000, __ATOMIC_SEQ_CST);
-        long took = firstboot_deadline_run(port, 10000, 1500, &j);
+        firstboot_deadline_run(port, 10000, 1500, &j);
         __atomic_store_n(&vault_stall_ms, 0, __ATOMIC_SEQ_CST);
         journal_entry *e = &j.entries[j.n - 1];
         CHECK(j.n == 2 && j.entries[0].ok && !e->ok && streq(e->stage, "login"));
         CHECK(strstr(e->detail, "deadline of 1500 ms exceeded after "));
         CHECK(strstr(e->detail, "/v1/auth/exoscale/login"));
-        CHECK(took < 2 * 1500 + 1000); /* as above */
         sleep_ms(1100);
 }
 
