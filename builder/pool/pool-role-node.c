@@ -209,7 +209,8 @@ static int node_before_destroy(pool_role *role, const pool_view *v, const pool_m
         return 0;
 }
 
-static int node_after_destroy(pool_role *role, const pool_view *v, const pool_member *m, buf *err) {
+/* Delete (delete true) or uncordon the member's Node. */
+static int node_call(pool_role *role, const pool_view *v, const pool_member *m, bool delete, buf *err) {
         _cleanup_buf_ buf call_err = BUF_INIT(1024);
         _cleanup_free_ char *name = NULL;
         kube_client *k;
@@ -220,27 +221,19 @@ static int node_after_destroy(pool_role *role, const pool_view *v, const pool_me
                 r = node_name(v, m, &name, err);
         if (r < 0)
                 return r;
-        r = pool_kube_delete_node(k, name, &call_err);
+        r = delete ? pool_kube_delete_node(k, name, &call_err) : pool_kube_cordon(k, name, false, &call_err);
         if (r < 0)
-                return buf_printf(err, "deleting Node %s of member %s: %s", name, m->id, call_err.data), r;
+                return buf_printf(err, "%s Node %s of member %s: %s", delete ? "deleting" : "uncordoning", name, m->id,
+                                  call_err.data), r;
         return 0;
 }
 
-static int node_cancel_leave(pool_role *role, const pool_view *v, const pool_member *m, buf *err) {
-        _cleanup_buf_ buf call_err = BUF_INIT(1024);
-        _cleanup_free_ char *name = NULL;
-        kube_client *k;
-        int r;
+static int node_after_destroy(pool_role *role, const pool_view *v, const pool_member *m, buf *err) {
+        return node_call(role, v, m, true, err);
+}
 
-        r = client(role, &k, err);
-        if (r >= 0)
-                r = node_name(v, m, &name, err);
-        if (r < 0)
-                return r;
-        r = pool_kube_cordon(k, name, false, &call_err);
-        if (r < 0)
-                return buf_printf(err, "uncordoning Node %s of member %s: %s", name, m->id, call_err.data), r;
-        return 0;
+static int node_cancel_leave(pool_role *role, const pool_view *v, const pool_member *m, buf *err) {
+        return node_call(role, v, m, false, err);
 }
 
 static json_t *node_member_status(pool_role *role, const pool_view *v, const pool_member *m) {

@@ -37,16 +37,22 @@ int template_open(const char *store, const char *ref, base_image *ret) {
         return 0;
 }
 
-int template_disk_sha256(const base_image *tmpl, char ret[SHA256_HEX_SIZE]) {
+/* The template's manifest.json, parsed. */
+static int manifest_load(const base_image *tmpl, json_t **ret) {
         _cleanup_free_ char *path = NULL, *text = NULL;
-        _cleanup_json_ json_t *manifest = NULL;
         int r;
 
         if (asprintf(&path, "%s/manifest.json", tmpl->dir) < 0)
                 return -ENOMEM;
         r = read_file(path, 4 * 1024 * 1024, &text, NULL);
-        if (r >= 0)
-                r = json_parse(text, strlen(text), &manifest, NULL);
+        if (r < 0)
+                return r;
+        return json_parse(text, strlen(text), ret, NULL);
+}
+
+int template_disk_sha256(const base_image *tmpl, char ret[SHA256_HEX_SIZE]) {
+        _cleanup_json_ json_t *manifest = NULL;
+        int r = manifest_load(tmpl, &manifest);
         if (r < 0)
                 return r;
         const char *digest = json_path_string(manifest, "output.sha256");
@@ -57,15 +63,8 @@ int template_disk_sha256(const base_image *tmpl, char ret[SHA256_HEX_SIZE]) {
 }
 
 int template_agent_role(const base_image *tmpl, char **ret) {
-        _cleanup_free_ char *path = NULL, *text = NULL;
         _cleanup_json_ json_t *manifest = NULL;
-        int r;
-
-        if (asprintf(&path, "%s/manifest.json", tmpl->dir) < 0)
-                return -ENOMEM;
-        r = read_file(path, 4 * 1024 * 1024, &text, NULL);
-        if (r >= 0)
-                r = json_parse(text, strlen(text), &manifest, NULL);
+        int r = manifest_load(tmpl, &manifest);
         if (r < 0)
                 return r;
         const char *role = json_path_string(manifest, "agent.role");
