@@ -115,7 +115,7 @@ int pool_cloud_write(pool_provider *p, int api_port, const char *api_url, buf *e
                              strempty(json_string_value(json_object_get(kube, "ca_pin"))), node_name) < 0)
                         return -ENOMEM;
                 r = json_array_append_new(instances, json_pack(
-                            "{s:s, s:s+, s:s, s:s, s:s, s:s, s:[s], s:{s:s}, s:s, s:s, s:s}", "id", id, "name", role,
+                            "{s:s, s:s++, s:s, s:s, s:s, s:s, s:[s], s:{s:s}, s:s, s:s, s:s}", "id", id, "name", role,
                             "-", id, "state", "running", "pool", state_str(p, "pool_id"), "private_ip", ip, "public_ip", ip,
                             "security_groups", "etcd", "labels", "role", role, "user_data", strempty(user_data),
                             "metadata_socket", metadata, "vault_socket", vault));

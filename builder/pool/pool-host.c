@@ -371,19 +371,18 @@ static int host_agent_status(pool_provider *p, const pool_member *m, json_t **re
         return r;
 }
 
+/* POOL-INDEX, the index from the member's address (127.0.0.<10 + index>): the name stays known
+ * after destroy_member forgot the instance (the role deletes the Node after that). */
 static int host_node_name(pool_provider *p, const pool_member *m, char **ret, buf *err) {
-        json_t *inst;
-        size_t i;
+        const char *dot = strrchr(m->ip, '.');
+        char *end;
+        long octet = dot ? strtol(dot + 1, &end, 10) : -1;
 
-        json_array_foreach(json_object_get(p->state, "instances"), i, inst)
-                if (streq(strempty(json_string_value(json_object_get(inst, "id"))), m->id)) {
-                        const char *name = json_string_value(json_object_get(inst, "node_name"));
-                        if (!name)
-                                return buf_printf(err, "member %s is not a Kubernetes node (pool of role etcd)",
-                                                  m->id), -EOPNOTSUPP;
-                        return (*ret = strdup(name)) ? 0 : -ENOMEM;
-                }
-        return buf_printf(err, "member %s unknown to the host provider", m->id), -ENOENT;
+        if (!is_node_pool(p))
+                return buf_printf(err, "member %s is not a Kubernetes node (pool of role etcd)", m->id), -EOPNOTSUPP;
+        if (!dot || *end || octet < 11 || octet > 10 + MAX_INDEX)
+                return buf_printf(err, "member %s: unexpected address %s", m->id, m->ip), -EINVAL;
+        return asprintf(ret, "%s-%ld", strempty(state_str(p, "node_prefix")), octet - 10) < 0 ? -ENOMEM : 0;
 }
 
 static bool lower_alnum(char c) {
