@@ -202,7 +202,7 @@ out=$(kk apply --validate=false -f workload.yaml 2>&1) || fail "workload: $out"
 ready_json='{"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"}]}}'
 # STAND-IN for the ReplicaSet controller, the scheduler and the kubelet (see the top).
 controller_loop() {
-    local i=0 nodes pods ready readyall p node n best count c
+    local i=0 nodes pods ready readyall p node n best count c out
     while [ -e "$T/controller.on" ]; do
         sleep 0.3
         nodes=$(kk get nodes -o json) && pods=$(kk get pods -l app=web -o json) || continue
@@ -221,11 +221,13 @@ controller_loop() {
         n=$(jq '[.items[] | select(.metadata.deletionTimestamp == null)] | length' <<<"$pods")
         [ -n "$ready" ] || continue
         while [ "$n" -lt "$REPLICAS" ]; do
-            best= count=
+            best='' count=''
             for node in $ready; do
                 c=$(jq --arg n "$node" '[.items[] | select(.spec.nodeName == $n)] | length' <<<"$pods")
                 if [ -z "$best" ] || [ "$c" -lt "$count" ]; then best=$node count=$c; fi
             done
+            # as a scheduler whose cache has caught up: never a node cordoned by now
+            out=$(kk get node "$best" -o jsonpath='{.spec.unschedulable}') && [ -z "$out" ] || continue 2
             i=$((i + 1))
             cat >"$T/pod.yaml" <<EOF
 apiVersion: v1
