@@ -68,6 +68,9 @@ static const pool_verb verbs[] = {
 static void help(void) {
         printf("Usage: imgbuild pool create NAME --template T[@V] [--size N] [--provider qemu|host]\n"
                "                               [--port-base P] [--cache-dir DIR] [--role R] [--kubeconfig F]\n"
+               "       imgbuild pool create NAME --provider host --role node --template T@V --kubeconfig F\n"
+               "                            --kubelet PATH --kube-endpoint URL --kube-ca-pin sha256:HEX\n"
+               "                            --kube-token-file FILE [--size N] [--port-base P]\n"
                "       imgbuild pool create NAME --provider exoscale --template T --zone Z --private-network ID\n"
                "                            --etcd-ca F --etcd-cert F --etcd-key F [--size N] [--instance-type T]\n"
                "                            [--disk-size GB] [--security-group ID]... [--etcd-port P]\n"
@@ -278,6 +281,10 @@ enum {
         OPT_ROLE,
         OPT_KUBECONFIG,
         OPT_DRAIN_TIMEOUT,
+        OPT_KUBELET,
+        OPT_KUBE_ENDPOINT,
+        OPT_KUBE_CA_PIN,
+        OPT_KUBE_TOKEN_FILE,
 };
 
 /* The options of every verb, the subcommand and the pool name. Returns -1 to go on, else the exit
@@ -307,6 +314,10 @@ static int parse_args(int argc, char **argv, pool_args *a, const pool_verb **ret
                 { "role", required_argument, NULL, OPT_ROLE },
                 { "kubeconfig", required_argument, NULL, OPT_KUBECONFIG },
                 { "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
+                { "kubelet", required_argument, NULL, OPT_KUBELET },
+                { "kube-endpoint", required_argument, NULL, OPT_KUBE_ENDPOINT },
+                { "kube-ca-pin", required_argument, NULL, OPT_KUBE_CA_PIN },
+                { "kube-token-file", required_argument, NULL, OPT_KUBE_TOKEN_FILE },
                 {}
         };
         pool_create_options *o = &a->create;
@@ -395,6 +406,18 @@ static int parse_args(int argc, char **argv, pool_args *a, const pool_verb **ret
                         break;
                 case OPT_KUBECONFIG:
                         o->kubeconfig = optarg;
+                        break;
+                case OPT_KUBELET:
+                        o->kubelet = optarg;
+                        break;
+                case OPT_KUBE_ENDPOINT:
+                        o->kube_endpoint = optarg;
+                        break;
+                case OPT_KUBE_CA_PIN:
+                        o->kube_ca_pin = optarg;
+                        break;
+                case OPT_KUBE_TOKEN_FILE:
+                        o->kube_token_file = optarg;
                         break;
                 case OPT_DRAIN_TIMEOUT: {
                         char *end;

@@ -96,18 +96,32 @@ int pool_cloud_write(pool_provider *p, int api_port, const char *api_url, buf *e
                 return buf_printf(err, "the pool directory %s is too long for the local cloud's UNIX sockets (%s is "
                                   "over %zu bytes): set IMGBUILD_STATE_DIR to a shorter directory", p->dir, longest,
                                   sizeof(sa.sun_path) - 1), -ENAMETOOLONG;
+        json_t *kube = json_object_get(p->state, "kube");
+        const char *role = kube ? "node" : "etcd";
         json_array_foreach(json_object_get(p->state, "instances"), i, inst) {
                 const char *id = json_string_value(json_object_get(inst, "id"));
                 const char *ip = json_string_value(json_object_get(inst, "ip"));
+                const char *node_name = json_string_value(json_object_get(inst, "node_name"));
                 int index = (int) json_integer_value(json_object_get(inst, "index"));
+                _cleanup_free_ char *user_data = NULL;
                 char metadata[32], vault[32];
                 snprintf(metadata, sizeof(metadata), "m%d-metadata.sock", index);
                 snprintf(vault, sizeof(vault), "m%d-vault.sock", index);
-                if (json_array_append_new(instances, json_pack(
-                            "{s:s, s:s+, s:s, s:s, s:s, s:s, s:[s], s:{s:s}, s:s, s:s, s:s}", "id", id, "name", "etcd-",
-                            id, "state", "running", "pool", state_str(p, "pool_id"), "private_ip", ip, "public_ip", ip,
-                            "security_groups", "etcd", "labels", "role", "etcd", "user_data", "", "metadata_socket",
-                            metadata, "vault_socket", vault)) < 0)
+                /* A node's user-data, as bootagent's node role reads it (node-userdata.h). */
+                if (kube && node_name &&
+                    asprintf(&user_data, "kube_token=%s\nkube_endpoint=%s\nkube_ca_pin=%s\nnode_name=%s\n",
+                             strempty(json_string_value(json_object_get(kube, "token"))),
+                             strempty(json_string_value(json_object_get(kube, "endpoint"))),
+                             strempty(json_string_value(json_object_get(kube, "ca_pin"))), node_name) < 0)
+                        return -ENOMEM;
+                r = json_array_append_new(instances, json_pack(
+                            "{s:s, s:s++, s:s, s:s, s:s, s:s, s:[s], s:{s:s}, s:s, s:s, s:s}", "id", id, "name", role,
+                            "-", id, "state", "running", "pool", state_str(p, "pool_id"), "private_ip", ip, "public_ip", ip,
+                            "security_groups", "etcd", "labels", "role", role, "user_data", strempty(user_data),
+                            "metadata_socket", metadata, "vault_socket", vault));
+                if (user_data)
+                        explicit_bzero(user_data, strlen(user_data));
+                if (r < 0)
                         return -ENOMEM;
         }
         _cleanup_json_ json_t *cloud = json_pack(

@@ -6,7 +6,10 @@
  * Shared by the host and QEMU providers, which differ only in ports and addresses.
  *
  * It keeps its state in the provider's object (pool.json "provider"): pool_id, network_id,
- * api_key, api_secret, etcd_token, serve_pid and instances [{id, ip, index, ...}]. */
+ * api_key, api_secret, etcd_token, serve_pid and instances [{id, ip, index, ...}]. A pool of
+ * Kubernetes nodes also has kube {endpoint, ca_pin, token}, and each instance its node_name: the
+ * instance's user-data is then bootagent's node user-data (kube_token, kube_endpoint, kube_ca_pin,
+ * node_name); otherwise it is empty. */
 #pragma once
 
 #include <stdbool.h>

@@ -334,27 +334,19 @@ static long seconds_since(int64_t t0) {
         return d > 0 ? (long) ((d + 500) / 1000) : 0;
 }
 
-static int drain(kube_client *k, const char *node, long deadline_ms, long retry_ms,
-                 const volatile sig_atomic_t *cancel, pool_drain_report *rep, buf *err) {
+/* One round of a drain of the cordoned node: list its pods, evict those to evict, wait until
+ * they are gone. *ret_planned: how many it listed to evict (0: the node is drained). */
+static int drain_round(kube_client *k, const char *node, long deadline_ms, long retry_ms,
+                       const volatile sig_atomic_t *cancel, pool_drain_report *rep, buf *err, int64_t start,
+                       int64_t *first_block_io, size_t *ret_planned) {
         _cleanup_(pool_drain_plan_done) pool_drain_plan plan = {};
         _cleanup_json_ json_t *pods = NULL;
         _cleanup_free_ bool *done = NULL;
-        int64_t start = time_now_ms(), first_block = 0;
+        int64_t first_block = *first_block_io;
         size_t left;
         int r;
 
-        if (retry_ms <= 0) {
-                if (err)
-                        (void) buf_printf(err, "drain of node %s: retry interval %ld ms", node, retry_ms);
-                return -EINVAL;
-        }
-        if (cancelled(cancel))
-                return fail_cancelled(node, err);
-        r = pool_kube_cordon(k, node, true, err);
-        if (r < 0)
-                return r;
-        if (cancelled(cancel))
-                return fail_cancelled(node, err);
+        *ret_planned = 0;
         r = node_pods(k, node, &pods, err);
         if (r < 0)
                 return r;
@@ -365,6 +357,9 @@ static int drain(kube_client *k, const char *node, long deadline_ms, long retry_
                 return r;
         rep->skipped_daemonset = plan.skipped_daemonset;
         rep->skipped_mirror = plan.skipped_mirror;
+        *ret_planned = plan.n_evict;
+        if (plan.n_evict == 0)
+                return 0;
         done = calloc(plan.n_evict + 1, sizeof(*done));
         if (!done)
                 return -ENOMEM;
@@ -381,7 +376,7 @@ static int drain(kube_client *k, const char *node, long deadline_ms, long retry_
                         if (r == -EBUSY) {
                                 rep->blocked_retries++;
                                 if (!first_block)
-                                        first_block = time_now_ms();
+                                        *first_block_io = first_block = time_now_ms();
                                 continue;
                         }
                         if (r == -ENOENT)
@@ -436,6 +431,35 @@ static int drain(kube_client *k, const char *node, long deadline_ms, long retry_
                 if (nap(poll, deadline_ms, cancel) < 0)
                         return fail_cancelled(node, err);
         }
+}
+
+static int drain(kube_client *k, const char *node, long deadline_ms, long retry_ms,
+                 const volatile sig_atomic_t *cancel, pool_drain_report *rep, buf *err) {
+        int64_t start = time_now_ms(), first_block = 0;
+        size_t planned;
+        int r;
+
+        if (retry_ms <= 0) {
+                if (err)
+                        (void) buf_printf(err, "drain of node %s: retry interval %ld ms", node, retry_ms);
+                return -EINVAL;
+        }
+        if (cancelled(cancel))
+                return fail_cancelled(node, err);
+        r = pool_kube_cordon(k, node, true, err);
+        if (r < 0)
+                return r;
+        /* Rounds until a listing finds nothing to evict: a pod bound to the node by a scheduler
+         * that did not see the cordon yet (between the cordon and the first listing) is evicted
+         * too, instead of staying on a node that is about to go. */
+        do {
+                if (cancelled(cancel))
+                        return fail_cancelled(node, err);
+                r = drain_round(k, node, deadline_ms, retry_ms, cancel, rep, err, start, &first_block, &planned);
+                if (r < 0)
+                        return r;
+        } while (planned > 0);
+        return 0;
 }
 
 int pool_kube_drain(kube_client *k, const char *node, long deadline_ms, long retry_ms,

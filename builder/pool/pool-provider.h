@@ -37,13 +37,21 @@ typedef struct pool_create_options {
         const char *pool_name;          /* the imgbuild pool's name */
         const char *template;           /* the pool's first template reference */
 
-        /* The role (pool-role.h), taken by the core and the role, not by providers. */
-        const char *role;               /* --role; NULL: the template's, else etcd */
+        /* The role (pool-role.h). The command line's --role (NULL: the template's, else etcd);
+         * a provider's configure is given the role the core chose (never NULL). */
+        const char *role;
         const char *kubeconfig;         /* an admin kubeconfig (roles that talk to Kubernetes) */
 
         /* Local providers (host, qemu). */
         int port_base;                  /* the first of the pool's ports; 0: a random one */
         const char *cache_dir;          /* qemu: the template store; NULL: the default store */
+
+        /* host, role node: what each member runs and the user-data it joins with (bootagent's
+         * node user-data: kube_endpoint, kube_ca_pin, kube_token; node_name is the provider's). */
+        const char *kubelet;            /* the kubelet binary (or a stand-in with its flags) */
+        const char *kube_endpoint;      /* https://HOST:PORT of the control plane */
+        const char *kube_ca_pin;        /* sha256:<64 hex> of the cluster CA's public key */
+        const char *kube_token_file;    /* a file holding the bootstrap token (never argv) */
 
         /* exoscale */
         const char *zone;               /* required */

@@ -279,7 +279,7 @@ const pool_role_ops pool_role_node_ops = {
                 "300), then destroyed and its Node deleted. A drain that times out stops the\n"
                 "roll with that member cordoned: run the roll again to retry, or --abort to\n"
                 "uncordon it and remove the new member instead. Needs a provider that names\n"
-                "its members' Nodes (none does yet).\n",
+                "its members' Nodes (host; see its options below).\n",
         .needs_kubeconfig = true,
         .needs_node_names = true,
         .configure = node_configure,

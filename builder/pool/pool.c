@@ -234,7 +234,10 @@ int pool_configure(pool *p, const pool_create_options *o, buf *err) {
         }
         if (!p->provider->ops->configure)
                 return 0;
-        return p->provider->ops->configure(p->provider_state, o, err);
+        /* The provider is told the role chosen here (host: what its members run). */
+        pool_create_options po = *o;
+        po.role = role->name;
+        return p->provider->ops->configure(p->provider_state, &po, err);
 }
 
 static int member_from_json(json_t *j, pool_member *ret) {

@@ -15,8 +15,9 @@ export IMGBUILD_BOOTAGENT="$BOOTAGENT"
 POOL=etcd
 POOL_DIR="$IMGBUILD_STATE_DIR/pools/$POOL"
 # Ports below the ephemeral range (32768+, where outgoing connections get theirs). Each test that
-# runs in parallel with others owns a range (see tests/integration/README.md); a random block in it.
-PORT_BASE=$(( ${PORT_RANGE_START:-10000} + (RANDOM % 10) * 500 ))
+# runs in parallel with others owns a range (see tests/integration/README.md) of PORT_BLOCKS
+# (default 10) blocks of 500; a random block in it.
+PORT_BASE=$(( ${PORT_RANGE_START:-10000} + (RANDOM % ${PORT_BLOCKS:-10}) * 500 ))
 BG_PIDS=()
 
 log() { echo "[$(date +%T.%3N)] $*" >&2; }

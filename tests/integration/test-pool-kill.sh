@@ -7,7 +7,7 @@
 #    writes never stop for long (quorum is never lost).
 # 3. A member that cannot come back: the next roll is refused (exit status 4) before anything
 #    changes; once it can, --abort restarts it and the cluster is healthy again.
-PORT_RANGE_START=15000 source "$(dirname "$0")/pool-lib.sh"
+PORT_RANGE_START=15000 PORT_BLOCKS=5 source "$(dirname "$0")/pool-lib.sh"
 trap pool_cleanup EXIT
 
 wait_for() {  # wait_for SECONDS JQ-CONDITION-ON-POOL-JSON

@@ -63,6 +63,67 @@ static void test_configure_local(const char *store) {
         json_decref(state);
 }
 
+/* The host provider's node pool options (pool create --role node): the kubelet, the user-data,
+ * the token from its file (checked, never echoed), the Node names' prefix from the pool name. */
+static void test_host_node(const char *dir) {
+        _cleanup_buf_ buf err = BUF_INIT(1024);
+        char token[256], bad[256];
+        const char *pin = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        pool_create_options o = { .pool_name = "Node_Pool.A", .template = "n@1", .role = "node", .port_base = 20000,
+                                  .kubelet = "/bin/true", .kube_endpoint = "https://127.0.0.1:6443",
+                                  .kube_ca_pin = pin, .kube_token_file = token };
+        json_t *state;
+
+        snprintf(token, sizeof(token), "%s/token", dir);
+        snprintf(bad, sizeof(bad), "%s/bad-token", dir);
+        CHECK_OK(write_file_atomic(token, "07401b.f395accd246ae52d\n", 24, 0600, (uid_t) -1, (gid_t) -1));
+        CHECK_OK(write_file_atomic(bad, "07401b.F395ACCD246AE52D\n", 24, 0600, (uid_t) -1, (gid_t) -1));
+
+        CHECK(state = json_object());
+        CHECK_OK(pool_host_ops.configure(state, &o, &err));
+        CHECK_STREQ(json_string_value(json_object_get(state, "node_prefix")), "node-pool-a");
+        CHECK_STREQ(json_string_value(json_object_get(state, "kubelet")), "/usr/bin/true");
+        CHECK_STREQ(json_string_value(json_object_get(json_object_get(state, "kube"), "token")), "07401b.f395accd246ae52d");
+        CHECK_STREQ(json_string_value(json_object_get(json_object_get(state, "kube"), "ca_pin")), pin);
+        json_decref(state);
+
+        /* Each missing or malformed option is named; the token's content never is. */
+        struct { pool_create_options o; int r; const char *msg; } cases[] = {
+                { o, -EINVAL, "needs --kubelet PATH" },
+                { o, -ENOENT, "--kubelet /nonexistent/kubelet: " },
+                { o, -EINVAL, "--kube-endpoint 'http://127.0.0.1:6443' is not https://HOST:PORT" },
+                { o, -EINVAL, "--kube-ca-pin 'sha256:0123' is not sha256:<64 lowercase hex digits>" },
+                { o, -ENOENT, "--kube-token-file /nonexistent/token: " },
+                { o, -EINVAL, "does not hold a bootstrap token" },
+        };
+        cases[0].o.kubelet = NULL;
+        cases[1].o.kubelet = "/nonexistent/kubelet";
+        cases[2].o.kube_endpoint = "http://127.0.0.1:6443";
+        cases[3].o.kube_ca_pin = "sha256:0123";
+        cases[4].o.kube_token_file = "/nonexistent/token";
+        cases[5].o.kube_token_file = bad;
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                buf_clear(&err);
+                CHECK(state = json_object());
+                CHECK(pool_host_ops.configure(state, &cases[i].o, &err) == cases[i].r);
+                CHECK(strstr(err.data, cases[i].msg));
+                CHECK(!strstr(err.data, "F395ACCD246AE52D"));
+                json_decref(state);
+        }
+        /* The node options on an etcd pool are refused; an etcd pool (role etcd or none given)
+         * has no node state. */
+        o.role = "etcd";
+        buf_clear(&err);
+        CHECK(state = json_object());
+        CHECK(pool_host_ops.configure(state, &o, &err) == -EINVAL && strstr(err.data, "are for a pool of role node"));
+        json_decref(state);
+        pool_create_options e = { .pool_name = "p", .template = "etcd@1", .port_base = 20000 };
+        CHECK(state = json_object());
+        CHECK_OK(pool_host_ops.configure(state, &e, &err));
+        CHECK(!json_object_get(state, "kube") && !json_object_get(state, "kubelet"));
+        json_decref(state);
+}
+
 int main(void) {
         char store[] = "/tmp/test-pool-providers.XXXXXX", tmpl[128], manifest[192];
 
@@ -81,6 +142,7 @@ int main(void) {
         CHECK(pool_qemu_ops.boot_member);          /* VMs boot in parallel */
         CHECK(!pool_host_ops.boot_member);
         CHECK(!pool_exoscale_ops.leave_member);    /* no SSH: the core removes it through etcd */
+        CHECK(pool_host_ops.node_name);            /* host members may be Kubernetes nodes */
 
         /* The list --help walks: qemu, host, exoscale, then NULL; each with its paragraph. */
         CHECK(pool_providers[0] == &pool_qemu_ops && pool_providers[1] == &pool_host_ops &&
@@ -113,6 +175,7 @@ int main(void) {
         CHECK(unsetenv("IMGBUILD_CACHE_DIR") == 0);
 
         test_configure_local(store);
+        test_host_node(store);
 
         CHECK_OK(rm_rf(store));
         return 0;

@@ -237,12 +237,23 @@ static void test_configure(const char *kubeconfig) {
         _cleanup_buf_ buf err = BUF_INIT(4096);
         _cleanup_(pool_freep) pool *p = NULL, *q = NULL;
 
-        /* The host provider does not name Nodes (yet): a node pool there is refused. */
+        /* The host provider names Nodes, and needs its node options: without them a node pool
+         * there is refused (the role's and the provider's options are both checked). */
         CHECK_OK(pool_new("nodes", "host", "worker@1", 2, &p, &err));
         CHECK_STREQ(p->role->ops->name, "etcd");
         pool_create_options o = { .pool_name = "nodes", .template = "worker@1", .role = "node", .kubeconfig = kubeconfig };
-        CHECK(pool_configure(p, &o, &err) == -EOPNOTSUPP);
-        CHECK(strstr(err.data, "provider host cannot make members of role node"));
+        CHECK(pool_configure(p, &o, &err) == -EINVAL);
+        CHECK(strstr(err.data, "a node pool on the host provider needs --kubelet PATH"));
+        /* qemu does not name Nodes (yet): refused before any option is looked at. */
+        {
+                _cleanup_(pool_freep) pool *v = NULL;
+                pool_create_options vo = { .pool_name = "vms", .template = "missing@1", .role = "node",
+                                           .kubeconfig = kubeconfig, .cache_dir = dir };
+                buf_clear(&err);
+                CHECK_OK(pool_new("vms", "qemu", "missing@1", 2, &v, &err));
+                CHECK(pool_configure(v, &vo, &err) == -EOPNOTSUPP);
+                CHECK(strstr(err.data, "provider qemu cannot make members of role node"));
+        }
 
         /* With a provider that does: --kubeconfig is required, must be readable JSON, and is
          * recorded as an absolute path. */
