@@ -495,10 +495,35 @@ static off_t console_size(const qemu_vm *vm) {
         return stat(vm->console_log, &st) < 0 ? -1 : st.st_size;
 }
 
+/* A wait on the guest, which a busy host slows down (TCG): it ends timeout_sec after the guest
+ * last wrote to its console, and QEMU_BOOT_PROGRESS_FACTOR * timeout_sec after it began at most. */
+typedef struct guest_wait {
+        int64_t start, until, hard_until, timeout_ms;
+        off_t console;
+} guest_wait;
+
+static guest_wait guest_wait_begin(const qemu_vm *vm, unsigned timeout_sec) {
+        int64_t now = time_now_ms(), timeout_ms = (int64_t) timeout_sec * 1000;
+        return (guest_wait) { .start = now, .until = now + timeout_ms,
+                              .hard_until = now + timeout_ms * QEMU_BOOT_PROGRESS_FACTOR,
+                              .timeout_ms = timeout_ms, .console = console_size(vm) };
+}
+
+/* Whether the wait is over; a console that moved since the last call moves its end. */
+static bool guest_wait_expired(guest_wait *w, const qemu_vm *vm) {
+        off_t now_console = console_size(vm);
+        if (now_console != w->console) {
+                w->console = now_console;
+                w->until = time_now_ms() + w->timeout_ms;
+                if (w->until > w->hard_until)
+                        w->until = w->hard_until;
+        }
+        return time_now_ms() >= w->until;
+}
+
 int qemu_vm_wait_ready(qemu_vm *vm, unsigned timeout_sec) {
-        int64_t start = time_now_ms(), until = start + (int64_t) timeout_sec * 1000;
-        int64_t hard_until = start + (int64_t) timeout_sec * 1000 * QEMU_BOOT_PROGRESS_FACTOR;
-        off_t console = console_size(vm);
+        guest_wait w = guest_wait_begin(vm, timeout_sec);
+        int64_t start = w.start;
         bool extended = false;
         uint64_t id = vm->comm.next_id++;
         int r;
@@ -538,16 +563,8 @@ int qemu_vm_wait_ready(qemu_vm *vm, unsigned timeout_sec) {
                         r = -ECHILD;
                         break;
                 }
-                /* A guest that still writes to its console is booting, only slowly (TCG on a
-                 * busy host): the timeout counts from its last output, up to the hard limit. */
-                off_t now_console = console_size(vm);
-                if (now_console != console) {
-                        console = now_console;
-                        until = time_now_ms() + (int64_t) timeout_sec * 1000;
-                        if (until > hard_until)
-                                until = hard_until;
-                }
-                if (time_now_ms() >= until) {
+                /* A guest that still writes to its console is booting, only slowly. */
+                if (guest_wait_expired(&w, vm)) {
                         r = -ETIMEDOUT;
                         break;
                 }
@@ -563,7 +580,7 @@ int qemu_vm_wait_ready(qemu_vm *vm, unsigned timeout_sec) {
                 log_error("QEMU exited before the communicator answered");
         else if (r == -ETIMEDOUT)
                 log_error("The VM's communicator did not answer: %s",
-                          time_now_ms() >= hard_until ? "the hard limit was reached" : "no console output for the timeout");
+                          time_now_ms() >= w.hard_until ? "the hard limit was reached" : "no console output for the timeout");
         else
                 log_error_errno(r, "Failed to reach the VM's communicator: %m");
         qemu_vm_show_console(vm, 25);
@@ -591,7 +608,8 @@ int qemu_vm_snapshot(qemu_vm *vm, const char *overlay) {
 }
 
 int qemu_vm_powerdown(qemu_vm *vm, unsigned timeout_sec) {
-        int64_t until = time_now_ms() + (int64_t) timeout_sec * 1000;
+        guest_wait w = guest_wait_begin(vm, timeout_sec);
+        int64_t pressed = w.start;
         int r;
 
         if (vm->qmp_fd < 0) {
@@ -615,11 +633,19 @@ int qemu_vm_powerdown(qemu_vm *vm, unsigned timeout_sec) {
                         vm_kill(vm);
                         return log_error_errno(-EINTR, "Interrupted while the VM was powering down");
                 }
-                if (time_now_ms() >= until) {
-                        log_error("The VM did not power off within %u s, killed it", timeout_sec);
+                if (guest_wait_expired(&w, vm)) {
+                        log_error("The VM did not power off (%s), killed it",
+                                  time_now_ms() >= w.hard_until ? "the hard limit was reached"
+                                                                : "no console output for the timeout");
                         qemu_vm_show_console(vm, 20);
                         vm_kill(vm);
                         return -ETIMEDOUT;
+                }
+                /* An ACPI power button event that comes before the guest's button driver is bound
+                 * (a guest still loading modules) is lost: press it again now and then. */
+                if (time_now_ms() - pressed >= POWERDOWN_REPEAT_MS) {
+                        pressed = time_now_ms();
+                        (void) qmp_execute(vm, "system_powerdown");
                 }
                 (void) usleep(100000);
         }

@@ -78,8 +78,12 @@ void qemu_vm_set_deadline(qemu_vm *vm, unsigned timeout_sec);
 /* True if the last deadline killed a VM. */
 bool qemu_deadline_expired(void);
 
-/* Clean shutdown: QMP system_powerdown, then wait up to timeout_sec for QEMU to exit (so the disk
- * is complete and can be snapshotted). Returns 0, or -ETIMEDOUT after killing it (logged). */
+/* Clean shutdown: QMP system_powerdown (pressed again every POWERDOWN_REPEAT_MS: a guest still
+ * loading its button driver drops the event), then wait for QEMU to exit (so the disk is complete
+ * and can be snapshotted) as qemu_vm_wait_ready waits: up to timeout_sec after the guest's last
+ * console output, QEMU_BOOT_PROGRESS_FACTOR * timeout_sec at most. Returns 0, or -ETIMEDOUT
+ * after killing it (logged). */
+#define POWERDOWN_REPEAT_MS 10000
 int qemu_vm_powerdown(qemu_vm *vm, unsigned timeout_sec);
 
 /* Freeze the VM's current disk layer while it runs: QEMU creates overlay (qcow2, backed by the
