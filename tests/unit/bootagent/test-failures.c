@@ -24,6 +24,7 @@
 #include "etcd.h"
 #include "firstboot.h"
 #include "fs.h"
+#include "fsync-record.h"
 #include "http.h"
 #include "http-server.h"
 #include "journal.h"
@@ -47,26 +48,6 @@ static const char *zone = "local", *local_ipv4 = "127.0.0.1", *public_ipv4 = "12
 static volatile sig_atomic_t stop;
 /* A slow service: every metadata / Vault request is answered only after this many ms. */
 static int metadata_stall_ms, vault_stall_ms;
-
-/* fsync as the agent calls it (lib/fs.c), defined in the executable: the directories fsynced,
- * by inode. */
-static ino_t synced_dirs[4096];
-static size_t n_synced_dirs;
-int fsync(int fd) {
-        struct stat st;
-        if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && n_synced_dirs < ELEMENTSOF(synced_dirs))
-                synced_dirs[n_synced_dirs++] = st.st_ino;
-        return (int) syscall(SYS_fsync, fd);
-}
-
-static bool dir_synced(const char *path) {
-        struct stat st;
-        CHECK(stat(path, &st) == 0);
-        for (size_t i = 0; i < n_synced_dirs; i++)
-                if (synced_dirs[i] == st.st_ino)
-                        return true;
-        return false;
-}
 
 static void sleep_ms(long ms) {
         struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };

@@ -12,6 +12,7 @@
 
 #include "check.h"
 #include "fs.h"
+#include "fsync-record.h"
 #include "journal.h"
 
 /* journal.c grows its entry array with reallocarray: this definition (the executable's) replaces
@@ -23,25 +24,6 @@ void *reallocarray(void *p, size_t n, size_t size) {
         if (size && n > SIZE_MAX / size)
                 return NULL;
         return realloc(p, n * size);
-}
-
-/* The same for fsync (lib/fs.c's fsync_parent_dir calls it): the directories fsynced, by inode. */
-static ino_t synced_dirs[64];
-static size_t n_synced_dirs;
-int fsync(int fd) {
-        struct stat st;
-        if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && n_synced_dirs < ELEMENTSOF(synced_dirs))
-                synced_dirs[n_synced_dirs++] = st.st_ino;
-        return (int) syscall(SYS_fsync, fd);
-}
-
-static bool dir_synced(const char *path) {
-        struct stat st;
-        CHECK(stat(path, &st) == 0);
-        for (size_t i = 0; i < n_synced_dirs; i++)
-                if (synced_dirs[i] == st.st_ino)
-                        return true;
-        return false;
 }
 
 static off_t file_size(const char *path) {
